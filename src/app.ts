@@ -1,0 +1,139 @@
+// buildApp(deps): the Fastify instance with validation, the problem+json error handler and every
+// feature plugin. It never listens; main.ts and the tests decide how it is served.
+import { randomUUID } from 'node:crypto';
+import { Ajv } from 'ajv';
+import formatsPlugin from 'ajv-formats';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Deps } from './deps.js';
+import { AppError, ProblemSchema, problemBody, type ErrorCode, type FieldError } from './errors.js';
+import { registerDocs } from './docs/plugin.js';
+import { authRoutes } from './auth/routes.js';
+import { workspaceRoutes } from './workspaces/routes.js';
+import { appRoutes } from './apps/routes.js';
+import { keyRoutes } from './keys/routes.js';
+import { verifyRoutes } from './verify/routes.js';
+import { auditRoutes } from './audit/routes.js';
+import { systemRoutes } from './http/system.js';
+
+export type App = FastifyInstance;
+
+// ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
+const addFormats = ((formatsPlugin as unknown as { default?: typeof formatsPlugin }).default ?? formatsPlugin) as unknown as (ajv: Ajv) => void;
+
+function ajvFor(part: 'body' | 'other'): Ajv {
+  // Bodies are taken as sent: no type coercion, no silently dropped fields, so a wrong type or an
+  // unknown field is a 400. Query strings and path params arrive as text and are coerced.
+  const ajv = new Ajv({
+    allErrors: true,
+    strict: false,
+    useDefaults: true,
+    removeAdditional: false,
+    coerceTypes: part === 'body' ? false : 'array',
+  });
+  addFormats(ajv);
+  return ajv;
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+function fieldErrors(context: string, errors: AjvError[]): FieldError[] {
+  return errors.slice(0, 20).map((e) => {
+    let path = `${context}${e.instancePath}`;
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      path += `/${String(e.params.additionalProperty)}`;
+      message = 'unknown field';
+    } else if (e.keyword === 'required') {
+      path += `/${String(e.params.missingProperty)}`;
+      message = 'is required';
+    }
+    return { path, message };
+  });
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION_FAILED',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION_FAILED',
+};
+
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR']);
+
+export async function buildApp(deps: Deps): Promise<App> {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    // Per-request access logs would cost the verify hot path; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.bodyLimitBytes,
+    trustProxy: deps.config.trustProxy.length > 0 ? [...deps.config.trustProxy] : false,
+    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+
+  const bodyAjv = ajvFor('body');
+  const otherAjv = ajvFor('other');
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : otherAjv).compile(schema));
+  app.addSchema(ProblemSchema);
+
+  app.setErrorHandler((err: FastifyError & Partial<AppError>, req, reply) => {
+    let code: ErrorCode;
+    let detail = err.message;
+    let errors: FieldError[] | undefined;
+    if (err instanceof AppError) {
+      code = err.code;
+      errors = err.errors;
+      if (err.retryAfterSec !== undefined) reply.header('retry-after', String(err.retryAfterSec));
+    } else if (err.validation) {
+      code = 'VALIDATION_FAILED';
+      errors = fieldErrors(err.validationContext ?? 'request', err.validation as AjvError[]);
+      detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+    } else if (err.code && FASTIFY_CODES[err.code]) {
+      code = FASTIFY_CODES[err.code]!;
+    } else if (err.code && UNAVAILABLE.has(err.code)) {
+      code = 'SERVICE_UNAVAILABLE';
+      detail = 'The store is unavailable; nothing was changed. Try again shortly.';
+      reply.header('retry-after', '1');
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      code = err.statusCode === 404 ? 'NOT_FOUND' : err.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : err.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED';
+    } else {
+      code = 'INTERNAL';
+      detail = 'An internal error occurred; it has been logged with this request id.';
+    }
+    const body = problemBody(code, detail, String(req.id), errors);
+    if (body.status >= 500) req.log.error({ err, requestId: req.id }, 'request failed');
+    else req.log.debug({ code, requestId: req.id }, 'request refused');
+    void reply.code(body.status).type('application/problem+json').send(JSON.stringify(body));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const body = problemBody('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`, String(req.id));
+    void reply.code(404).type('application/problem+json').send(JSON.stringify(body));
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+
+  await registerDocs(app);
+  await app.register(systemRoutes(deps));
+  await app.register(authRoutes(deps));
+  await app.register(workspaceRoutes(deps));
+  await app.register(appRoutes(deps));
+  await app.register(keyRoutes(deps));
+  await app.register(verifyRoutes(deps));
+  await app.register(auditRoutes(deps));
+  return app;
+}

@@ -1,0 +1,17 @@
+// Management permissions of root keys and what each member role may do.
+export const PERMISSIONS = ['*', 'apps:read', 'apps:write', 'keys:read', 'keys:write', 'vault:read', 'vault:write', 'audit:read'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export type Role = 'owner' | 'admin' | 'member';
+export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];
+
+/** Members work with keys; admins and owners run the workspace (vault, audit, root keys, members). */
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  owner: ['*'],
+  admin: ['*'],
+  member: ['apps:read', 'keys:read', 'keys:write'],
+};
+
+export function grants(granted: readonly string[], wanted: Permission): boolean {
+  return granted.includes('*') || granted.includes(wanted);
+}

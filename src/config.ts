@@ -1,0 +1,81 @@
+// The only reader of process.env: parses configuration once, fails fast, returns a frozen object.
+import path from 'node:path';
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  readonly masterKey: string | undefined;
+  readonly logLevel: string;
+  /** Proxy addresses/CIDRs whose X-Forwarded-For is believed; empty = none. */
+  readonly trustProxy: readonly string[];
+  readonly sessionTtlMs: number;
+  /** Safety-net lifetime of a cached key; invalidation normally evicts much sooner. */
+  readonly cacheTtlMs: number;
+  readonly usageFlushMs: number;
+  readonly bodyLimitBytes: number;
+  readonly publicUrl: string | undefined;
+  /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
+  readonly sqliteSync: 'FULL' | 'NORMAL';
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const masterKey = env.KEYWARD_MASTER_KEY || undefined;
+  if (masterKey !== undefined && !/^[A-Za-z0-9+/=_-]{43,}$/.test(masterKey)) {
+    throw new ConfigError('KEYWARD_MASTER_KEY must be 32 random bytes, base64 or base64url encoded');
+  }
+  const sync = (env.KEYWARD_SQLITE_SYNC ?? 'FULL').toUpperCase();
+  if (sync !== 'FULL' && sync !== 'NORMAL') throw new ConfigError('KEYWARD_SQLITE_SYNC must be FULL or NORMAL');
+  const level = env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+    throw new ConfigError(`LOG_LEVEL "${level}" is not a pino level`);
+  }
+  return Object.freeze({
+    port: int(env, 'PORT', 8787, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir: path.resolve(env.KEYWARD_DATA_DIR || './data'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.KEYWARD_REDIS_PREFIX || 'keyward:',
+    masterKey,
+    logLevel: level,
+    trustProxy: Object.freeze((env.KEYWARD_TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
+    cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
+    usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),
+    bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
+    publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
+    sqliteSync: sync,
+  });
+}

@@ -1,0 +1,70 @@
+// One table of error codes, one problem+json envelope (RFC 9457), shared by handlers, OpenAPI and tests.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { status: 400, title: 'Request validation failed' },
+  UNAUTHORIZED: { status: 401, title: 'Authentication required' },
+  FORBIDDEN: { status: 403, title: 'Not allowed' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  CONFLICT: { status: 409, title: 'Conflict with the current state' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly errors: FieldError[] | undefined;
+  readonly retryAfterSec: number | undefined;
+
+  constructor(code: ErrorCode, detail?: string, opts: { errors?: FieldError[]; retryAfterSec?: number } = {}) {
+    super(detail ?? ERROR_CODES[code].title);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.errors = opts.errors;
+    this.retryAfterSec = opts.retryAfterSec;
+  }
+}
+
+export const notFound = (what: string): AppError => new AppError('NOT_FOUND', `${what} not found`);
+export const forbidden = (detail: string): AppError => new AppError('FORBIDDEN', detail);
+export const conflict = (detail: string): AppError => new AppError('CONFLICT', detail);
+export const invalid = (path: string, message: string): AppError =>
+  new AppError('VALIDATION_FAILED', `${path}: ${message}`, { errors: [{ path, message }] });
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'URI naming the problem type', examples: ['https://keyward.dev/problems/not-found'] }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.Union(Object.keys(ERROR_CODES).map((c) => Type.Literal(c))),
+    requestId: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details' },
+);
+export type Problem = Static<typeof ProblemSchema>;
+
+export function problemBody(code: ErrorCode, detail: string, requestId: string, errors?: FieldError[]): Problem {
+  const body: Problem = {
+    type: `https://keyward.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    title: ERROR_CODES[code].title,
+    status: ERROR_CODES[code].status,
+    detail,
+    code,
+    requestId,
+  };
+  if (errors && errors.length > 0) body.errors = errors;
+  return body;
+}

@@ -1,0 +1,42 @@
+// Schemas and helpers shared by the route plugins: ids, pagination, error responses.
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ID_PREFIXES, idPattern, type IdKind } from '../lib/random.js';
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const IdOf = (kind: IdKind, description?: string) =>
+  Type.String({ pattern: idPattern(kind), description: description ?? `${kind} id`, examples: [`${ID_PREFIXES[kind]}_3kTn8Vw2Xq7Lp0RzB4sM`] });
+
+const ProblemRef = Type.Ref('Problem');
+
+/** Documents the problem+json answers of a route alongside its success schema. */
+export function withErrors<T extends Record<number, TSchema>>(ok: T): Record<string, TSchema> {
+  return { ...ok, '4xx': ProblemRef, '5xx': ProblemRef };
+}
+
+export const PageQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: 'Page number, from 1' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Items per page (1–100)' })),
+};
+
+export const Page = <T extends TSchema>(item: T) =>
+  Type.Object({ data: Type.Array(item), total: Type.Integer({ minimum: 0 }) });
+
+/** RFC 8288 Link header with first/prev/next/last, keeping the request's other query parameters. */
+export function setPageLinks(req: FastifyRequest, reply: FastifyReply, page: number, limit: number, total: number): void {
+  const url = new URL(req.url, 'http://local');
+  const last = Math.max(1, Math.ceil(total / limit));
+  const link = (p: number, rel: string) => {
+    url.searchParams.set('page', String(p));
+    url.searchParams.set('limit', String(limit));
+    return `<${url.pathname}?${url.searchParams.toString()}>; rel="${rel}"`;
+  };
+  const links = [link(1, 'first')];
+  if (page > 1) links.push(link(Math.min(page - 1, last), 'prev'));
+  if (page < last) links.push(link(page + 1, 'next'));
+  links.push(link(last, 'last'));
+  reply.header('link', links.join(', '));
+}
+
+export const Timestamp = Type.String({ format: 'date-time', examples: ['2026-01-15T12:00:00.000Z'] });

@@ -1,0 +1,71 @@
+// The API shape of a key and its conversions from stored rows; never carries a plaintext or hash.
+import { parseJson } from '../lib/json.js';
+import type { KeysTable } from '../store/schema.js';
+
+export interface RateLimitSpec {
+  limit: number;
+  durationMs: number;
+}
+
+export interface Refill {
+  amount: number;
+  interval: 'daily' | 'monthly';
+}
+
+export interface KeyView {
+  id: string;
+  appId: string;
+  kind: 'bearer' | 'integration';
+  start: string;
+  name: string;
+  ownerId: string | null;
+  environment: 'live' | 'test';
+  permissions: string[];
+  resources: string[];
+  ipAllowlist: string[];
+  expiresAt: string | null;
+  ratelimit: RateLimitSpec | null;
+  ownerRatelimit: RateLimitSpec | null;
+  remaining: number | null;
+  refill: Refill | null;
+  meta: Record<string, unknown>;
+  status: 'active' | 'disabled' | 'revoked';
+  createdAt: string;
+  updatedAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  createdBy: string | null;
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
+
+export function keyView(row: KeysTable, lastUsedOverride?: number): KeyView {
+  const lastUsed = Math.max(row.last_used_at ?? 0, lastUsedOverride ?? 0);
+  return {
+    id: row.id,
+    appId: row.app_id,
+    kind: row.kind,
+    start: row.start,
+    name: row.name,
+    ownerId: row.owner_id,
+    environment: row.environment,
+    permissions: parseJson(row.permissions, []),
+    resources: parseJson(row.resources, []),
+    ipAllowlist: parseJson(row.ip_allowlist, []),
+    expiresAt: isoOrNull(row.expires_at),
+    ratelimit: parseJson(row.ratelimit, null),
+    ownerRatelimit: parseJson(row.owner_ratelimit, null),
+    remaining: row.remaining,
+    refill: row.refill_amount !== null && row.refill_interval !== null
+      ? { amount: row.refill_amount, interval: row.refill_interval }
+      : null,
+    meta: parseJson(row.meta, {}),
+    status: row.status,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    lastUsedAt: lastUsed > 0 ? iso(lastUsed) : null,
+    revokedAt: isoOrNull(row.revoked_at),
+    createdBy: row.created_by,
+  };
+}

@@ -1,0 +1,153 @@
+// Key lifecycle: create, change, roll, revoke. Each change and its audit entry commit together,
+// then every cached copy of the key is invalidated before the caller hears back.
+import type { Static } from '@sinclair/typebox';
+import type { Deps } from '../deps.js';
+import { conflict, invalid, notFound } from '../errors.js';
+import { sha256Hex } from '../lib/hash.js';
+import { newId } from '../lib/random.js';
+import { recordAudit, type Actor } from '../audit/audit.js';
+import { appDefaults } from '../apps/model.js';
+import type { AppsTable, KeysTable } from '../store/schema.js';
+import { generateKey } from './format.js';
+import { parseIpEntry } from './ip.js';
+import { keyView, type KeyView } from './model.js';
+import type { CreateKeyBody, PatchKeyBody } from './schemas.js';
+import { peekRemaining } from './store.js';
+
+type CreateInput = Static<typeof CreateKeyBody>;
+type PatchInput = Static<typeof PatchKeyBody>;
+
+const MAX_META_BYTES = 16 * 1024;
+
+function checkInput(input: PatchInput, now: number): void {
+  input.ipAllowlist?.forEach((entry, i) => {
+    if (!parseIpEntry(entry.trim())) throw invalid(`body/ipAllowlist/${i}`, `"${entry}" is not an IPv4/IPv6 address or CIDR`);
+  });
+  if (input.expiresAt) {
+    const at = Date.parse(input.expiresAt);
+    if (!Number.isFinite(at)) throw invalid('body/expiresAt', 'is not a valid date-time');
+    if (at <= now) throw invalid('body/expiresAt', 'must be in the future');
+  }
+  if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > MAX_META_BYTES) {
+    throw invalid('body/meta', `must be at most ${MAX_META_BYTES} bytes of JSON`);
+  }
+}
+
+/** The columns an input sets; shared by create (with defaults filled in) and PATCH. */
+function columnsOf(input: PatchInput): Partial<KeysTable> {
+  const cols: Partial<KeysTable> = {};
+  if (input.name !== undefined) cols.name = input.name;
+  if (input.ownerId !== undefined) cols.owner_id = input.ownerId;
+  if (input.environment !== undefined) cols.environment = input.environment;
+  if (input.permissions !== undefined) cols.permissions = JSON.stringify(input.permissions);
+  if (input.resources !== undefined) cols.resources = JSON.stringify(input.resources);
+  if (input.ipAllowlist !== undefined) cols.ip_allowlist = JSON.stringify(input.ipAllowlist.map((s) => s.trim()));
+  if (input.expiresAt !== undefined) cols.expires_at = input.expiresAt === null ? null : Date.parse(input.expiresAt);
+  if (input.ratelimit !== undefined) cols.ratelimit = input.ratelimit === null ? null : JSON.stringify(input.ratelimit);
+  if (input.ownerRatelimit !== undefined) cols.owner_ratelimit = input.ownerRatelimit === null ? null : JSON.stringify(input.ownerRatelimit);
+  if (input.remaining !== undefined) cols.remaining = input.remaining;
+  if (input.refill !== undefined) {
+    cols.refill_amount = input.refill?.amount ?? null;
+    cols.refill_interval = input.refill?.interval ?? null;
+  }
+  if (input.meta !== undefined) cols.meta = JSON.stringify(input.meta);
+  if (input.status !== undefined) cols.status = input.status;
+  return cols;
+}
+
+export interface Created {
+  key: string;
+  view: KeyView;
+}
+
+export async function createKey(deps: Deps, app: AppsTable, actor: Actor, input: CreateInput): Promise<Created> {
+  const now = deps.clock.now();
+  checkInput(input, now);
+  const defaults = appDefaults(app);
+  const environment = input.environment ?? defaults.environment;
+  const { plaintext, start } = generateKey(app.key_prefix, environment);
+  const hash = sha256Hex(plaintext);
+  const remaining = input.remaining !== undefined ? input.remaining : input.refill ? input.refill.amount : null;
+  const row: KeysTable = {
+    id: newId('key'), app_id: app.id, workspace_id: app.workspace_id, kind: 'bearer', start,
+    name: input.name, owner_id: null, environment, permissions: '[]', resources: '[]', ip_allowlist: '[]',
+    expires_at: null,
+    ratelimit: defaults.ratelimit ? JSON.stringify(defaults.ratelimit) : null,
+    owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
+    remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
+    meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
+    created_by: actor.id, secret_enc: null,
+    ...columnsOf(input),
+  };
+  row.remaining = remaining;
+  if (row.refill_amount !== null) row.last_refill_at = now;
+  await deps.store.db.transaction().execute(async (trx) => {
+    await trx.insertInto('keys').values(row).execute();
+    await trx.insertInto('key_hashes').values({ hash, key_id: row.id, created_at: now, expires_at: null }).execute();
+    await recordAudit(trx, actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
+  });
+  deps.valueAdded(hash);
+  return { key: plaintext, view: keyView(row) };
+}
+
+export async function loadKey(deps: Deps, keyId: string): Promise<KeysTable> {
+  const row = await deps.store.db.selectFrom('keys').selectAll().where('id', '=', keyId).executeTakeFirst();
+  if (!row) throw notFound('Key');
+  return row;
+}
+
+/** The view with the freshest last use and a due refill applied, for reads. */
+export async function freshView(deps: Deps, row: KeysTable): Promise<KeyView> {
+  const view = keyView(row, deps.usage.pendingLastUsed(row.id));
+  if (row.remaining !== null && row.refill_amount !== null) view.remaining = await peekRemaining(deps.store.db, row.id, deps.clock.now());
+  return view;
+}
+
+export async function updateKey(deps: Deps, key: KeysTable, actor: Actor, input: PatchInput): Promise<KeyView> {
+  if (key.status === 'revoked') throw conflict('A revoked key cannot be changed');
+  const now = deps.clock.now();
+  checkInput(input, now);
+  const cols = { ...columnsOf(input), updated_at: now };
+  if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
+  if (input.refill !== undefined || input.remaining !== undefined) cols.last_refill_at = now;
+  const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
+  await deps.store.db.transaction().execute(async (trx) => {
+    const res = await trx.updateTable('keys').set(cols).where('id', '=', key.id).where('status', '!=', 'revoked').executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw conflict('A revoked key cannot be changed');
+    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
+  });
+  deps.keyChanged(key.id);
+  return freshView(deps, { ...key, ...cols });
+}
+
+export async function rollKey(deps: Deps, key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number): Promise<Created> {
+  if (key.status === 'revoked') throw conflict('A revoked key cannot be rolled');
+  const now = deps.clock.now();
+  const { plaintext, start } = generateKey(app.key_prefix, key.environment);
+  const hash = sha256Hex(plaintext);
+  const oldUntil = now + gracePeriodMs;
+  await deps.store.db.transaction().execute(async (trx) => {
+    // Old values stop at the end of the grace period; one already ending sooner keeps its end.
+    await trx.updateTable('key_hashes').set({ expires_at: oldUntil })
+      .where('key_id', '=', key.id)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldUntil)]))
+      .execute();
+    await trx.insertInto('key_hashes').values({ hash, key_id: key.id, created_at: now, expires_at: null }).execute();
+    await trx.updateTable('keys').set({ start, updated_at: now }).where('id', '=', key.id).execute();
+    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
+  });
+  deps.keyChanged(key.id);
+  deps.valueAdded(hash);
+  return { key: plaintext, view: await freshView(deps, { ...key, start, updated_at: now }) };
+}
+
+export async function revokeKey(deps: Deps, key: KeysTable, actor: Actor): Promise<KeyView> {
+  if (key.status === 'revoked') return freshView(deps, key);
+  const now = deps.clock.now();
+  await deps.store.db.transaction().execute(async (trx) => {
+    await trx.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', key.id).execute();
+    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
+  });
+  deps.keyChanged(key.id);
+  return freshView(deps, { ...key, status: 'revoked', revoked_at: now, updated_at: now });
+}

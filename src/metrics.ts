@@ -1,0 +1,30 @@
+// Prometheus metrics for /metrics: one registry per app instance so tests can build many apps.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  verifyTotal: Counter<'code'>;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  cacheEntries: Gauge<'kind'>;
+  usageFlushFailures: Counter;
+  limiterFallbacks: Counter;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'keyward_' });
+  return {
+    registry,
+    verifyTotal: new Counter({ name: 'keyward_verify_total', help: 'Verify verdicts by code', labelNames: ['code'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'keyward_http_request_duration_seconds',
+      help: 'Management API request duration',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    cacheEntries: new Gauge({ name: 'keyward_key_cache_entries', help: 'Cached key values', labelNames: ['kind'], registers: [registry] }),
+    usageFlushFailures: new Counter({ name: 'keyward_usage_flush_failures_total', help: 'Failed usage flushes', registers: [registry] }),
+    limiterFallbacks: new Counter({ name: 'keyward_ratelimit_fallback_total', help: 'Decisions taken by the local limiter because the shared one failed', registers: [registry] }),
+  };
+}

@@ -1,0 +1,64 @@
+// Builds the Kysely instance for the configured dialect (embedded SQLite or PostgreSQL) and migrates it.
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { migrations } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Cheap liveness probe used by /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface StoreOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  sqliteSync?: 'FULL' | 'NORMAL';
+}
+
+export function sqlitePath(dataDir: string): string {
+  return path.join(dataDir, 'keyward.db');
+}
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
+    // A broken idle connection must not crash the process; the next query reports the failure.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: 'postgres', ping: async () => void (await sql`select 1`.execute(db)), close: () => db.destroy() };
+  }
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const file = new SQLite(sqlitePath(opts.dataDir));
+  file.pragma('journal_mode = WAL');
+  file.pragma(`synchronous = ${opts.sqliteSync ?? 'FULL'}`);
+  file.pragma('foreign_keys = ON');
+  file.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  return { db, dialect: 'sqlite', ping: async () => void file.prepare('select 1').get(), close: () => db.destroy() };
+}
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrate(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when the error is a unique-constraint violation, in either dialect. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

@@ -1,0 +1,132 @@
+// Row types of every table, shared by both dialects. Timestamps are epoch milliseconds; JSON is text.
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+  ip: string | null;
+}
+
+export interface WorkspacesTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface MembersTable {
+  workspace_id: string;
+  user_id: string;
+  role: 'owner' | 'admin' | 'member';
+  created_at: number;
+}
+
+export interface AppsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  key_prefix: string;
+  /** JSON: { environment, ratelimit, ownerRatelimit } */
+  defaults: string;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface KeysTable {
+  id: string;
+  app_id: string;
+  workspace_id: string;
+  kind: 'bearer' | 'integration';
+  start: string;
+  name: string;
+  owner_id: string | null;
+  environment: 'live' | 'test';
+  permissions: string;
+  resources: string;
+  ip_allowlist: string;
+  expires_at: number | null;
+  ratelimit: string | null;
+  owner_ratelimit: string | null;
+  remaining: number | null;
+  refill_amount: number | null;
+  refill_interval: 'daily' | 'monthly' | null;
+  last_refill_at: number | null;
+  meta: string;
+  status: 'active' | 'disabled' | 'revoked';
+  created_at: number;
+  updated_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+  created_by: string | null;
+  secret_enc: string | null;
+}
+
+/** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
+export interface KeyHashesTable {
+  hash: string;
+  key_id: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+export interface RootKeysTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  hash: string;
+  start: string;
+  permissions: string;
+  created_at: number;
+  created_by: string | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface AuditTable {
+  id: string;
+  workspace_id: string;
+  actor_type: 'user' | 'root_key' | 'system' | 'chat';
+  actor_id: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  ip: string | null;
+  user_agent: string | null;
+  meta: string;
+  created_at: number;
+}
+
+export interface UsageTable {
+  key_id: string;
+  bucket: number;
+  code: string;
+  count: number;
+}
+
+export interface SettingsTable {
+  name: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  workspaces: WorkspacesTable;
+  members: MembersTable;
+  apps: AppsTable;
+  keys: KeysTable;
+  key_hashes: KeyHashesTable;
+  root_keys: RootKeysTable;
+  audit_log: AuditTable;
+  usage: UsageTable;
+  settings: SettingsTable;
+}

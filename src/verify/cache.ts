@@ -1,0 +1,167 @@
+// In-memory cache of what verify needs per key value (by SHA-256), with exact invalidation by key id,
+// a bounded negative cache for unknown values, single-flight loads and a TTL as a safety net.
+import { parseJson } from '../lib/json.js';
+import { parseIpEntry, type IpRange } from '../keys/ip.js';
+import type { RateLimitSpec } from '../keys/model.js';
+import type { KeysTable } from '../store/schema.js';
+
+export interface CachedKey {
+  id: string;
+  appId: string;
+  workspaceId: string;
+  name: string;
+  ownerId: string | null;
+  environment: 'live' | 'test';
+  kind: 'bearer' | 'integration';
+  status: 'active' | 'disabled' | 'revoked';
+  permissions: string[];
+  resources: string[];
+  /** null = any address. */
+  ipRanges: IpRange[] | null;
+  expiresAt: number | null;
+  ratelimit: RateLimitSpec | null;
+  ownerRatelimit: RateLimitSpec | null;
+  /** Whether a usage cap applies: then `remaining` lives in the store and is charged atomically. */
+  capped: boolean;
+  meta: Record<string, unknown>;
+}
+
+export interface CacheEntry {
+  key: CachedKey;
+  /** When this particular value stops working (a rolled key's old value); null = with the key. */
+  valueExpiresAt: number | null;
+}
+
+interface Slot {
+  entry: CacheEntry | null;
+  loadedAt: number;
+}
+
+export function toCachedKey(row: KeysTable): CachedKey {
+  const allowlist = parseJson<string[]>(row.ip_allowlist, []);
+  const ranges = allowlist.map(parseIpEntry).filter((r): r is IpRange => r !== null);
+  return {
+    id: row.id,
+    appId: row.app_id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    ownerId: row.owner_id,
+    environment: row.environment,
+    kind: row.kind,
+    status: row.status,
+    permissions: parseJson(row.permissions, []),
+    resources: parseJson(row.resources, []),
+    // A stored list that no longer parses must fail closed: an empty range list allows nobody.
+    ipRanges: allowlist.length === 0 ? null : ranges,
+    expiresAt: row.expires_at,
+    ratelimit: parseJson(row.ratelimit, null),
+    ownerRatelimit: parseJson(row.owner_ratelimit, null),
+    capped: row.remaining !== null,
+    meta: parseJson(row.meta, {}),
+  };
+}
+
+export type Loader = (hash: string) => Promise<CacheEntry | null>;
+
+export class KeyCache {
+  private readonly positive = new Map<string, Slot>();
+  private readonly negative = new Map<string, number>();
+  private readonly byKeyId = new Map<string, Set<string>>();
+  private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
+  /** Bumped by every invalidation; a load that started before a bump does not fill the cache. */
+  private epoch = 0;
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxNegative = 100_000,
+  ) {}
+
+  /** undefined = not cached (load it); null = known not to exist. */
+  peek(hash: string, now: number): CacheEntry | null | undefined {
+    const slot = this.positive.get(hash);
+    if (slot) {
+      if (now - slot.loadedAt < this.ttlMs) return slot.entry;
+      this.dropHash(hash);
+      return undefined;
+    }
+    const negAt = this.negative.get(hash);
+    if (negAt !== undefined) {
+      if (now - negAt < this.ttlMs) return null;
+      this.negative.delete(hash);
+    }
+    return undefined;
+  }
+
+  async get(hash: string, now: number, load: Loader): Promise<CacheEntry | null> {
+    const hit = this.peek(hash, now);
+    if (hit !== undefined) return hit;
+    let pending = this.inflight.get(hash);
+    if (!pending) {
+      const epoch = this.epoch;
+      pending = load(hash).then(
+        (entry) => {
+          this.inflight.delete(hash);
+          if (epoch === this.epoch) this.fill(hash, entry, now);
+          return entry;
+        },
+        (err: unknown) => {
+          this.inflight.delete(hash);
+          throw err;
+        },
+      );
+      this.inflight.set(hash, pending);
+    }
+    return pending;
+  }
+
+  private fill(hash: string, entry: CacheEntry | null, now: number): void {
+    if (entry === null) {
+      if (this.negative.size >= this.maxNegative) {
+        const oldest = this.negative.keys().next().value;
+        if (oldest !== undefined) this.negative.delete(oldest);
+      }
+      this.negative.set(hash, now);
+      return;
+    }
+    this.positive.set(hash, { entry, loadedAt: now });
+    let hashes = this.byKeyId.get(entry.key.id);
+    if (!hashes) this.byKeyId.set(entry.key.id, (hashes = new Set()));
+    hashes.add(hash);
+  }
+
+  private dropHash(hash: string): void {
+    const slot = this.positive.get(hash);
+    this.positive.delete(hash);
+    if (slot?.entry) {
+      const hashes = this.byKeyId.get(slot.entry.key.id);
+      hashes?.delete(hash);
+      if (hashes && hashes.size === 0) this.byKeyId.delete(slot.entry.key.id);
+    }
+  }
+
+  /** Every cached value of this key is forgotten; the next verify reads the store. */
+  invalidateKey(keyId: string): void {
+    this.epoch++;
+    const hashes = this.byKeyId.get(keyId);
+    if (!hashes) return;
+    for (const hash of [...hashes]) this.dropHash(hash);
+  }
+
+  /** A value that was unknown may exist now (create, roll): forget that it was unknown. */
+  invalidateHash(hash: string): void {
+    this.epoch++;
+    this.negative.delete(hash);
+    this.dropHash(hash);
+  }
+
+  clear(): void {
+    this.epoch++;
+    this.positive.clear();
+    this.negative.clear();
+    this.byKeyId.clear();
+  }
+
+  get size(): { keys: number; values: number; unknown: number } {
+    return { keys: this.byKeyId.size, values: this.positive.size, unknown: this.negative.size };
+  }
+}
