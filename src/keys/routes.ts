@@ -1,5 +1,6 @@
 // Key management routes: create, list, read, change, roll, revoke, usage.
 import { Type } from '@sinclair/typebox';
+import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
@@ -46,12 +47,8 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
     if (environment !== undefined) query = query.where('environment', '=', environment);
     if (q !== undefined) {
       const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      query = query.where((eb) => eb.or([
-        eb(eb.fn('lower', ['name']), 'like', eb.val(like)),
-        eb(eb.fn('lower', ['start']), 'like', eb.val(like)),
-        eb(eb.fn('lower', ['owner_id']), 'like', eb.val(like)),
-        eb('id', '=', q),
-      ]));
+      // ESCAPE is explicit: SQLite has no default escape character, PostgreSQL uses backslash.
+      query = query.where(sql<boolean>`(lower(name) like ${like} escape '\\' or lower(start) like ${like} escape '\\' or lower(coalesce(owner_id, '')) like ${like} escape '\\' or id = ${q})`);
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const total = Number(n);

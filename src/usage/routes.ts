@@ -50,9 +50,9 @@ export const usageRoute = (deps: Deps) => async (fastify: FastifyInstance) => {
     if ((until - from) / size > MAX_BUCKETS) throw invalid('query/granularity', `the range spans more than ${MAX_BUCKETS} ${granularity}s; choose a coarser granularity`);
     await deps.usage.flush();
     const rows = await deps.store.db.selectFrom('usage')
-      .select([sql<number>`bucket - (bucket % ${size})`.as('at'), 'code', (eb) => eb.fn.sum<number>('count').as('n')])
+      .select([sql<number>`bucket - (bucket % ${sql.lit(size)})`.as('at'), 'code', (eb) => eb.fn.sum<number>('count').as('n')])
       .where('key_id', '=', key.id).where('bucket', '>=', from).where('bucket', '<', until)
-      .groupBy([sql`bucket - (bucket % ${size})`, 'code']).execute();
+      .groupBy([sql`bucket - (bucket % ${sql.lit(size)})`, 'code']).execute();
     const buckets = new Map<number, Record<string, number>>();
     for (let t = from; t < until; t += size) buckets.set(t, {});
     for (const row of rows) {

@@ -1,0 +1,132 @@
+// Setup, login, sessions, root keys and tenant isolation through the API.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, createKey, startServer, world, type TestServer, type World } from './harness.js';
+
+describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
+  let s: TestServer;
+  let w: World;
+  beforeEach(async () => {
+    s = await startServer({ dialect });
+  });
+  afterEach(async () => s.close());
+
+  it('setup runs once: 409 afterwards, and the first user can log in and out', async () => {
+    expect((await s.request('GET', '/v1/setup')).body).toEqual({ needsSetup: true });
+    w = await world(s);
+    expect((await s.request('GET', '/v1/setup')).body).toEqual({ needsSetup: false });
+    const again = await s.request('POST', '/v1/setup', { body: { email: 'x@example.com', password: 'another password', workspaceName: 'X' } });
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('CONFLICT');
+    const login = await s.request('POST', '/v1/auth/login', { body: { email: 'OWNER@example.com', password: 'correct horse battery' } });
+    expect(login.status).toBe(200);
+    expect(login.body.token).toMatch(/^kws_/);
+    expect(login.body.workspaces).toEqual([{ id: w.workspaceId, name: 'Acme', role: 'owner' }]);
+    const me = await s.request('GET', '/v1/auth/me', { token: login.body.token });
+    expect(me.body.user.email).toBe('owner@example.com');
+    expect((await s.request('POST', '/v1/auth/logout', { token: login.body.token })).status).toBe(204);
+    const after = await s.request('GET', '/v1/auth/me', { token: login.body.token });
+    expect(after.status).toBe(401);
+    expect(after.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('concurrent setups: exactly one wins', async () => {
+    const body = (i: number) => ({ email: `u${i}@example.com`, password: 'correct horse battery', workspaceName: `W${i}` });
+    const answers = await Promise.all([0, 1, 2, 3].map((i) => s.request('POST', '/v1/setup', { body: body(i) })));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
+  });
+
+  it('10 failed logins per email+IP in 15 minutes → 429 with Retry-After, even for the right password', async () => {
+    w = await world(s);
+    for (let i = 0; i < 10; i++) {
+      const r = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: `wrong ${i}` } });
+      expect(r.status).toBe(401);
+    }
+    const blocked = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.code).toBe('RATE_LIMITED');
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    const unknown = await s.request('POST', '/v1/auth/login', { body: { email: 'nobody@example.com', password: 'whatever it is' } });
+    expect(unknown.status).toBe(401);
+  });
+
+  it('a session of another workspace gets 404 for every object of this one', async () => {
+    w = await world(s);
+    const k = await createKey(s, w);
+    const add = await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'eve@example.com', role: 'member', password: 'eve password 1' } });
+    expect(add.status).toBe(201);
+    await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${add.body.userId}`, { token: w.token });
+    const eve = (await s.request('POST', '/v1/auth/login', { body: { email: 'eve@example.com', password: 'eve password 1' } })).body.token;
+    const own = await s.request('POST', '/v1/workspaces', { token: eve, body: { name: 'Eve Corp' } });
+    expect(own.status).toBe(201);
+    const probes: [string, string, unknown?][] = [
+      ['GET', `/v1/workspaces/${w.workspaceId}`],
+      ['GET', `/v1/workspaces/${w.workspaceId}/members`],
+      ['GET', `/v1/workspaces/${w.workspaceId}/root-keys`],
+      ['GET', `/v1/workspaces/${w.workspaceId}/audit`],
+      ['GET', `/v1/apps?workspaceId=${w.workspaceId}`],
+      ['POST', '/v1/apps', { workspaceId: w.workspaceId, name: 'sneaky' }],
+      ['GET', `/v1/apps/${w.appId}`],
+      ['PATCH', `/v1/apps/${w.appId}`, { name: 'pwned' }],
+      ['DELETE', `/v1/apps/${w.appId}`],
+      ['GET', `/v1/apps/${w.appId}/keys`],
+      ['POST', `/v1/apps/${w.appId}/keys`, { name: 'sneaky' }],
+      ['GET', `/v1/keys/${k.id}`],
+      ['PATCH', `/v1/keys/${k.id}`, { status: 'disabled' }],
+      ['POST', `/v1/keys/${k.id}/roll`, {}],
+      ['DELETE', `/v1/keys/${k.id}`],
+      ['GET', `/v1/keys/${k.id}/usage`],
+    ];
+    for (const [method, path, body] of probes) {
+      const r = await s.request(method, path, { token: eve, body });
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(r.body.code).toBe('NOT_FOUND');
+    }
+    const key = await s.request('GET', `/v1/keys/${k.id}`, { token: w.token });
+    expect(key.body.status).toBe('active');
+    expect(key.body.name).toBe('test key');
+  });
+
+  it('members work with keys but not with root keys, members or audit', async () => {
+    w = await world(s);
+    await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'm@example.com', role: 'member', password: 'member password' } });
+    const m = (await s.request('POST', '/v1/auth/login', { body: { email: 'm@example.com', password: 'member password' } })).body.token;
+    expect((await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: m, body: { name: 'mine' } })).status).toBe(201);
+    expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit`, { token: m })).status).toBe(403);
+    expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: m, body: { name: 'x', permissions: ['*'] } })).status).toBe(403);
+    expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: m, body: { email: 'z@example.com', role: 'owner', password: 'zzzzzzzzzzzz' } })).status).toBe(403);
+    expect((await s.request('POST', '/v1/apps', { token: m, body: { workspaceId: w.workspaceId, name: 'nope' } })).status).toBe(403);
+  });
+
+  it('root keys: shown once, permissions enforced, other workspaces invisible, revocation immediate', async () => {
+    w = await world(s);
+    const created = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['keys:read', 'keys:write'] } });
+    expect(created.status).toBe(201);
+    const root = created.body.key as string;
+    expect(root).toMatch(/^kwroot_live_/);
+    const list = await s.request('GET', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token });
+    expect(list.text).not.toContain(root);
+    expect(list.body.data[0].start).toBe(root.slice(0, 16));
+    const k = await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: root, body: { name: 'from ci' } });
+    expect(k.status).toBe(201);
+    expect(k.body.createdBy).toBe(created.body.id);
+    expect((await s.request('PATCH', `/v1/apps/${w.appId}`, { token: root, body: { name: 'x' } })).status).toBe(403);
+    expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit`, { token: root })).status).toBe(403);
+    const other = await s.request('POST', '/v1/workspaces', { token: w.token, body: { name: 'Other' } });
+    expect((await s.request('GET', `/v1/workspaces/${other.body.id}`, { token: root })).status).toBe(404);
+    expect((await s.request('POST', '/v1/workspaces', { token: root, body: { name: 'nope' } })).status).toBe(403);
+    expect((await s.request('DELETE', `/v1/root-keys/${created.body.id}`, { token: w.token })).status).toBe(204);
+    const after = await s.request('GET', `/v1/apps/${w.appId}/keys`, { token: root });
+    expect(after.status).toBe(401);
+  });
+
+  it('no credential, a garbage one, or an expired session → 401 problem+json', async () => {
+    w = await world(s);
+    for (const token of [undefined, 'garbage', 'kws_nope', 'acme_live_xxx']) {
+      const r = await s.request('GET', `/v1/apps/${w.appId}`, { token });
+      expect(r.status).toBe(401);
+      expect(r.body.code).toBe('UNAUTHORIZED');
+    }
+    s.clock.advance(25 * 3_600_000);
+    expect((await s.request('GET', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(401);
+  });
+});
