@@ -64,7 +64,13 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION_FAILED',
 };
 
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR']);
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR']);
+
+/** The store could not be reached (as opposed to rejecting the request): answer 503, retryable. */
+function storeUnavailable(err: { code?: string; message?: string }): boolean {
+  if (err.code && (UNAVAILABLE.has(err.code) || err.code.startsWith('08'))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(err.message ?? '');
+}
 
 export async function buildApp(deps: Deps): Promise<App> {
   const app = Fastify({
@@ -101,7 +107,7 @@ export async function buildApp(deps: Deps): Promise<App> {
       detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
     } else if (err.code && FASTIFY_CODES[err.code]) {
       code = FASTIFY_CODES[err.code]!;
-    } else if (err.code && UNAVAILABLE.has(err.code)) {
+    } else if (storeUnavailable(err)) {
       code = 'SERVICE_UNAVAILABLE';
       detail = 'The store is unavailable; nothing was changed. Try again shortly.';
       reply.header('retry-after', '1');

@@ -1,4 +1,5 @@
 // The only reader of process.env: parses configuration once, fails fast, returns a frozen object.
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -15,6 +16,10 @@ export interface Config {
   readonly sessionTtlMs: number;
   /** Safety-net lifetime of a cached key; invalidation normally evicts much sooner. */
   readonly cacheTtlMs: number;
+  /** How long a cached key may still answer verify while the store is unreachable. */
+  readonly cacheStaleMs: number;
+  /** Worker processes sharing the port (node:cluster); more than 1 needs REDIS_URL. */
+  readonly workers: number;
   readonly usageFlushMs: number;
   readonly bodyLimitBytes: number;
   readonly publicUrl: string | undefined;
@@ -61,18 +66,25 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
     throw new ConfigError(`LOG_LEVEL "${level}" is not a pino level`);
   }
+  const workers = env.KEYWARD_WORKERS === 'auto' ? os.availableParallelism() : int(env, 'KEYWARD_WORKERS', 1, 1, 256);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  if (workers > 1 && !redisUrl) {
+    throw new ConfigError('KEYWARD_WORKERS > 1 needs REDIS_URL: workers share rate limits and cache invalidation through Redis');
+  }
   return Object.freeze({
     port: int(env, 'PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
     dataDir: path.resolve(env.KEYWARD_DATA_DIR || './data'),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
     redisPrefix: env.KEYWARD_REDIS_PREFIX || 'keyward:',
     masterKey,
     logLevel: level,
     trustProxy: Object.freeze((env.KEYWARD_TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
     cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
+    cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
+    workers,
     usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),

@@ -6,6 +6,9 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { chargeRemaining, loadKeyByHash, peekRemaining } from './keys/store.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
+import { RedisRateLimiter } from './ratelimit/redis.js';
+import { connectRedis, localBus, RedisInvalidationBus, type InvalidationBus } from './shared/redis.js';
+import type { Redis } from 'ioredis';
 import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
 import { KeyCache } from './verify/cache.js';
@@ -23,6 +26,8 @@ export interface Deps {
   verify: VerifyDeps;
   /** Failed logins per email+IP: 10 in 15 minutes, then 429. */
   loginLimiter: RateLimiterMemory;
+  /** Shared-state connection when REDIS_URL is set (rate limits, invalidation). */
+  redis: Redis | undefined;
   /** Tells every node (only this one, without Redis) that a key changed. */
   keyChanged(keyId: string): void;
   valueAdded(hash: string): void;
@@ -55,8 +60,18 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   if (applied.length > 0) logger.info({ migrations: applied }, 'store migrated');
 
   const metrics = createMetrics();
-  const cache = new KeyCache(config.cacheTtlMs);
-  const limiter = new MemoryRateLimiter(60_000, () => clock.now());
+  const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, 100_000, () => clock.now());
+  const memoryLimiter = new MemoryRateLimiter(60_000, () => clock.now());
+  let limiter: RateLimiter = memoryLimiter;
+  let bus: InvalidationBus = localBus(cache);
+  let redis: Redis | undefined;
+  let sub: Redis | undefined;
+  if (config.redisUrl) {
+    redis = connectRedis(config.redisUrl, logger, 'cmd');
+    sub = connectRedis(config.redisUrl, logger, 'sub');
+    limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
+    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger);
+  }
   const usage = new UsageRecorder(store.db, logger, config.usageFlushMs);
   usage.start();
 
@@ -84,11 +99,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     usage,
     verify,
     loginLimiter: new RateLimiterMemory({ points: 10, duration: 15 * 60 }),
-    keyChanged: (keyId) => cache.invalidateKey(keyId),
-    valueAdded: (hash) => cache.invalidateHash(hash),
+    redis,
+    keyChanged: (keyId) => bus.keyChanged(keyId),
+    valueAdded: (hash) => bus.valueAdded(hash),
     async close() {
       await usage.stop();
       await limiter.close();
+      await bus.close();
+      cache.close();
+      redis?.disconnect();
+      sub?.disconnect();
       await store.close();
     },
   };

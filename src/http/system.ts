@@ -20,9 +20,19 @@ export const systemRoutes = (deps: Deps) => async (app: FastifyInstance) => {
     } catch (err) {
       checks.store = { ok: false, detail: (err as Error).message };
     }
-    const ok = Object.values(checks).every((c) => c.ok);
+    if (deps.redis) {
+      try {
+        if (deps.redis.status !== 'ready') throw new Error(`redis is ${deps.redis.status}`);
+        await deps.redis.ping();
+        checks.redis = { ok: true };
+      } catch (err) {
+        // Verify keeps answering with local limits, so Redis being away degrades but does not unready.
+        checks.redis = { ok: false, detail: (err as Error).message };
+      }
+    }
+    const ok = checks.store!.ok;
     reply.code(ok ? 200 : 503);
-    return { status: ok ? 'ready' : 'unavailable', checks };
+    return { status: ok ? (Object.values(checks).every((c) => c.ok) ? 'ready' : 'degraded') : 'unavailable', checks };
   });
 
   app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_req, reply) => {

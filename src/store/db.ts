@@ -35,6 +35,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
     // A broken idle connection must not crash the process; the next query reports the failure.
     pool.on('error', () => {});
+    // Likewise a connection that drops while checked out: its query rejects, which is reported.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', ping: async () => void (await sql`select 1`.execute(db)), close: () => db.destroy() };
   }

@@ -33,7 +33,7 @@ export interface CacheEntry {
 }
 
 interface Slot {
-  entry: CacheEntry | null;
+  entry: CacheEntry;
   loadedAt: number;
 }
 
@@ -70,20 +70,23 @@ export class KeyCache {
   private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
   /** Bumped by every invalidation; a load that started before a bump does not fill the cache. */
   private epoch = 0;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly ttlMs: number,
+    /** Past its TTL an entry is reloaded, but may still answer while the store is unreachable. */
+    private readonly staleMs = 0,
     private readonly maxNegative = 100_000,
-  ) {}
+    clock: () => number = Date.now,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(clock()), Math.min(60_000, Math.max(1000, ttlMs)));
+    this.sweeper.unref();
+  }
 
-  /** undefined = not cached (load it); null = known not to exist. */
+  /** undefined = not cached or due for a reload; null = known not to exist. */
   peek(hash: string, now: number): CacheEntry | null | undefined {
     const slot = this.positive.get(hash);
-    if (slot) {
-      if (now - slot.loadedAt < this.ttlMs) return slot.entry;
-      this.dropHash(hash);
-      return undefined;
-    }
+    if (slot && now - slot.loadedAt < this.ttlMs) return slot.entry;
     const negAt = this.negative.get(hash);
     if (negAt !== undefined) {
       if (now - negAt < this.ttlMs) return null;
@@ -98,24 +101,24 @@ export class KeyCache {
     let pending = this.inflight.get(hash);
     if (!pending) {
       const epoch = this.epoch;
-      pending = load(hash).then(
-        (entry) => {
-          this.inflight.delete(hash);
-          if (epoch === this.epoch) this.fill(hash, entry, now);
-          return entry;
-        },
-        (err: unknown) => {
-          this.inflight.delete(hash);
-          throw err;
-        },
-      );
+      pending = load(hash).finally(() => this.inflight.delete(hash));
+      pending.then((entry) => {
+        if (epoch === this.epoch) this.fill(hash, entry, now);
+      }, () => {});
       this.inflight.set(hash, pending);
     }
-    return pending;
+    try {
+      return await pending;
+    } catch (err) {
+      const stale = this.positive.get(hash);
+      if (stale && now - stale.loadedAt < this.ttlMs + this.staleMs) return stale.entry;
+      throw err;
+    }
   }
 
   private fill(hash: string, entry: CacheEntry | null, now: number): void {
     if (entry === null) {
+      this.dropHash(hash);
       if (this.negative.size >= this.maxNegative) {
         const oldest = this.negative.keys().next().value;
         if (oldest !== undefined) this.negative.delete(oldest);
@@ -139,6 +142,17 @@ export class KeyCache {
     }
   }
 
+  /** Drops entries too old even to serve stale, and expired negatives. */
+  sweep(now: number): void {
+    for (const [hash, slot] of this.positive) {
+      if (now - slot.loadedAt >= this.ttlMs + this.staleMs) this.dropHash(hash);
+    }
+    for (const [hash, at] of this.negative) {
+      if (now - at >= this.ttlMs) this.negative.delete(hash);
+      else break;
+    }
+  }
+
   /** Every cached value of this key is forgotten; the next verify reads the store. */
   invalidateKey(keyId: string): void {
     this.epoch++;
@@ -159,6 +173,10 @@ export class KeyCache {
     this.positive.clear();
     this.negative.clear();
     this.byKeyId.clear();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
   }
 
   get size(): { keys: number; values: number; unknown: number } {

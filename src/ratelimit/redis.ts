@@ -1,0 +1,93 @@
+// Rate limits shared by every node through Redis: the same sliding window as decide.ts, evaluated
+// for all of a request's limits in one Lua script, so the check-and-count is atomic and exact.
+// When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { LimitSpec, RateDecision } from './decide.js';
+import { MemoryRateLimiter, type RateLimiter } from './limiter.js';
+
+const SCRIPT = `
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local n = #KEYS
+local cur = {}
+local info = {}
+local all = true
+for i = 1, n do
+  local limit = tonumber(ARGV[1 + 2 * i])
+  local duration = tonumber(ARGV[2 + 2 * i])
+  local ws = now - (now % duration)
+  local ck = KEYS[i] .. ':' .. string.format('%.0f', ws)
+  local pk = KEYS[i] .. ':' .. string.format('%.0f', ws - duration)
+  local c = tonumber(redis.call('GET', ck) or '0')
+  local p = tonumber(redis.call('GET', pk) or '0')
+  local estimate = p * ((duration - (now - ws)) / duration) + c
+  local ok = estimate + cost <= limit
+  if not ok then all = false end
+  cur[i] = ck
+  info[i] = { ok, limit, estimate, ws + duration, duration }
+end
+local out = {}
+for i = 1, n do
+  local r = info[i]
+  local used = r[3]
+  if all then
+    redis.call('INCRBY', cur[i], cost)
+    redis.call('PEXPIRE', cur[i], r[5] * 2)
+    used = used + cost
+  end
+  out[#out + 1] = r[1] and 1 or 0
+  out[#out + 1] = math.max(0, math.floor(r[2] - used))
+  out[#out + 1] = string.format('%.0f', r[4])
+end
+return out
+`;
+
+type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
+
+export class RedisRateLimiter implements RateLimiter {
+  private readonly redis: RedisWithLimit;
+  private lastWarn = 0;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly fallback: MemoryRateLimiter,
+    private readonly logger: Logger,
+    private readonly onFallback: () => void,
+  ) {
+    redis.defineCommand('keywardLimit', { lua: SCRIPT });
+    this.redis = redis as RedisWithLimit;
+  }
+
+  async take(specs: LimitSpec[], now: number): Promise<RateDecision[]> {
+    if (this.redis.status !== 'ready') return this.local(specs, now, 'redis not connected');
+    const args: (string | number)[] = specs.map((s) => `${this.prefix}rl:${s.bucket}`);
+    args.push(now, 1);
+    for (const s of specs) args.push(s.limit, s.durationMs);
+    try {
+      const out = await this.redis.keywardLimit(specs.length, ...args);
+      return specs.map((s, i) => ({
+        allowed: Number(out[i * 3]) === 1,
+        limit: s.limit,
+        remaining: Number(out[i * 3 + 1]),
+        resetAt: Number(out[i * 3 + 2]),
+      }));
+    } catch (err) {
+      return this.local(specs, now, (err as Error).message);
+    }
+  }
+
+  private local(specs: LimitSpec[], now: number, reason: string): RateDecision[] {
+    this.onFallback();
+    if (now - this.lastWarn > 10_000) {
+      this.lastWarn = now;
+      this.logger.warn({ reason }, 'shared rate limiter unavailable; deciding with the local limiter');
+    }
+    return this.fallback.takeSync(specs, now);
+  }
+
+  async close(): Promise<void> {
+    await this.fallback.close();
+  }
+}
