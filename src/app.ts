@@ -1,5 +1,6 @@
 // buildApp(deps): the Fastify instance with validation, the problem+json error handler and every
 // feature plugin. It never listens; main.ts and the tests decide how it is served.
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { Ajv } from 'ajv';
 import formatsPlugin from 'ajv-formats';
@@ -72,6 +73,13 @@ function storeUnavailable(err: { code?: string; message?: string }): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(err.message ?? '');
 }
 
+/** Unique request ids without a UUID per request: a random process prefix and a counter. */
+function requestIds(): () => string {
+  const prefix = `req_${randomUUID().slice(0, 8)}`;
+  let n = 0;
+  return () => `${prefix}${(n++).toString(36).padStart(6, '0')}`;
+}
+
 export async function buildApp(deps: Deps): Promise<App> {
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
@@ -79,7 +87,10 @@ export async function buildApp(deps: Deps): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.bodyLimitBytes,
     trustProxy: deps.config.trustProxy.length > 0 ? [...deps.config.trustProxy] : false,
-    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    genReqId: requestIds(),
+    // One logger for all requests instead of a child per request (that costs the hot path); the
+    // request id is logged explicitly where it matters.
+    childLoggerFactory: (logger) => logger,
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -128,9 +139,13 @@ export async function buildApp(deps: Deps): Promise<App> {
     void reply.code(404).type('application/problem+json').send(JSON.stringify(body));
   });
 
-  app.addHook('onSend', async (_req, reply) => {
+  // In cluster mode, which worker answered: useful when chasing a problem on one of them.
+  const worker = cluster.isWorker ? String(cluster.worker?.id ?? '') : undefined;
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (worker) reply.header('x-keyward-worker', worker);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    done(null, payload);
   });
 
   await registerDocs(app);

@@ -215,3 +215,29 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
     }
   }, 60_000);
 });
+
+describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
+  it('workers share one port and one state: exact limits, revocation seen by both', async () => {
+    const db = await createPgDatabase();
+    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2' });
+    try {
+      expect(node.output()).toContain('(2 workers)');
+      const w = await bootstrap(node);
+      const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'c', ratelimit: { limit: 50, durationMs: 3_600_000 }, ownerRatelimit: null }, w.token)).body;
+      const pids = new Set<string>();
+      const codes = await Promise.all(Array.from({ length: 150 }, async () => {
+        const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ key: k.key }) });
+        pids.add(res.headers.get('x-keyward-worker') ?? '');
+        return ((await res.json()) as { code: string }).code;
+      }));
+      expect(codes.filter((x) => x === 'VALID')).toHaveLength(50);
+      expect(pids.size).toBe(2);
+      await call(node.url, 'DELETE', `/v1/keys/${k.id}`, undefined, w.token);
+      const after = await Promise.all(Array.from({ length: 20 }, () => call(node.url, 'POST', '/v1/keys/verify', { key: k.key }).then((r) => r.body.code)));
+      expect(new Set(after)).toEqual(new Set(['REVOKED']));
+    } finally {
+      expect(await node.kill('SIGTERM')).toBe(0);
+      await db.drop();
+    }
+  }, 60_000);
+});

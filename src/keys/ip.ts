@@ -36,3 +36,44 @@ export function ipAllowed(ip: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly IpRang
   }
   return false;
 }
+
+/** IPv4 ranges as (network, mask) integers: the common case, matched without allocating. */
+export type Ipv4Range = [number, number];
+
+export function toIpv4Ranges(ranges: readonly IpRange[]): Ipv4Range[] {
+  return ranges.filter(([addr]) => addr.kind() === 'ipv4').map(([addr, bits]) => {
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    return [(ipv4ToInt(addr.toString())! & mask) >>> 0, mask];
+  });
+}
+
+/** Canonical dotted quad → unsigned 32-bit integer; null for anything else (IPv6, leading zeros…). */
+export function ipv4ToInt(text: string): number | null {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return null;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return null;
+      part = part * 10 + (c - 48);
+      if (part > 255 || ++digits > 3) return null;
+    } else {
+      return null;
+    }
+  }
+  if (dots !== 3 || digits === 0) return null;
+  return value * 256 + part;
+}
+
+export function ipv4Allowed(ip: number, ranges: readonly Ipv4Range[]): boolean {
+  for (const [net, mask] of ranges) if (((ip & mask) >>> 0) === net) return true;
+  return false;
+}

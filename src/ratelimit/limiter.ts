@@ -3,7 +3,7 @@ import { decideRateLimit, type LimitSpec, type RateDecision, type WindowState } 
 
 export interface RateLimiter {
   /** All-or-nothing: counts the request against every spec only if every spec allows it. */
-  take(specs: LimitSpec[], now: number): Promise<RateDecision[]>;
+  take(specs: LimitSpec[], now: number): RateDecision[] | Promise<RateDecision[]>;
   close(): Promise<void>;
 }
 
@@ -24,8 +24,8 @@ export class MemoryRateLimiter implements RateLimiter {
     return results.map((r) => r.decision);
   }
 
-  take(specs: LimitSpec[], now: number): Promise<RateDecision[]> {
-    return Promise.resolve(this.takeSync(specs, now));
+  take(specs: LimitSpec[], now: number): RateDecision[] {
+    return this.takeSync(specs, now);
   }
 
   /** Drops windows that can no longer influence a decision. */

@@ -1,7 +1,7 @@
 // In-memory cache of what verify needs per key value (by SHA-256), with exact invalidation by key id,
 // a bounded negative cache for unknown values, single-flight loads and a TTL as a safety net.
 import { parseJson } from '../lib/json.js';
-import { parseIpEntry, type IpRange } from '../keys/ip.js';
+import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../keys/ip.js';
 import type { RateLimitSpec } from '../keys/model.js';
 import type { KeysTable } from '../store/schema.js';
 
@@ -18,7 +18,10 @@ export interface CachedKey {
   resources: string[];
   /** null = any address. */
   ipRanges: IpRange[] | null;
+  /** The IPv4 part of ipRanges as integers, for the fast path. */
+  ipv4Ranges: Ipv4Range[];
   expiresAt: number | null;
+  expiresAtIso: string | null;
   ratelimit: RateLimitSpec | null;
   ownerRatelimit: RateLimitSpec | null;
   /** Whether a usage cap applies: then `remaining` lives in the store and is charged atomically. */
@@ -53,7 +56,9 @@ export function toCachedKey(row: KeysTable): CachedKey {
     resources: parseJson(row.resources, []),
     // A stored list that no longer parses must fail closed: an empty range list allows nobody.
     ipRanges: allowlist.length === 0 ? null : ranges,
+    ipv4Ranges: toIpv4Ranges(ranges),
     expiresAt: row.expires_at,
+    expiresAtIso: row.expires_at === null ? null : new Date(row.expires_at).toISOString(),
     ratelimit: parseJson(row.ratelimit, null),
     ownerRatelimit: parseJson(row.owner_ratelimit, null),
     capped: row.remaining !== null,

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
-import { IdOf, Nullable, withErrors } from '../http/common.js';
+import { IdOf, Nullable, StringEnum, withErrors } from '../http/common.js';
 import { VERIFY_CODES } from './codes.js';
 import { verifyKey } from './verify.js';
 
@@ -19,7 +19,7 @@ export const VerifyBody = Type.Object({
 
 export const VerifyAnswer = Type.Object({
   valid: Type.Boolean(),
-  code: Type.Union(VERIFY_CODES.map((c) => Type.Literal(c))),
+  code: StringEnum(VERIFY_CODES),
   keyId: Type.Optional(Type.String()),
   appId: Type.Optional(Type.String()),
   name: Type.Optional(Type.String()),

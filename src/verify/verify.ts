@@ -2,7 +2,7 @@
 // limiter, the usage-cap charge (capped keys only) and the in-memory usage recorder.
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey } from '../keys/format.js';
-import { ipAllowed, parseClientIp } from '../keys/ip.js';
+import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
 import { iso } from '../keys/model.js';
 import type { LimitSpec, RateDecision } from '../ratelimit/decide.js';
 import { tightest } from '../ratelimit/decide.js';
@@ -91,7 +91,7 @@ function described(key: CachedKey, code: VerifyCode): VerifyResult {
     name: key.name,
     ownerId: key.ownerId,
     environment: key.environment,
-    expiresAt: key.expiresAt === null ? null : iso(key.expiresAt),
+    expiresAt: key.expiresAtIso,
   };
 }
 
@@ -102,15 +102,38 @@ function limitSpecs(key: CachedKey): LimitSpec[] {
   return specs;
 }
 
+/** Fails closed: a key with an allowlist refuses callers whose address is missing or unparsable. */
+function clientAllowed(ipText: string | undefined, key: CachedKey): boolean {
+  if (ipText === undefined) return false;
+  const v4 = ipv4ToInt(ipText);
+  if (v4 !== null) return ipv4Allowed(v4, key.ipv4Ranges);
+  const ip = parseClientIp(ipText);
+  return ip !== null && ipAllowed(ip, key.ipRanges ?? []);
+}
+
+// Window ends repeat for a whole window: format each once.
+let lastReset = 0;
+let lastResetIso = '';
+function resetIso(ms: number): string {
+  if (ms !== lastReset) {
+    lastReset = ms;
+    lastResetIso = iso(ms);
+  }
+  return lastResetIso;
+}
+
 function shownLimit(d: RateDecision | undefined): VerifyResult['ratelimit'] {
-  return d ? { limit: d.limit, remaining: d.remaining, resetAt: iso(d.resetAt) } : undefined;
+  return d ? { limit: d.limit, remaining: d.remaining, resetAt: resetIso(d.resetAt) } : undefined;
 }
 
 export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<VerifyResult> {
   const plaintext = presentedKey(input);
   if (!plaintext || !parseKey(plaintext)) return MALFORMED;
   const now = deps.now();
-  const entry = await deps.cache.get(sha256Hex(plaintext), now, deps.load);
+  const hash = sha256Hex(plaintext);
+  // A cache hit stays synchronous: no promise on the hot path.
+  const cached = deps.cache.peek(hash, now);
+  const entry = cached !== undefined ? cached : await deps.cache.get(hash, now, deps.load);
   if (!entry || (input.appId !== undefined && entry.key.appId !== input.appId)) return NOT_FOUND;
   const key = entry.key;
   const verdict = (code: VerifyCode): VerifyResult => {
@@ -123,10 +146,7 @@ export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<V
   if ((key.expiresAt !== null && key.expiresAt <= now) || (entry.valueExpiresAt !== null && entry.valueExpiresAt <= now)) {
     return verdict('EXPIRED');
   }
-  if (key.ipRanges !== null) {
-    const ip = input.ip === undefined ? null : parseClientIp(input.ip);
-    if (!ip || !ipAllowed(ip, key.ipRanges)) return verdict('IP_NOT_ALLOWED');
-  }
+  if (key.ipRanges !== null && !clientAllowed(input.ip, key)) return verdict('IP_NOT_ALLOWED');
   if (input.resource !== undefined && !resourceAllowed(key.resources, input.resource)) return verdict('RESOURCE_FORBIDDEN');
   if (input.permissions) {
     for (const p of input.permissions) {
@@ -135,7 +155,11 @@ export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<V
   }
 
   const specs = limitSpecs(key);
-  const decisions = specs.length > 0 ? await deps.limiter.take(specs, now) : [];
+  let decisions: RateDecision[] = [];
+  if (specs.length > 0) {
+    const taken = deps.limiter.take(specs, now);
+    decisions = Array.isArray(taken) ? taken : await taken;
+  }
   const limit = tightest(decisions);
   if (limit && !limit.allowed) return { ...verdict('RATE_LIMITED'), ratelimit: shownLimit(limit) };
 
@@ -159,7 +183,7 @@ export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<V
     permissions: key.permissions,
     resources: key.resources,
     meta: key.meta,
-    expiresAt: key.expiresAt === null ? null : iso(key.expiresAt),
+    expiresAt: key.expiresAtIso,
     remaining,
   };
   if (limit) result.ratelimit = shownLimit(limit);
