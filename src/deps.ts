@@ -3,7 +3,7 @@ import pino, { type Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './lib/clock.js';
-import { chargeRemaining, loadKeyByHash, peekRemaining } from './keys/store.js';
+import { chargeRemaining, keyLoader, peekRemaining } from './keys/store.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
@@ -77,7 +77,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   const verify: VerifyDeps = {
     cache,
-    load: (hash) => loadKeyByHash(store.db, hash),
+    load: keyLoader(store),
     limiter,
     charge: (keyId, cost, now) => chargeRemaining(store.db, keyId, cost, now),
     peekRemaining: (keyId, now) => peekRemaining(store.db, keyId, now),

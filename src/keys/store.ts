@@ -1,7 +1,28 @@
 // Key queries that verify needs: load by value hash, and the atomic usage-cap charge.
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Database, KeysTable } from '../store/schema.js';
+import type { Store } from '../store/db.js';
 import { toCachedKey, type CacheEntry } from '../verify/cache.js';
+
+const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at
+  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id WHERE key_hashes.hash = ?`;
+
+/** The verify loader: a prepared statement on SQLite's read connection, Kysely on PostgreSQL. */
+export function keyLoader(store: Store): (hash: string) => Promise<CacheEntry | null> {
+  if (store.dialect !== 'sqlite') return (hash) => loadKeyByHash(store.db, hash);
+  let stmt: ReturnType<NonNullable<Store['reader']>['prepare']> | undefined;
+  return (hash) => {
+    try {
+      stmt ??= store.reader!.prepare(BY_HASH);
+      const row = stmt.get(hash) as (KeysTable & { value_expires_at: number | null }) | undefined;
+      if (!row) return Promise.resolve(null);
+      const { value_expires_at, ...key } = row;
+      return Promise.resolve({ key: toCachedKey(key), valueExpiresAt: value_expires_at });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+}
 
 export async function loadKeyByHash(db: Kysely<Database>, hash: string): Promise<CacheEntry | null> {
   const row = await db.selectFrom('key_hashes')

@@ -12,6 +12,11 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * SQLite only: a second, read-only connection for the verify path. It sees committed data only
+   * (never a write transaction in progress on the main connection) and answers synchronously.
+   */
+  reader?: SQLite.Database;
   /** Cheap liveness probe used by /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -47,7 +52,21 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   file.pragma('foreign_keys = ON');
   file.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
-  return { db, dialect: 'sqlite', ping: async () => void file.prepare('select 1').get(), close: () => db.destroy() };
+  let reader: SQLite.Database | undefined;
+  return {
+    db,
+    dialect: 'sqlite',
+    get reader() {
+      // Opened on first use: the schema must exist (migrations run first).
+      reader ??= new SQLite(sqlitePath(opts.dataDir), { readonly: true, fileMustExist: true });
+      return reader;
+    },
+    ping: async () => void file.prepare('select 1').get(),
+    close: async () => {
+      reader?.close();
+      await db.destroy();
+    },
+  };
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -8,25 +8,24 @@ import type { KeysTable } from '../store/schema.js';
 export interface CachedKey {
   id: string;
   appId: string;
-  workspaceId: string;
   name: string;
   ownerId: string | null;
   environment: 'live' | 'test';
   kind: 'bearer' | 'integration';
   status: 'active' | 'disabled' | 'revoked';
-  permissions: string[];
-  resources: string[];
+  permissions: readonly string[];
+  resources: readonly string[];
   /** null = any address. */
-  ipRanges: IpRange[] | null;
+  ipRanges: readonly IpRange[] | null;
   /** The IPv4 part of ipRanges as integers, for the fast path. */
-  ipv4Ranges: Ipv4Range[];
+  ipv4Ranges: readonly Ipv4Range[];
   expiresAt: number | null;
   expiresAtIso: string | null;
   ratelimit: RateLimitSpec | null;
   ownerRatelimit: RateLimitSpec | null;
   /** Whether a usage cap applies: then `remaining` lives in the store and is charged atomically. */
   capped: boolean;
-  meta: Record<string, unknown>;
+  meta: Readonly<Record<string, unknown>>;
 }
 
 export interface CacheEntry {
@@ -40,29 +39,55 @@ interface Slot {
   loadedAt: number;
 }
 
-export function toCachedKey(row: KeysTable): CachedKey {
-  const allowlist = parseJson<string[]>(row.ip_allowlist, []);
+/**
+ * Keys of one app mostly share their scopes, allowlists and limits: parse each distinct JSON text
+ * once and share the frozen result, so a cached key costs little more than its id and name.
+ */
+const interned = new Map<string, unknown>();
+function intern<T>(kind: string, text: string | null, parse: (text: string | null) => T): T {
+  const id = `${kind}\u0000${text}`;
+  let value = interned.get(id) as T | undefined;
+  if (value === undefined) {
+    if (interned.size >= 10_000) interned.clear();
+    value = parse(text);
+    if (value !== null && typeof value === 'object') Object.freeze(value);
+    interned.set(id, value);
+  }
+  return value;
+}
+
+interface IpScope {
+  ranges: IpRange[] | null;
+  v4: Ipv4Range[];
+}
+
+function parseIpScope(text: string | null): IpScope {
+  const allowlist = parseJson<string[]>(text, []);
   const ranges = allowlist.map(parseIpEntry).filter((r): r is IpRange => r !== null);
+  // A stored list that no longer parses must fail closed: an empty range list allows nobody.
+  return { ranges: allowlist.length === 0 ? null : ranges, v4: toIpv4Ranges(ranges) };
+}
+
+export function toCachedKey(row: KeysTable): CachedKey {
+  const ip = intern('ip', row.ip_allowlist, parseIpScope);
   return {
     id: row.id,
-    appId: row.app_id,
-    workspaceId: row.workspace_id,
+    appId: intern('app', row.app_id, (t) => t ?? ''),
     name: row.name,
-    ownerId: row.owner_id,
+    ownerId: row.owner_id === null ? null : intern('owner', row.owner_id, (t) => t ?? ''),
     environment: row.environment,
     kind: row.kind,
     status: row.status,
-    permissions: parseJson(row.permissions, []),
-    resources: parseJson(row.resources, []),
-    // A stored list that no longer parses must fail closed: an empty range list allows nobody.
-    ipRanges: allowlist.length === 0 ? null : ranges,
-    ipv4Ranges: toIpv4Ranges(ranges),
+    permissions: intern('perm', row.permissions, (t) => parseJson<string[]>(t, [])),
+    resources: intern('res', row.resources, (t) => parseJson<string[]>(t, [])),
+    ipRanges: ip.ranges,
+    ipv4Ranges: ip.v4,
     expiresAt: row.expires_at,
     expiresAtIso: row.expires_at === null ? null : new Date(row.expires_at).toISOString(),
-    ratelimit: parseJson(row.ratelimit, null),
-    ownerRatelimit: parseJson(row.owner_ratelimit, null),
+    ratelimit: intern('rl', row.ratelimit, (t) => parseJson<RateLimitSpec | null>(t, null)),
+    ownerRatelimit: intern('rl', row.owner_ratelimit, (t) => parseJson<RateLimitSpec | null>(t, null)),
     capped: row.remaining !== null,
-    meta: parseJson(row.meta, {}),
+    meta: intern('meta', row.meta, (t) => parseJson<Record<string, unknown>>(t, {})),
   };
 }
 
@@ -71,7 +96,8 @@ export type Loader = (hash: string) => Promise<CacheEntry | null>;
 export class KeyCache {
   private readonly positive = new Map<string, Slot>();
   private readonly negative = new Map<string, number>();
-  private readonly byKeyId = new Map<string, Set<string>>();
+  /** Key id → its cached value hash(es); usually one, so a plain string until there are two. */
+  private readonly byKeyId = new Map<string, string | Set<string>>();
   private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
   /** Bumped by every invalidation; a load that started before a bump does not fill the cache. */
   private epoch = 0;
@@ -132,18 +158,23 @@ export class KeyCache {
       return;
     }
     this.positive.set(hash, { entry, loadedAt: now });
-    let hashes = this.byKeyId.get(entry.key.id);
-    if (!hashes) this.byKeyId.set(entry.key.id, (hashes = new Set()));
-    hashes.add(hash);
+    const id = entry.key.id;
+    const known = this.byKeyId.get(id);
+    if (known === undefined || known === hash) this.byKeyId.set(id, hash);
+    else if (typeof known === 'string') this.byKeyId.set(id, new Set([known, hash]));
+    else known.add(hash);
   }
 
   private dropHash(hash: string): void {
     const slot = this.positive.get(hash);
     this.positive.delete(hash);
-    if (slot?.entry) {
-      const hashes = this.byKeyId.get(slot.entry.key.id);
-      hashes?.delete(hash);
-      if (hashes && hashes.size === 0) this.byKeyId.delete(slot.entry.key.id);
+    if (!slot) return;
+    const id = slot.entry.key.id;
+    const known = this.byKeyId.get(id);
+    if (known === hash) this.byKeyId.delete(id);
+    else if (known instanceof Set) {
+      known.delete(hash);
+      if (known.size === 0) this.byKeyId.delete(id);
     }
   }
 
@@ -161,9 +192,9 @@ export class KeyCache {
   /** Every cached value of this key is forgotten; the next verify reads the store. */
   invalidateKey(keyId: string): void {
     this.epoch++;
-    const hashes = this.byKeyId.get(keyId);
-    if (!hashes) return;
-    for (const hash of [...hashes]) this.dropHash(hash);
+    const known = this.byKeyId.get(keyId);
+    if (known === undefined) return;
+    for (const hash of typeof known === 'string' ? [known] : [...known]) this.dropHash(hash);
   }
 
   /** A value that was unknown may exist now (create, roll): forget that it was unknown. */

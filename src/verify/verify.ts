@@ -14,7 +14,7 @@ export interface VerifyInput {
   key?: string;
   authorization?: string;
   appId?: string;
-  permissions?: string[];
+  permissions?: readonly string[];
   resource?: string;
   ip?: string;
   cost?: number;
@@ -28,9 +28,9 @@ export interface VerifyResult {
   name?: string;
   ownerId?: string | null;
   environment?: 'live' | 'test';
-  permissions?: string[];
-  resources?: string[];
-  meta?: Record<string, unknown>;
+  permissions?: readonly string[];
+  resources?: readonly string[];
+  meta?: Readonly<Record<string, unknown>>;
   expiresAt?: string | null;
   remaining?: number | null;
   ratelimit?: { limit: number; remaining: number; resetAt: string };

@@ -1,0 +1,167 @@
+// npm run bench: verify against its peers in one run, interleaved rounds, medians; writes
+// bench/results.md. Servers and load generator share this machine and talk over 127.0.0.1 only.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKey } from '../dist/keys/format.js';
+import { sqlitePath } from '../dist/store/db.js';
+import { bootstrap, call, createPgDatabase, load, median, percentile, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { haproxyVersion, startHaproxy } from './haproxy.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SIZES = (process.env.BENCH_SIZES ?? '1000,100000,1000000').split(',').map(Number);
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const OUT = process.env.BENCH_OUT ?? 'bench/results.md';
+const MAIN = path.resolve('dist/main.js');
+const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
+
+const cleanups = [];
+const targets = [];
+const extra = {};
+
+async function keywardEmbedded(label, count) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
+  const node = await startNode(MAIN, { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000' });
+  cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const world = await bootstrap(node.url);
+  const t0 = Date.now();
+  const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, 10_000) });
+  log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { node, world, bodies: verifyBodies(sample), dir };
+}
+
+try {
+  log('starting the bare Fastify route');
+  const bare = await startNode(path.resolve('bench/bare.mjs'));
+  cleanups.push(() => bare.stop());
+  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: () => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration: SECONDS }) });
+
+  if (haproxyVersion()) {
+    const hkeys = Array.from({ length: 1000 }, () => generateKey('bench', 'live').plaintext);
+    const hap = await startHaproxy(hkeys);
+    cleanups.push(() => hap.stop());
+    targets.push({ name: 'HAProxy: sha2(256) + map + stick-table + return (1k keys)', key: 'haproxy', run: () => load({ url: hap.url, headerSets: hkeys.map((k) => ({ 'x-api-key': k })), connections: CONNECTIONS, duration: SECONDS }) });
+  } else {
+    log('haproxy is not installed (apt-get install -y haproxy); its row is skipped');
+  }
+
+  for (const size of SIZES) {
+    const label = `Keyward verify, embedded, ${size.toLocaleString('en')} keys`;
+    const kw = await keywardEmbedded(label, size);
+    await warm(kw.node.url, kw.bodies);
+    targets.push({ name: label, key: `kw${size}`, pid: kw.node.pid, run: () => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration: SECONDS }) });
+    if (size === SIZES[0]) extra.embedded = kw;
+  }
+
+  let pgNodes = [];
+  try {
+    const db = await createPgDatabase(PG_URL);
+    cleanups.push(() => db.drop());
+    const prefix = `kwbench:${Date.now()}:`;
+    for (let i = 0; i < 2; i++) {
+      const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: '/nonexistent', KEYWARD_CACHE_TTL_MS: '3600000' });
+      cleanups.push(() => n.stop());
+      pgNodes.push(n);
+    }
+    const world = await bootstrap(pgNodes[0].url);
+    const sample = await seedKeys({ databaseUrl: db.url, world, count: 1000 });
+    const bodies = verifyBodies(sample);
+    await warm(pgNodes[0].url, bodies);
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: () => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration: SECONDS }) });
+    extra.pg = { nodes: pgNodes, world };
+  } catch (err) {
+    log(`PostgreSQL/Redis rows skipped: ${err.message}`);
+    pgNodes = [];
+  }
+
+  const results = new Map(targets.map((t) => [t.key, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      const r = await t.run();
+      results.get(t.key).push(r);
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+    }
+  }
+
+  // Key creation throughput on its own embedded instance, so the verify rows keep their key counts.
+  const creator = await keywardEmbedded('key creation', 0);
+  const creation = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const r = await load({ url: creator.node.url, path: `/v1/apps/${creator.world.appId}/keys`, bodies: ['{"name":"bench","permissions":["docs.read"]}'], token: creator.world.token, connections: 10, duration: Math.min(SECONDS, 3) });
+    creation.push(r);
+    log(`round ${round} key creation: ${Math.round(r.rps)} keys/s${r.non2xx ? `, non-2xx ${r.non2xx}` : ''}`);
+  }
+
+  // Revocation propagation between two nodes.
+  let propagation = null;
+  if (extra.pg) {
+    const [a, b] = extra.pg.nodes;
+    const samples = [];
+    for (let i = 0; i < 100; i++) {
+      const k = (await call(a.url, 'POST', `/v1/apps/${extra.pg.world.appId}/keys`, { name: 'revoke me', ownerRatelimit: null }, extra.pg.world.token)).body;
+      if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code !== 'VALID') throw new Error('node B did not accept a new key');
+      const t0 = performance.now();
+      await call(a.url, 'DELETE', `/v1/keys/${k.id}`, undefined, extra.pg.world.token);
+      const answered = performance.now();
+      for (;;) {
+        if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code === 'REVOKED') break;
+        if (performance.now() - t0 > 5000) throw new Error('revocation not seen within 5 s');
+      }
+      samples.push({ total: performance.now() - t0, afterAnswer: performance.now() - answered });
+    }
+    propagation = {
+      p50: percentile(samples.map((s) => s.total), 50), p99: percentile(samples.map((s) => s.total), 99),
+      afterP50: percentile(samples.map((s) => s.afterAnswer), 50), afterP99: percentile(samples.map((s) => s.afterAnswer), 99), n: samples.length,
+    };
+    log(`revocation propagation: p50 ${propagation.p50.toFixed(1)} ms, p99 ${propagation.p99.toFixed(1)} ms`);
+  }
+
+  const memory = JSON.parse(execFileSync(process.execPath, ['--expose-gc', 'bench/memory.mjs'], { encoding: 'utf8' }).trim().split('\n').pop());
+  log(`memory per cached key: ${memory.bytesPerKey} bytes over ${memory.keys} keys`);
+
+  // Report.
+  const med = (key, f) => median(results.get(key).map((r) => r[f]));
+  const bareRps = med('bare', 'rps');
+  const hapRps = results.has('haproxy') ? med('haproxy', 'rps') : null;
+  const cpu = os.cpus();
+  const lines = [
+    '# Keyward benchmark results',
+    '',
+    `Run ${new Date().toISOString()} on ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+      `Node ${process.version}, ${haproxyVersion() ?? 'no HAProxy'}. Load: autocannon in the same machine, ${CONNECTIONS} connections, ` +
+      `${SECONDS} s per target per round, ${ROUNDS} rounds interleaved; medians shown. Servers and load share 2 cores, so compare ratios, not absolutes.`,
+    '',
+    'Verify bodies exercise every check: permissions, domain scope, IP allowlist (CIDR), per-key and per-owner rate limits, usage counting. Keys rotate over a sample of up to 10,000 per store.',
+    '',
+    '| target | req/s | p50 ms | p99 ms | × bare Fastify | × HAProxy |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const t of targets) {
+    const rps = med(t.key, 'rps');
+    lines.push(`| ${t.name} | ${Math.round(rps).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${(rps / bareRps).toFixed(2)} | ${hapRps ? (rps / hapRps).toFixed(2) : '—'} |`);
+  }
+  const sizes = SIZES.map((s) => `kw${s}`);
+  if (sizes.length > 1) {
+    const first = med(sizes[0], 'rps');
+    const last = med(sizes[sizes.length - 1], 'rps');
+    lines.push('', `Store size: ${SIZES[SIZES.length - 1].toLocaleString('en')} keys reach ${((last / first) * 100).toFixed(0)}% of the throughput at ${SIZES[0].toLocaleString('en')} keys.`);
+  }
+  lines.push('', '| other measure | value |', '|---|---|');
+  lines.push(`| key creation (embedded, 10 connections) | ${Math.round(median(creation.map((r) => r.rps))).toLocaleString('en')} keys/s, p99 ${median(creation.map((r) => r.p99))} ms |`);
+  if (propagation) {
+    lines.push(`| revocation seen by the other node (PostgreSQL + Redis), from sending DELETE | p50 ${propagation.p50.toFixed(1)} ms, p99 ${propagation.p99.toFixed(1)} ms (${propagation.n} samples) |`);
+    lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
+  }
+  lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  fs.writeFileSync(OUT, lines.join('\n'));
+  log(`wrote ${OUT}`);
+  console.log(lines.join('\n'));
+} finally {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+}
+process.exit(0);
