@@ -74,7 +74,7 @@ function* keyRows(world, count, now) {
         id, app_id: world.appId, workspace_id: world.workspaceId, kind: 'bearer', start, name: `bench ${i}`, owner_id: `owner_${i % 1000}`,
         environment: 'live', ...FULL_CHECKS, expires_at: null, remaining: null, refill_amount: null, refill_interval: null,
         last_refill_at: null, meta: '{"plan":"pro"}', status: 'active', created_at: now, updated_at: now, revoked_at: null,
-        last_used_at: null, created_by: null, secret_enc: null,
+        last_used_at: null, created_by: null,
       },
     };
   }

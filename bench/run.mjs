@@ -1,6 +1,7 @@
 // npm run bench: verify against its peers in one run, interleaved rounds, medians; writes
 // bench/results.md. Servers and load generator share this machine and talk over 127.0.0.1 only.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,8 +63,11 @@ try {
     const db = await createPgDatabase(PG_URL);
     cleanups.push(() => db.drop());
     const prefix = `kwbench:${Date.now()}:`;
+    const masterKey = randomBytes(32).toString('base64');
+    const pgDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-pg-'));
+    cleanups.push(async () => fs.rmSync(pgDataDir, { recursive: true, force: true }));
     for (let i = 0; i < 2; i++) {
-      const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: '/nonexistent', KEYWARD_CACHE_TTL_MS: '3600000' });
+      const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000' });
       cleanups.push(() => n.stop());
       pgNodes.push(n);
     }

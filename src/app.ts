@@ -15,6 +15,8 @@ import { keyRoutes } from './keys/routes.js';
 import { verifyRoutes } from './verify/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { systemRoutes } from './http/system.js';
+import { vaultRoutes } from './vault/routes.js';
+import { leakRoutes } from './leaks/routes.js';
 
 export type App = FastifyInstance;
 
@@ -156,5 +158,7 @@ export async function buildApp(deps: Deps): Promise<App> {
   await app.register(keyRoutes(deps));
   await app.register(verifyRoutes(deps));
   await app.register(auditRoutes(deps));
+  await app.register(vaultRoutes(deps));
+  await app.register(leakRoutes(deps));
   return app;
 }

@@ -10,6 +10,13 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
   readonly masterKey: string | undefined;
+  /** Old master keys, comma-separated, still accepted for decryption during a rotation. */
+  readonly previousMasterKeys: readonly string[];
+  /** Leak reports: verification keys of reporters, and what to do with a reported key. */
+  readonly leakPublicKeys: readonly { id: string; pem: string }[];
+  readonly leakPolicy: 'disable' | 'revoke';
+  /** Longest accepted age of an integration JWT (from its iat), in seconds. */
+  readonly jwtMaxAgeSec: number;
   readonly logLevel: string;
   /** Proxy addresses/CIDRs whose X-Forwarded-For is believed; empty = none. */
   readonly trustProxy: readonly string[];
@@ -60,6 +67,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (masterKey !== undefined && !/^[A-Za-z0-9+/=_-]{43,}$/.test(masterKey)) {
     throw new ConfigError('KEYWARD_MASTER_KEY must be 32 random bytes, base64 or base64url encoded');
   }
+  let leakPublicKeys: { id: string; pem: string }[] = [];
+  if (env.KEYWARD_LEAK_PUBLIC_KEYS) {
+    try {
+      const parsed = JSON.parse(env.KEYWARD_LEAK_PUBLIC_KEYS) as { key_identifier?: string; key?: string }[];
+      leakPublicKeys = parsed.map((k) => {
+        if (typeof k.key_identifier !== 'string' || typeof k.key !== 'string') throw new Error('entry without key_identifier/key');
+        return { id: k.key_identifier, pem: k.key };
+      });
+    } catch (err) {
+      throw new ConfigError(`KEYWARD_LEAK_PUBLIC_KEYS must be a JSON array of {key_identifier, key (PEM)}: ${(err as Error).message}`);
+    }
+  }
+  const leakPolicy = env.KEYWARD_LEAK_POLICY ?? 'disable';
+  if (leakPolicy !== 'disable' && leakPolicy !== 'revoke') throw new ConfigError('KEYWARD_LEAK_POLICY must be disable or revoke');
   const sync = (env.KEYWARD_SQLITE_SYNC ?? 'FULL').toUpperCase();
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new ConfigError('KEYWARD_SQLITE_SYNC must be FULL or NORMAL');
   const level = env.LOG_LEVEL ?? 'info';
@@ -79,6 +100,10 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     redisPrefix: env.KEYWARD_REDIS_PREFIX || 'keyward:',
     masterKey,
+    previousMasterKeys: Object.freeze((env.KEYWARD_MASTER_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    leakPublicKeys: Object.freeze(leakPublicKeys),
+    leakPolicy,
+    jwtMaxAgeSec: int(env, 'KEYWARD_JWT_MAX_AGE_SEC', 300, 1, 86_400),
     logLevel: level,
     trustProxy: Object.freeze((env.KEYWARD_TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,

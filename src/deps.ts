@@ -3,19 +3,23 @@ import pino, { type Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './lib/clock.js';
-import { chargeRemaining, keyLoader, peekRemaining } from './keys/store.js';
+import { chargeRemaining, integrationLoader, keyLoader, peekRemaining } from './keys/store.js';
+import { secretContext } from './keys/service.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
 import { connectRedis, localBus, RedisInvalidationBus, type InvalidationBus } from './shared/redis.js';
 import type { Redis } from 'ioredis';
 import { migrate, openStore, type Store } from './store/db.js';
+import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from './lib/secretbox.js';
 import { UsageRecorder } from './usage/recorder.js';
 import { KeyCache } from './verify/cache.js';
 import type { VerifyDeps } from './verify/verify.js';
 
 export interface Deps {
   config: Config;
+  /** Seals integration secrets and vault values under the master key. */
+  box: SecretBox;
   store: Store;
   clock: Clock;
   logger: Logger;
@@ -52,12 +56,37 @@ export function createLogger(level: string): Logger {
   });
 }
 
+/**
+ * The master key, checked against the one the store was sealed with: a node with another key
+ * (a second node without the shared KEYWARD_MASTER_KEY, say) refuses to start instead of failing
+ * on every secret later.
+ */
+async function openSecretBox(config: Config, store: Store, logger: Logger): Promise<SecretBox> {
+  const { key, source } = loadMasterKey(config.masterKey, config.dataDir);
+  if (source === 'generated') logger.warn({ file: `${config.dataDir}/master.key` }, 'generated a master key; back it up, or set KEYWARD_MASTER_KEY');
+  const box = new SecretBox(key, config.previousMasterKeys.map((k) => decodeMasterKey(k, 'KEYWARD_MASTER_KEY_PREVIOUS')));
+  const known = await store.db.selectFrom('settings').select('value').where('name', '=', 'master_key_id').executeTakeFirst();
+  if (!known) {
+    await store.db.insertInto('settings').values({ name: 'master_key_id', value: box.currentId }).onConflict((oc) => oc.doNothing()).execute();
+  } else if (known.value !== box.currentId && !config.previousMasterKeys.some((k) => keyId(decodeMasterKey(k)) === known.value)) {
+    throw new MasterKeyError(`this store's secrets are sealed under master key ${known.value}, but this node has ${box.currentId}; give every node the same KEYWARD_MASTER_KEY`);
+  }
+  return box;
+}
+
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
   const applied = await migrate(store.db);
   if (applied.length > 0) logger.info({ migrations: applied }, 'store migrated');
+  let box: SecretBox;
+  try {
+    box = await openSecretBox(config, store, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   const metrics = createMetrics();
   const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, 100_000, () => clock.now());
@@ -78,6 +107,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const verify: VerifyDeps = {
     cache,
     load: keyLoader(store),
+    loadIntegration: integrationLoader(store, box, secretContext),
+    jwtMaxAgeSec: config.jwtMaxAgeSec,
     limiter,
     charge: (keyId, cost, now) => chargeRemaining(store.db, keyId, cost, now),
     peekRemaining: (keyId, now) => peekRemaining(store.db, keyId, now),
@@ -90,6 +121,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config,
+    box,
     store,
     clock,
     logger,

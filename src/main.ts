@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps, createLogger } from './deps.js';
 import { migrate, openStore } from './store/db.js';
+import { loadMasterKey } from './lib/secretbox.js';
 
 function configOrExit(): Config {
   try {
@@ -23,6 +24,8 @@ async function runPrimary(config: Config): Promise<void> {
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
   await migrate(store.db);
   await store.close();
+  // Created here, once, so workers never race to generate different master keys.
+  loadMasterKey(config.masterKey, config.dataDir);
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.workers; i++) fork();

@@ -2,6 +2,9 @@
 // revocation seen by every node within a second, verify unharmed by a Redis outage, and a
 // PostgreSQL outage answered from cache (verify) or with 503 (writes) without half-writes.
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, createPgDatabase, DIALECTS, startServer, verify, world } from './harness.js';
 import { call, startProcess, type Proc } from './process.js';
@@ -9,8 +12,13 @@ import { startOwnRedis } from './redis-server.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
+/** Nodes of one deployment share the master key; each gets a scratch data dir. */
+const MASTER_KEY = randomBytes(32).toString('base64');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-nodes-'));
 const enabled = Boolean(REDIS_URL) && DIALECTS.includes('postgres');
 if (process.env.CI && !enabled) throw new Error('CI must run the scale-out suite: set TEST_REDIS_URL and TEST_DIALECTS=sqlite,postgres');
+
+afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -27,7 +35,7 @@ interface Cluster {
 async function startCluster(n: number, databaseUrl: string, redisUrl: string, prefix: string): Promise<Proc[]> {
   const nodes: Proc[] = [];
   for (let i = 0; i < n; i++) {
-    nodes.push(await startProcess({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: '/nonexistent' }));
+    nodes.push(await startProcess({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY }));
   }
   return nodes;
 }
@@ -219,7 +227,7 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
 describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
   it('workers share one port and one state: exact limits, revocation seen by both', async () => {
     const db = await createPgDatabase();
-    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2' });
+    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2', KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY });
     try {
       expect(node.output()).toContain('(2 workers)');
       const w = await bootstrap(node);

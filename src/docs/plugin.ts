@@ -27,6 +27,8 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'workspaces', description: 'Tenants and their members' },
         { name: 'root keys', description: 'Workspace credentials for automation' },
         { name: 'audit', description: 'Who did what' },
+        { name: 'vault', description: 'Encrypted secrets per app' },
+        { name: 'leaks', description: 'Secret-scanning reports of leaked keys' },
         { name: 'auth', description: 'Sessions' },
         { name: 'setup', description: 'First run' },
         { name: 'system', description: 'Health and metrics' },

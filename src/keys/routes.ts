@@ -8,10 +8,15 @@ import { IdOf, Page, setPageLinks, withErrors } from '../http/common.js';
 import { requireAccess, resolvePrincipal } from '../auth/principal.js';
 import { loadApp } from '../apps/routes.js';
 import { CreateKeyBody, CreatedKey, KeyView, ListKeysQuery, PatchKeyBody, RollBody } from './schemas.js';
-import { createKey, freshView, loadKey, revokeKey, rollKey, updateKey } from './service.js';
+import { createKey, freshView, loadKey, revokeKey, rollKey, updateKey, type Created } from './service.js';
 import { usageRoute } from '../usage/routes.js';
 
 const KeyParams = Type.Object({ keyId: IdOf('key') });
+
+/** Bearer keys answer with `key`; integration keys with their `id` and `secret`. */
+function shownOnce(created: Created) {
+  return created.view.kind === 'integration' ? { ...created.view, secret: created.value } : { ...created.view, key: created.value };
+}
 
 export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -28,7 +33,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
     const access = await requireAccess(deps, req, p, app.workspace_id, 'keys:write', 'App');
     const created = await createKey(deps, app, access.actor, req.body);
     reply.code(201).header('cache-control', 'no-store');
-    return { ...created.view, key: created.key };
+    return shownOnce(created);
   });
 
   r.get('/v1/apps/:appId/keys', {
@@ -90,7 +95,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
     const app = await loadApp(deps, key.app_id);
     const rolled = await rollKey(deps, key, app, access.actor, req.body?.gracePeriodMs ?? 0);
     reply.header('cache-control', 'no-store');
-    return { ...rolled.view, key: rolled.key };
+    return shownOnce(rolled);
   });
 
   r.delete('/v1/keys/:keyId', {

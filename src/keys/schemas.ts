@@ -1,6 +1,6 @@
 // TypeBox schemas of the key API: create, patch, views, roll.
 import { Type } from '@sinclair/typebox';
-import { Nullable, Timestamp } from '../http/common.js';
+import { Nullable, StringEnum, Timestamp } from '../http/common.js';
 import { RateLimitSchema } from '../apps/model.js';
 
 const Environment = Type.Union([Type.Literal('live'), Type.Literal('test')]);
@@ -33,7 +33,9 @@ const { name: _name, ...rest } = editable;
 
 export const CreateKeyBody = Type.Object({
   name: editable.name,
-  kind: Type.Optional(Type.Literal('bearer', { description: 'Integration keys (id + secret) are not available yet' })),
+  kind: Type.Optional(StringEnum(['bearer', 'integration'] as const, {
+    description: '`bearer`: one secret string. `integration`: the key id plus a secret, used over HTTP Basic (id:secret) or to sign HS256 JWTs (header kid = key id).',
+  })),
   ...optionalAll(rest),
 }, { additionalProperties: false });
 
@@ -65,7 +67,8 @@ export const KeyView = Type.Object({
 });
 
 export const CreatedKey = Type.Composite([KeyView, Type.Object({
-  key: Type.String({ description: 'The key. Shown only in this response; store it now.', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] }),
+  key: Type.Optional(Type.String({ description: 'Bearer keys: the key. Shown only in this response; store it now.', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
+  secret: Type.Optional(Type.String({ description: 'Integration keys: the secret that goes with `id`. Shown only in this response.' })),
 })]);
 
 export const RollBody = Type.Object({

@@ -56,9 +56,13 @@ function columnsOf(input: PatchInput): Partial<KeysTable> {
 }
 
 export interface Created {
-  key: string;
+  /** The key (bearer) or the secret (integration): shown once. */
+  value: string;
   view: KeyView;
 }
+
+/** An integration secret is sealed per value, bound to its key id. */
+export const secretContext = (keyId: string): string => `key:${keyId}`;
 
 export async function createKey(deps: Deps, app: AppsTable, actor: Actor, input: CreateInput): Promise<Created> {
   const now = deps.clock.now();
@@ -69,25 +73,30 @@ export async function createKey(deps: Deps, app: AppsTable, actor: Actor, input:
   const hash = sha256Hex(plaintext);
   const remaining = input.remaining !== undefined ? input.remaining : input.refill ? input.refill.amount : null;
   const row: KeysTable = {
-    id: newId('key'), app_id: app.id, workspace_id: app.workspace_id, kind: 'bearer', start,
+    id: newId('key'), app_id: app.id, workspace_id: app.workspace_id, kind: input.kind ?? 'bearer', start,
     name: input.name, owner_id: null, environment, permissions: '[]', resources: '[]', ip_allowlist: '[]',
     expires_at: null,
     ratelimit: defaults.ratelimit ? JSON.stringify(defaults.ratelimit) : null,
     owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
     remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
     meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-    created_by: actor.id, secret_enc: null,
+    created_by: actor.id,
     ...columnsOf(input),
   };
   row.remaining = remaining;
   if (row.refill_amount !== null) row.last_refill_at = now;
   await deps.store.db.transaction().execute(async (trx) => {
     await trx.insertInto('keys').values(row).execute();
-    await trx.insertInto('key_hashes').values({ hash, key_id: row.id, created_at: now, expires_at: null }).execute();
+    await trx.insertInto('key_hashes').values({ hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: sealFor(deps, row, plaintext) }).execute();
     await recordAudit(trx, actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
   });
   deps.valueAdded(hash);
-  return { key: plaintext, view: keyView(row) };
+  return { value: plaintext, view: keyView(row) };
+}
+
+/** Integration secrets must stay usable for HMAC: sealed, never stored in clear. */
+function sealFor(deps: Deps, key: Pick<KeysTable, 'id' | 'kind'>, secret: string): string | null {
+  return key.kind === 'integration' ? deps.box.seal(secret, secretContext(key.id)) : null;
 }
 
 export async function loadKey(deps: Deps, keyId: string): Promise<KeysTable> {
@@ -132,13 +141,13 @@ export async function rollKey(deps: Deps, key: KeysTable, app: AppsTable, actor:
       .where('key_id', '=', key.id)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldUntil)]))
       .execute();
-    await trx.insertInto('key_hashes').values({ hash, key_id: key.id, created_at: now, expires_at: null }).execute();
+    await trx.insertInto('key_hashes').values({ hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: sealFor(deps, key, plaintext) }).execute();
     await trx.updateTable('keys').set({ start, updated_at: now }).where('id', '=', key.id).execute();
     await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
   });
   deps.keyChanged(key.id);
   deps.valueAdded(hash);
-  return { key: plaintext, view: await freshView(deps, { ...key, start, updated_at: now }) };
+  return { value: plaintext, view: await freshView(deps, { ...key, start, updated_at: now }) };
 }
 
 export async function revokeKey(deps: Deps, key: KeysTable, actor: Actor): Promise<KeyView> {

@@ -2,7 +2,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, KeysTable } from '../store/schema.js';
 import type { Store } from '../store/db.js';
-import { toCachedKey, type CacheEntry } from '../verify/cache.js';
+import { toCachedKey, type CacheEntry, type IntegrationEntry } from '../verify/cache.js';
+import type { SecretBox } from '../lib/secretbox.js';
 
 const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at
   FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id WHERE key_hashes.hash = ?`;
@@ -74,4 +75,19 @@ export async function peekRemaining(db: Kysely<Database>, keyId: string, now: nu
     if (row.last_refill_at === null || row.last_refill_at < start) return row.refill_amount;
   }
   return row.remaining;
+}
+
+/** Loads an integration key by id with its live values' secrets, opened with the master key. */
+export function integrationLoader(store: Store, box: SecretBox, context: (keyId: string) => string) {
+  return async (keyId: string): Promise<IntegrationEntry | null> => {
+    const row = await store.db.selectFrom('keys').selectAll().where('id', '=', keyId).where('kind', '=', 'integration').executeTakeFirst();
+    if (!row) return null;
+    const values = await store.db.selectFrom('key_hashes').select(['secret_enc', 'expires_at'])
+      .where('key_id', '=', keyId).where('secret_enc', 'is not', null).execute();
+    const encoder = new TextEncoder();
+    return {
+      key: toCachedKey(row),
+      secrets: values.map((v) => ({ secret: encoder.encode(box.open(v.secret_enc!, context(keyId))), valueExpiresAt: v.expires_at })),
+    };
+  };
 }

@@ -67,7 +67,6 @@ export interface KeysTable {
   revoked_at: number | null;
   last_used_at: number | null;
   created_by: string | null;
-  secret_enc: string | null;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -76,6 +75,17 @@ export interface KeyHashesTable {
   key_id: string;
   created_at: number;
   expires_at: number | null;
+  /** Integration keys only: this value's secret, sealed with the master key. */
+  secret_enc: string | null;
+}
+
+export interface VaultSecretsTable {
+  app_id: string;
+  name: string;
+  value_enc: string;
+  created_at: number;
+  updated_at: number;
+  updated_by: string | null;
 }
 
 export interface RootKeysTable {
@@ -129,4 +139,5 @@ export interface Database {
   audit_log: AuditTable;
   usage: UsageTable;
   settings: SettingsTable;
+  vault_secrets: VaultSecretsTable;
 }

@@ -93,12 +93,22 @@ export function toCachedKey(row: KeysTable): CachedKey {
 
 export type Loader = (hash: string) => Promise<CacheEntry | null>;
 
+/** An integration key with the secrets of its live values, for JWT verification by `kid`. */
+export interface IntegrationEntry {
+  key: CachedKey;
+  secrets: { secret: Uint8Array; valueExpiresAt: number | null }[];
+}
+
+export type IntegrationLoader = (keyId: string) => Promise<IntegrationEntry | null>;
+
 export class KeyCache {
   private readonly positive = new Map<string, Slot>();
   private readonly negative = new Map<string, number>();
   /** Key id → its cached value hash(es); usually one, so a plain string until there are two. */
   private readonly byKeyId = new Map<string, string | Set<string>>();
   private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
+  /** Integration keys by id (JWT `kid`), with decrypted secrets: memory only, never logged. */
+  private readonly integrations = new Map<string, { entry: IntegrationEntry | null; loadedAt: number }>();
   /** Bumped by every invalidation; a load that started before a bump does not fill the cache. */
   private epoch = 0;
   private readonly sweeper: NodeJS.Timeout;
@@ -183,15 +193,36 @@ export class KeyCache {
     for (const [hash, slot] of this.positive) {
       if (now - slot.loadedAt >= this.ttlMs + this.staleMs) this.dropHash(hash);
     }
+    for (const [id, slot] of this.integrations) {
+      if (now - slot.loadedAt >= this.ttlMs + this.staleMs) this.integrations.delete(id);
+    }
     for (const [hash, at] of this.negative) {
       if (now - at >= this.ttlMs) this.negative.delete(hash);
       else break;
     }
   }
 
+  async getIntegration(keyId: string, now: number, load: IntegrationLoader): Promise<IntegrationEntry | null> {
+    const slot = this.integrations.get(keyId);
+    if (slot && now - slot.loadedAt < this.ttlMs) return slot.entry;
+    const epoch = this.epoch;
+    try {
+      const entry = await load(keyId);
+      if (epoch === this.epoch) {
+        if (this.integrations.size >= this.maxNegative) this.integrations.clear();
+        this.integrations.set(keyId, { entry, loadedAt: now });
+      }
+      return entry;
+    } catch (err) {
+      if (slot?.entry && now - slot.loadedAt < this.ttlMs + this.staleMs) return slot.entry;
+      throw err;
+    }
+  }
+
   /** Every cached value of this key is forgotten; the next verify reads the store. */
   invalidateKey(keyId: string): void {
     this.epoch++;
+    this.integrations.delete(keyId);
     const known = this.byKeyId.get(keyId);
     if (known === undefined) return;
     for (const hash of typeof known === 'string' ? [known] : [...known]) this.dropHash(hash);
@@ -209,6 +240,7 @@ export class KeyCache {
     this.positive.clear();
     this.negative.clear();
     this.byKeyId.clear();
+    this.integrations.clear();
   }
 
   close(): void {

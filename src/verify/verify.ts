@@ -7,7 +7,8 @@ import { iso } from '../keys/model.js';
 import type { LimitSpec, RateDecision } from '../ratelimit/decide.js';
 import { tightest } from '../ratelimit/decide.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
-import type { CachedKey, KeyCache, Loader } from './cache.js';
+import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from './cache.js';
+import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
 import type { VerifyCode } from './codes.js';
 
 export interface VerifyInput {
@@ -39,6 +40,9 @@ export interface VerifyResult {
 export interface VerifyDeps {
   cache: KeyCache;
   load: Loader;
+  loadIntegration: IntegrationLoader;
+  /** Oldest acceptable integration JWT, by its `iat`. */
+  jwtMaxAgeSec: number;
   limiter: RateLimiter;
   charge(keyId: string, cost: number, now: number): Promise<number | null>;
   peekRemaining(keyId: string, now: number): Promise<number | null>;
@@ -49,15 +53,77 @@ export interface VerifyDeps {
 const MALFORMED: VerifyResult = Object.freeze({ valid: false, code: 'MALFORMED' }) as VerifyResult;
 const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, code: 'NOT_FOUND' }) as VerifyResult;
 
-/** Pulls the bearer key out of `key` or an Authorization header value. */
-export function presentedKey(input: VerifyInput): string | null {
-  if (input.key !== undefined) return input.key.trim();
+type Credential =
+  | { kind: 'bearer'; value: string }
+  | { kind: 'basic'; id: string; secret: string }
+  | { kind: 'jwt'; token: string };
+
+const KEY_ID = /^key_[0-9A-Za-z]{20}$/;
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** What the caller presented: `key`, or an Authorization value (Bearer key, Bearer JWT, Basic). */
+export function credentialOf(input: VerifyInput): Credential | null {
+  if (input.key !== undefined) return { kind: 'bearer', value: input.key.trim() };
   const auth = input.authorization?.trim();
   if (!auth) return null;
   const space = auth.indexOf(' ');
   if (space < 0) return null;
-  if (auth.slice(0, space).toLowerCase() !== 'bearer') return null;
-  return auth.slice(space + 1).trim();
+  const scheme = auth.slice(0, space).toLowerCase();
+  const value = auth.slice(space + 1).trim();
+  if (scheme === 'bearer') return JWT.test(value) ? { kind: 'jwt', token: value } : { kind: 'bearer', value };
+  if (scheme !== 'basic') return null;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  return { kind: 'basic', id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** Finds the key for a credential, or the verdict that ends verification before the key checks. */
+async function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Promise<CacheEntry | VerifyResult> {
+  const cred = credentialOf(input);
+  if (!cred) return MALFORMED;
+  if (cred.kind === 'jwt') return authenticateJwt(deps, input, cred.token, now);
+  const value = cred.kind === 'bearer' ? cred.value : cred.secret;
+  if (!parseKey(value) || (cred.kind === 'basic' && !KEY_ID.test(cred.id))) return MALFORMED;
+  const hash = sha256Hex(value);
+  // A cache hit stays synchronous: no promise on the hot path.
+  const cached = deps.cache.peek(hash, now);
+  const entry = cached !== undefined ? cached : await deps.cache.get(hash, now, deps.load);
+  if (!entry || (input.appId !== undefined && entry.key.appId !== input.appId)) return NOT_FOUND;
+  // A bearer value must be a bearer key; Basic needs the integration key's own id and secret.
+  if (cred.kind === 'bearer' ? entry.key.kind !== 'bearer' : entry.key.kind !== 'integration' || entry.key.id !== cred.id) return NOT_FOUND;
+  return entry;
+}
+
+/** HS256 only, signed with a live secret of the key named by `kid`, fresh by exp, nbf and iat. */
+async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, token: string, now: number): Promise<CacheEntry | VerifyResult> {
+  let header;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    return MALFORMED;
+  }
+  if (typeof header.kid !== 'string' || !KEY_ID.test(header.kid)) return MALFORMED;
+  const found = await deps.cache.getIntegration(header.kid, now, deps.loadIntegration);
+  if (!found || (input.appId !== undefined && found.key.appId !== input.appId)) return NOT_FOUND;
+  const refuse = (code: VerifyCode): VerifyResult => {
+    deps.record(found.key.id, code, now, false);
+    return described(found.key, code);
+  };
+  if (header.alg !== 'HS256') return refuse('INVALID_SIGNATURE');
+  for (const { secret, valueExpiresAt } of found.secrets) {
+    if (valueExpiresAt !== null && valueExpiresAt <= now) continue;
+    try {
+      await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(now), maxTokenAge: deps.jwtMaxAgeSec });
+      return { key: found.key, valueExpiresAt };
+    } catch (err) {
+      if (err instanceof jose.JWSSignatureVerificationFailed) continue;
+      // The signature held, so the token is ours but not (or no longer) acceptable: exp, nbf, iat.
+      if (err instanceof jose.JWTExpired || err instanceof jose.JWTClaimValidationFailed) return refuse('TOKEN_EXPIRED');
+      return refuse('INVALID_SIGNATURE');
+    }
+  }
+  return refuse('INVALID_SIGNATURE');
 }
 
 /** `*` grants everything; `docs.*` grants `docs.read` and `docs.write.all`. */
@@ -127,14 +193,9 @@ function shownLimit(d: RateDecision | undefined): VerifyResult['ratelimit'] {
 }
 
 export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<VerifyResult> {
-  const plaintext = presentedKey(input);
-  if (!plaintext || !parseKey(plaintext)) return MALFORMED;
   const now = deps.now();
-  const hash = sha256Hex(plaintext);
-  // A cache hit stays synchronous: no promise on the hot path.
-  const cached = deps.cache.peek(hash, now);
-  const entry = cached !== undefined ? cached : await deps.cache.get(hash, now, deps.load);
-  if (!entry || (input.appId !== undefined && entry.key.appId !== input.appId)) return NOT_FOUND;
+  const entry = await authenticate(deps, input, now);
+  if (!('key' in entry)) return entry;
   const key = entry.key;
   const verdict = (code: VerifyCode): VerifyResult => {
     deps.record(key.id, code, now, false);

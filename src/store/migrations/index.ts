@@ -131,6 +131,25 @@ const m001: Migration = {
   },
 };
 
+const m002: Migration = {
+  async up(db: Kysely<any>) {
+    // Each value of an integration key keeps its own sealed secret, so a rolled key's old
+    // secret can still sign JWTs during the grace period.
+    await db.schema.alterTable('key_hashes').addColumn('secret_enc', 'text').execute();
+    await db.schema.alterTable('keys').dropColumn('secret_enc').execute();
+    await db.schema.createTable('vault_secrets')
+      .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('value_enc', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_by', 'text')
+      .addPrimaryKeyConstraint('vault_secrets_pk', ['app_id', 'name'])
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
+  '002_integration_vault': m002,
 };
