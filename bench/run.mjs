@@ -26,12 +26,16 @@ const extra = {};
 
 async function keywardEmbedded(label, count) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
-  const node = await startNode(MAIN, { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000' });
-  cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
-  const world = await bootstrap(node.url);
+  const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000' };
+  const first = await startNode(MAIN, env);
+  const world = await bootstrap(first.url);
+  // Seed with the server stopped: one writer, no reader pinning the WAL.
+  await first.stop();
   const t0 = Date.now();
   const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, 10_000) });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const node = await startNode(MAIN, env);
+  cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
   return { node, world, bodies: verifyBodies(sample), dir };
 }
 
