@@ -17,6 +17,7 @@ import { auditRoutes } from './audit/routes.js';
 import { systemRoutes } from './http/system.js';
 import { vaultRoutes } from './vault/routes.js';
 import { leakRoutes } from './leaks/routes.js';
+import { slashRoutes } from './integrations/slash.js';
 
 export type App = FastifyInstance;
 
@@ -160,5 +161,6 @@ export async function buildApp(deps: Deps): Promise<App> {
   await app.register(auditRoutes(deps));
   await app.register(vaultRoutes(deps));
   await app.register(leakRoutes(deps));
+  await app.register(slashRoutes(deps));
   return app;
 }

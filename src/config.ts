@@ -15,6 +15,9 @@ export interface Config {
   /** Leak reports: verification keys of reporters, and what to do with a reported key. */
   readonly leakPublicKeys: readonly { id: string; pem: string }[];
   readonly leakPolicy: 'disable' | 'revoke';
+  /** Chat slash commands: the signing secret of the chat app, and the Keyward app keys go to. */
+  readonly slashSigningSecret: string | undefined;
+  readonly slashAppId: string | undefined;
   /** Longest accepted age of an integration JWT (from its iat), in seconds. */
   readonly jwtMaxAgeSec: number;
   readonly logLevel: string;
@@ -104,6 +107,8 @@ export function loadConfig(env: Env = process.env): Config {
     leakPublicKeys: Object.freeze(leakPublicKeys),
     leakPolicy,
     jwtMaxAgeSec: int(env, 'KEYWARD_JWT_MAX_AGE_SEC', 300, 1, 86_400),
+    slashSigningSecret: env.KEYWARD_SLASH_SIGNING_SECRET || undefined,
+    slashAppId: env.KEYWARD_SLASH_APP_ID || undefined,
     logLevel: level,
     trustProxy: Object.freeze((env.KEYWARD_TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,

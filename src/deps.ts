@@ -1,4 +1,5 @@
 // The one place that builds the infrastructure: store, cache, limiter, usage recorder, clock, logger.
+import { EventEmitter } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from './config.js';
@@ -33,7 +34,9 @@ export interface Deps {
   /** Shared-state connection when REDIS_URL is set (rate limits, invalidation). */
   redis: Redis | undefined;
   /** Tells every node (only this one, without Redis) that a key changed. */
-  keyChanged(keyId: string): void;
+  keyChanged(keyId: string, workspaceId: string): void;
+  /** Emits `change` with {keyId, workspaceId} for every key change seen by this node (its own and others'). */
+  keyEvents: EventEmitter;
   valueAdded(hash: string): void;
   close(): Promise<void>;
 }
@@ -92,14 +95,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, 100_000, () => clock.now());
   const memoryLimiter = new MemoryRateLimiter(60_000, () => clock.now());
   let limiter: RateLimiter = memoryLimiter;
-  let bus: InvalidationBus = localBus(cache);
+  const keyEvents = new EventEmitter();
+  keyEvents.setMaxListeners(0);
+  let bus: InvalidationBus = localBus(cache, keyEvents);
   let redis: Redis | undefined;
   let sub: Redis | undefined;
   if (config.redisUrl) {
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
-    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger);
+    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger, keyEvents);
   }
   const usage = new UsageRecorder(store.db, logger, config.usageFlushMs);
   usage.start();
@@ -132,7 +137,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     verify,
     loginLimiter: new RateLimiterMemory({ points: 10, duration: 15 * 60 }),
     redis,
-    keyChanged: (keyId) => bus.keyChanged(keyId),
+    keyChanged: (keyId, workspaceId) => bus.keyChanged(keyId, workspaceId),
+    keyEvents,
     valueAdded: (hash) => bus.valueAdded(hash),
     async close() {
       await usage.stop();

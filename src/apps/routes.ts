@@ -114,7 +114,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       await recordAudit(trx, access.actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
       return ids;
     });
-    for (const id of revoked) deps.keyChanged(id);
+    for (const id of revoked) deps.keyChanged(id, app.workspace_id);
     return reply.code(204).send();
   });
 };

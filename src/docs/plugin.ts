@@ -29,6 +29,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'audit', description: 'Who did what' },
         { name: 'vault', description: 'Encrypted secrets per app' },
         { name: 'leaks', description: 'Secret-scanning reports of leaked keys' },
+        { name: 'integrations', description: 'Chat slash commands' },
         { name: 'auth', description: 'Sessions' },
         { name: 'setup', description: 'First run' },
         { name: 'system', description: 'Health and metrics' },

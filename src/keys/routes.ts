@@ -10,6 +10,7 @@ import { loadApp } from '../apps/routes.js';
 import { CreateKeyBody, CreatedKey, KeyView, ListKeysQuery, PatchKeyBody, RollBody } from './schemas.js';
 import { createKey, freshView, loadKey, revokeKey, rollKey, updateKey, type Created } from './service.js';
 import { usageRoute } from '../usage/routes.js';
+import { keyChangesRoute } from './changes.js';
 
 const KeyParams = Type.Object({ keyId: IdOf('key') });
 
@@ -108,4 +109,5 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   });
 
   await fastify.register(usageRoute(deps));
+  await fastify.register(keyChangesRoute(deps));
 };

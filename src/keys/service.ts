@@ -125,7 +125,7 @@ export async function updateKey(deps: Deps, key: KeysTable, actor: Actor, input:
     if (Number(res.numUpdatedRows) === 0) throw conflict('A revoked key cannot be changed');
     await recordAudit(trx, actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
   });
-  deps.keyChanged(key.id);
+  deps.keyChanged(key.id, key.workspace_id);
   return freshView(deps, { ...key, ...cols });
 }
 
@@ -145,7 +145,7 @@ export async function rollKey(deps: Deps, key: KeysTable, app: AppsTable, actor:
     await trx.updateTable('keys').set({ start, updated_at: now }).where('id', '=', key.id).execute();
     await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
   });
-  deps.keyChanged(key.id);
+  deps.keyChanged(key.id, key.workspace_id);
   deps.valueAdded(hash);
   return { value: plaintext, view: await freshView(deps, { ...key, start, updated_at: now }) };
 }
@@ -157,6 +157,6 @@ export async function revokeKey(deps: Deps, key: KeysTable, actor: Actor): Promi
     await trx.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', key.id).execute();
     await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
   });
-  deps.keyChanged(key.id);
+  deps.keyChanged(key.id, key.workspace_id);
   return freshView(deps, { ...key, status: 'revoked', revoked_at: now, updated_at: now });
 }

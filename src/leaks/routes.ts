@@ -93,6 +93,6 @@ async function handleLeak(deps: Deps, actor: Actor, item: Static<typeof Report>[
       .where('id', '=', key.id).execute();
     await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: policy === 'revoke' ? 'key.leak_revoke' : 'key.leak_disable', targetType: 'key', targetId: key.id, meta }, now);
   });
-  deps.keyChanged(key.id);
+  deps.keyChanged(key.id, key.workspace_id);
   return result('true_positive', policy === 'revoke' ? 'revoked' : 'disabled');
 }

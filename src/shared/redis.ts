@@ -1,5 +1,7 @@
 // Redis connections and the invalidation bus: every node hears which keys changed, within
 // milliseconds, and forgets its cached copies. Missed messages (a disconnect) clear the cache.
+import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { KeyCache } from '../verify/cache.js';
@@ -25,8 +27,13 @@ export function connectRedis(url: string, logger: Logger, name: string): Redis {
   return redis;
 }
 
+export interface KeyChange {
+  keyId: string;
+  workspaceId: string;
+}
+
 export interface InvalidationBus {
-  keyChanged(keyId: string): void;
+  keyChanged(keyId: string, workspaceId: string): void;
   valueAdded(hash: string): void;
   close(): Promise<void>;
 }
@@ -34,6 +41,7 @@ export interface InvalidationBus {
 export class RedisInvalidationBus implements InvalidationBus {
   private readonly channel: string;
   private wasReady = false;
+  private readonly nodeId = randomBytes(6).toString('hex');
 
   constructor(
     private readonly pub: Redis,
@@ -41,12 +49,17 @@ export class RedisInvalidationBus implements InvalidationBus {
     prefix: string,
     private readonly cache: KeyCache,
     private readonly logger: Logger,
+    private readonly events: EventEmitter,
   ) {
     this.channel = `${prefix}invalidate`;
     void sub.subscribe(this.channel).catch((err: unknown) => logger.warn({ err }, 'redis subscribe failed'));
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
-      if (message.startsWith('k:')) cache.invalidateKey(message.slice(2));
+      if (message.startsWith('k:')) {
+        const [keyId = '', workspaceId = '', origin] = message.slice(2).split(':');
+        cache.invalidateKey(keyId);
+        if (origin !== this.nodeId) events.emit('change', { keyId, workspaceId } satisfies KeyChange);
+      }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
     });
     sub.on('ready', () => {
@@ -59,9 +72,12 @@ export class RedisInvalidationBus implements InvalidationBus {
     });
   }
 
-  keyChanged(keyId: string): void {
+  keyChanged(keyId: string, workspaceId: string): void {
     this.cache.invalidateKey(keyId);
-    this.publish(`k:${keyId}`);
+    // Other nodes hear it through Redis; this node's listeners hear it now (our own message,
+    // echoed back by Redis, invalidates once more, harmlessly, and is not emitted twice).
+    this.events.emit('change', { keyId, workspaceId } satisfies KeyChange);
+    this.publish(`k:${keyId}:${workspaceId}:${this.nodeId}`);
   }
 
   valueAdded(hash: string): void {
@@ -79,9 +95,12 @@ export class RedisInvalidationBus implements InvalidationBus {
   }
 }
 
-export function localBus(cache: KeyCache): InvalidationBus {
+export function localBus(cache: KeyCache, events: EventEmitter): InvalidationBus {
   return {
-    keyChanged: (keyId) => cache.invalidateKey(keyId),
+    keyChanged: (keyId, workspaceId) => {
+      cache.invalidateKey(keyId);
+      events.emit('change', { keyId, workspaceId } satisfies KeyChange);
+    },
     valueAdded: (hash) => cache.invalidateHash(hash),
     close: async () => {},
   };

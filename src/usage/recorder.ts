@@ -7,10 +7,13 @@ import type { Database } from '../store/schema.js';
 export const MINUTE = 60_000;
 /** Beyond this many pending rows new counts are dropped (and counted) rather than growing memory. */
 const MAX_PENDING = 200_000;
+/** A key's stored last use is refreshed at most this often; reads on this node see the exact time. */
+const LAST_USED_EVERY = 60_000;
 
 export class UsageRecorder {
   private counts = new Map<string, number>();
   private lastUsed = new Map<string, number>();
+  private readonly lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   dropped = 0;
@@ -41,18 +44,26 @@ export class UsageRecorder {
     if (prev === undefined || prev < now) this.lastUsed.set(keyId, now);
   }
 
-  /** Last use not yet written, so reads are fresh before the next flush. */
+  /** Last use seen by this node, written or not, so reads are exact here. */
   pendingLastUsed(keyId: string): number | undefined {
-    return this.lastUsed.get(keyId);
+    return this.lastUsed.get(keyId) ?? this.lastWritten.get(keyId);
   }
 
-  flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => this.flush());
+  /** Writes what is pending; `all` also writes last-use times that were written recently (stop). */
+  flush(all = false): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => this.flush(all));
     if (this.counts.size === 0 && this.lastUsed.size === 0) return Promise.resolve();
     const counts = this.counts;
-    const lastUsed = this.lastUsed;
+    // Last-use times that were written recently wait for a later flush (they stay readable here).
+    const lastUsed = new Map<string, number>();
+    for (const [keyId, at] of this.lastUsed) {
+      if (all || at - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_EVERY) {
+        lastUsed.set(keyId, at);
+        this.lastUsed.delete(keyId);
+      }
+    }
     this.counts = new Map();
-    this.lastUsed = new Map();
+    if (counts.size === 0 && lastUsed.size === 0) return Promise.resolve();
     this.flushing = this.write(counts, lastUsed)
       .catch((err: unknown) => {
         this.logger.warn({ err }, 'usage flush failed; will retry');
@@ -77,17 +88,20 @@ export class UsageRecorder {
             .doUpdateSet({ count: sql<number>`usage.count + excluded.count` }))
           .execute();
       }
-      for (const [keyId, at] of lastUsed) {
-        await trx.updateTable('keys').set({ last_used_at: at })
-          .where('id', '=', keyId)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-          .execute();
+      // One statement per 500 keys: UPDATE … FROM (VALUES …), which SQLite and PostgreSQL share.
+      const entries = [...lastUsed];
+      for (let i = 0; i < entries.length; i += 500) {
+        const values = sql.join(entries.slice(i, i + 500).map(([id, at]) => sql`(${id}, CAST(${at} AS bigint))`));
+        await sql`UPDATE keys SET last_used_at = v.column2 FROM (VALUES ${values}) AS v
+          WHERE keys.id = v.column1 AND (keys.last_used_at IS NULL OR keys.last_used_at < v.column2)`.execute(trx);
       }
     });
+    for (const [keyId, at] of lastUsed) this.lastWritten.set(keyId, at);
+    if (this.lastWritten.size > MAX_PENDING) this.lastWritten.clear();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
+    await this.flush(true);
   }
 }

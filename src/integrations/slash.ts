@@ -1,0 +1,89 @@
+// POST /v1/integrations/slash: the `/api-keys` chat command (Slack-style form posts, signed with
+// HMAC-SHA256 over `v0:<timestamp>:<body>`, 5-minute window, each signature accepted once).
+// Replies are ephemeral: only the person who typed the command sees them.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.js';
+import { AppError } from '../errors.js';
+import { withErrors } from '../http/common.js';
+import { loadApp } from '../apps/routes.js';
+import { createKey } from '../keys/service.js';
+import type { Actor } from '../audit/audit.js';
+
+const WINDOW_SEC = 300;
+type RawRequest = FastifyRequest & { rawBody?: string };
+
+const Reply = Type.Object({ response_type: Type.Literal('ephemeral'), text: Type.String() });
+
+const HELP = [
+  '*/api-keys* — your API keys',
+  '• `/api-keys generate [name]` — create a key for you (shown once, only to you)',
+  '• `/api-keys list` — your keys (never their values)',
+  '• `/api-keys help` — this help',
+].join('\n');
+
+export const slashRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
+  const seen = new Map<string, number>();
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (req, body, done) => {
+    (req as RawRequest).rawBody = body as string;
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  fastify.post('/v1/integrations/slash', {
+    schema: {
+      tags: ['integrations'], summary: 'Chat slash command /api-keys (generate | list | help)', security: [],
+      description: 'Slack-style form post signed with `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<ts>:<body>">` and `X-Slack-Request-Timestamp`. Configure KEYWARD_SLASH_SIGNING_SECRET and KEYWARD_SLASH_APP_ID.',
+      consumes: ['application/x-www-form-urlencoded'],
+      body: Type.Object({
+        command: Type.String({ maxLength: 64 }),
+        text: Type.Optional(Type.String({ maxLength: 1000 })),
+        user_id: Type.String({ minLength: 1, maxLength: 64 }),
+        team_id: Type.Optional(Type.String({ maxLength: 64 })),
+      }, { additionalProperties: true }),
+      response: withErrors({ 200: Reply }),
+    },
+    preValidation: async (req) => {
+      const secret = deps.config.slashSigningSecret;
+      if (!secret || !deps.config.slashAppId) throw new AppError('NOT_FOUND', 'Slash commands are not configured on this server');
+      const ts = req.headers['x-slack-request-timestamp'];
+      const sig = req.headers['x-slack-signature'];
+      const raw = (req as RawRequest).rawBody;
+      const nowSec = Math.floor(deps.clock.now() / 1000);
+      if (typeof ts !== 'string' || typeof sig !== 'string' || raw === undefined || !/^\d{1,12}$/.test(ts) || Math.abs(nowSec - Number(ts)) > WINDOW_SEC) {
+        throw new AppError('UNAUTHORIZED', 'Missing, stale or future request timestamp or signature');
+      }
+      const expected = Buffer.from(`v0=${createHmac('sha256', secret).update(`v0:${ts}:${raw}`).digest('hex')}`);
+      const given = Buffer.from(sig);
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AppError('UNAUTHORIZED', 'Bad request signature');
+      // The same signed request twice inside the window is a replay.
+      for (const [s, at] of seen) if (at < nowSec - WINDOW_SEC) seen.delete(s); else break;
+      if (seen.has(sig)) throw new AppError('UNAUTHORIZED', 'This request was already handled (replay)');
+      if (deps.redis?.status === 'ready') {
+        const fresh = await deps.redis.set(`${deps.config.redisPrefix}slash:${sig}`, '1', 'EX', WINDOW_SEC * 2, 'NX').catch(() => 'OK');
+        if (fresh === null) throw new AppError('UNAUTHORIZED', 'This request was already handled (replay)');
+      }
+      seen.set(sig, nowSec);
+    },
+  }, async (req) => {
+    const body = req.body as { command: string; text?: string; user_id: string; team_id?: string };
+    const [verb = 'help', ...rest] = (body.text ?? '').trim().split(/\s+/).filter(Boolean);
+    const ownerId = `chat:${body.team_id ?? 'default'}:${body.user_id}`;
+    const reply = (text: string) => ({ response_type: 'ephemeral' as const, text });
+    const app = await loadApp(deps, deps.config.slashAppId!);
+    const actor: Actor = { type: 'chat', id: ownerId, ip: req.ip ?? null, userAgent: null };
+
+    if (verb === 'generate') {
+      const name = rest.join(' ').slice(0, 200) || `${body.user_id}'s key`;
+      const created = await createKey(deps, app, actor, { name, ownerId, meta: { createdVia: 'chat' } });
+      return reply(`Here is your new key *${name}*. Copy it now — it will not be shown again:\n\`${created.value}\``);
+    }
+    if (verb === 'list') {
+      const rows = await deps.store.db.selectFrom('keys').select(['name', 'start', 'status', 'created_at'])
+        .where('app_id', '=', app.id).where('owner_id', '=', ownerId).orderBy('created_at', 'desc').limit(20).execute();
+      if (rows.length === 0) return reply('You have no keys yet. Try `/api-keys generate`.');
+      return reply(['Your keys:', ...rows.map((k) => `• *${k.name}* \`${k.start}…\` — ${k.status}, created ${new Date(k.created_at).toISOString().slice(0, 10)}`)].join('\n'));
+    }
+    return reply(verb === 'help' ? HELP : `Unknown command \`${verb}\`.\n${HELP}`);
+  });
+};

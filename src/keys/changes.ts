@@ -1,0 +1,48 @@
+// GET /v1/keys/changes: a server-sent event stream of key ids that changed in a workspace, so
+// verify middleware can drop its short-lived cache entries at once instead of waiting for a TTL.
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Deps } from '../deps.js';
+import { invalid } from '../errors.js';
+import { IdOf, withErrors } from '../http/common.js';
+import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import type { KeyChange } from '../shared/redis.js';
+
+export const keyChangesRoute = (deps: Deps) => async (fastify: FastifyInstance) => {
+  const open = new Set<{ end(): void }>();
+  // Streams never finish on their own: end them first so shutdown is not held up.
+  fastify.addHook('preClose', async () => {
+    for (const res of open) res.end();
+  });
+  fastify.withTypeProvider<TypeBoxTypeProvider>().get('/v1/keys/changes', {
+    schema: {
+      tags: ['keys'], summary: 'Stream of changed key ids (text/event-stream)',
+      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`.',
+      querystring: Type.Object({ workspaceId: Type.Optional(IdOf('workspace')) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
+    },
+  }, async (req, reply) => {
+    const p = await resolvePrincipal(deps, req);
+    const workspaceId = req.query.workspaceId ?? (p.kind === 'root' ? p.workspaceId : undefined);
+    if (!workspaceId) throw invalid('query/workspaceId', 'is required for a user session');
+    await requireAccess(deps, req, p, workspaceId, 'keys:read');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(': keyward key changes\n\n');
+    const onChange = (change: KeyChange) => {
+      if (change.workspaceId === workspaceId) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
+    };
+    deps.keyEvents.on('change', onChange);
+    open.add(res);
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const stop = () => {
+      clearInterval(heartbeat);
+      deps.keyEvents.off('change', onChange);
+      open.delete(res);
+    };
+    req.raw.on('close', stop);
+    res.on('close', stop);
+  });
+};

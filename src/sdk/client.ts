@@ -1,0 +1,131 @@
+// Typed client for the Keyward API, built on the same TypeBox schemas that generate /openapi.json.
+import type { Static } from '@sinclair/typebox';
+import type { KeyView, CreatedKey, CreateKeyBody, PatchKeyBody, ListKeysQuery } from '../keys/schemas.js';
+import type { AppView, AppDefaultsSchema } from '../apps/model.js';
+import type { VerifyBody } from '../verify/routes.js';
+import type { VerifyResult } from '../verify/verify.js';
+import type { Problem } from '../errors.js';
+
+export type Key = Static<typeof KeyView>;
+export type NewKey = Static<typeof CreatedKey>;
+export type CreateKeyInput = Static<typeof CreateKeyBody>;
+export type UpdateKeyInput = Static<typeof PatchKeyBody>;
+export type ListKeysInput = Static<typeof ListKeysQuery>;
+export type App = Static<typeof AppView>;
+export type VerifyInput = Static<typeof VerifyBody>;
+export type { VerifyResult, Problem };
+
+export interface Page<T> {
+  data: T[];
+  total: number;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  createdAt: string;
+  role?: string;
+}
+
+export interface SecretInfo {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+  updatedBy: string | null;
+}
+
+export interface UsageBucket {
+  at: string;
+  total: number;
+  counts: Record<string, number>;
+}
+
+/** A non-2xx answer, carrying the problem+json body. */
+export class KeywardError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly problem: Partial<Problem>;
+
+  constructor(status: number, problem: Partial<Problem>) {
+    super(problem.detail ?? problem.title ?? `HTTP ${status}`);
+    this.name = 'KeywardError';
+    this.status = status;
+    this.code = problem.code ?? (status >= 500 ? 'INTERNAL' : 'UNKNOWN');
+    this.problem = problem;
+  }
+}
+
+export interface ClientOptions {
+  /** e.g. http://127.0.0.1:8787 */
+  baseUrl: string;
+  /** A root key (or a session token) for the management API; verify needs none. */
+  rootKey?: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+export class KeywardClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: ClientOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, '');
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.options.rootKey) headers.authorization = `Bearer ${this.options.rootKey}`;
+    const res = await this.fetchImpl(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+    });
+    const text = await res.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) throw new KeywardError(res.status, (parsed ?? {}) as Partial<Problem>);
+    return parsed as T;
+  }
+
+  /** The hot path: always a verdict (valid or not) unless the request itself is bad. */
+  verify(input: VerifyInput): Promise<VerifyResult> {
+    return this.request('POST', '/v1/keys/verify', input);
+  }
+
+  readonly workspaces = {
+    list: () => this.request<{ data: Workspace[] }>('GET', '/v1/workspaces').then((r) => r.data),
+    get: (id: string) => this.request<Workspace>('GET', `/v1/workspaces/${id}`),
+  };
+
+  readonly apps = {
+    list: (workspaceId: string) => this.request<{ data: App[] }>('GET', '/v1/apps', undefined, { workspaceId }).then((r) => r.data),
+    create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: Static<typeof AppDefaultsSchema> }) => this.request<App>('POST', '/v1/apps', input),
+    get: (appId: string) => this.request<App>('GET', `/v1/apps/${appId}`),
+    update: (appId: string, input: { name?: string; keyPrefix?: string; defaults?: Static<typeof AppDefaultsSchema> }) => this.request<App>('PATCH', `/v1/apps/${appId}`, input),
+    delete: (appId: string) => this.request<void>('DELETE', `/v1/apps/${appId}`),
+  };
+
+  readonly keys = {
+    create: (appId: string, input: CreateKeyInput) => this.request<NewKey>('POST', `/v1/apps/${appId}/keys`, input),
+    list: (appId: string, query: ListKeysInput = {}) => this.request<Page<Key>>('GET', `/v1/apps/${appId}/keys`, undefined, query as Query),
+    get: (keyId: string) => this.request<Key>('GET', `/v1/keys/${keyId}`),
+    update: (keyId: string, input: UpdateKeyInput) => this.request<Key>('PATCH', `/v1/keys/${keyId}`, input),
+    roll: (keyId: string, gracePeriodMs = 0) => this.request<NewKey>('POST', `/v1/keys/${keyId}/roll`, { gracePeriodMs }),
+    revoke: (keyId: string) => this.request<Key>('DELETE', `/v1/keys/${keyId}`),
+    usage: (keyId: string, query: { since?: string; until?: string; granularity?: 'minute' | 'hour' | 'day' } = {}) =>
+      this.request<{ data: UsageBucket[] }>('GET', `/v1/keys/${keyId}/usage`, undefined, query),
+  };
+
+  readonly vault = {
+    list: (appId: string) => this.request<{ data: SecretInfo[] }>('GET', `/v1/apps/${appId}/vault`).then((r) => r.data),
+    set: (appId: string, name: string, value: string) => this.request<SecretInfo>('PUT', `/v1/apps/${appId}/vault/${encodeURIComponent(name)}`, { value }),
+    get: (appId: string, name: string) => this.request<{ name: string; value: string }>('GET', `/v1/apps/${appId}/vault/${encodeURIComponent(name)}`).then((r) => r.value),
+    delete: (appId: string, name: string) => this.request<void>('DELETE', `/v1/apps/${appId}/vault/${encodeURIComponent(name)}`),
+  };
+}

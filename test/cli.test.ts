@@ -1,0 +1,108 @@
+// The real keyward binary against a real server on 127.0.0.1.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, verify, world, type TestServer, type World } from './harness.js';
+
+const BIN = path.resolve('dist/cli/main.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function keyward(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
+    else child.stdin!.end();
+  });
+}
+
+describe('keyward CLI', () => {
+  let s: TestServer;
+  let w: World;
+  let env: Record<string, string>;
+  let configDir: string;
+  beforeAll(async () => {
+    if (!fs.existsSync(BIN)) throw new Error('dist/cli/main.js is missing: run `npm run build` (npm test does)');
+    s = await startServer();
+    w = await world(s);
+    const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'cli', permissions: ['*'] } });
+    configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-cli-'));
+    env = { KEYWARD_URL: s.url, KEYWARD_ROOT_KEY: root.body.key, KEYWARD_CONFIG_DIR: configDir };
+  });
+  afterAll(async () => {
+    await s.close();
+    fs.rmSync(configDir, { recursive: true, force: true });
+  });
+
+  it('keys generate → the printed key verifies; list shows it; roll and revoke work', async () => {
+    const gen = await keyward(['keys', 'generate', '--app', w.appId, '--name', 'from cli', '--owner', 'u7', '--permissions', 'a,b', '--ratelimit', '50/1m'], env);
+    expect(gen.code, gen.stderr).toBe(0);
+    const key = /key: (\S+)/.exec(gen.stdout)![1]!;
+    expect(await verify(s, { key, permissions: ['a'] })).toMatchObject({ code: 'VALID', ownerId: 'u7', ratelimit: { limit: 50 } });
+    const id = /\((key_\w+)\)/.exec(gen.stdout)![1]!;
+
+    const list = await keyward(['keys', 'list', '--app', w.appId], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/ID\s+NAME\s+START/);
+    expect(list.stdout).toContain('from cli');
+    expect(list.stdout).not.toContain(key);
+
+    const json = await keyward(['--json', 'keys', 'list', '--app', w.appId, '--owner', 'u7'], env);
+    expect(JSON.parse(json.stdout)).toMatchObject({ total: 1, data: [{ id, name: 'from cli' }] });
+
+    const roll = await keyward(['--json', 'keys', 'roll', id, '--grace', '1m'], env);
+    const rolled = JSON.parse(roll.stdout).key as string;
+    expect((await verify(s, { key: rolled })).code).toBe('VALID');
+    expect((await verify(s, { key })).code).toBe('VALID');
+
+    const revoke = await keyward(['keys', 'revoke', id], env);
+    expect(revoke.code).toBe(0);
+    expect((await verify(s, { key: rolled })).code).toBe('REVOKED');
+  });
+
+  it('apps list/create and vault set/get/list/rm', async () => {
+    const created = await keyward(['--json', 'apps', 'create', 'CLI App', '--prefix', 'cliapp'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const appId = JSON.parse(created.stdout).id as string;
+    expect((await keyward(['apps', 'list'], env)).stdout).toContain('cliapp');
+    expect((await keyward(['vault', 'set', '--app', appId, 'API_TOKEN'], env, 'from-stdin-value\n')).code).toBe(0);
+    expect((await keyward(['vault', 'get', '--app', appId, 'API_TOKEN'], env)).stdout).toBe('from-stdin-value\n');
+    const names = await keyward(['vault', 'list', '--app', appId], env);
+    expect(names.stdout).toContain('API_TOKEN');
+    expect(names.stdout).not.toContain('from-stdin-value');
+    expect((await keyward(['vault', 'rm', '--app', appId, 'API_TOKEN'], env)).code).toBe(0);
+    expect((await keyward(['vault', 'get', '--app', appId, 'API_TOKEN'], env)).code).toBe(4);
+  });
+
+  it('login saves a 0600 profile that later commands use', async () => {
+    const login = await keyward(['login', '--url', s.url], { KEYWARD_CONFIG_DIR: configDir }, `${env.KEYWARD_ROOT_KEY}\n`);
+    expect(login.code, login.stderr).toBe(0);
+    const file = path.join(configDir, 'profile.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const list = await keyward(['apps', 'list'], { KEYWARD_CONFIG_DIR: configDir });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(w.appId);
+  });
+
+  it('clear errors and exit codes: usage 2, auth 3, not found 4, unreachable 1', async () => {
+    expect((await keyward(['keys', 'generate'], env)).code).toBe(2);
+    expect((await keyward(['keys', 'generate', '--app', w.appId, '--ratelimit', 'lots'], env)).code).toBe(2);
+    const bad = await keyward(['apps', 'list'], { ...env, KEYWARD_ROOT_KEY: 'kwroot_live_nope' });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toContain('UNAUTHORIZED');
+    expect((await keyward(['keys', 'revoke', 'key_AAAAAAAAAAAAAAAAAAAA'], env)).code).toBe(4);
+    const down = await keyward(['apps', 'list'], { ...env, KEYWARD_URL: 'http://127.0.0.1:9' });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('cannot reach the server');
+    const help = await keyward(['keys', 'help'], env);
+    expect(help.stdout).toContain('generate');
+  });
+});
