@@ -86,7 +86,7 @@ describe('SDK and middleware', () => {
   it('Express middleware with a custom header', async () => {
     const app = express();
     const guard = keywardExpress({ baseUrl: s.url, header: 'x-api-key', cacheTtlMs: 0 });
-    app.use('/api', guard, (req, res) => {
+    app.use('/api', guard as unknown as express.RequestHandler, (req, res) => {
       res.json({ keyId: (req as unknown as { keyward: { keyId: string } }).keyward.keyId });
     });
     const server = app.listen(0, '127.0.0.1');
