@@ -76,6 +76,12 @@ function storeUnavailable(err: { code?: string; message?: string }): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(err.message ?? '');
 }
 
+/** No inline script anywhere; inline styles only (the docs renderer sets style attributes). */
+export const CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self' data:",
+  "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+].join('; ');
+
 /** Unique request ids without a UUID per request: a random process prefix and a counter. */
 function requestIds(): () => string {
   const prefix = `req_${randomUUID().slice(0, 8)}`;
@@ -148,6 +154,13 @@ export async function buildApp(deps: Deps): Promise<App> {
     if (worker) reply.header('x-keyward-worker', worker);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
+    // Pages (console, docs) get the browser protections; JSON answers need none of them.
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && type.startsWith('text/html')) {
+      reply.header('content-security-policy', CSP);
+      reply.header('x-frame-options', 'DENY');
+      reply.header('cross-origin-opener-policy', 'same-origin');
+    }
     done(null, payload);
   });
 

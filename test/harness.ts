@@ -69,6 +69,8 @@ export interface StartOptions {
   /** Reuse a data dir / database (restart scenarios). */
   dataDir?: string;
   databaseUrl?: string;
+  /** Capture the log stream (tests that search logs for secrets). */
+  logger?: import('pino').Logger;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -84,7 +86,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     ...opts.env,
   });
   const clock = opts.clock ?? new ManualClock(Date.now());
-  const deps = await createDeps(config, { clock });
+  const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}) });
   const app = await buildApp(deps);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
 

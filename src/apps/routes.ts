@@ -7,7 +7,7 @@ import { invalid, notFound } from '../errors.js';
 import { newId } from '../lib/random.js';
 import { recordAudit } from '../audit/audit.js';
 import { IdOf, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal, ROOT_KEY_PREFIX } from '../auth/principal.js';
+import { authorize, requireAccess, ROOT_KEY_PREFIX } from '../auth/principal.js';
 import { AppDefaultsSchema, AppView, DEFAULTS, KeyPrefix, appDefaults, appView, prefixFromName } from './model.js';
 
 const AppParams = Type.Object({ appId: IdOf('app') });
@@ -29,7 +29,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: Type.Object({ data: Type.Array(AppView) }) }),
     },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:read');
     await requireAccess(deps, req, p, req.query.workspaceId, 'apps:read');
     const rows = await db.selectFrom('apps').selectAll().where('workspace_id', '=', req.query.workspaceId)
       .where('deleted_at', 'is', null).orderBy('created_at').execute();
@@ -48,7 +48,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 201: AppView }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:write');
     const access = await requireAccess(deps, req, p, req.body.workspaceId, 'apps:write');
     const prefix = req.body.keyPrefix ?? prefixFromName(req.body.name);
     if (prefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
@@ -68,7 +68,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.get('/v1/apps/:appId', {
     schema: { tags: ['apps'], summary: 'Read an app', params: AppParams, response: withErrors({ 200: AppView }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:read');
     const app = await loadApp(deps, req.params.appId);
     await requireAccess(deps, req, p, app.workspace_id, 'apps:read', 'App');
     return appView(app);
@@ -81,7 +81,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: AppView }),
     },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:write');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'apps:write', 'App');
     if (req.body.keyPrefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
@@ -103,7 +103,7 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.delete('/v1/apps/:appId', {
     schema: { tags: ['apps'], summary: 'Delete an app and revoke all of its keys', params: AppParams, response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:write');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'apps:write', 'App');
     const now = deps.clock.now();

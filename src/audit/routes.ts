@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { parseJson } from '../lib/json.js';
 import { iso } from '../keys/model.js';
 import { IdOf, Nullable, Page, PageQuery, setPageLinks, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import { authorize, requireAccess } from '../auth/principal.js';
 
 const AuditView = Type.Object({
   id: Type.String(), at: Type.String({ format: 'date-time' }),
@@ -30,7 +30,7 @@ export const auditRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: Page(AuditView) }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'audit:read');
     await requireAccess(deps, req, p, req.params.id, 'audit:read');
     const { page = 1, limit = 20, action, targetId } = req.query;
     let q = deps.store.db.selectFrom('audit_log').where('workspace_id', '=', req.params.id);

@@ -91,3 +91,20 @@ export async function requireAccess(
   if (!grants(permissions, permission)) throw forbidden(`This credential lacks the "${permission}" permission`);
   return { actor: actorOf(principal, req), role, permissions };
 }
+
+/**
+ * Resolves the caller and refuses at once (403) when no workspace of theirs grants `permission`,
+ * before any object is looked up, so a refusal never depends on whether the object exists.
+ */
+export async function authorize(deps: Deps, req: FastifyRequest, permission: Permission): Promise<Principal> {
+  const principal = await resolvePrincipal(deps, req);
+  if (principal.kind === 'root') {
+    if (!grants(principal.permissions, permission)) throw forbidden(`This credential lacks the "${permission}" permission`);
+    return principal;
+  }
+  const roles = await deps.store.db.selectFrom('members').select('role').where('user_id', '=', principal.userId).execute();
+  if (roles.length > 0 && !roles.some((r) => grants(ROLE_PERMISSIONS[r.role], permission))) {
+    throw forbidden(`No workspace of yours grants the "${permission}" permission`);
+  }
+  return principal;
+}

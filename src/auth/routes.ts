@@ -128,7 +128,7 @@ export const authRoutes = (deps: Deps) => async (app: FastifyInstance) => {
     schema: { tags: ['auth'], summary: 'End the current session', response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
     const principal = await resolvePrincipal(deps, req);
-    if (principal.kind !== 'user') throw new AppError('VALIDATION_FAILED', 'Root keys have no session; revoke the key instead');
+    if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'Root keys have no session; revoke the key instead');
     await db.deleteFrom('sessions').where('id', '=', principal.sessionId).execute();
     return reply.code(204).send();
   });

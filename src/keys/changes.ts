@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
 import { invalid } from '../errors.js';
 import { IdOf, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import { authorize, requireAccess } from '../auth/principal.js';
 import type { KeyChange } from '../shared/redis.js';
 
 export const keyChangesRoute = (deps: Deps) => async (fastify: FastifyInstance) => {
@@ -23,7 +23,7 @@ export const keyChangesRoute = (deps: Deps) => async (fastify: FastifyInstance) 
       response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:read');
     const workspaceId = req.query.workspaceId ?? (p.kind === 'root' ? p.workspaceId : undefined);
     if (!workspaceId) throw invalid('query/workspaceId', 'is required for a user session');
     await requireAccess(deps, req, p, workspaceId, 'keys:read');

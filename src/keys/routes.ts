@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
 import { IdOf, Page, setPageLinks, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import { authorize, requireAccess } from '../auth/principal.js';
 import { loadApp } from '../apps/routes.js';
 import { CreateKeyBody, CreatedKey, KeyView, ListKeysQuery, PatchKeyBody, RollBody } from './schemas.js';
 import { createKey, freshView, loadKey, revokeKey, rollKey, updateKey, type Created } from './service.js';
@@ -29,7 +29,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: Type.Object({ appId: IdOf('app') }), body: CreateKeyBody, response: withErrors({ 201: CreatedKey }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:write');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'keys:write', 'App');
     const created = await createKey(deps, app, access.actor, req.body);
@@ -43,7 +43,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       querystring: ListKeysQuery, response: withErrors({ 200: Page(KeyView) }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:read');
     const app = await loadApp(deps, req.params.appId);
     await requireAccess(deps, req, p, app.workspace_id, 'keys:read', 'App');
     const { page = 1, limit = 20, ownerId, status, environment, q } = req.query;
@@ -66,7 +66,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.get('/v1/keys/:keyId', {
     schema: { tags: ['keys'], summary: 'Read a key (never its value)', params: KeyParams, response: withErrors({ 200: KeyView }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:read');
     const key = await loadKey(deps, req.params.keyId);
     await requireAccess(deps, req, p, key.workspace_id, 'keys:read', 'Key');
     return freshView(deps, key);
@@ -78,7 +78,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: KeyParams, body: PatchKeyBody, response: withErrors({ 200: KeyView }),
     },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:write');
     const key = await loadKey(deps, req.params.keyId);
     const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
     return updateKey(deps, key, access.actor, req.body);
@@ -90,7 +90,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: KeyParams, body: Type.Optional(RollBody), response: withErrors({ 200: CreatedKey }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:write');
     const key = await loadKey(deps, req.params.keyId);
     const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
     const app = await loadApp(deps, key.app_id);
@@ -102,7 +102,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.delete('/v1/keys/:keyId', {
     schema: { tags: ['keys'], summary: 'Revoke a key: immediate and irreversible; the record stays for audit', params: KeyParams, response: withErrors({ 200: KeyView }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:write');
     const key = await loadKey(deps, req.params.keyId);
     const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
     return revokeKey(deps, key, access.actor);

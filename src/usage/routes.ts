@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
 import { invalid } from '../errors.js';
 import { IdOf, Timestamp, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import { authorize, requireAccess } from '../auth/principal.js';
 import { iso } from '../keys/model.js';
 import { loadKey } from '../keys/service.js';
 
@@ -37,7 +37,7 @@ export const usageRoute = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: UsageView }),
     },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'keys:read');
     const key = await loadKey(deps, req.params.keyId);
     await requireAccess(deps, req, p, key.workspace_id, 'keys:read', 'Key');
     const granularity = req.query.granularity ?? 'hour';

@@ -8,7 +8,7 @@ import { notFound } from '../errors.js';
 import { iso } from '../keys/model.js';
 import { recordAudit } from '../audit/audit.js';
 import { IdOf, Nullable, withErrors } from '../http/common.js';
-import { requireAccess, resolvePrincipal } from '../auth/principal.js';
+import { authorize, requireAccess } from '../auth/principal.js';
 import { loadApp } from '../apps/routes.js';
 
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'Letters, digits, `_`, `.`, `-`', examples: ['STRIPE_SECRET_KEY'] });
@@ -24,7 +24,7 @@ export const vaultRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.get('/v1/apps/:appId/vault', {
     schema: { tags: ['vault'], summary: 'Names of the app\'s secrets (never their values)', params: Type.Object({ appId: IdOf('app') }), response: withErrors({ 200: Type.Object({ data: Type.Array(SecretInfo) }) }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'vault:read');
     const app = await loadApp(deps, req.params.appId);
     await requireAccess(deps, req, p, app.workspace_id, 'vault:read', 'App');
     const rows = await db.selectFrom('vault_secrets').select(['name', 'created_at', 'updated_at', 'updated_by']).where('app_id', '=', app.id).orderBy('name').execute();
@@ -38,7 +38,7 @@ export const vaultRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: SecretInfo }),
     },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'vault:write');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'vault:write', 'App');
     const now = deps.clock.now();
@@ -58,7 +58,7 @@ export const vaultRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.get('/v1/apps/:appId/vault/:name', {
     schema: { tags: ['vault'], summary: 'Reveal a secret (audited)', params: Params, response: withErrors({ 200: Type.Object({ name: Type.String(), value: Type.String() }) }) },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'vault:read');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'vault:read', 'App');
     const row = await db.selectFrom('vault_secrets').select('value_enc').where('app_id', '=', app.id).where('name', '=', req.params.name).executeTakeFirst();
@@ -72,7 +72,7 @@ export const vaultRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.delete('/v1/apps/:appId/vault/:name', {
     schema: { tags: ['vault'], summary: 'Delete a secret', params: Params, response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'vault:write');
     const app = await loadApp(deps, req.params.appId);
     const access = await requireAccess(deps, req, p, app.workspace_id, 'vault:write', 'App');
     const now = deps.clock.now();

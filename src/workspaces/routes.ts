@@ -12,7 +12,7 @@ import { iso, isoOrNull } from '../keys/model.js';
 import { recordAudit } from '../audit/audit.js';
 import { IdOf, withErrors } from '../http/common.js';
 import { Email, Password } from '../auth/routes.js';
-import { actorOf, requireAccess, resolvePrincipal, ROOT_KEY_PREFIX } from '../auth/principal.js';
+import { authorize, actorOf, requireAccess, resolvePrincipal, ROOT_KEY_PREFIX } from '../auth/principal.js';
 import { grants, PERMISSIONS, ROLES } from '../auth/permissions.js';
 
 const WorkspaceView = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }), role: Type.Optional(Type.String()) });
@@ -65,7 +65,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
   r.get('/v1/workspaces/:id', {
     schema: { tags: ['workspaces'], summary: 'Read a workspace', params: WsParams, response: withErrors({ 200: WorkspaceView }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:read');
     const access = await requireAccess(deps, req, p, req.params.id, 'apps:read');
     const w = await db.selectFrom('workspaces').selectAll().where('id', '=', req.params.id).executeTakeFirst();
     if (!w) throw notFound('Workspace');
@@ -75,7 +75,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
   r.get('/v1/workspaces/:id/members', {
     schema: { tags: ['workspaces'], summary: 'Members and their roles', params: WsParams, response: withErrors({ 200: Type.Object({ data: Type.Array(MemberView) }) }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, 'apps:read');
     await requireAccess(deps, req, p, req.params.id, 'apps:read');
     const rows = await db.selectFrom('members').innerJoin('users', 'users.id', 'members.user_id')
       .select(['users.id', 'users.email', 'users.name', 'members.role', 'members.created_at'])
@@ -92,7 +92,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
       response: withErrors({ 201: MemberView }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, '*');
     if (p.kind !== 'user') throw forbidden('Members are managed by users, not root keys');
     const access = await requireAccess(deps, req, p, req.params.id, '*');
     if (req.body.role === 'owner' && access.role !== 'owner') throw forbidden('Only an owner can add an owner');
@@ -119,7 +119,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
   r.delete('/v1/workspaces/:id/members/:userId', {
     schema: { tags: ['workspaces'], summary: 'Remove a member', params: Type.Object({ id: IdOf('workspace'), userId: IdOf('user') }), response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, '*');
     if (p.kind !== 'user') throw forbidden('Members are managed by users, not root keys');
     const access = await requireAccess(deps, req, p, req.params.id, '*');
     const now = deps.clock.now();
@@ -140,7 +140,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
   r.get('/v1/workspaces/:id/root-keys', {
     schema: { tags: ['root keys'], summary: 'Root keys of a workspace (never their values)', params: WsParams, response: withErrors({ 200: Type.Object({ data: Type.Array(RootKeyView) }) }) },
   }, async (req) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, '*');
     await requireAccess(deps, req, p, req.params.id, '*');
     const rows = await db.selectFrom('root_keys').selectAll().where('workspace_id', '=', req.params.id).orderBy('created_at', 'desc').execute();
     return {
@@ -161,7 +161,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
       response: withErrors({ 201: Type.Composite([RootKeyView, Type.Object({ key: Type.String({ description: 'The root key. Shown only in this response.' }) })]) }),
     },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, '*');
     const access = await requireAccess(deps, req, p, req.params.id, '*');
     for (const perm of req.body.permissions) {
       if (!grants(access.permissions, perm)) throw forbidden(`Cannot grant "${perm}", which this credential lacks`);
@@ -186,7 +186,7 @@ export const workspaceRoutes = (deps: Deps) => async (app: FastifyInstance) => {
   r.delete('/v1/root-keys/:id', {
     schema: { tags: ['root keys'], summary: 'Revoke a root key (immediate)', params: Type.Object({ id: IdOf('rootKey') }), response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const p = await resolvePrincipal(deps, req);
+    const p = await authorize(deps, req, '*');
     const key = await db.selectFrom('root_keys').select(['workspace_id', 'revoked_at']).where('id', '=', req.params.id).executeTakeFirst();
     if (!key) throw notFound('Root key');
     const access = await requireAccess(deps, req, p, key.workspace_id, '*', 'Root key');
