@@ -15,6 +15,7 @@ import { keyRoutes } from './keys/routes.js';
 import { verifyRoutes } from './verify/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { systemRoutes } from './http/system.js';
+import { registerConsole, wantsConsole } from './http/console.js';
 import { vaultRoutes } from './vault/routes.js';
 import { leakRoutes } from './leaks/routes.js';
 import { slashRoutes } from './integrations/slash.js';
@@ -143,7 +144,9 @@ export async function buildApp(deps: Deps): Promise<App> {
     void reply.code(body.status).type('application/problem+json').send(JSON.stringify(body));
   });
 
+  const consolePage = await registerConsole(app);
   app.setNotFoundHandler((req, reply) => {
+    if (wantsConsole(req)) return consolePage(req, reply);
     const body = problemBody('NOT_FOUND', `No route for ${req.method} ${req.url.split('?')[0]}`, String(req.id));
     void reply.code(404).type('application/problem+json').send(JSON.stringify(body));
   });

@@ -1,0 +1,41 @@
+// Serves the built console (web/dist) at / and answers the console's own paths with its
+// index.html, so deep links and reloads work. API paths keep their JSON 404s.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export const CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
+
+const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Keyward</title></head>
+<body style="font-family: system-ui; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
+<h1>Keyward is running</h1><p>The web console has not been built: run <code>npm run build</code> and restart.
+The API works already: see <a href="/docs">/docs</a>.</p></body></html>`;
+
+/** Whether a request that matched no route is the browser asking for a console page. */
+export function wantsConsole(req: FastifyRequest): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const url = req.url.split('?')[0]!;
+  if (url.startsWith('/v1/') || url.startsWith('/docs') || url.includes('.')) return false;
+  return (req.headers.accept ?? '').includes('text/html');
+}
+
+export async function registerConsole(app: FastifyInstance): Promise<(req: FastifyRequest, reply: FastifyReply) => unknown> {
+  const built = fs.existsSync(path.join(CONSOLE_DIR, 'index.html'));
+  if (!built) {
+    app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT));
+    return (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT);
+  }
+  await app.register(fastifyStatic, {
+    root: CONSOLE_DIR,
+    prefix: '/',
+    wildcard: false,
+    index: ['index.html'],
+    // Hashed assets never change; the page itself is always revalidated.
+    setHeaders: (res, file) => {
+      res.setHeader('cache-control', file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
+    },
+  });
+  return (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html');
+}

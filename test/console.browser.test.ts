@@ -1,0 +1,220 @@
+// The web console in a real browser (Debian's Chromium through playwright-core): first run, apps,
+// keys (create, copy, edit, revoke), the playground and the docs page. Screenshots of every page
+// go to test-artifacts/screenshots (git-ignored).
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSOLE_DIR } from '../src/http/console.js';
+import { startServer, verify, type TestServer } from './harness.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.resolve('test-artifacts/screenshots');
+
+describe('web console', () => {
+  let s: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const shot = async (name: string, p: Page = page) => {
+    await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  beforeAll(async () => {
+    if (!fs.existsSync(path.join(CONSOLE_DIR, 'index.html'))) throw new Error('the console is not built: run `npm run build` (npm test does)');
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    s = await startServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu', '--no-first-run'],
+    });
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: s.url });
+    page = await context.newPage();
+    page.on('pageerror', (err) => { throw err; });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+
+  it('setup → app → key shown once and copied → it verifies → edit → revoke → refused', async () => {
+    const violations: string[] = [];
+    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+    await page.goto(s.url);
+    await page.waitForURL('**/setup');
+    await shot('01-setup');
+    await page.getByLabel('Workspace name').fill('Acme');
+    await page.getByLabel('Email').fill('owner@example.com');
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL('**/apps');
+    await page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await shot('02-apps-empty');
+
+    await page.getByRole('button', { name: 'New app' }).click();
+    await page.getByLabel('Name').fill('Acme API');
+    await page.getByLabel('Key prefix').fill('acme');
+    await shot('03-new-app');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await page.waitForURL(/\/apps\/app_/);
+    const appId = page.url().split('/').pop()!;
+
+    await page.getByRole('button', { name: 'Create API key' }).first().click();
+    await page.getByLabel('Name').fill('Production backend');
+    await page.getByLabel('Owner').fill('customer_42');
+    await page.getByLabel('Permissions').fill('docs.read, docs.write');
+    await page.getByRole('checkbox', { name: 'Allow all IP addresses' }).uncheck();
+    await page.locator('#k-ips').fill('10.0.0.0/8\n300.1.1.1');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expect(page.getByText('300.1.1.1: not an IPv4 or IPv6 address')).toBeTruthy();
+    await page.getByText(/300\.1\.1\.1: not an IPv4/).waitFor();
+    await shot('04-create-key-validation');
+    await page.locator('#k-ips').fill('10.0.0.0/8\n2001:db8::/32');
+    await page.getByRole('checkbox', { name: 'Never expire' }).uncheck();
+    await shot('05-create-key');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const shown = page.getByTestId('shown-key');
+    await shown.waitFor();
+    await page.getByText('will not be shown again').waitFor();
+    await shot('06-key-shown-once');
+    const key = (await shown.textContent())!;
+    expect(key).toMatch(/^acme_live_[0-9A-Za-z]{38}$/);
+    await page.getByTestId('copy-key').click();
+    expect(await clipboard()).toBe(key);
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    await expect(page.getByTestId('shown-key').count()).resolves.toBe(0);
+
+    expect(await verify(s, { key, permissions: ['docs.read'], ip: '10.1.2.3' })).toMatchObject({ valid: true, ownerId: 'customer_42' });
+    await page.getByRole('link', { name: 'Production backend' }).waitFor();
+    await shot('07-keys-table');
+
+    await page.getByRole('button', { name: 'Edit Production backend' }).click();
+    await page.getByLabel('Permissions').fill('docs.read');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText('Key saved').waitFor();
+    expect((await verify(s, { key, permissions: ['docs.write'], ip: '10.1.2.3' })).code).toBe('INSUFFICIENT_PERMISSIONS');
+
+    await page.getByRole('button', { name: 'Revoke Production backend' }).click();
+    await shot('08-revoke-confirm');
+    const revokeButton = page.getByRole('dialog').getByRole('button', { name: 'Revoke key' });
+    expect(await revokeButton.isDisabled()).toBe(true);
+    await page.getByLabel('Type "Production backend" to confirm').fill('Production backend');
+    await revokeButton.click();
+    await page.getByText('Key revoked').waitFor();
+    expect((await verify(s, { key, ip: '10.1.2.3' })).code).toBe('REVOKED');
+    await page.getByRole('cell', { name: 'revoked' }).waitFor();
+
+    await page.getByRole('link', { name: 'Production backend' }).click();
+    await page.getByTestId('usage-chart').waitFor();
+    await page.getByText('key.revoke').waitFor();
+    await shot('09-key-detail');
+
+    await page.goto(`${s.url}/apps/${appId}/vault`);
+    await page.getByRole('button', { name: 'Add secret' }).click();
+    await page.getByLabel('Name').fill('STRIPE_KEY');
+    await page.getByLabel('Value').fill('sk_test_123');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'STRIPE_KEY' }).waitFor();
+    await shot('10-vault');
+    await page.goto(`${s.url}/audit`);
+    await page.getByText('vault.create').waitFor();
+    await shot('11-audit');
+    await page.goto(`${s.url}/members`);
+    await page.getByText('owner@example.com').waitFor();
+    await shot('12-members');
+    expect(violations).toEqual([]);
+  }, 90_000);
+
+  it('playground: checks a key, sends a request, explains a refusal, keeps history, copies cURL', async () => {
+    const created = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+    const ws = created.body.workspaces[0].id;
+    const apps = await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: created.body.token });
+    const k = await s.request('POST', `/v1/apps/${apps.body.data[0].id}/keys`, { token: created.body.token, body: { name: 'scoped', permissions: ['docs.read'] } });
+
+    await page.goto(`${s.url}/playground`);
+    await page.getByLabel('API key to inspect').fill(k.body.key);
+    await page.getByRole('button', { name: 'Check key' }).click();
+    await page.getByTestId('key-info').getByText('This key is scoped').waitFor();
+
+    await page.getByLabel('Endpoint').selectOption('POST /v1/keys/verify');
+    await page.getByLabel('JSON body').fill(JSON.stringify({ key: k.body.key, permissions: ['docs.write'] }));
+    expect(await page.getByTestId('request-preview').textContent()).toContain('POST /v1/keys/verify');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('explain').waitFor();
+    expect(await page.getByTestId('response-status').textContent()).toBe('200');
+    expect(await page.getByTestId('explain').textContent()).toContain('lacks a permission');
+    await shot('13-playground');
+
+    await page.getByLabel('JSON body').fill('{"key": ');
+    await page.getByText(/Invalid JSON/).waitFor();
+    expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+
+    await page.getByLabel('Endpoint').selectOption('GET /v1/workspaces');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('response-body').getByText('"Acme"').waitFor();
+    expect(await page.getByTestId('history').locator('button').count()).toBe(2);
+    await page.getByTestId('copy-curl').click();
+    expect(await clipboard()).toMatch(/^curl -X GET '.*\/v1\/workspaces'/);
+
+    await page.reload();
+    await page.getByTestId('history').waitFor();
+    expect(await page.getByTestId('history').locator('button').count()).toBe(2);
+    await page.getByTestId('history').locator('button').last().click();
+    await page.getByTestId('explain').waitFor();
+    expect(await page.getByTestId('history').locator('button').count()).toBe(3);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    expect(await page.getByTestId('history').count()).toBe(0);
+  }, 60_000);
+
+  it('docs page copies the real openapi.json and llms.txt', async () => {
+    await page.goto(`${s.url}/reference`);
+    await page.getByRole('heading', { name: 'verify' }).waitFor();
+    await page.getByText('/v1/keys/verify').first().click();
+    await shot('14-docs');
+    const spec = await (await fetch(`${s.url}/openapi.json`)).text();
+    const llms = await (await fetch(`${s.url}/llms.txt`)).text();
+    await page.getByTestId('copy-openapi').click();
+    await page.getByTestId('copy-openapi').getByText('Copied').waitFor();
+    expect(await clipboard()).toBe(spec);
+    await page.getByTestId('copy-llms').click();
+    await page.getByTestId('copy-llms').getByText('Copied').waitFor();
+    expect(await clipboard()).toBe(llms);
+  });
+
+  it('works at phone width and by keyboard', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const p = await phone.newPage();
+    const login = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+    await p.goto(s.url + '/login');
+    await p.evaluate((t) => localStorage.setItem('keyward.session', t), login.body.token as string);
+    await p.goto(s.url + '/apps');
+    await p.getByRole('heading', { name: 'Apps' }).waitFor();
+    const width = await p.evaluate(() => document.documentElement.scrollWidth);
+    expect(width).toBeLessThanOrEqual(390);
+    await shot('15-phone-apps', p);
+    await p.getByRole('button', { name: '☰ Menu' }).click();
+    await shot('16-phone-menu', p);
+    await phone.close();
+
+    await page.goto(`${s.url}/apps`);
+    await page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await page.getByRole('button', { name: 'New app' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('app-name');
+    await page.keyboard.press('Escape');
+    expect(await page.getByRole('dialog').count()).toBe(0);
+  });
+
+  it('pages carry the security headers and the console runs under its CSP', async () => {
+    const res = await fetch(`${s.url}/apps`, { headers: { accept: 'text/html' } });
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await res.text()).toContain('<div id="root">');
+    const api404 = await fetch(`${s.url}/v1/nothing`, { headers: { accept: 'text/html' } });
+    expect(api404.headers.get('content-type')).toContain('application/problem+json');
+  });
+});

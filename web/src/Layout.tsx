@@ -1,0 +1,48 @@
+// The frame around every signed-in page: sidebar with workspace switcher and navigation.
+import { useEffect, useState, type ReactNode } from 'react';
+import { api, type App } from './api';
+import { Link, navigate } from './router';
+import { useLoad, useSession } from './state';
+
+export function Layout({ children }: { children: ReactNode }) {
+  const { me, workspace, setWorkspace, signOut } = useSession();
+  const [open, setOpen] = useState(false);
+  const apps = useLoad(() => (workspace ? api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace.id}`).then((r) => r.data) : Promise.resolve([])), [workspace?.id]);
+  useEffect(() => {
+    window.addEventListener('keyward:apps', apps.reload);
+    return () => window.removeEventListener('keyward:apps', apps.reload);
+  }, [apps.reload]);
+  return (
+    <div className="shell">
+      <aside className={`sidebar${open ? ' open' : ''}`} aria-label="Navigation">
+        <div className="logo"><span className="logo-mark" aria-hidden="true">⚿</span>Keyward</div>
+        {me && me.workspaces.length > 0 && (
+          <label>
+            <span className="sr-only">Workspace</span>
+            <select aria-label="Workspace" value={workspace?.id} onChange={(e) => { setWorkspace(e.target.value); navigate('/apps'); }}>
+              {me.workspaces.map((w) => <option key={w.id} value={w.id}>{w.name}</option>)}
+            </select>
+          </label>
+        )}
+        <nav className="nav" onClick={() => setOpen(false)}>
+          <Link to="/apps">Apps</Link>
+          {(apps.data ?? []).map((a) => <Link key={a.id} to={`/apps/${a.id}`}>· {a.name}</Link>)}
+          <div className="nav-label">Workspace</div>
+          <Link to="/audit">Audit log</Link>
+          <Link to="/members">Members</Link>
+          <div className="nav-label">Developers</div>
+          <Link to="/playground">API playground</Link>
+          <Link to="/reference">API docs</Link>
+        </nav>
+        <div className="sidebar-foot">
+          <span>{me?.user.email}</span>
+          <button type="button" className="btn" onClick={() => void signOut().then(() => navigate('/login'))}>Log out</button>
+        </div>
+      </aside>
+      <main className="main">
+        <button type="button" className="btn menu-btn" aria-expanded={open} onClick={() => setOpen(!open)}>☰ Menu</button>
+        {children}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,218 @@
+// API playground: try any endpoint of the spec with the console session or a pasted API key,
+// see the answer, copy it as cURL, and keep a replayable history in this browser.
+import { useEffect, useMemo, useState } from 'react';
+import { raw, session, type Raw, type Verdict } from '../api';
+import { useLoad } from '../state';
+import { Badge, Button, CopyButton, ErrorNote, Field } from '../ui';
+import { exampleOf, operations, type Operation, type Spec } from './spec';
+
+interface HistoryItem {
+  at: string;
+  method: string;
+  url: string;
+  body: string;
+  status: number;
+  ms: number;
+}
+
+const HISTORY = 'keyward.playground.history';
+const EXPLAIN: Record<string, string> = {
+  VALID: 'The key is accepted.',
+  MALFORMED: 'This is not a Keyward key: wrong shape or checksum. No lookup was made.',
+  NOT_FOUND: 'No key has this value (or it belongs to another app).',
+  DISABLED: 'The key exists but is disabled; enable it to accept it again.',
+  REVOKED: 'The key was revoked. Revocation is permanent.',
+  EXPIRED: 'The key, or this rolled value of it, has expired.',
+  IP_NOT_ALLOWED: 'The caller address is not in the key\'s IP allowlist (or none was sent).',
+  RESOURCE_FORBIDDEN: 'The resource is outside the key\'s domain scope.',
+  INSUFFICIENT_PERMISSIONS: 'The key lacks a permission the request asked for.',
+  RATE_LIMITED: 'The key or its owner made too many requests in the current window.',
+  USAGE_EXCEEDED: 'The key has used up its usage cap.',
+  INVALID_SIGNATURE: 'The JWT is not signed HS256 with this key\'s secret.',
+  TOKEN_EXPIRED: 'The JWT is expired, not yet valid, or too old.',
+};
+
+function loadHistory(): HistoryItem[] {
+  try {
+    return JSON.parse(localStorage.getItem(HISTORY) ?? '[]') as HistoryItem[];
+  } catch {
+    return [];
+  }
+}
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+export function Playground() {
+  const spec = useLoad(() => fetch('/openapi.json').then((r) => r.json() as Promise<Spec>), []);
+  const ops = useMemo(() => (spec.data ? operations(spec.data) : []), [spec.data]);
+  const [opId, setOpId] = useState('POST /v1/keys/verify');
+  const op: Operation | undefined = ops.find((o) => `${o.method} ${o.path}` === opId);
+  const [params, setParams] = useState<Record<string, string>>({});
+  const [body, setBody] = useState('');
+  const [apiKey, setApiKey] = useState('');
+  const [keyInfo, setKeyInfo] = useState<Verdict | null>(null);
+  const [auth, setAuth] = useState<'session' | 'key' | 'none'>('session');
+  const [sending, setSending] = useState(false);
+  const [result, setResult] = useState<Raw | null>(null);
+  const [error, setError] = useState<unknown>();
+  const [history, setHistory] = useState<HistoryItem[]>(loadHistory);
+
+  useEffect(() => {
+    if (!op || !spec.data) return;
+    setParams({});
+    setBody(op.body ? JSON.stringify(op.path === '/v1/keys/verify' && apiKey ? { key: apiKey } : exampleOf(spec.data, op.body), null, 2) : '');
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [opId, spec.data]);
+
+  const bodyError = useMemo(() => {
+    if (!body.trim()) return null;
+    try {
+      const parsed = JSON.parse(body) as unknown;
+      const required = (op?.body?.required ?? []).filter((r) => parsed === null || typeof parsed !== 'object' || !(r in (parsed as object)));
+      return required.length ? `Missing required field${required.length > 1 ? 's' : ''}: ${required.join(', ')}` : null;
+    } catch (err) {
+      return `Invalid JSON: ${(err as Error).message}`;
+    }
+  }, [body, op]);
+
+  const url = useMemo(() => {
+    if (!op) return '';
+    let path = op.path;
+    const query = new URLSearchParams();
+    for (const p of op.parameters) {
+      const v = params[p.name];
+      if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(v ?? `{${p.name}}`));
+      else if (p.in === 'query' && v) query.set(p.name, v);
+    }
+    const qs = query.toString();
+    return qs ? `${path}?${qs}` : path;
+  }, [op, params]);
+
+  const headers = (): Record<string, string> => {
+    if (auth === 'session' && session.token) return { authorization: `Bearer ${session.token}` };
+    if (auth === 'key' && apiKey) return { authorization: `Bearer ${apiKey}` };
+    return {};
+  };
+  const hasBody = op && op.method !== 'GET' && op.method !== 'DELETE' && body.trim();
+
+  const send = async (method = op?.method ?? 'GET', target = url, payload = hasBody ? body : '') => {
+    setSending(true);
+    setError(undefined);
+    try {
+      const res = await raw(method, target, payload || undefined, headers());
+      setResult(res);
+      const item: HistoryItem = { at: new Date().toISOString(), method, url: target, body: payload, status: res.status, ms: res.ms };
+      const next = [item, ...history].slice(0, 50);
+      setHistory(next);
+      localStorage.setItem(HISTORY, JSON.stringify(next));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setSending(false);
+    }
+  };
+
+  const curl = () => {
+    const h = headers();
+    const auths = h.authorization ? [` -H ${shellQuote(`authorization: ${auth === 'session' ? 'Bearer $KEYWARD_TOKEN' : h.authorization}`)}`] : [];
+    return [`curl -X ${op?.method} ${shellQuote(location.origin + url)}`, ...auths, ...(hasBody ? [` -H 'content-type: application/json'`, ` -d ${shellQuote(JSON.stringify(JSON.parse(body)))}`] : [])].join(' \\\n');
+  };
+
+  const checkKey = async () => {
+    const res = await raw('POST', '/v1/keys/verify', JSON.stringify({ key: apiKey.trim() }));
+    setKeyInfo(res.json as Verdict);
+  };
+
+  const scoped = keyInfo && (keyInfo.permissions?.length || keyInfo.resources?.length);
+  const statusClass = result ? `status-${String(result.status)[0]}` : '';
+  const verdict = result && op?.path === '/v1/keys/verify' ? (result.json as Verdict | undefined) : undefined;
+
+  return (
+    <>
+      <div className="page-head"><div><h1>API playground</h1><p>Send real requests to this Keyward. Requests run as you unless you choose the pasted key.</p></div></div>
+      <ErrorNote error={spec.error} />
+      <div className="playground">
+        <div className="stack">
+          <section className="card card-pad stack">
+            <Field label="API key to inspect" htmlFor="pg-key" hint="Paste a key: it is verified and its settings are shown">
+              <div className="row"><input id="pg-key" className="mono" style={{ flex: 1 }} value={apiKey} onChange={(e) => { setApiKey(e.target.value); setKeyInfo(null); }} placeholder="acme_live_…" /><Button onClick={() => void checkKey()} disabled={!apiKey.trim()}>Check key</Button></div>
+            </Field>
+            {keyInfo && (
+              <div data-testid="key-info" className={`note ${keyInfo.valid ? 'note-info' : 'note-error'}`}>
+                <strong>{keyInfo.code}</strong> — {EXPLAIN[keyInfo.code] ?? ''}
+                {keyInfo.keyId && <div>{keyInfo.name} · <span className="mono">{keyInfo.keyId}</span> · owner {keyInfo.ownerId ?? '—'} · {keyInfo.environment}</div>}
+                {scoped ? <div className="note note-warn" style={{ marginTop: 8 }}>This key is scoped: permissions [{keyInfo.permissions?.join(', ') || 'any'}], resources [{keyInfo.resources?.join(', ') || 'all'}]. Requests outside that scope are refused.</div> : null}
+              </div>
+            )}
+          </section>
+          <section className="card card-pad stack">
+            <div className="grid-2">
+              <Field label="Endpoint" htmlFor="pg-op">
+                <select id="pg-op" value={opId} onChange={(e) => setOpId(e.target.value)}>
+                  {[...new Set(ops.map((o) => o.tag))].map((tag) => (
+                    <optgroup key={tag} label={tag}>
+                      {ops.filter((o) => o.tag === tag).map((o) => <option key={`${o.method} ${o.path}`} value={`${o.method} ${o.path}`}>{o.method} {o.path}</option>)}
+                    </optgroup>
+                  ))}
+                </select>
+              </Field>
+              <Field label="Send as" htmlFor="pg-auth">
+                <select id="pg-auth" value={auth} onChange={(e) => setAuth(e.target.value as typeof auth)}>
+                  <option value="session">Me (console session)</option><option value="key">The pasted key</option><option value="none">No credentials</option>
+                </select>
+              </Field>
+            </div>
+            {op?.description && <p className="hint" style={{ margin: 0 }}>{op.description}</p>}
+            {op && op.parameters.filter((p) => p.in !== 'header').length > 0 && (
+              <div className="grid-2">
+                {op.parameters.filter((p) => p.in !== 'header').map((p) => (
+                  <Field key={p.name} label={`${p.name}${p.required ? ' *' : ''} (${p.in})`} htmlFor={`pg-p-${p.name}`} hint={p.description}>
+                    <input id={`pg-p-${p.name}`} value={params[p.name] ?? ''} onChange={(e) => setParams({ ...params, [p.name]: e.target.value })} />
+                  </Field>
+                ))}
+              </div>
+            )}
+            {op?.body && (
+              <Field label="JSON body" htmlFor="pg-body" error={bodyError ?? undefined}>
+                <textarea id="pg-body" className="mono" rows={8} value={body} onChange={(e) => setBody(e.target.value)} spellCheck={false} />
+              </Field>
+            )}
+            <div className="row">
+              <code data-testid="request-preview"><span className={`method m-${op?.method.toLowerCase()}`}>{op?.method}</span> {url}</code>
+              <span className="spacer" />
+              <CopyButton text={curl} label="Copy cURL" testId="copy-curl" />
+              <Button kind="primary" onClick={() => void send()} disabled={sending || Boolean(hasBody && bodyError?.startsWith('Invalid'))}>{sending ? 'Sending…' : 'Send'}</Button>
+            </div>
+          </section>
+          {result && (
+            <section className="card card-pad stack" aria-live="polite">
+              <div className="row">
+                <strong className={statusClass} data-testid="response-status">{result.status}</strong>
+                <span style={{ color: 'var(--muted)' }}>{result.ms} ms</span>
+                {verdict?.code && <Badge tone={verdict.valid ? 'green' : 'red'}>{verdict.code}</Badge>}
+                <span className="spacer" />
+                <CopyButton text={result.text} label="Copy response" />
+              </div>
+              {verdict?.code && !verdict.valid && <div className="note note-warn" data-testid="explain">Why: {EXPLAIN[verdict.code]}</div>}
+              <pre className="json" data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
+            </section>
+          )}
+          <ErrorNote error={error} />
+        </div>
+        <aside className="card card-pad stack" aria-label="Request history">
+          <div className="row"><h3 style={{ margin: 0 }}>History</h3><span className="spacer" /><Button kind="ghost" onClick={() => { setHistory([]); localStorage.removeItem(HISTORY); }}>Clear</Button></div>
+          {history.length === 0 ? <p className="hint">Requests you send appear here.</p> : (
+            <div className="history" data-testid="history">
+              {history.map((h) => (
+                <button type="button" key={h.at + h.url} title="Replay" onClick={() => void send(h.method, h.url, h.body)}>
+                  <span className={`method m-${h.method.toLowerCase()}`}>{h.method}</span> <span className={`status-${String(h.status)[0]}`}>{h.status}</span>
+                  <div className="mono" style={{ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>{h.url}</div>
+                </button>
+              ))}
+            </div>
+          )}
+        </aside>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,185 @@
+// Workspace pages: the vault of an app, the audit log, members.
+import { useState } from 'react';
+import { api, type App, type AuditEntry, type Page } from '../api';
+import { Link } from '../router';
+import { useLoad, useSession } from '../state';
+import { Badge, Button, CopyButton, Empty, ErrorNote, Field, Modal, when } from '../ui';
+
+interface SecretInfo {
+  name: string;
+  updatedAt: string;
+  updatedBy: string | null;
+}
+
+export function Vault({ appId }: { appId: string }) {
+  const { toast } = useSession();
+  const app = useLoad(() => api<App>('GET', `/v1/apps/${appId}`), [appId]);
+  const list = useLoad(() => api<{ data: SecretInfo[] }>('GET', `/v1/apps/${appId}/vault`).then((r) => r.data), [appId]);
+  const [editing, setEditing] = useState<{ name: string; isNew: boolean } | null>(null);
+  const [revealed, setRevealed] = useState<{ name: string; value: string } | null>(null);
+  const [confirm, setConfirm] = useState<{ name: string; action: 'reveal' | 'delete' } | null>(null);
+  const act = async () => {
+    if (!confirm) return;
+    if (confirm.action === 'reveal') setRevealed(await api<{ name: string; value: string }>('GET', `/v1/apps/${appId}/vault/${encodeURIComponent(confirm.name)}`));
+    else {
+      await api('DELETE', `/v1/apps/${appId}/vault/${encodeURIComponent(confirm.name)}`);
+      toast(`${confirm.name} deleted`);
+      list.reload();
+    }
+    setConfirm(null);
+  };
+  return (
+    <>
+      <div className="page-head">
+        <div>
+          <div className="crumbs"><Link to="/apps">Apps</Link> / <Link to={`/apps/${appId}`}>{app.data?.name ?? '…'}</Link> / vault</div>
+          <h1>Vault</h1>
+          <p>Secrets of this app, encrypted with AES-256-GCM. Revealing one is recorded in the audit log.</p>
+        </div>
+        <Button kind="primary" onClick={() => setEditing({ name: '', isNew: true })}>Add secret</Button>
+      </div>
+      <ErrorNote error={list.error} />
+      <div className="card">
+        {list.data?.length === 0 ? <Empty title="No secrets yet" /> : (
+          <div className="table-wrap">
+            <table>
+              <thead><tr><th>Name</th><th className="hide-sm">Updated</th><th><span className="sr-only">Actions</span></th></tr></thead>
+              <tbody>
+                {(list.data ?? []).map((s) => (
+                  <tr key={s.name}>
+                    <td><code>{s.name}</code></td>
+                    <td className="hide-sm">{when(s.updatedAt)}</td>
+                    <td><div className="row" style={{ justifyContent: 'flex-end' }}>
+                      <Button kind="ghost" onClick={() => setConfirm({ name: s.name, action: 'reveal' })}>Reveal</Button>
+                      <Button kind="ghost" onClick={() => setEditing({ name: s.name, isNew: false })}>Update</Button>
+                      <Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => setConfirm({ name: s.name, action: 'delete' })}>Delete</Button>
+                    </div></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </div>
+      {editing && <SecretForm appId={appId} initialName={editing.name} isNew={editing.isNew} onClose={() => setEditing(null)} onSaved={() => { setEditing(null); list.reload(); toast('Secret saved'); }} />}
+      {confirm && (
+        <Modal title={confirm.action === 'reveal' ? `Reveal ${confirm.name}?` : `Delete ${confirm.name}?`} onClose={() => setConfirm(null)}
+          footer={<><Button onClick={() => setConfirm(null)}>Cancel</Button><Button kind={confirm.action === 'delete' ? 'danger' : 'primary'} onClick={() => void act()}>{confirm.action === 'reveal' ? 'Reveal' : 'Delete'}</Button></>}>
+          <p style={{ margin: 0 }}>{confirm.action === 'reveal' ? 'The value will be shown on screen and the reveal is recorded in the audit log.' : 'The secret is removed for good.'}</p>
+        </Modal>
+      )}
+      {revealed && (
+        <Modal title={revealed.name} onClose={() => setRevealed(null)} footer={<Button onClick={() => setRevealed(null)}>Done</Button>}>
+          <div className="secret-box"><code>{revealed.value}</code><CopyButton text={revealed.value} /></div>
+        </Modal>
+      )}
+    </>
+  );
+}
+
+function SecretForm({ appId, initialName, isNew, onClose, onSaved }: { appId: string; initialName: string; isNew: boolean; onClose: () => void; onSaved: () => void }) {
+  const [name, setName] = useState(initialName);
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<unknown>();
+  const valid = /^[A-Za-z0-9_.-]{1,128}$/.test(name);
+  const save = async () => {
+    try {
+      await api('PUT', `/v1/apps/${appId}/vault/${encodeURIComponent(name)}`, { value });
+      onSaved();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <Modal title={isNew ? 'Add secret' : `Update ${initialName}`} onClose={onClose} footer={<><Button onClick={onClose}>Cancel</Button><Button kind="primary" disabled={!valid || !value} onClick={() => void save()}>Save</Button></>}>
+      <Field label="Name" htmlFor="s-name" error={name && !valid ? 'Letters, digits, _ . - only' : undefined}><input id="s-name" value={name} disabled={!isNew} onChange={(e) => setName(e.target.value)} placeholder="STRIPE_SECRET_KEY" /></Field>
+      <Field label="Value" htmlFor="s-value"><textarea id="s-value" rows={3} value={value} onChange={(e) => setValue(e.target.value)} /></Field>
+      <ErrorNote error={error} />
+    </Modal>
+  );
+}
+
+export function Audit() {
+  const { workspace } = useSession();
+  const [page, setPage] = useState(1);
+  const [action, setAction] = useState('');
+  const log = useLoad(() => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?page=${page}&limit=25${action ? `&action=${encodeURIComponent(action)}` : ''}`), [workspace?.id, page, action]);
+  const pages = Math.max(1, Math.ceil((log.data?.total ?? 0) / 25));
+  return (
+    <>
+      <div className="page-head"><div><h1>Audit log</h1><p>Every change in this workspace: who, what, when and from where.</p></div></div>
+      <ErrorNote error={log.error} />
+      <div className="card">
+        <div className="toolbar"><input aria-label="Filter by action" placeholder="Action, e.g. key.revoke" value={action} onChange={(e) => { setAction(e.target.value); setPage(1); }} /></div>
+        <div className="table-wrap">
+          <table>
+            <thead><tr><th>When</th><th>Action</th><th>Actor</th><th className="hide-sm">Target</th><th className="hide-sm">From</th></tr></thead>
+            <tbody>
+              {(log.data?.data ?? []).map((a) => (
+                <tr key={a.id}>
+                  <td>{when(a.at)}</td><td><Badge tone="blue">{a.action}</Badge></td><td>{a.actor.type} <span className="mono">{a.actor.id}</span></td>
+                  <td className="hide-sm"><span className="mono">{a.target.type === 'key' ? <Link to={`/keys/${a.target.id}`}>{a.target.id}</Link> : a.target.id}</span></td><td className="hide-sm">{a.ip ?? '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <div className="pager"><span>{log.data?.total ?? 0} entries</span><Button disabled={page <= 1} onClick={() => setPage(page - 1)}>Previous</Button><span>Page {page} of {pages}</span><Button disabled={page >= pages} onClick={() => setPage(page + 1)}>Next</Button></div>
+      </div>
+    </>
+  );
+}
+
+interface Member {
+  userId: string;
+  email: string;
+  name: string;
+  role: string;
+  createdAt: string;
+}
+
+export function Members() {
+  const { workspace, me, toast } = useSession();
+  const list = useLoad(() => api<{ data: Member[] }>('GET', `/v1/workspaces/${workspace!.id}/members`).then((r) => r.data), [workspace?.id]);
+  const [adding, setAdding] = useState(false);
+  const [form, setForm] = useState({ email: '', role: 'member', password: '' });
+  const [error, setError] = useState<unknown>();
+  const add = async () => {
+    try {
+      await api('POST', `/v1/workspaces/${workspace!.id}/members`, { email: form.email, role: form.role, ...(form.password ? { password: form.password } : {}) });
+      setAdding(false);
+      list.reload();
+      toast('Member added');
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const remove = async (m: Member) => {
+    try {
+      await api('DELETE', `/v1/workspaces/${workspace!.id}/members/${m.userId}`);
+      list.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <div className="page-head"><div><h1>Members</h1><p>Owners and admins run the workspace; members work with keys.</p></div><Button kind="primary" onClick={() => setAdding(true)}>Add member</Button></div>
+      <ErrorNote error={error ?? list.error} />
+      <div className="card"><div className="table-wrap"><table>
+        <thead><tr><th>Email</th><th>Role</th><th className="hide-sm">Since</th><th><span className="sr-only">Actions</span></th></tr></thead>
+        <tbody>{(list.data ?? []).map((m) => (
+          <tr key={m.userId}><td>{m.email}{m.userId === me?.user.id && ' (you)'}</td><td><Badge tone={m.role === 'owner' ? 'blue' : 'grey'}>{m.role}</Badge></td><td className="hide-sm">{when(m.createdAt)}</td>
+            <td>{m.userId !== me?.user.id && <Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => void remove(m)}>Remove</Button>}</td></tr>
+        ))}</tbody>
+      </table></div></div>
+      {adding && (
+        <Modal title="Add member" onClose={() => setAdding(false)} footer={<><Button onClick={() => setAdding(false)}>Cancel</Button><Button kind="primary" onClick={() => void add()}>Add</Button></>}>
+          <Field label="Email" htmlFor="m-email"><input id="m-email" type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} /></Field>
+          <Field label="Role" htmlFor="m-role"><select id="m-role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}><option value="member">member</option><option value="admin">admin</option><option value="owner">owner</option></select></Field>
+          <Field label="Initial password" htmlFor="m-pw" hint="Only for a new account; leave empty for someone who already has one"><input id="m-pw" type="password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>
+        </Modal>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,105 @@
+// Who is signed in and which workspace is open, shared by every page.
+import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { api, session, type SessionInfo, type Workspace } from './api';
+
+interface Ctx {
+  me: SessionInfo | null;
+  loading: boolean;
+  workspace: Workspace | null;
+  setWorkspace(id: string): void;
+  signedIn(info: SessionInfo): void;
+  signOut(): Promise<void>;
+  refresh(): Promise<void>;
+  toast(text: string): void;
+}
+
+const SessionContext = createContext<Ctx | null>(null);
+const WS = 'keyward.workspace';
+
+export function SessionProvider({ children }: { children: ReactNode }) {
+  const [me, setMe] = useState<SessionInfo | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [workspaceId, setWorkspaceId] = useState<string | null>(localStorage.getItem(WS));
+  const [message, setMessage] = useState<string | null>(null);
+
+  const refresh = useCallback(async () => {
+    if (!session.token) {
+      setMe(null);
+      setLoading(false);
+      return;
+    }
+    try {
+      setMe(await api<SessionInfo>('GET', '/v1/auth/me'));
+    } catch {
+      setMe(null);
+    } finally {
+      setLoading(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    void refresh();
+    const onLogout = () => setMe(null);
+    window.addEventListener('keyward:logout', onLogout);
+    return () => window.removeEventListener('keyward:logout', onLogout);
+  }, [refresh]);
+
+  const workspace = me?.workspaces.find((w) => w.id === workspaceId) ?? me?.workspaces[0] ?? null;
+  const value: Ctx = {
+    me,
+    loading,
+    workspace,
+    setWorkspace(id) {
+      localStorage.setItem(WS, id);
+      setWorkspaceId(id);
+    },
+    signedIn(info) {
+      if (info.token) session.set(info.token);
+      setMe(info);
+    },
+    async signOut() {
+      try {
+        await api('POST', '/v1/auth/logout');
+      } catch {
+        // The session may already be gone; signing out locally is what matters.
+      }
+      session.set(null);
+      setMe(null);
+    },
+    refresh,
+    toast(text) {
+      setMessage(text);
+      setTimeout(() => setMessage(null), 2500);
+    },
+  };
+  return (
+    <SessionContext.Provider value={value}>
+      {children}
+      {message && <div className="toast" role="status">{message}</div>}
+    </SessionContext.Provider>
+  );
+}
+
+export function useSession(): Ctx {
+  const ctx = useContext(SessionContext);
+  if (!ctx) throw new Error('useSession outside SessionProvider');
+  return ctx;
+}
+
+/** Loads data for a page and reloads it on demand. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; reload: () => void; loading: boolean } {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setLoading(true);
+    load().then((d) => live && (setData(d), setError(undefined)), (e: unknown) => live && setError(e)).finally(() => live && setLoading(false));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  return { data, error, loading, reload: () => setTick((t) => t + 1) };
+}
