@@ -15,7 +15,7 @@ export function Layout({ children }: { children: ReactNode }) {
   return (
     <div className="shell">
       <aside className={`sidebar${open ? ' open' : ''}`} aria-label="Navigation">
-        <div className="logo"><span className="logo-mark" aria-hidden="true">⚿</span>Keyward</div>
+        <div className="logo"><span className="logo-mark" aria-hidden="true">K</span>Keyward</div>
         {me && me.workspaces.length > 0 && (
           <label>
             <span className="sr-only">Workspace</span>

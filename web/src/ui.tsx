@@ -78,6 +78,13 @@ export function ErrorNote({ error }: { error: unknown }) {
   return <div className="note note-error" role="alert">{error instanceof Error ? error.message : String(error)}</div>;
 }
 
+/** Inline `code` in descriptions from the spec. */
+export function Md({ text }: { text: string }) {
+  return <>{text.split(/(`[^`]+`)/).map((part, i) => (part.startsWith('`') && part.endsWith('`') ? <code key={i}>{part.slice(1, -1)}</code> : part))}</>;
+}
+
+export const day = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '—');
+
 export const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '—');
 
 export function relative(iso: string | null): string {

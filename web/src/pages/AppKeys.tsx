@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { api, type App, type Key, type Page } from '../api';
 import { Link } from '../router';
 import { useLoad, useSession } from '../state';
-import { Badge, Button, Empty, ErrorNote, Field, Modal, relative, statusTone, when } from '../ui';
+import { Badge, Button, day, Empty, ErrorNote, Field, Modal, relative, statusTone } from '../ui';
 import { KeyForm, ShownOnce } from './KeyForm';
 
 const LIMIT = 20;
@@ -52,17 +52,19 @@ export function AppKeys({ appId }: { appId: string }) {
         ) : (
           <div className="table-wrap">
             <table>
-              <thead><tr><th>Name</th><th>Key</th><th className="hide-sm">Owner</th><th>Status</th><th className="hide-sm">Permissions</th><th className="hide-sm">Expires</th><th className="hide-sm">Last used</th><th><span className="sr-only">Actions</span></th></tr></thead>
+              <thead><tr><th>Key</th><th className="hide-sm">Owner</th><th>Status</th><th className="hide-sm">Permissions</th><th className="hide-sm">Expires</th><th className="hide-sm">Last used</th><th><span className="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {(keys.data?.data ?? []).map((k) => (
                   <tr key={k.id} data-testid={`key-row-${k.id}`}>
-                    <td><Link to={`/keys/${k.id}`}>{k.name}</Link>{k.kind === 'integration' && <> <Badge tone="blue">integration</Badge></>}</td>
-                    <td><code>{k.start}…</code> <Badge tone="grey">{k.environment}</Badge></td>
+                    <td>
+                      <Link to={`/keys/${k.id}`}>{k.name}</Link>{k.kind === 'integration' && <> <Badge tone="blue">integration</Badge></>}
+                      <div style={{ whiteSpace: 'nowrap', color: 'var(--muted)' }}><code>{k.start}…</code> · {k.environment}</div>
+                    </td>
                     <td className="hide-sm">{k.ownerId ?? '—'}</td>
                     <td><Badge tone={statusTone(k.status)}>{k.status}</Badge></td>
                     <td className="hide-sm">{k.permissions.length ? k.permissions.map((p) => <span className="chip" key={p}>{p}</span>) : <span style={{ color: 'var(--muted)' }}>any</span>}</td>
-                    <td className="hide-sm">{k.expiresAt ? when(k.expiresAt) : 'never'}</td>
-                    <td className="hide-sm">{relative(k.lastUsedAt)}</td>
+                    <td className="hide-sm" style={{ whiteSpace: 'nowrap' }}>{k.expiresAt ? day(k.expiresAt) : 'never'}</td>
+                    <td className="hide-sm" style={{ whiteSpace: 'nowrap' }}>{relative(k.lastUsedAt)}</td>
                     <td>
                       {k.status !== 'revoked' && (
                         <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>
@@ -75,7 +77,7 @@ export function AppKeys({ appId }: { appId: string }) {
                     </td>
                   </tr>
                 ))}
-                {keys.data && keys.data.data.length === 0 && <tr><td colSpan={8}><Empty title="No keys match" /></td></tr>}
+                {keys.data && keys.data.data.length === 0 && <tr><td colSpan={7}><Empty title="No keys match" /></td></tr>}
               </tbody>
             </table>
           </div>

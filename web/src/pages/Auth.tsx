@@ -9,7 +9,7 @@ function AuthCard({ title, lead, children }: { title: string; lead: string; chil
   return (
     <div className="auth-page">
       <div className="card auth-card">
-        <div className="logo" style={{ color: 'var(--ink)', marginBottom: 18 }}><span className="logo-mark" aria-hidden="true">⚿</span>Keyward</div>
+        <div className="logo" style={{ color: 'var(--ink)', marginBottom: 18 }}><span className="logo-mark" aria-hidden="true">K</span>Keyward</div>
         <h1>{title}</h1>
         <p>{lead}</p>
         {children}

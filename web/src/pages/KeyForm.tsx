@@ -60,7 +60,10 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
   const [error, setError] = useState<unknown>();
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
-  const set = (patch: Partial<FormState>) => setF({ ...f, ...patch });
+  const set = (patch: Partial<FormState>) => {
+    setF({ ...f, ...patch });
+    setFieldErrors({});
+  };
   const ipLines = f.ips.split('\n').map((l) => l.trim()).filter(Boolean);
   const ipProblems = f.allIps ? [] : ipLines.map((l) => [l, ipLineError(l)] as const).filter(([, e]) => e);
 
@@ -131,7 +134,7 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
             }} />
         </div>
       </Field>
-      <Field label="IP allowlist" htmlFor="k-ips" error={fieldErrors.ips}>
+      <Field label="IP allowlist" htmlFor="k-ips" error={fieldErrors.ips ?? (ipProblems.length ? ipProblems.map(([l, e]) => `${l}: ${e}`).join('; ') : undefined)}>
         <label className="check"><input type="checkbox" checked={f.allIps} onChange={(e) => set({ allIps: e.target.checked })} />Allow all IP addresses</label>
         {!f.allIps && <textarea id="k-ips" rows={3} value={f.ips} onChange={(e) => set({ ips: e.target.value })} placeholder={'203.0.113.7\n10.0.0.0/8\n2001:db8::/32'} aria-describedby="ips-hint" />}
         {!f.allIps && <p className="hint" id="ips-hint">One IPv4/IPv6 address or CIDR per line{ipProblems.length ? '' : ipLines.length ? ` — ${ipLines.length} valid` : ''}</p>}

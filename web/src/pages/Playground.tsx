@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { raw, session, type Raw, type Verdict } from '../api';
 import { useLoad } from '../state';
-import { Badge, Button, CopyButton, ErrorNote, Field } from '../ui';
+import { Badge, Button, CopyButton, ErrorNote, Field, Md } from '../ui';
 import { exampleOf, operations, type Operation, type Spec } from './spec';
 
 interface HistoryItem {
@@ -162,7 +162,7 @@ export function Playground() {
                 </select>
               </Field>
             </div>
-            {op?.description && <p className="hint" style={{ margin: 0 }}>{op.description}</p>}
+            {op?.description && <p className="hint" style={{ margin: 0 }}><Md text={op.description} /></p>}
             {op && op.parameters.filter((p) => p.in !== 'header').length > 0 && (
               <div className="grid-2">
                 {op.parameters.filter((p) => p.in !== 'header').map((p) => (

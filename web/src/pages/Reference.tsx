@@ -2,7 +2,7 @@
 // schemas and examples, plus one-click copies of openapi.json and llms.txt.
 import { useMemo } from 'react';
 import { useLoad } from '../state';
-import { Badge, CopyButton, ErrorNote } from '../ui';
+import { Badge, CopyButton, ErrorNote, Md } from '../ui';
 import { exampleOf, operations, resolve, typeLabel, type Schema, type Spec } from './spec';
 
 function Props({ spec, schema }: { spec: Spec; schema: Schema | undefined }) {
@@ -13,7 +13,7 @@ function Props({ spec, schema }: { spec: Spec; schema: Schema | undefined }) {
       <thead><tr><th>Field</th><th>Type</th><th className="hide-sm">Description</th></tr></thead>
       <tbody>
         {Object.entries(s.properties).map(([name, p]) => (
-          <tr key={name}><td><code>{name}</code>{s.required?.includes(name) && <Badge tone="amber">required</Badge>}</td><td className="mono">{typeLabel(spec, p)}</td><td className="hide-sm">{resolve(spec, p)?.description ?? ''}</td></tr>
+          <tr key={name}><td><code>{name}</code>{s.required?.includes(name) && <Badge tone="amber">required</Badge>}</td><td className="mono">{typeLabel(spec, p)}</td><td className="hide-sm"><Md text={resolve(spec, p)?.description ?? ''} /></td></tr>
         ))}
       </tbody>
     </table>
@@ -49,7 +49,7 @@ export function Reference() {
                 <details className="endpoint" key={o.method + o.path}>
                   <summary><span className={`method m-${o.method.toLowerCase()}`}>{o.method}</span><code>{o.path}</code><span style={{ color: 'var(--muted)' }}>{o.summary}</span></summary>
                   <div className="stack" style={{ marginTop: 12 }}>
-                    {o.description && <p style={{ margin: 0 }}>{o.description}</p>}
+                    {o.description && <p style={{ margin: 0 }}><Md text={o.description} /></p>}
                     <div>Auth: {o.public ? <Badge tone="green">public</Badge> : <Badge tone="grey">Bearer session token or root key</Badge>}</div>
                     {o.parameters.length > 0 && (<div><h3>Parameters</h3><table><tbody>{o.parameters.map((p) => <tr key={p.in + p.name}><td><code>{p.name}</code></td><td>{p.in}{p.required ? ', required' : ''}</td><td className="mono">{typeLabel(spec.data!, p.schema)}</td></tr>)}</tbody></table></div>)}
                     {o.body && (<div><h3>Request body</h3><Props spec={spec.data!} schema={o.body} /><pre className="json">{JSON.stringify(exampleOf(spec.data!, o.body), null, 2)}</pre></div>)}
