@@ -128,6 +128,8 @@ export async function buildApp(deps: Deps): Promise<App> {
       detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
     } else if (err.code && FASTIFY_CODES[err.code]) {
       code = FASTIFY_CODES[err.code]!;
+      // The parser's message quotes the body, which may hold a credential: never echo it.
+      if ((err.code as string) === 'FST_ERR_CTP_INVALID_JSON_BODY') detail = 'The body is not valid JSON';
     } else if (storeUnavailable(err)) {
       code = 'SERVICE_UNAVAILABLE';
       detail = 'The store is unavailable; nothing was changed. Try again shortly.';

@@ -80,6 +80,12 @@ describe('no secret reaches the logs', () => {
       await s.request('POST', '/v1/keys/verify', { raw: `{"key":"${bearer.key}",`, headers: { 'content-type': 'application/json' } });
       await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, raw: `{"name":"${bearer.key}","meta":`, headers: { 'content-type': 'application/json' } });
       await s.request('GET', '/v1/apps/app_AAAAAAAAAAAAAAAAAAAA', { token: root });
+      // Error answers do not echo what was sent either.
+      for (const raw of [`{"key": ${bearer.key}}`, `{"key":"${bearer.key}","x":}`, `["${bearer.key}"`]) {
+        const answer = await s.request('POST', '/v1/keys/verify', { raw, headers: { 'content-type': 'application/json' } });
+        expect(answer.status).toBe(400);
+        expect(answer.text).not.toContain(bearer.key.slice(0, 16));
+      }
       await s.deps.usage.flush();
       expect(logged.length).toBeGreaterThan(0);
       for (const secret of [password, bearer.key, integration.body.secret, root, w.token, 'vault-secret-value-42']) {
