@@ -86,32 +86,8 @@ export interface App {
   defaults: { environment: string; ratelimit: RateLimit | null; ownerRatelimit: RateLimit | null };
   createdAt: string;
 }
-export interface Key {
-  id: string;
-  appId: string;
-  kind: 'bearer' | 'integration';
-  start: string;
-  name: string;
-  ownerId: string | null;
-  environment: 'live' | 'test';
-  permissions: string[];
-  resources: string[];
-  ipAllowlist: string[];
-  expiresAt: string | null;
-  ratelimit: RateLimit | null;
-  ownerRatelimit: RateLimit | null;
-  remaining: number | null;
-  refill: { amount: number; interval: 'daily' | 'monthly' } | null;
-  meta: Record<string, unknown>;
-  status: 'active' | 'disabled' | 'revoked';
-  createdAt: string;
-  updatedAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-  createdBy: string | null;
-  key?: string;
-  secret?: string;
-}
+/** A key as the API returns it: the server's own type, so console and API cannot drift apart. */
+export type Key = import('../../src/keys/model').KeyView & { key?: string; secret?: string };
 export interface Page<T> {
   data: T[];
   total: number;

@@ -18,24 +18,31 @@ function AuthCard({ title, lead, children }: { title: string; lead: string; chil
   );
 }
 
-export function Setup() {
+/** Posts a form that answers with a session, then opens the console. */
+function useSessionForm<T>(path: string, initial: T) {
   const { signedIn } = useSession();
-  const [form, setForm] = useState({ email: '', password: '', workspaceName: '' });
+  const [form, setForm] = useState(initial);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     try {
-      signedIn(await api<SessionInfo>('POST', '/v1/setup', form));
+      signedIn(await api<SessionInfo>('POST', path, form));
       navigate('/apps', true);
     } catch (err) {
+      // Someone finished setup meanwhile: logging in is what is left.
       if (err instanceof ApiError && err.problem.code === 'CONFLICT') navigate('/login', true);
       setError(err);
     } finally {
       setBusy(false);
     }
   };
+  return { form, setForm, error, busy, submit };
+}
+
+export function Setup() {
+  const { form, setForm, error, busy, submit } = useSessionForm('/v1/setup', { email: '', password: '', workspaceName: '' });
   return (
     <AuthCard title="Welcome to Keyward" lead="Create the first account and workspace. You can invite your team afterwards.">
       <form className="stack" onSubmit={submit}>
@@ -50,22 +57,7 @@ export function Setup() {
 }
 
 export function Login() {
-  const { signedIn } = useSession();
-  const [form, setForm] = useState({ email: '', password: '' });
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      signedIn(await api<SessionInfo>('POST', '/v1/auth/login', form));
-      navigate('/apps', true);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { form, setForm, error, busy, submit } = useSessionForm('/v1/auth/login', { email: '', password: '' });
   return (
     <AuthCard title="Log in" lead="Manage your API keys, apps and secrets.">
       <form className="stack" onSubmit={submit}>
