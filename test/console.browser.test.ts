@@ -124,7 +124,7 @@ describe('web console', () => {
     await page.getByText('vault.create').waitFor();
     await shot('11-audit');
     await page.goto(`${s.url}/members`);
-    await page.getByText('owner@example.com').waitFor();
+    await page.getByRole('cell', { name: 'owner@example.com (you)' }).waitFor();
     await shot('12-members');
     expect(violations).toEqual([]);
   }, 90_000);
