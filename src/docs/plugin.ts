@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { renderLlmsTxt } from './llms.js';
 
+/** The OpenAPI generator: registered first, at the root, so it sees every route. */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -37,6 +38,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
+}
+
+/** The pages and files built from the spec: /docs, /openapi.json, /llms.txt. */
+export async function registerDocsUi(app: FastifyInstance): Promise<void> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true, deepLinking: true } });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CSP, pageHeaders } from './headers.js';
 
 export const CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
 
@@ -24,8 +25,12 @@ export function wantsConsole(req: FastifyRequest): boolean {
 export async function registerConsole(app: FastifyInstance): Promise<(req: FastifyRequest, reply: FastifyReply) => unknown> {
   const built = fs.existsSync(path.join(CONSOLE_DIR, 'index.html'));
   if (!built) {
-    app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT));
-    return (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT);
+    const page = (reply: FastifyReply) => {
+      pageHeaders(reply);
+      return reply.header('x-content-type-options', 'nosniff').type('text/html; charset=utf-8').send(NOT_BUILT);
+    };
+    app.get('/', { schema: { hide: true } }, async (_req, reply) => page(reply));
+    return (_req, reply) => page(reply);
   }
   await app.register(fastifyStatic, {
     root: CONSOLE_DIR,
@@ -34,8 +39,19 @@ export async function registerConsole(app: FastifyInstance): Promise<(req: Fasti
     index: ['index.html'],
     // Hashed assets never change; the page itself is always revalidated.
     setHeaders: (res, file) => {
-      res.setHeader('cache-control', file.endsWith('index.html') ? 'no-cache' : 'public, max-age=31536000, immutable');
+      const page = file.endsWith('index.html');
+      res.setHeader('cache-control', page ? 'no-cache' : 'public, max-age=31536000, immutable');
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('referrer-policy', 'no-referrer');
+      if (page) {
+        res.setHeader('content-security-policy', CSP);
+        res.setHeader('x-frame-options', 'DENY');
+        res.setHeader('cross-origin-opener-policy', 'same-origin');
+      }
     },
   });
-  return (_req, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html');
+  return (_req, reply) => {
+    pageHeaders(reply);
+    return reply.header('cache-control', 'no-cache').sendFile('index.html');
+  };
 }

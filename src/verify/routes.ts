@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { IdOf, Nullable, StringEnum, withErrors } from '../http/common.js';
 import { VERIFY_CODES } from './codes.js';
 import { verifyKey } from './verify.js';
+import { WORKER } from '../http/headers.js';
 
 export const VerifyBody = Type.Object({
   key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
@@ -42,7 +43,8 @@ export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => 
       description: 'Answers 200 with `valid` and a `code` for every verdict. Call it from your backend for every request you serve.',
       body: VerifyBody, response: withErrors({ 200: VerifyAnswer }),
     },
-  }, async (req) => {
+  }, async (req, reply) => {
+    if (WORKER) reply.header('x-keyward-worker', WORKER);
     const result = await verifyKey(deps.verify, req.body);
     counters.get(result.code)?.inc();
     return result;

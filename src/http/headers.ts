@@ -1,0 +1,27 @@
+// Response headers that protect browsers: nosniff and no referrer everywhere, CSP and framing
+// rules on pages (console, docs).
+import cluster from 'node:cluster';
+import type { FastifyReply } from 'fastify';
+
+/** No inline script anywhere; inline styles only (the docs renderer sets style attributes). */
+export const CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self' data:",
+  "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+].join('; ');
+
+/** In cluster mode, which worker answered: useful when chasing a problem on one of them. */
+export const WORKER = cluster.isWorker ? String(cluster.worker?.id ?? '') : undefined;
+
+export function pageHeaders(reply: FastifyReply): void {
+  reply.header('content-security-policy', CSP);
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+}
+
+export function securityHeaders(reply: FastifyReply): void {
+  if (WORKER) reply.header('x-keyward-worker', WORKER);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'no-referrer');
+  const type = reply.getHeader('content-type');
+  if (typeof type === 'string' && type.startsWith('text/html')) pageHeaders(reply);
+}
