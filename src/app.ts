@@ -1,8 +1,10 @@
 // buildApp(deps): the Fastify instance with validation, the problem+json error handler and every
 // feature plugin. It never listens; main.ts and the tests decide how it is served.
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { Ajv } from 'ajv';
 import formatsPlugin from 'ajv-formats';
+import fastJson from 'fast-json-stringify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
 import { AppError, ProblemSchema, problemBody, type ErrorCode, type FieldError } from './errors.js';
@@ -16,6 +18,9 @@ import { auditRoutes } from './audit/routes.js';
 import { systemRoutes } from './http/system.js';
 import { registerConsole, wantsConsole } from './http/console.js';
 import { securityHeaders } from './http/headers.js';
+import { isStoreUnavailable } from './store/db.js';
+import { verifyFastPath } from './verify/fastpath.js';
+import { VerifyAnswer, VerifyBody } from './verify/routes.js';
 import { vaultRoutes } from './vault/routes.js';
 import { leakRoutes } from './leaks/routes.js';
 import { slashRoutes } from './integrations/slash.js';
@@ -69,14 +74,6 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION_FAILED',
 };
 
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR']);
-
-/** The store could not be reached (as opposed to rejecting the request): answer 503, retryable. */
-function storeUnavailable(err: { code?: string; message?: string }): boolean {
-  if (err.code && (UNAVAILABLE.has(err.code) || err.code.startsWith('08'))) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(err.message ?? '');
-}
-
 /** Unique request ids without a UUID per request: a random process prefix and a counter. */
 function requestIds(): () => string {
   const prefix = `req_${randomUUID().slice(0, 8)}`;
@@ -85,13 +82,29 @@ function requestIds(): () => string {
 }
 
 export async function buildApp(deps: Deps): Promise<App> {
+  const bodyAjv = ajvFor('body');
+  const otherAjv = ajvFor('other');
+  const requestId = requestIds();
+  let closing = false;
+  const fastVerify = verifyFastPath(deps, {
+    bodyLimit: deps.config.bodyLimitBytes,
+    validate: bodyAjv.compile(VerifyBody),
+    serialize: fastJson(VerifyAnswer as object) as (result: unknown) => string,
+    fieldErrors: (context, errors) => fieldErrors(context, errors as AjvError[]),
+    requestId,
+    isClosing: () => closing,
+  });
   const app = Fastify({
+    // Verify is answered before Fastify's pipeline (src/verify/fastpath.ts); all else goes through it.
+    serverFactory: (handler) => http.createServer((req, res) => {
+      if (!fastVerify(req, res)) handler(req, res);
+    }),
     // No per-request logger at all (it costs the verify hot path measurably): the error handler
     // logs to deps.logger with the request id, and there are no access logs.
     logger: false,
     bodyLimit: deps.config.bodyLimitBytes,
     trustProxy: deps.config.trustProxy.length > 0 ? [...deps.config.trustProxy] : false,
-    genReqId: requestIds(),
+    genReqId: requestId,
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -100,8 +113,9 @@ export async function buildApp(deps: Deps): Promise<App> {
     onConstructorPoisoning: 'error',
   });
 
-  const bodyAjv = ajvFor('body');
-  const otherAjv = ajvFor('other');
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : otherAjv).compile(schema));
   app.addSchema(ProblemSchema);
 
@@ -121,7 +135,7 @@ export async function buildApp(deps: Deps): Promise<App> {
       code = FASTIFY_CODES[err.code]!;
       // The parser's message quotes the body, which may hold a credential: never echo it.
       if ((err.code as string) === 'FST_ERR_CTP_INVALID_JSON_BODY') detail = 'The body is not valid JSON';
-    } else if (storeUnavailable(err)) {
+    } else if (isStoreUnavailable(err)) {
       code = 'SERVICE_UNAVAILABLE';
       detail = 'The store is unavailable; nothing was changed. Try again shortly.';
       reply.header('retry-after', '1');

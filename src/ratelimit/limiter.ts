@@ -3,7 +3,7 @@ import { decideRateLimit, type LimitSpec, type RateDecision, type WindowState } 
 
 export interface RateLimiter {
   /** All-or-nothing: counts the request against every spec only if every spec allows it. */
-  take(specs: LimitSpec[], now: number): RateDecision[] | Promise<RateDecision[]>;
+  take(specs: readonly LimitSpec[], now: number): RateDecision[] | Promise<RateDecision[]>;
   close(): Promise<void>;
 }
 
@@ -16,7 +16,7 @@ export class MemoryRateLimiter implements RateLimiter {
     this.sweeper.unref();
   }
 
-  takeSync(specs: LimitSpec[], now: number): RateDecision[] {
+  takeSync(specs: readonly LimitSpec[], now: number): RateDecision[] {
     const results = specs.map((spec) => decideRateLimit(this.windows.get(spec.bucket), spec, now));
     if (results.every((r) => r.decision.allowed)) {
       results.forEach((r, i) => this.windows.set(specs[i]!.bucket, { ...r.next, durationMs: specs[i]!.durationMs }));
@@ -24,7 +24,7 @@ export class MemoryRateLimiter implements RateLimiter {
     return results.map((r) => r.decision);
   }
 
-  take(specs: LimitSpec[], now: number): RateDecision[] {
+  take(specs: readonly LimitSpec[], now: number): RateDecision[] {
     return this.takeSync(specs, now);
   }
 

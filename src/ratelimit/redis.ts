@@ -60,7 +60,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.redis = redis as RedisWithLimit;
   }
 
-  async take(specs: LimitSpec[], now: number): Promise<RateDecision[]> {
+  async take(specs: readonly LimitSpec[], now: number): Promise<RateDecision[]> {
     if (this.redis.status !== 'ready') return this.local(specs, now, 'redis not connected');
     const args: (string | number)[] = specs.map((s) => `${this.prefix}rl:${s.bucket}`);
     args.push(now, 1);
@@ -78,7 +78,7 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
-  private local(specs: LimitSpec[], now: number, reason: string): RateDecision[] {
+  private local(specs: readonly LimitSpec[], now: number, reason: string): RateDecision[] {
     this.onFallback();
     if (now - this.lastWarn > 10_000) {
       this.lastWarn = now;

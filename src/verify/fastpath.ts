@@ -1,0 +1,103 @@
+// POST /v1/keys/verify served straight from the HTTP server, ahead of Fastify's request pipeline:
+// same schema, same validator, same serializer, same problem+json errors, but none of the
+// per-request machinery that the management API needs and verify does not (see README, design
+// notes, for the measurement). Anything unusual — another content type, a query string, a server
+// that is closing — falls through to the Fastify route, which stays registered and documented.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ValidateFunction } from 'ajv';
+import type { Deps } from '../deps.js';
+import { ERROR_CODES, problemBody, type ErrorCode, type FieldError } from '../errors.js';
+import { isStoreUnavailable } from '../store/db.js';
+import { WORKER } from '../http/headers.js';
+import { VERIFY_CODES } from './codes.js';
+import { verifyKey, type VerifyInput, type VerifyResult } from './verify.js';
+
+export interface FastPathOptions {
+  bodyLimit: number;
+  validate: ValidateFunction;
+  serialize: (result: VerifyResult) => string;
+  fieldErrors: (context: string, errors: NonNullable<ValidateFunction['errors']>) => FieldError[];
+  requestId: () => string;
+  isClosing: () => boolean;
+}
+
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+
+export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
+  const counters = new Map(VERIFY_CODES.map((c) => [c, deps.metrics.verifyTotal.labels(c)]));
+  const headers = (length: number): Record<string, string | number> => ({
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': length,
+    ...(WORKER ? { 'x-keyward-worker': WORKER } : {}),
+  });
+
+  const problem = (res: ServerResponse, code: ErrorCode, detail: string, errors?: FieldError[], close = false) => {
+    const body = JSON.stringify(problemBody(code, detail, opts.requestId(), errors));
+    res.writeHead(ERROR_CODES[code].status, {
+      'content-type': 'application/problem+json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-content-type-options': 'nosniff',
+      ...(close ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  };
+
+  const answer = async (res: ServerResponse, text: string) => {
+    let input: unknown;
+    try {
+      input = JSON.parse(text);
+    } catch {
+      return problem(res, 'VALIDATION_FAILED', 'The body is not valid JSON', undefined, true);
+    }
+    if (!opts.validate(input)) {
+      const errors = opts.fieldErrors('body', opts.validate.errors ?? []);
+      return problem(res, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
+    }
+    try {
+      const result = await verifyKey(deps.verify, input as VerifyInput);
+      counters.get(result.code)?.inc();
+      const body = opts.serialize(result);
+      res.writeHead(200, headers(Buffer.byteLength(body)));
+      res.end(body);
+    } catch (err) {
+      // The same mapping as the Fastify error handler: the store being away is a 503.
+      const unavailable = isStoreUnavailable(err as { code?: string; message?: string });
+      if (!unavailable) deps.logger.error({ err }, 'verify failed');
+      return unavailable
+        ? problem(res, 'SERVICE_UNAVAILABLE', 'The store is unavailable; nothing was changed. Try again shortly.')
+        : problem(res, 'INTERNAL', 'An internal error occurred; it has been logged with this request id.');
+    }
+  };
+
+  /** Handles the request and returns true, or returns false to let Fastify handle it. */
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== 'POST' || req.url !== '/v1/keys/verify' || opts.isClosing()) return false;
+    const type = req.headers['content-type'];
+    if (type === undefined || !JSON_TYPE.test(type) || req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] !== undefined) return false;
+    const declared = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
+    if (declared > opts.bodyLimit) {
+      problem(res, 'PAYLOAD_TOO_LARGE', 'Request body is too large', undefined, true);
+      req.resume();
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > opts.bodyLimit) {
+        if (!refused) problem(res, 'PAYLOAD_TOO_LARGE', 'Request body is too large', undefined, true);
+        refused = true;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (refused) return;
+      if (size === 0) return problem(res, 'VALIDATION_FAILED', 'The body is empty; send a JSON object', undefined, true);
+      void answer(res, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', () => res.destroy());
+    return true;
+  };
+}
