@@ -4,6 +4,7 @@ export interface WindowState {
   windowStart: number;
   current: number;
   previous: number;
+  durationMs: number;
 }
 
 export interface LimitSpec {
@@ -22,11 +23,12 @@ export interface RateDecision {
 
 export function rollWindow(state: WindowState | undefined, now: number, durationMs: number): WindowState {
   const windowStart = now - (now % durationMs);
-  if (!state || state.windowStart < windowStart - durationMs) return { windowStart, current: 0, previous: 0 };
-  if (state.windowStart === windowStart) return state;
-  if (state.windowStart === windowStart - durationMs) return { windowStart, current: 0, previous: state.current };
-  // A state from the future (clock moved back): start over rather than refuse forever.
-  return { windowStart, current: 0, previous: 0 };
+  if (state && state.durationMs === durationMs) {
+    if (state.windowStart === windowStart) return state;
+    if (state.windowStart === windowStart - durationMs) return { windowStart, current: 0, previous: state.current, durationMs };
+  }
+  // New, stale, resized, or from the future (clock moved back): start over rather than refuse forever.
+  return { windowStart, current: 0, previous: 0, durationMs };
 }
 
 export function decideRateLimit(

@@ -8,7 +8,7 @@ export interface RateLimiter {
 }
 
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly windows = new Map<string, WindowState & { durationMs: number }>();
+  private readonly windows = new Map<string, WindowState>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(sweepEveryMs = 60_000, private readonly clock: () => number = Date.now) {
@@ -19,7 +19,7 @@ export class MemoryRateLimiter implements RateLimiter {
   takeSync(specs: readonly LimitSpec[], now: number): RateDecision[] {
     const results = specs.map((spec) => decideRateLimit(this.windows.get(spec.bucket), spec, now));
     if (results.every((r) => r.decision.allowed)) {
-      results.forEach((r, i) => this.windows.set(specs[i]!.bucket, { ...r.next, durationMs: specs[i]!.durationMs }));
+      for (let i = 0; i < specs.length; i++) this.windows.set(specs[i]!.bucket, results[i]!.next);
     }
     return results.map((r) => r.decision);
   }

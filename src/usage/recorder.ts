@@ -10,8 +10,13 @@ const MAX_PENDING = 200_000;
 /** A key's stored last use is refreshed at most this often; reads on this node see the exact time. */
 const LAST_USED_EVERY = 60_000;
 
+/** minute bucket → key id → outcome code → count: no string is built per request. */
+type Counts = Map<number, Map<string, Map<string, number>>>;
+
 export class UsageRecorder {
-  private counts = new Map<string, number>();
+  private counts: Counts = new Map();
+  /** Distinct (bucket, key, code) rows pending, to bound memory. */
+  private rows = 0;
   private lastUsed = new Map<string, number>();
   private readonly lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -29,14 +34,21 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  record(keyId: string, code: string, now: number): void {
-    const id = `${keyId}\u0000${now - (now % MINUTE)}\u0000${code}`;
-    const prev = this.counts.get(id);
-    if (prev === undefined && this.counts.size >= MAX_PENDING) {
-      this.dropped++;
-      return;
+  record(keyId: string, code: string, now: number, n = 1): void {
+    const bucket = now - (now % MINUTE);
+    let keys = this.counts.get(bucket);
+    if (!keys) this.counts.set(bucket, (keys = new Map()));
+    let codes = keys.get(keyId);
+    if (!codes) keys.set(keyId, (codes = new Map()));
+    const prev = codes.get(code);
+    if (prev === undefined) {
+      if (this.rows >= MAX_PENDING) {
+        this.dropped += n;
+        return;
+      }
+      this.rows++;
     }
-    this.counts.set(id, (prev ?? 0) + 1);
+    codes.set(code, (prev ?? 0) + n);
   }
 
   touch(keyId: string, now: number): void {
@@ -52,7 +64,7 @@ export class UsageRecorder {
   /** Writes what is pending; `all` also writes last-use times that were written recently (stop). */
   flush(all = false): Promise<void> {
     if (this.flushing) return this.flushing.then(() => this.flush(all));
-    if (this.counts.size === 0 && this.lastUsed.size === 0) return Promise.resolve();
+    if (this.rows === 0 && this.lastUsed.size === 0) return Promise.resolve();
     const counts = this.counts;
     // Last-use times that were written recently wait for a later flush (they stay readable here).
     const lastUsed = new Map<string, number>();
@@ -62,12 +74,14 @@ export class UsageRecorder {
         this.lastUsed.delete(keyId);
       }
     }
+    const rows = this.rows;
     this.counts = new Map();
-    if (counts.size === 0 && lastUsed.size === 0) return Promise.resolve();
+    this.rows = 0;
+    if (rows === 0 && lastUsed.size === 0) return Promise.resolve();
     this.flushing = this.write(counts, lastUsed)
       .catch((err: unknown) => {
         this.logger.warn({ err }, 'usage flush failed; will retry');
-        for (const [id, n] of counts) this.counts.set(id, (this.counts.get(id) ?? 0) + n);
+        for (const [bucket, keys] of counts) for (const [keyId, codes] of keys) for (const [code, n] of codes) this.record(keyId, code, bucket, n);
         for (const [k, t] of lastUsed) this.touch(k, t);
       })
       .finally(() => {
@@ -76,11 +90,11 @@ export class UsageRecorder {
     return this.flushing;
   }
 
-  private async write(counts: Map<string, number>, lastUsed: Map<string, number>): Promise<void> {
-    const rows = [...counts].map(([id, count]) => {
-      const [key_id, bucket, code] = id.split('\u0000') as [string, string, string];
-      return { key_id, bucket: Number(bucket), code, count };
-    });
+  private async write(counts: Counts, lastUsed: Map<string, number>): Promise<void> {
+    const rows: { key_id: string; bucket: number; code: string; count: number }[] = [];
+    for (const [bucket, keys] of counts) {
+      for (const [key_id, codes] of keys) for (const [code, count] of codes) rows.push({ key_id, bucket, code, count });
+    }
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 500) {
         await trx.insertInto('usage').values(rows.slice(i, i + 500))
