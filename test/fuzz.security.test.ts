@@ -105,6 +105,20 @@ describe('fuzzing every route', () => {
     for (const status of [200, 400, 401, 404]) expect(seen.get(status) ?? 0, `status ${status} seen`).toBeGreaterThan(0);
   }, 240_000);
 
+  it('verify answers the same over a socket (fast path) and through the route, whatever the media type', async () => {
+    const key = (await createKey(s, w)).key;
+    const body = JSON.stringify({ key });
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'application/jsonp']) {
+      const viaSocket = await s.request('POST', '/v1/keys/verify', { raw: body, headers: { 'content-type': type } });
+      const viaRoute = await s.app.inject({ method: 'POST', url: '/v1/keys/verify', payload: body, headers: { 'content-type': type } });
+      expect(viaSocket.status, type).toBe(viaRoute.statusCode);
+      expect(viaSocket.status, type).toBeLessThan(500);
+    }
+    for (const url of ['/v1/keys/verify?x=1', '/v1/keys/verify/']) {
+      expect((await s.request('POST', url, { body: { key } })).body.code).toBe('VALID');
+    }
+  });
+
   it('verify: any body is a verdict (200) or a 400 problem, never a 500', async () => {
     const key = (await createKey(s, w)).key;
     await fc.assert(fc.asyncProperty(

@@ -21,7 +21,8 @@ export interface FastPathOptions {
   isClosing: () => boolean;
 }
 
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
+/** Plain JSON, UTF-8 or no charset; any other media type or charset takes the Fastify route. */
+const JSON_TYPE = /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i;
 
 export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
   const counters = new Map(VERIFY_CODES.map((c) => [c, deps.metrics.verifyTotal.labels(c)]));
