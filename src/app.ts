@@ -7,7 +7,7 @@ import formatsPlugin from 'ajv-formats';
 import fastJson from 'fast-json-stringify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
-import { AppError, ProblemSchema, problemBody, type ErrorCode, type FieldError } from './errors.js';
+import { AppError, FIXED_DETAIL, fieldErrorsDetail, ProblemSchema, problemBody, type ErrorCode, type FieldError } from './errors.js';
 import { registerDocs, registerDocsUi } from './docs/plugin.js';
 import { authRoutes } from './auth/routes.js';
 import { workspaceRoutes } from './workspaces/routes.js';
@@ -130,20 +130,20 @@ export async function buildApp(deps: Deps): Promise<App> {
     } else if (err.validation) {
       code = 'VALIDATION_FAILED';
       errors = fieldErrors(err.validationContext ?? 'request', err.validation as AjvError[]);
-      detail = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+      detail = fieldErrorsDetail(errors);
     } else if (err.code && FASTIFY_CODES[err.code]) {
       code = FASTIFY_CODES[err.code]!;
       // The parser's message quotes the body, which may hold a credential: never echo it.
       if ((err.code as string) === 'FST_ERR_CTP_INVALID_JSON_BODY') detail = 'The body is not valid JSON';
     } else if (isStoreUnavailable(err)) {
       code = 'SERVICE_UNAVAILABLE';
-      detail = 'The store is unavailable; nothing was changed. Try again shortly.';
+      detail = FIXED_DETAIL.storeUnavailable;
       reply.header('retry-after', '1');
     } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       code = err.statusCode === 404 ? 'NOT_FOUND' : err.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : err.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED';
     } else {
       code = 'INTERNAL';
-      detail = 'An internal error occurred; it has been logged with this request id.';
+      detail = FIXED_DETAIL.internal;
     }
     const body = problemBody(code, detail, String(req.id), errors);
     securityHeaders(reply);

@@ -36,6 +36,15 @@ export class AppError extends Error {
   }
 }
 
+/** Wording of answers that must not depend on (or echo) the request. */
+export const FIXED_DETAIL = {
+  storeUnavailable: 'The store is unavailable; nothing was changed. Try again shortly.',
+  internal: 'An internal error occurred; it has been logged with this request id.',
+} as const;
+
+/** One line naming every invalid field, for a problem's `detail`. */
+export const fieldErrorsDetail = (errors: FieldError[]): string => errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+
 export const notFound = (what: string): AppError => new AppError('NOT_FOUND', `${what} not found`);
 export const forbidden = (detail: string): AppError => new AppError('FORBIDDEN', detail);
 export const conflict = (detail: string): AppError => new AppError('CONFLICT', detail);

@@ -6,11 +6,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
 import type { Deps } from '../deps.js';
-import { ERROR_CODES, problemBody, type ErrorCode, type FieldError } from '../errors.js';
+import { ERROR_CODES, FIXED_DETAIL, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError } from '../errors.js';
 import { isStoreUnavailable } from '../store/db.js';
 import { WORKER } from '../http/headers.js';
-import { VERIFY_CODES } from './codes.js';
-import { verifyKey, type VerifyInput, type VerifyResult } from './verify.js';
+import { countedVerify } from './routes.js';
+import type { VerifyInput, VerifyResult } from './verify.js';
 
 export interface FastPathOptions {
   bodyLimit: number;
@@ -25,7 +25,7 @@ export interface FastPathOptions {
 const JSON_TYPE = /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i;
 
 export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
-  const counters = new Map(VERIFY_CODES.map((c) => [c, deps.metrics.verifyTotal.labels(c)]));
+  const verify = countedVerify(deps);
   const headers = (length: number): Record<string, string | number> => ({
     'content-type': 'application/json; charset=utf-8',
     'content-length': length,
@@ -52,11 +52,10 @@ export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
     }
     if (!opts.validate(input)) {
       const errors = opts.fieldErrors('body', opts.validate.errors ?? []);
-      return problem(res, 'VALIDATION_FAILED', errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
+      return problem(res, 'VALIDATION_FAILED', fieldErrorsDetail(errors), errors);
     }
     try {
-      const result = await verifyKey(deps.verify, input as VerifyInput);
-      counters.get(result.code)?.inc();
+      const result = await verify(input as VerifyInput);
       const body = opts.serialize(result);
       res.writeHead(200, headers(Buffer.byteLength(body)));
       res.end(body);
@@ -65,8 +64,8 @@ export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
       const unavailable = isStoreUnavailable(err as { code?: string; message?: string });
       if (!unavailable) deps.logger.error({ err }, 'verify failed');
       return unavailable
-        ? problem(res, 'SERVICE_UNAVAILABLE', 'The store is unavailable; nothing was changed. Try again shortly.')
-        : problem(res, 'INTERNAL', 'An internal error occurred; it has been logged with this request id.');
+        ? problem(res, 'SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable)
+        : problem(res, 'INTERNAL', FIXED_DETAIL.internal);
     }
   };
 

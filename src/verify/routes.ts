@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../deps.js';
 import { IdOf, Nullable, StringEnum, withErrors } from '../http/common.js';
 import { VERIFY_CODES } from './codes.js';
-import { verifyKey } from './verify.js';
+import { verifyKey, type VerifyInput, type VerifyResult } from './verify.js';
 import { WORKER } from '../http/headers.js';
 
 export const VerifyBody = Type.Object({
@@ -35,8 +35,18 @@ export const VerifyAnswer = Type.Object({
 }, { examples: [{ valid: true, code: 'VALID', keyId: 'key_3kTn8Vw2Xq7Lp0RzB4sM', appId: 'app_9sQm2Lx7Vb3Nc8Zr1Kd5', ownerId: 'user_123', environment: 'live', permissions: ['documents.read'], resources: [], meta: {}, expiresAt: null, remaining: 41, ratelimit: { limit: 1000, remaining: 998, resetAt: '2026-01-15T12:01:00.000Z' } }] });
 
 
-export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
+/** verifyKey plus the per-verdict metric: what both the route and the fast path run. */
+export function countedVerify(deps: Deps): (input: VerifyInput) => Promise<VerifyResult> {
   const counters = new Map(VERIFY_CODES.map((c) => [c, deps.metrics.verifyTotal.labels(c)]));
+  return async (input) => {
+    const result = await verifyKey(deps.verify, input);
+    counters.get(result.code)?.inc();
+    return result;
+  };
+}
+
+export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
+  const verify = countedVerify(deps);
   fastify.withTypeProvider<TypeBoxTypeProvider>().post('/v1/keys/verify', {
     schema: {
       tags: ['verify'], summary: 'Verify a key', security: [],
@@ -45,8 +55,6 @@ export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => 
     },
   }, async (req, reply) => {
     if (WORKER) reply.header('x-keyward-worker', WORKER);
-    const result = await verifyKey(deps.verify, req.body);
-    counters.get(result.code)?.inc();
-    return result;
+    return verify(req.body);
   });
 };
