@@ -1,14 +1,41 @@
 // The rate-limiter interface and its in-process implementation (one node, no Redis).
-import { decideRateLimit, type LimitSpec, type RateDecision, type WindowState } from './decide.js';
+import { advance, decisionOf, hasRoom, newWindow, remainingOf, slidingUsage, type LimitSpec, type RateDecision, type WindowState } from './decide.js';
+
+/** What a verify asks of the limiter: a key's own limit and its owner's; a cached key is one. */
+export interface LimitSubject {
+  readonly id: string;
+  readonly appId: string;
+  /** null: the key is its own owner. */
+  readonly ownerId: string | null;
+  readonly ratelimit: LimitSpec | null;
+  readonly ownerRatelimit: LimitSpec | null;
+}
+
+export type LimitVerdict = RateDecision | undefined;
 
 export interface RateLimiter {
-  /** All-or-nothing: counts the request against every spec only if every spec allows it. */
-  take(specs: readonly LimitSpec[], now: number): RateDecision[] | Promise<RateDecision[]>;
+  /**
+   * All-or-nothing: counts one request against the key's and the owner's windows only if both
+   * allow it. Answers the decision to show (the refusing one, else the one with less left), or
+   * undefined when the key has no limit.
+   */
+  take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict>;
   close(): Promise<void>;
 }
 
+export const hasLimits = (s: LimitSubject): boolean => s.ratelimit !== null || s.ownerRatelimit !== null;
+
+/** The owner's window name within its app: the owner id, or the key's id for a key without owner. */
+export const ownerOf = (s: LimitSubject): string => s.ownerId ?? s.id;
+
+/**
+ * Windows live in maps keyed by strings the cached key already holds (its id, its app id, its
+ * owner id), so a decision builds no string and allocates nothing but the answer.
+ */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly windows = new Map<string, WindowState>();
+  private readonly keyWindows = new Map<string, WindowState>();
+  /** app id → owner (or key id) → window. */
+  private readonly ownerWindows = new Map<string, Map<string, WindowState>>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(sweepEveryMs = 60_000, private readonly clock: () => number = Date.now) {
@@ -16,27 +43,64 @@ export class MemoryRateLimiter implements RateLimiter {
     this.sweeper.unref();
   }
 
-  takeSync(specs: readonly LimitSpec[], now: number): RateDecision[] {
-    const results = specs.map((spec) => decideRateLimit(this.windows.get(spec.bucket), spec, now));
-    if (results.every((r) => r.decision.allowed)) {
-      for (let i = 0; i < specs.length; i++) this.windows.set(specs[i]!.bucket, results[i]!.next);
+  takeSync(s: LimitSubject, now: number): LimitVerdict {
+    const keySpec = s.ratelimit;
+    const ownerSpec = s.ownerRatelimit;
+    if (keySpec === null && ownerSpec === null) return undefined;
+    let keyWindow: WindowState | undefined;
+    let keyUsed = 0;
+    if (keySpec !== null) {
+      keyWindow = this.keyWindows.get(s.id);
+      keyUsed = slidingUsage(keyWindow, keySpec.durationMs, now);
     }
-    return results.map((r) => r.decision);
+    let owners: Map<string, WindowState> | undefined;
+    let ownerWindow: WindowState | undefined;
+    let ownerUsed = 0;
+    if (ownerSpec !== null) {
+      owners = this.ownerWindows.get(s.appId);
+      ownerWindow = owners?.get(ownerOf(s));
+      ownerUsed = slidingUsage(ownerWindow, ownerSpec.durationMs, now);
+    }
+    const keyOk = keySpec === null || hasRoom(keySpec, keyUsed, 1);
+    const ownerOk = ownerSpec === null || hasRoom(ownerSpec, ownerUsed, 1);
+    const counted = keyOk && ownerOk;
+    if (counted) {
+      if (keySpec !== null) {
+        if (keyWindow) advance(keyWindow, keySpec.durationMs, now, 1);
+        else this.keyWindows.set(s.id, newWindow(keySpec.durationMs, now, 1));
+      }
+      if (ownerSpec !== null) {
+        if (ownerWindow) advance(ownerWindow, ownerSpec.durationMs, now, 1);
+        else {
+          if (!owners) this.ownerWindows.set(s.appId, (owners = new Map()));
+          owners.set(ownerOf(s), newWindow(ownerSpec.durationMs, now, 1));
+        }
+      }
+    }
+    // The same choice as `tighter`, made on numbers so that only the shown decision is built.
+    const showKey = ownerSpec === null
+      || (keySpec !== null && (keyOk !== ownerOk ? !keyOk : remainingOf(keySpec, keyUsed, counted, 1) <= remainingOf(ownerSpec, ownerUsed, counted, 1)));
+    return showKey ? decisionOf(keySpec!, keyUsed, keyOk, counted, now, 1) : decisionOf(ownerSpec!, ownerUsed, ownerOk, counted, now, 1);
   }
 
-  take(specs: readonly LimitSpec[], now: number): RateDecision[] {
-    return this.takeSync(specs, now);
+  take(s: LimitSubject, now: number): LimitVerdict {
+    return this.takeSync(s, now);
   }
 
   /** Drops windows that can no longer influence a decision. */
   sweep(now: number): void {
-    for (const [bucket, w] of this.windows) {
-      if (w.windowStart + 2 * w.durationMs <= now) this.windows.delete(bucket);
+    const stale = (w: WindowState) => w.windowStart + 2 * w.durationMs <= now;
+    for (const [id, w] of this.keyWindows) if (stale(w)) this.keyWindows.delete(id);
+    for (const [app, owners] of this.ownerWindows) {
+      for (const [owner, w] of owners) if (stale(w)) owners.delete(owner);
+      if (owners.size === 0) this.ownerWindows.delete(app);
     }
   }
 
   get size(): number {
-    return this.windows.size;
+    let n = this.keyWindows.size;
+    for (const owners of this.ownerWindows.values()) n += owners.size;
+    return n;
   }
 
   async close(): Promise<void> {

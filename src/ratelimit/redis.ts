@@ -3,8 +3,8 @@
 // When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { LimitSpec, RateDecision } from './decide.js';
-import { MemoryRateLimiter, type RateLimiter } from './limiter.js';
+import { tighter, type LimitSpec, type RateDecision } from './decide.js';
+import { hasLimits, MemoryRateLimiter, ownerOf, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
 
 const SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -60,31 +60,50 @@ export class RedisRateLimiter implements RateLimiter {
     this.redis = redis as RedisWithLimit;
   }
 
-  async take(specs: readonly LimitSpec[], now: number): Promise<RateDecision[]> {
-    if (this.redis.status !== 'ready') return this.local(specs, now, 'redis not connected');
-    const args: (string | number)[] = specs.map((s) => `${this.prefix}rl:${s.bucket}`);
-    args.push(now, 1);
+  take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
+    if (!hasLimits(subject)) return undefined;
+    if (this.redis.status !== 'ready') return this.local(subject, now, 'redis not connected');
+    return this.shared(subject, now);
+  }
+
+  private async shared(subject: LimitSubject, now: number): Promise<LimitVerdict> {
+    // Bucket names as they have always been: `k:<keyId>` and `o:<appId>:<ownerId or keyId>`.
+    const specs: LimitSpec[] = [];
+    const keys: string[] = [];
+    if (subject.ratelimit) {
+      specs.push(subject.ratelimit);
+      keys.push(`${this.prefix}rl:k:${subject.id}`);
+    }
+    if (subject.ownerRatelimit) {
+      specs.push(subject.ownerRatelimit);
+      keys.push(`${this.prefix}rl:o:${subject.appId}:${ownerOf(subject)}`);
+    }
+    const args: (string | number)[] = [...keys, now, 1];
     for (const s of specs) args.push(s.limit, s.durationMs);
     try {
       const out = await this.redis.keywardLimit(specs.length, ...args);
-      return specs.map((s, i) => ({
-        allowed: Number(out[i * 3]) === 1,
-        limit: s.limit,
-        remaining: Number(out[i * 3 + 1]),
-        resetAt: Number(out[i * 3 + 2]),
-      }));
+      let shown: RateDecision | undefined;
+      specs.forEach((s, i) => {
+        shown = tighter(shown, {
+          allowed: Number(out[i * 3]) === 1,
+          limit: s.limit,
+          remaining: Number(out[i * 3 + 1]),
+          resetAt: Number(out[i * 3 + 2]),
+        });
+      });
+      return shown;
     } catch (err) {
-      return this.local(specs, now, (err as Error).message);
+      return this.local(subject, now, (err as Error).message);
     }
   }
 
-  private local(specs: readonly LimitSpec[], now: number, reason: string): RateDecision[] {
+  private local(subject: LimitSubject, now: number, reason: string): LimitVerdict {
     this.onFallback();
     if (now - this.lastWarn > 10_000) {
       this.lastWarn = now;
       this.logger.warn({ reason }, 'shared rate limiter unavailable; deciding with the local limiter');
     }
-    return this.fallback.takeSync(specs, now);
+    return this.fallback.takeSync(subject, now);
   }
 
   async close(): Promise<void> {

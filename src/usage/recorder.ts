@@ -3,6 +3,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../store/schema.js';
+import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from '../verify/codes.js';
 
 export const MINUTE = 60_000;
 /** Beyond this many pending rows new counts are dropped (and counted) rather than growing memory. */
@@ -10,11 +11,14 @@ const MAX_PENDING = 200_000;
 /** A key's stored last use is refreshed at most this often; reads on this node see the exact time. */
 const LAST_USED_EVERY = 60_000;
 
-/** minute bucket → key id → outcome code → count: no string is built per request. */
-type Counts = Map<number, Map<string, Map<string, number>>>;
+/** minute bucket → key id → count per verdict (by its index in VERIFY_CODES). */
+type Counts = Map<number, Map<string, number[]>>;
 
 export class UsageRecorder {
   private counts: Counts = new Map();
+  /** The minute being counted and its map: a verdict costs one map lookup. */
+  private bucket = -1;
+  private current: Map<string, number[]> | undefined;
   /** Distinct (bucket, key, code) rows pending, to bound memory. */
   private rows = 0;
   private lastUsed = new Map<string, number>();
@@ -34,21 +38,26 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  record(keyId: string, code: string, now: number, n = 1): void {
+  record(keyId: string, code: VerifyCode, now: number, n = 1): void {
     const bucket = now - (now % MINUTE);
-    let keys = this.counts.get(bucket);
-    if (!keys) this.counts.set(bucket, (keys = new Map()));
-    let codes = keys.get(keyId);
-    if (!codes) keys.set(keyId, (codes = new Map()));
-    const prev = codes.get(code);
-    if (prev === undefined) {
+    let keys = bucket === this.bucket ? this.current : undefined;
+    if (keys === undefined) {
+      keys = this.counts.get(bucket);
+      if (!keys) this.counts.set(bucket, (keys = new Map()));
+      this.bucket = bucket;
+      this.current = keys;
+    }
+    let slots = keys.get(keyId);
+    if (!slots) keys.set(keyId, (slots = new Array<number>(VERIFY_CODES.length).fill(0)));
+    const i = CODE_INDEX[code];
+    if (slots[i] === 0) {
       if (this.rows >= MAX_PENDING) {
         this.dropped += n;
         return;
       }
       this.rows++;
     }
-    codes.set(code, (prev ?? 0) + n);
+    slots[i]! += n;
   }
 
   touch(keyId: string, now: number): void {
@@ -76,12 +85,16 @@ export class UsageRecorder {
     }
     const rows = this.rows;
     this.counts = new Map();
+    this.current = undefined;
+    this.bucket = -1;
     this.rows = 0;
     if (rows === 0 && lastUsed.size === 0) return Promise.resolve();
     this.flushing = this.write(counts, lastUsed)
       .catch((err: unknown) => {
         this.logger.warn({ err }, 'usage flush failed; will retry');
-        for (const [bucket, keys] of counts) for (const [keyId, codes] of keys) for (const [code, n] of codes) this.record(keyId, code, bucket, n);
+        for (const [bucket, keys] of counts) {
+          for (const [keyId, slots] of keys) slots.forEach((n, i) => n > 0 && this.record(keyId, VERIFY_CODES[i]!, bucket, n));
+        }
         for (const [k, t] of lastUsed) this.touch(k, t);
       })
       .finally(() => {
@@ -93,7 +106,7 @@ export class UsageRecorder {
   private async write(counts: Counts, lastUsed: Map<string, number>): Promise<void> {
     const rows: { key_id: string; bucket: number; code: string; count: number }[] = [];
     for (const [bucket, keys] of counts) {
-      for (const [key_id, codes] of keys) for (const [code, count] of codes) rows.push({ key_id, bucket, code, count });
+      for (const [key_id, slots] of keys) slots.forEach((count, i) => count > 0 && rows.push({ key_id, bucket, code: VERIFY_CODES[i]!, count }));
     }
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 500) {

@@ -16,3 +16,8 @@ export const VERIFY_CODES = [
 ] as const;
 
 export type VerifyCode = (typeof VERIFY_CODES)[number];
+
+/** A verdict's position in VERIFY_CODES: counters indexed by verdict use it. */
+export const CODE_INDEX: Readonly<Record<VerifyCode, number>> = Object.freeze(
+  Object.fromEntries(VERIFY_CODES.map((code, i) => [code, i])) as Record<VerifyCode, number>,
+);

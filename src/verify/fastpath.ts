@@ -26,11 +26,9 @@ const JSON_TYPE = /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i;
 
 export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
   const verify = countedVerify(deps);
-  const headers = (length: number): Record<string, string | number> => ({
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': length,
-    ...(WORKER ? { 'x-keyward-worker': WORKER } : {}),
-  });
+  const okHeaders = (length: number): string[] => WORKER
+    ? ['content-type', 'application/json; charset=utf-8', 'content-length', String(length), 'x-keyward-worker', WORKER]
+    : ['content-type', 'application/json; charset=utf-8', 'content-length', String(length)];
 
   const problem = (res: ServerResponse, code: ErrorCode, detail: string, errors?: FieldError[], close = false) => {
     const body = JSON.stringify(problemBody(code, detail, opts.requestId(), errors));
@@ -43,7 +41,27 @@ export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
     res.end(body);
   };
 
-  const answer = async (res: ServerResponse, text: string) => {
+  /** The same mapping as the Fastify error handler: the store being away is a 503. */
+  const failed = (res: ServerResponse, err: unknown) => {
+    const unavailable = isStoreUnavailable(err as { code?: string; message?: string });
+    if (!unavailable) deps.logger.error({ err }, 'verify failed');
+    return unavailable
+      ? problem(res, 'SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable)
+      : problem(res, 'INTERNAL', FIXED_DETAIL.internal);
+  };
+
+  const send = (res: ServerResponse, result: VerifyResult) => {
+    let body: string;
+    try {
+      body = opts.serialize(result);
+    } catch (err) {
+      return failed(res, err);
+    }
+    res.writeHead(200, okHeaders(Buffer.byteLength(body)));
+    res.end(body);
+  };
+
+  const answer = (res: ServerResponse, text: string) => {
     let input: unknown;
     try {
       input = JSON.parse(text);
@@ -54,19 +72,15 @@ export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
       const errors = opts.fieldErrors('body', opts.validate.errors ?? []);
       return problem(res, 'VALIDATION_FAILED', fieldErrorsDetail(errors), errors);
     }
+    let result: VerifyResult | Promise<VerifyResult>;
     try {
-      const result = await verify(input as VerifyInput);
-      const body = opts.serialize(result);
-      res.writeHead(200, headers(Buffer.byteLength(body)));
-      res.end(body);
+      result = verify(input as VerifyInput);
     } catch (err) {
-      // The same mapping as the Fastify error handler: the store being away is a 503.
-      const unavailable = isStoreUnavailable(err as { code?: string; message?: string });
-      if (!unavailable) deps.logger.error({ err }, 'verify failed');
-      return unavailable
-        ? problem(res, 'SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable)
-        : problem(res, 'INTERNAL', FIXED_DETAIL.internal);
+      return failed(res, err);
     }
+    // A cached key under the local limiter answers in this same tick; the store or Redis, later.
+    if (result instanceof Promise) result.then((r) => send(res, r), (err: unknown) => failed(res, err));
+    else send(res, result);
   };
 
   /** Handles the request and returns true, or returns false to let Fastify handle it. */
@@ -95,7 +109,7 @@ export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
     req.on('end', () => {
       if (refused) return;
       if (size === 0) return problem(res, 'VALIDATION_FAILED', 'The body is empty; send a JSON object', undefined, true);
-      void answer(res, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+      answer(res, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
     });
     req.on('error', () => res.destroy());
     return true;

@@ -36,12 +36,15 @@ export const VerifyAnswer = Type.Object({
 
 
 /** verifyKey plus the per-verdict metric: what both the route and the fast path run. */
-export function countedVerify(deps: Deps): (input: VerifyInput) => Promise<VerifyResult> {
-  const counters = new Map(VERIFY_CODES.map((c) => [c, deps.metrics.verifyTotal.labels(c)]));
-  return async (input) => {
-    const result = await verifyKey(deps.verify, input);
-    counters.get(result.code)?.inc();
+export function countedVerify(deps: Deps): (input: VerifyInput) => VerifyResult | Promise<VerifyResult> {
+  const { countVerdict } = deps.metrics;
+  const counted = (result: VerifyResult): VerifyResult => {
+    countVerdict(result.code);
     return result;
+  };
+  return (input) => {
+    const result = verifyKey(deps.verify, input);
+    return result instanceof Promise ? result.then(counted) : counted(result);
   };
 }
 

@@ -4,8 +4,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { parseKey } from '../keys/format.js';
 import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
 import { iso } from '../keys/model.js';
-import type { LimitSpec, RateDecision } from '../ratelimit/decide.js';
-import { tightest } from '../ratelimit/decide.js';
+import type { RateDecision } from '../ratelimit/decide.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from './cache.js';
 import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
@@ -78,20 +77,48 @@ export function credentialOf(input: VerifyInput): Credential | null {
   return { kind: 'basic', id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
-/** Finds the key for a credential, or the verdict that ends verification before the key checks. */
-async function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Promise<CacheEntry | VerifyResult> {
-  const cred = credentialOf(input);
-  if (!cred) return MALFORMED;
-  if (cred.kind === 'jwt') return authenticateJwt(deps, input, cred.token, now);
-  const value = cred.kind === 'bearer' ? cred.value : cred.secret;
-  if (!parseKey(value) || (cred.kind === 'basic' && !KEY_ID.test(cred.id))) return MALFORMED;
+type Found = CacheEntry | VerifyResult;
+
+/** A key can only be found if it is at most this long (the format's own bound, checked by parseKey). */
+const MAX_KEY_LENGTH = 64;
+
+/**
+ * Finds the key for a credential, or the verdict that ends verification before the key checks.
+ * A cache hit answers synchronously: no promise on the hot path.
+ */
+function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Found | Promise<Found> {
+  let value: string;
+  let basicId: string | undefined;
+  if (input.key !== undefined) {
+    value = input.key.trim();
+  } else {
+    const cred = credentialOf(input);
+    if (!cred) return MALFORMED;
+    if (cred.kind === 'jwt') return authenticateJwt(deps, input, cred.token, now);
+    if (cred.kind === 'basic') {
+      if (!KEY_ID.test(cred.id)) return MALFORMED;
+      basicId = cred.id;
+      value = cred.secret;
+    } else {
+      value = cred.value;
+    }
+  }
+  if (value.length > MAX_KEY_LENGTH) return MALFORMED;
   const hash = sha256Hex(value);
-  // A cache hit stays synchronous: no promise on the hot path.
   const cached = deps.cache.peek(hash, now);
-  const entry = cached !== undefined ? cached : await deps.cache.get(hash, now, deps.load);
-  if (!entry || (input.appId !== undefined && entry.key.appId !== input.appId)) return NOT_FOUND;
-  // A bearer value must be a bearer key; Basic needs the integration key's own id and secret.
-  if (cred.kind === 'bearer' ? entry.key.kind !== 'bearer' : entry.key.kind !== 'integration' || entry.key.id !== cred.id) return NOT_FOUND;
+  // Only generated values are ever stored, so a value found in the cache is well-formed: the
+  // format and checksum are checked only before the store would be asked (or for a known miss).
+  if (cached) return matchCredential(cached, input, basicId);
+  if (!parseKey(value)) return MALFORMED;
+  if (cached === null) return NOT_FOUND;
+  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, input, basicId) : NOT_FOUND));
+}
+
+/** A bearer value must be a bearer key; Basic needs the integration key's own id and secret. */
+function matchCredential(entry: CacheEntry, input: VerifyInput, basicId: string | undefined): Found {
+  const key = entry.key;
+  if (input.appId !== undefined && key.appId !== input.appId) return NOT_FOUND;
+  if (basicId === undefined ? key.kind !== 'bearer' : key.kind !== 'integration' || key.id !== basicId) return NOT_FOUND;
   return entry;
 }
 
@@ -161,14 +188,6 @@ function described(key: CachedKey, code: VerifyCode): VerifyResult {
   };
 }
 
-/** Built per request on purpose: keeping them per cached key costs ~400 bytes of memory a key. */
-function limitSpecs(key: CachedKey): LimitSpec[] {
-  const specs: LimitSpec[] = [];
-  if (key.ratelimit) specs.push({ bucket: `k:${key.id}`, ...key.ratelimit });
-  if (key.ownerRatelimit) specs.push({ bucket: `o:${key.appId}:${key.ownerId ?? key.id}`, ...key.ownerRatelimit });
-  return specs;
-}
-
 /** Fails closed: a key with an allowlist refuses callers whose address is missing or unparsable. */
 function clientAllowed(ipText: string | undefined, key: CachedKey): boolean {
   if (ipText === undefined) return false;
@@ -189,50 +208,64 @@ function resetIso(ms: number): string {
   return lastResetIso;
 }
 
-function shownLimit(d: RateDecision | undefined): VerifyResult['ratelimit'] {
-  return d ? { limit: d.limit, remaining: d.remaining, resetAt: resetIso(d.resetAt) } : undefined;
+function shownLimit(d: RateDecision): NonNullable<VerifyResult['ratelimit']> {
+  return { limit: d.limit, remaining: d.remaining, resetAt: resetIso(d.resetAt) };
 }
 
-export async function verifyKey(deps: VerifyDeps, input: VerifyInput): Promise<VerifyResult> {
-  const now = deps.now();
-  const entry = await authenticate(deps, input, now);
-  if (!('key' in entry)) return entry;
-  const key = entry.key;
-  const verdict = (code: VerifyCode): VerifyResult => {
-    deps.record(key.id, code, now, false);
-    return described(key, code);
-  };
+function refused(deps: VerifyDeps, key: CachedKey, code: VerifyCode, now: number): VerifyResult {
+  deps.record(key.id, code, now, false);
+  return described(key, code);
+}
 
-  if (key.status === 'revoked') return verdict('REVOKED');
-  if (key.status === 'disabled') return verdict('DISABLED');
-  if ((key.expiresAt !== null && key.expiresAt <= now) || (entry.valueExpiresAt !== null && entry.valueExpiresAt <= now)) {
-    return verdict('EXPIRED');
+/**
+ * The verdict for a presented credential. Synchronous whenever everything it needs is in memory
+ * (a cached key, the local limiter, no usage cap); a promise only when it must wait for the store
+ * or Redis.
+ */
+export function verifyKey(deps: VerifyDeps, input: VerifyInput): VerifyResult | Promise<VerifyResult> {
+  const now = deps.now();
+  const found = authenticate(deps, input, now);
+  return found instanceof Promise ? found.then((f) => checkKey(deps, input, f, now)) : checkKey(deps, input, found, now);
+}
+
+/** The key checks, in the documented order, up to the rate limits. */
+function checkKey(deps: VerifyDeps, input: VerifyInput, found: Found, now: number): VerifyResult | Promise<VerifyResult> {
+  if (!('key' in found)) return found;
+  const key = found.key;
+  if (key.status === 'revoked') return refused(deps, key, 'REVOKED', now);
+  if (key.status === 'disabled') return refused(deps, key, 'DISABLED', now);
+  if ((key.expiresAt !== null && key.expiresAt <= now) || (found.valueExpiresAt !== null && found.valueExpiresAt <= now)) {
+    return refused(deps, key, 'EXPIRED', now);
   }
-  if (key.ipRanges !== null && !clientAllowed(input.ip, key)) return verdict('IP_NOT_ALLOWED');
-  if (input.resource !== undefined && !resourceAllowed(key.resources, input.resource)) return verdict('RESOURCE_FORBIDDEN');
+  if (key.ipRanges !== null && !clientAllowed(input.ip, key)) return refused(deps, key, 'IP_NOT_ALLOWED', now);
+  if (input.resource !== undefined && !resourceAllowed(key.resources, input.resource)) return refused(deps, key, 'RESOURCE_FORBIDDEN', now);
   if (input.permissions) {
     for (const p of input.permissions) {
-      if (!hasPermission(key.permissions, p)) return verdict('INSUFFICIENT_PERMISSIONS');
+      if (!hasPermission(key.permissions, p)) return refused(deps, key, 'INSUFFICIENT_PERMISSIONS', now);
     }
   }
+  const limit = deps.limiter.take(key, now);
+  return limit instanceof Promise ? limit.then((l) => charged(deps, input, key, now, l)) : charged(deps, input, key, now, limit);
+}
 
-  const specs = limitSpecs(key);
-  let decisions: RateDecision[] = [];
-  if (specs.length > 0) {
-    const taken = deps.limiter.take(specs, now);
-    decisions = Array.isArray(taken) ? taken : await taken;
+/** Rate-limit verdict, then the usage cap (charged only now that every other check passed). */
+function charged(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, limit: RateDecision | undefined): VerifyResult | Promise<VerifyResult> {
+  if (limit !== undefined && !limit.allowed) {
+    const result = refused(deps, key, 'RATE_LIMITED', now);
+    result.ratelimit = shownLimit(limit);
+    return result;
   }
-  const limit = tightest(decisions);
-  if (limit && !limit.allowed) return { ...verdict('RATE_LIMITED'), ratelimit: shownLimit(limit) };
+  if (!key.capped) return accepted(deps, key, now, null, limit);
+  return deps.charge(key.id, input.cost ?? 1, now).then(async (remaining) => {
+    if (remaining !== null) return accepted(deps, key, now, remaining, limit);
+    const result = refused(deps, key, 'USAGE_EXCEEDED', now);
+    result.remaining = (await deps.peekRemaining(key.id, now)) ?? 0;
+    if (limit) result.ratelimit = shownLimit(limit);
+    return result;
+  });
+}
 
-  let remaining: number | null = null;
-  if (key.capped) {
-    remaining = await deps.charge(key.id, input.cost ?? 1, now);
-    if (remaining === null) {
-      return { ...verdict('USAGE_EXCEEDED'), remaining: (await deps.peekRemaining(key.id, now)) ?? 0, ratelimit: shownLimit(limit) };
-    }
-  }
-
+function accepted(deps: VerifyDeps, key: CachedKey, now: number, remaining: number | null, limit: RateDecision | undefined): VerifyResult {
   deps.record(key.id, 'VALID', now, true);
   const result: VerifyResult = {
     valid: true,
