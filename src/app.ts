@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { Ajv } from 'ajv';
 import formatsPlugin from 'ajv-formats';
-import fastJson from 'fast-json-stringify';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Deps } from './deps.js';
 import { AppError, FIXED_DETAIL, fieldErrorsDetail, ProblemSchema, problemBody, type ErrorCode, type FieldError } from './errors.js';
@@ -20,7 +19,8 @@ import { registerConsole, wantsConsole } from './http/console.js';
 import { securityHeaders } from './http/headers.js';
 import { isStoreUnavailable } from './store/db.js';
 import { verifyFastPath } from './verify/fastpath.js';
-import { VerifyAnswer, VerifyBody } from './verify/routes.js';
+import { VerifyBody } from './verify/routes.js';
+import { serializeVerifyResult } from './verify/serialize.js';
 import { vaultRoutes } from './vault/routes.js';
 import { leakRoutes } from './leaks/routes.js';
 import { slashRoutes } from './integrations/slash.js';
@@ -89,7 +89,7 @@ export async function buildApp(deps: Deps): Promise<App> {
   const fastVerify = verifyFastPath(deps, {
     bodyLimit: deps.config.bodyLimitBytes,
     validate: bodyAjv.compile(VerifyBody),
-    serialize: fastJson(VerifyAnswer as object) as (result: unknown) => string,
+    serialize: serializeVerifyResult,
     fieldErrors: (context, errors) => fieldErrors(context, errors as AjvError[]),
     requestId,
     isClosing: () => closing,

@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { IdOf, Nullable, StringEnum, withErrors } from '../http/common.js';
 import { VERIFY_CODES } from './codes.js';
 import { verifyKey, type VerifyInput, type VerifyResult } from './verify.js';
+import { serializeVerifyResult } from './serialize.js';
 import { WORKER } from '../http/headers.js';
 
 export const VerifyBody = Type.Object({
@@ -58,6 +59,9 @@ export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => 
     },
   }, async (req, reply) => {
     if (WORKER) reply.header('x-keyward-worker', WORKER);
-    return verify(req.body);
+    const result = await verify(req.body);
+    // The fast path's serializer here too: one JSON form of the answer, whichever way it came.
+    reply.type('application/json; charset=utf-8');
+    return serializeVerifyResult(result);
   });
 };
