@@ -11,9 +11,10 @@ import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
 import { connectRedis, localBus, RedisInvalidationBus, type InvalidationBus } from './shared/redis.js';
 import type { Redis } from 'ioredis';
-import { migrate, openStore, type Store } from './store/db.js';
+import { migrate, openStore, sqlitePath, type Store } from './store/db.js';
 import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from './lib/secretbox.js';
 import { UsageRecorder } from './usage/recorder.js';
+import { sqliteWorkerSink, storeSink } from './usage/sink.js';
 import { KeyCache } from './verify/cache.js';
 import type { VerifyDeps } from './verify/verify.js';
 
@@ -106,7 +107,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger, keyEvents);
   }
-  const usage = new UsageRecorder(store.db, logger, config.usageFlushMs);
+  const usageSink = store.dialect === 'sqlite' ? sqliteWorkerSink(sqlitePath(config.dataDir), config.sqliteSync) : storeSink(store.db);
+  const usage = new UsageRecorder(usageSink, logger, config.usageFlushMs);
   usage.start();
 
   const verify: VerifyDeps = {

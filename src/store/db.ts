@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -31,6 +31,27 @@ export interface StoreOptions {
   sqliteSync?: 'FULL' | 'NORMAL';
 }
 
+/**
+ * SQLite transactions begin IMMEDIATE: the usage writer (a worker thread) is a second writer on the
+ * file, and a deferred transaction that read before it wrote could then fail on a stale snapshot.
+ * Taking the write lock up front (waiting under busy_timeout) rules that out.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SQLite.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+}
+
 export function sqlitePath(dataDir: string): string {
   return path.join(dataDir, 'keyward.db');
 }
@@ -51,7 +72,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   file.pragma(`synchronous = ${opts.sqliteSync ?? 'FULL'}`);
   file.pragma('foreign_keys = ON');
   file.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(file) });
   let reader: SQLite.Database | undefined;
   return {
     db,

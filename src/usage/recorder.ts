@@ -1,8 +1,7 @@
 // Counts verify outcomes per key per minute and last-use times in memory, and writes them to the
-// store in batches off the request path. Counts survive a failed flush and are retried.
-import { sql, type Kysely } from 'kysely';
+// store in batches off the request path (see sink.ts). Counts survive a failed flush and are retried.
 import type { Logger } from 'pino';
-import type { Database } from '../store/schema.js';
+import type { UsageRow, UsageSink } from './sink.js';
 import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from '../verify/codes.js';
 
 export const MINUTE = 60_000;
@@ -28,7 +27,7 @@ export class UsageRecorder {
   dropped = 0;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly sink: UsageSink,
     private readonly logger: Logger,
     private readonly flushEveryMs: number,
   ) {}
@@ -104,25 +103,11 @@ export class UsageRecorder {
   }
 
   private async write(counts: Counts, lastUsed: Map<string, number>): Promise<void> {
-    const rows: { key_id: string; bucket: number; code: string; count: number }[] = [];
+    const rows: UsageRow[] = [];
     for (const [bucket, keys] of counts) {
-      for (const [key_id, slots] of keys) slots.forEach((count, i) => count > 0 && rows.push({ key_id, bucket, code: VERIFY_CODES[i]!, count }));
+      for (const [keyId, slots] of keys) slots.forEach((count, i) => count > 0 && rows.push([keyId, bucket, VERIFY_CODES[i]!, count]));
     }
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += 500) {
-        await trx.insertInto('usage').values(rows.slice(i, i + 500))
-          .onConflict((oc) => oc.columns(['key_id', 'bucket', 'code'])
-            .doUpdateSet({ count: sql<number>`usage.count + excluded.count` }))
-          .execute();
-      }
-      // One statement per 500 keys: UPDATE … FROM (VALUES …), which SQLite and PostgreSQL share.
-      const entries = [...lastUsed];
-      for (let i = 0; i < entries.length; i += 500) {
-        const values = sql.join(entries.slice(i, i + 500).map(([id, at]) => sql`(${id}, CAST(${at} AS bigint))`));
-        await sql`UPDATE keys SET last_used_at = v.column2 FROM (VALUES ${values}) AS v
-          WHERE keys.id = v.column1 AND (keys.last_used_at IS NULL OR keys.last_used_at < v.column2)`.execute(trx);
-      }
-    });
+    await this.sink.write({ rows, lastUsed: [...lastUsed] });
     for (const [keyId, at] of lastUsed) this.lastWritten.set(keyId, at);
     if (this.lastWritten.size > MAX_PENDING) this.lastWritten.clear();
   }
@@ -130,5 +115,6 @@ export class UsageRecorder {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.flush(true);
+    await this.sink.close();
   }
 }

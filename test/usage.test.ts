@@ -1,0 +1,83 @@
+// Usage analytics are written in the background (on the embedded store, by a worker thread with
+// its own connection): every verdict is counted exactly once, and key changes committing at the
+// same moment as a usage batch never fail for it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from './harness.js';
+
+describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
+  let s: TestServer;
+  let w: World;
+  beforeEach(async () => {
+    s = await startServer({ dialect, env: { KEYWARD_USAGE_FLUSH_MS: '10' } });
+    w = await world(s);
+  });
+  afterEach(async () => s.close());
+
+  it('counts every verdict once while key changes commit alongside the usage batches', async () => {
+    const keys = await Promise.all(Array.from({ length: 4 }, (_, i) => createKey(s, w, { ownerId: `o${i}`, ownerRatelimit: null, permissions: ['a'] })));
+    let done = false;
+    let verdicts = 0;
+    // Verdicts keep coming, so a usage batch is committed every few milliseconds…
+    const verifying = (async () => {
+      for (let i = 0; !done; i++) {
+        const k = keys[i % keys.length]!;
+        await verify(s, { key: k.key, permissions: [i % 3 === 0 ? 'b' : 'a'] });
+        verdicts++;
+      }
+    })();
+    // …while key changes (transactions that read, then write) commit on the main connection.
+    const statuses: number[] = [];
+    await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
+      for (let i = 0; i < 15; i++) {
+        const created = await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: `lane ${lane} #${i}` } });
+        statuses.push(created.status);
+        if (created.status === 201) {
+          // A vault write reads the existing secret, then writes, in one transaction.
+          statuses.push((await s.request('PUT', `/v1/apps/${w.appId}/vault/S_${lane}_${i % 3}`, { token: w.token, body: { value: `v${i}` } })).status);
+        }
+      }
+    }));
+    done = true;
+    await verifying;
+    await s.deps.usage.flush();
+    expect(statuses.filter((c) => c !== 201 && c !== 200)).toEqual([]);
+    expect(statuses).toHaveLength(120);
+    const ids = keys.map((k) => k.id);
+    const rows = await s.deps.store.db.selectFrom('usage').select(['code', sql<number>`sum(count)`.as('n')])
+      .where('key_id', 'in', ids).groupBy('code').execute();
+    const total = rows.reduce((sum, r) => sum + Number(r.n), 0);
+    expect(total).toBe(verdicts);
+    expect(rows.map((r) => r.code).sort()).toEqual(['INSUFFICIENT_PERMISSIONS', 'VALID']);
+  }, 60_000);
+
+  it('a transaction that reads, then writes, survives a usage batch sent while it is open', async () => {
+    const k = await createKey(s, w);
+    await verify(s, { key: k.key });
+    let flushed: Promise<void> | undefined;
+    await s.deps.store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('apps').select('id').where('id', '=', w.appId).execute();
+      flushed = s.deps.usage.flush();
+      // Time for the usage writer to commit, if the transaction let it.
+      await new Promise((r) => setTimeout(r, 200));
+      await trx.updateTable('apps').set({ name: 'Renamed in a transaction' }).where('id', '=', w.appId).execute();
+    });
+    await flushed;
+    const app = await s.deps.store.db.selectFrom('apps').select('name').where('id', '=', w.appId).executeTakeFirstOrThrow();
+    expect(app.name).toBe('Renamed in a transaction');
+    const counted = await s.deps.store.db.selectFrom('usage').select('count').where('key_id', '=', k.id).execute();
+    expect(counted.reduce((n, r) => n + Number(r.count), 0)).toBe(1);
+  });
+
+  it('last use only moves forward, and a stop writes what is pending', async () => {
+    const k = await createKey(s, w);
+    const t = s.clock.now();
+    await verify(s, { key: k.key });
+    await s.deps.usage.flush();
+    s.clock.advance(-30_000);
+    await verify(s, { key: k.key });
+    await s.deps.usage.flush(true);
+    const row = await s.deps.store.db.selectFrom('keys').select('last_used_at').where('id', '=', k.id).executeTakeFirstOrThrow();
+    expect(Number(row.last_used_at)).toBe(t);
+  });
+});
