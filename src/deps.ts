@@ -108,7 +108,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger, keyEvents);
   }
   const usageSink = store.dialect === 'sqlite' ? sqliteWorkerSink(sqlitePath(config.dataDir), config.sqliteSync) : storeSink(store.db);
-  const usage = new UsageRecorder(usageSink, logger, config.usageFlushMs);
+  const usage = new UsageRecorder(usageSink, logger, config.usageFlushMs, () => clock.now());
   usage.start();
 
   const verify: VerifyDeps = {
@@ -119,10 +119,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limiter,
     charge: (keyId, cost, now) => chargeRemaining(store.db, keyId, cost, now),
     peekRemaining: (keyId, now) => peekRemaining(store.db, keyId, now),
-    record(keyId, code, now, valid) {
-      usage.record(keyId, code, now);
-      if (valid) usage.touch(keyId, now);
-    },
+    record: (keyId, code, now, valid) => usage.record(keyId, code, now, valid),
     now: () => clock.now(),
   };
 

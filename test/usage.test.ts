@@ -69,6 +69,24 @@ describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
     expect(counted.reduce((n, r) => n + Number(r.count), 0)).toBe(1);
   });
 
+  it('a later last use is written within a minute even if the key is not used again', async () => {
+    const k = await createKey(s, w);
+    const stored = async () => Number((await s.deps.store.db.selectFrom('keys').select('last_used_at').where('id', '=', k.id).executeTakeFirstOrThrow()).last_used_at);
+    const first = s.clock.now();
+    await verify(s, { key: k.key });
+    await s.deps.usage.flush();
+    expect(await stored()).toBe(first);
+    s.clock.advance(10_000);
+    await verify(s, { key: k.key });
+    await s.deps.usage.flush();
+    // Held back (written less than a minute ago), but this node already answers with it.
+    expect(await stored()).toBe(first);
+    expect((await s.request('GET', `/v1/keys/${k.id}`, { token: w.token })).body.lastUsedAt).toBe(new Date(first + 10_000).toISOString());
+    s.clock.advance(60_000);
+    await s.deps.usage.flush();
+    expect(await stored()).toBe(first + 10_000);
+  });
+
   it('last use only moves forward, and a stop writes what is pending', async () => {
     const k = await createKey(s, w);
     const t = s.clock.now();

@@ -14,12 +14,14 @@ describe('verify answer serializer', () => {
   const schemaSerializer = fastJson(VerifyAnswer as object) as (r: unknown) => string;
   const validate = new Ajv({ strict: false }).compile(VerifyAnswer);
   const text = fc.string({ unit: 'binary', maxLength: 40 });
+  // Ids are Keyward's own: a prefix and 20 base62 characters.
+  const id = (prefix: string) => fc.string({ unit: fc.constantFrom(...'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'), minLength: 20, maxLength: 20 }).map((s) => `${prefix}_${s}`);
   const json = fc.jsonValue({ maxDepth: 3 });
   const result: fc.Arbitrary<VerifyResult> = fc.record({
     valid: fc.boolean(),
     code: fc.constantFrom(...VERIFY_CODES),
-    keyId: text,
-    appId: text,
+    keyId: id('key'),
+    appId: id('app'),
     name: text,
     ownerId: fc.option(text, { nil: null }),
     environment: fc.constantFrom('live' as const, 'test' as const),

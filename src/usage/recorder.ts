@@ -7,10 +7,13 @@ import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from '../verify/codes.js';
 export const MINUTE = 60_000;
 /** Beyond this many pending rows new counts are dropped (and counted) rather than growing memory. */
 const MAX_PENDING = 200_000;
-/** A key's stored last use is refreshed at most this often; reads on this node see the exact time. */
+/** A key's stored last use is written at most this often; reads on this node see the exact time. */
 const LAST_USED_EVERY = 60_000;
 
-/** minute bucket → key id → count per verdict (by its index in VERIFY_CODES). */
+/** The slot after the counts: the latest accepted use in that minute (0 = none). */
+const LAST_USE = VERIFY_CODES.length;
+
+/** minute bucket → key id → count per verdict (by its index in VERIFY_CODES), then the last use. */
 type Counts = Map<number, Map<string, number[]>>;
 
 export class UsageRecorder {
@@ -20,8 +23,10 @@ export class UsageRecorder {
   private current: Map<string, number[]> | undefined;
   /** Distinct (bucket, key, code) rows pending, to bound memory. */
   private rows = 0;
-  private lastUsed = new Map<string, number>();
-  private readonly lastWritten = new Map<string, number>();
+  /** Last uses seen but held back: their key's last use was written less than a minute ago. */
+  private readonly waiting = new Map<string, number>();
+  /** key id → [last use written, when it was written]. */
+  private readonly lastWritten = new Map<string, [number, number]>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   dropped = 0;
@@ -30,6 +35,7 @@ export class UsageRecorder {
     private readonly sink: UsageSink,
     private readonly logger: Logger,
     private readonly flushEveryMs: number,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   start(): void {
@@ -37,7 +43,8 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  record(keyId: string, code: VerifyCode, now: number, n = 1): void {
+  /** Counts `n` verdicts; an accepted one (`valid`) is also the key's latest use. */
+  record(keyId: string, code: VerifyCode, now: number, valid: boolean, n = 1): void {
     const bucket = now - (now % MINUTE);
     let keys = bucket === this.bucket ? this.current : undefined;
     if (keys === undefined) {
@@ -47,7 +54,8 @@ export class UsageRecorder {
       this.current = keys;
     }
     let slots = keys.get(keyId);
-    if (!slots) keys.set(keyId, (slots = new Array<number>(VERIFY_CODES.length).fill(0)));
+    if (!slots) keys.set(keyId, (slots = new Array<number>(LAST_USE + 1).fill(0)));
+    if (valid && now > slots[LAST_USE]!) slots[LAST_USE] = now;
     const i = CODE_INDEX[code];
     if (slots[i] === 0) {
       if (this.rows >= MAX_PENDING) {
@@ -59,42 +67,48 @@ export class UsageRecorder {
     slots[i]! += n;
   }
 
-  touch(keyId: string, now: number): void {
-    const prev = this.lastUsed.get(keyId);
-    if (prev === undefined || prev < now) this.lastUsed.set(keyId, now);
-  }
-
   /** Last use seen by this node, written or not, so reads are exact here. */
   pendingLastUsed(keyId: string): number | undefined {
-    return this.lastUsed.get(keyId) ?? this.lastWritten.get(keyId);
+    let at = Math.max(this.waiting.get(keyId) ?? 0, this.lastWritten.get(keyId)?.[0] ?? 0);
+    for (const keys of this.counts.values()) at = Math.max(at, keys.get(keyId)?.[LAST_USE] ?? 0);
+    return at > 0 ? at : undefined;
   }
 
   /** Writes what is pending; `all` also writes last-use times that were written recently (stop). */
   flush(all = false): Promise<void> {
     if (this.flushing) return this.flushing.then(() => this.flush(all));
-    if (this.rows === 0 && this.lastUsed.size === 0) return Promise.resolve();
     const counts = this.counts;
-    // Last-use times that were written recently wait for a later flush (they stay readable here).
-    const lastUsed = new Map<string, number>();
-    for (const [keyId, at] of this.lastUsed) {
-      if (all || at - (this.lastWritten.get(keyId) ?? 0) >= LAST_USED_EVERY) {
-        lastUsed.set(keyId, at);
-        this.lastUsed.delete(keyId);
-      }
-    }
     const rows = this.rows;
     this.counts = new Map();
     this.current = undefined;
     this.bucket = -1;
     this.rows = 0;
+    for (const keys of counts.values()) {
+      for (const [keyId, slots] of keys) {
+        const at = slots[LAST_USE]!;
+        if (at > (this.waiting.get(keyId) ?? 0)) this.waiting.set(keyId, at);
+      }
+    }
+    // Last uses of keys written less than a minute ago wait for a later flush (readable here meanwhile).
+    const now = this.clock();
+    const lastUsed = new Map<string, number>();
+    for (const [keyId, at] of this.waiting) {
+      const written = this.lastWritten.get(keyId);
+      if (all || written === undefined || now - written[1] >= LAST_USED_EVERY) {
+        lastUsed.set(keyId, at);
+        this.waiting.delete(keyId);
+      }
+    }
     if (rows === 0 && lastUsed.size === 0) return Promise.resolve();
-    this.flushing = this.write(counts, lastUsed)
+    this.flushing = this.write(counts, lastUsed, now)
       .catch((err: unknown) => {
         this.logger.warn({ err }, 'usage flush failed; will retry');
         for (const [bucket, keys] of counts) {
-          for (const [keyId, slots] of keys) slots.forEach((n, i) => n > 0 && this.record(keyId, VERIFY_CODES[i]!, bucket, n));
+          for (const [keyId, slots] of keys) {
+            for (let i = 0; i < LAST_USE; i++) if (slots[i]! > 0) this.record(keyId, VERIFY_CODES[i]!, bucket, false, slots[i]);
+          }
         }
-        for (const [k, t] of lastUsed) this.touch(k, t);
+        for (const [keyId, at] of lastUsed) if (at > (this.waiting.get(keyId) ?? 0)) this.waiting.set(keyId, at);
       })
       .finally(() => {
         this.flushing = undefined;
@@ -102,13 +116,15 @@ export class UsageRecorder {
     return this.flushing;
   }
 
-  private async write(counts: Counts, lastUsed: Map<string, number>): Promise<void> {
+  private async write(counts: Counts, lastUsed: Map<string, number>, now: number): Promise<void> {
     const rows: UsageRow[] = [];
     for (const [bucket, keys] of counts) {
-      for (const [keyId, slots] of keys) slots.forEach((count, i) => count > 0 && rows.push([keyId, bucket, VERIFY_CODES[i]!, count]));
+      for (const [keyId, slots] of keys) {
+        for (let i = 0; i < LAST_USE; i++) if (slots[i]! > 0) rows.push([keyId, bucket, VERIFY_CODES[i]!, slots[i]!]);
+      }
     }
     await this.sink.write({ rows, lastUsed: [...lastUsed] });
-    for (const [keyId, at] of lastUsed) this.lastWritten.set(keyId, at);
+    for (const [keyId, at] of lastUsed) this.lastWritten.set(keyId, [at, now]);
     if (this.lastWritten.size > MAX_PENDING) this.lastWritten.clear();
   }
 

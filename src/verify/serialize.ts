@@ -19,12 +19,12 @@ function sharedJson(value: object): string {
 const quoted = JSON.stringify as (value: string) => string;
 
 export function serializeVerifyResult(r: VerifyResult): string {
-  // `code`, `environment` and `resetAt`/`expiresAt` (ISO 8601) are produced here, from fixed
+  // Ids (`key_…`, `app_…`), `code`, `environment` and the ISO 8601 times are Keyward's own, from
   // alphabets that need no escaping; everything a user wrote goes through JSON.stringify.
   let s = r.valid ? '{"valid":true,"code":"' : '{"valid":false,"code":"';
   s += r.code + '"';
-  if (r.keyId !== undefined) s += ',"keyId":' + quoted(r.keyId);
-  if (r.appId !== undefined) s += ',"appId":' + quoted(r.appId);
+  if (r.keyId !== undefined) s += ',"keyId":"' + r.keyId + '"';
+  if (r.appId !== undefined) s += ',"appId":"' + r.appId + '"';
   if (r.name !== undefined) s += ',"name":' + quoted(r.name);
   if (r.ownerId !== undefined) s += ',"ownerId":' + (r.ownerId === null ? 'null' : quoted(r.ownerId));
   if (r.environment !== undefined) s += ',"environment":"' + r.environment + '"';
