@@ -45,13 +45,13 @@ try {
   log('starting the bare Fastify route');
   const bare = await startNode(path.resolve('bench/bare.mjs'));
   cleanups.push(() => bare.stop());
-  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: () => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration: SECONDS }) });
+  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: (duration = SECONDS) => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration }) });
 
   if (haproxyVersion()) {
     const hkeys = Array.from({ length: 1000 }, () => generateKey('bench', 'live').plaintext);
     const hap = await startHaproxy(hkeys);
     cleanups.push(() => hap.stop());
-    targets.push({ name: 'HAProxy: sha2(256) + map + stick-table + return (1k keys)', key: 'haproxy', run: () => load({ url: hap.url, headerSets: hkeys.map((k) => ({ 'x-api-key': k })), connections: CONNECTIONS, duration: SECONDS }) });
+    targets.push({ name: 'HAProxy: sha2(256) + map + stick-table + return (1k keys)', key: 'haproxy', run: (duration = SECONDS) => load({ url: hap.url, headerSets: hkeys.map((k) => ({ 'x-api-key': k })), connections: CONNECTIONS, duration }) });
   } else {
     log('haproxy is not installed (apt-get install -y haproxy); its row is skipped');
   }
@@ -60,7 +60,7 @@ try {
     const label = `Keyward verify, embedded, ${size.toLocaleString('en')} keys`;
     const kw = await keywardEmbedded(label, size);
     await warm(kw.node.url, kw.bodies);
-    targets.push({ name: label, key: `kw${size}`, pid: kw.node.pid, run: () => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration: SECONDS }) });
+    targets.push({ name: label, key: `kw${size}`, pid: kw.node.pid, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration }) });
     if (size === SIZES[0]) extra.embedded = kw;
   }
 
@@ -81,19 +81,40 @@ try {
     const sample = await seedKeys({ databaseUrl: db.url, world, count: 1000 });
     const bodies = verifyBodies(sample);
     await warm(pgNodes[0].url, bodies);
-    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: () => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration: SECONDS }) });
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration }) });
     extra.pg = { nodes: pgNodes, world };
   } catch (err) {
     log(`PostgreSQL/Redis rows skipped: ${err.message}`);
     pgNodes = [];
   }
 
+  // Each target runs between two runs of the bare route, and its ratio is to their mean: this
+  // host's speed drifts over seconds, so only measurements taken side by side compare well.
   const results = new Map(targets.map((t) => [t.key, []]));
+  const paired = new Map(targets.map((t) => [t.key, { rps: [], p99: [] }]));
+  const [bareTarget, ...others] = targets;
+  // Unrecorded warm-up of every target first: a cold server (JIT, caches) is not what is measured.
+  for (const t of targets) {
+    const r = await t.run(Math.min(SECONDS, 3));
+    log(`warm-up ${t.name}: ${Math.round(r.rps)} req/s`);
+  }
+  const runBare = async (round) => {
+    const r = await bareTarget.run();
+    results.get('bare').push(r);
+    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    return r;
+  };
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const t of targets) {
+    let before = await runBare(round);
+    for (const t of others) {
       const r = await t.run();
       results.get(t.key).push(r);
-      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      const after = await runBare(round);
+      const ratio = r.rps / ((before.rps + after.rps) / 2);
+      paired.get(t.key).rps.push(ratio);
+      paired.get(t.key).p99.push(r.p99 / ((before.p99 + after.p99) / 2));
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      before = after;
     }
   }
 
@@ -135,29 +156,34 @@ try {
 
   // Report.
   const med = (key, f) => median(results.get(key).map((r) => r[f]));
-  const bareRps = med('bare', 'rps');
-  const hapRps = results.has('haproxy') ? med('haproxy', 'rps') : null;
+  const ratioOf = (key) => (key === 'bare' ? 1 : median(paired.get(key).rps));
+  const p99RatioOf = (key) => (key === 'bare' ? 1 : median(paired.get(key).p99));
+  const hapRatio = results.has('haproxy') ? ratioOf('haproxy') : null;
   const cpu = os.cpus();
   const lines = [
     '# Keyward benchmark results',
     '',
     `Run ${new Date().toISOString()} on ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
       `Node ${process.version}, ${haproxyVersion() ?? 'no HAProxy'}. Load: autocannon in the same machine, ${CONNECTIONS} connections, ` +
-      `${SECONDS} s per target per round, ${ROUNDS} rounds interleaved; medians shown. Servers and load share 2 cores, so compare ratios, not absolutes.`,
+      `${SECONDS} s per run, ${ROUNDS} rounds. Servers and load share 2 cores, so compare ratios, not absolutes.`,
+    '',
+    'Each round measures every target between two runs of the bare Fastify route; "× bare" is the target\'s req/s over the mean of those two runs ' +
+      '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× HAProxy" divides the two paired ratios. ' +
+      'req/s, p50 and p99 are plain medians over the rounds.',
     '',
     `Verify bodies exercise every check: permissions, domain scope, IP allowlist (CIDR), per-key and per-owner rate limits, usage counting. Keys rotate over the same number of distinct keys (${SAMPLE.toLocaleString('en')}, spread over the whole store) at every store size.`,
     '',
-    '| target | req/s | p50 ms | p99 ms | × bare Fastify | × HAProxy |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| target | req/s | p50 ms | p99 ms | × bare Fastify | × HAProxy | p99 × bare |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of targets) {
-    const rps = med(t.key, 'rps');
-    lines.push(`| ${t.name} | ${Math.round(rps).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${(rps / bareRps).toFixed(2)} | ${hapRps ? (rps / hapRps).toFixed(2) : '—'} |`);
+    const ratio = ratioOf(t.key);
+    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${p99RatioOf(t.key).toFixed(2)} |`);
   }
   const sizes = SIZES.map((s) => `kw${s}`);
   if (sizes.length > 1) {
-    const first = med(sizes[0], 'rps');
-    const last = med(sizes[sizes.length - 1], 'rps');
+    const first = ratioOf(sizes[0]);
+    const last = ratioOf(sizes[sizes.length - 1]);
     lines.push('', `Store size: ${SIZES[SIZES.length - 1].toLocaleString('en')} keys reach ${((last / first) * 100).toFixed(0)}% of the throughput at ${SIZES[0].toLocaleString('en')} keys.`);
   }
   lines.push('', '| other measure | value |', '|---|---|');
