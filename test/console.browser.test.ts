@@ -52,7 +52,7 @@ describe('web console', () => {
     await page.getByLabel('Password').fill('correct horse battery');
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.waitForURL('**/apps');
-    await page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
     await shot('02-apps-empty');
 
     await page.getByRole('button', { name: 'New app' }).click();
@@ -106,7 +106,7 @@ describe('web console', () => {
     await revokeButton.click();
     await page.getByText('Key revoked').waitFor();
     expect((await verify(s, { key, ip: '10.1.2.3' })).code).toBe('REVOKED');
-    await page.getByRole('cell', { name: 'revoked' }).waitFor();
+    await page.getByRole('cell', { name: 'revoked', exact: true }).waitFor();
 
     await page.getByRole('link', { name: 'Production backend' }).click();
     await page.getByTestId('usage-chart').waitFor();
@@ -172,7 +172,7 @@ describe('web console', () => {
 
   it('docs page copies the real openapi.json and llms.txt', async () => {
     await page.goto(`${s.url}/reference`);
-    await page.getByRole('heading', { name: 'verify' }).waitFor();
+    await page.getByRole('heading', { name: 'verify', exact: true }).waitFor();
     await page.getByText('/v1/keys/verify').first().click();
     await shot('14-docs');
     const spec = await (await fetch(`${s.url}/openapi.json`)).text();
@@ -192,7 +192,7 @@ describe('web console', () => {
     await p.goto(s.url + '/login');
     await p.evaluate((t) => localStorage.setItem('keyward.session', t), login.body.token as string);
     await p.goto(s.url + '/apps');
-    await p.getByRole('heading', { name: 'Apps' }).waitFor();
+    await p.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
     const width = await p.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(390);
     await shot('15-phone-apps', p);
@@ -201,7 +201,7 @@ describe('web console', () => {
     await phone.close();
 
     await page.goto(`${s.url}/apps`);
-    await page.getByRole('heading', { name: 'Apps' }).waitFor();
+    await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();
     await page.getByRole('button', { name: 'New app' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('dialog').waitFor();
