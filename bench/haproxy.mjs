@@ -66,6 +66,7 @@ backend per_key
   if (check.code !== 'VALID') throw new Error(`haproxy answered ${JSON.stringify(check)}`);
   return {
     url,
+    pid: child.pid,
     stop: () => new Promise((resolve) => { child.once('exit', () => { fs.rmSync(dir, { recursive: true, force: true }); resolve(); }); child.kill('SIGTERM'); }),
   };
 }

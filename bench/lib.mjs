@@ -1,6 +1,7 @@
 // Benchmark helpers: run servers as child processes, bootstrap them over the API, seed keys
 // straight into the store, and drive load with autocannon. Everything stays on 127.0.0.1.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
@@ -136,9 +137,38 @@ export function verifyBodies(sample) {
   return sample.map((key) => JSON.stringify({ key, permissions: ['docs.read'], resource: 'api.acme.dev', ip: '10.20.30.40' }));
 }
 
-/** One autocannon run; `bodies`/`headers` rotate per request. */
-export async function load({ url, path = '/v1/keys/verify', method = 'POST', bodies, headerSets, connections = 50, duration = 5, token }) {
+/**
+ * Pins every thread of a process (and the threads it starts later) to one CPU with taskset.
+ * Answers false where that cannot be done (no taskset, one CPU).
+ */
+export function pin(pid, cpu) {
+  try {
+    execFileSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TICK_US = 1e6 / 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux
+
+/** CPU time (µs, all threads, user + system) a process has used so far, from /proc. */
+export function cpuMicros(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+}
+
+/**
+ * One autocannon run; `bodies`/`headers` rotate per request. With `pid`, also the server's CPU
+ * per request and how much of a core it used: on a 2-core host the load generator can be the
+ * bottleneck, and then req/s says little about the server while CPU per request still does.
+ */
+export async function load({ url, path = '/v1/keys/verify', method = 'POST', bodies, headerSets, connections = 50, duration = 5, token, pid }) {
   let i = 0;
+  const cpu0 = pid ? cpuMicros(pid) : 0;
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
   const baseHeaders = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const result = await autocannon({
     url: url + path,
@@ -153,7 +183,14 @@ export async function load({ url, path = '/v1/keys/verify', method = 'POST', bod
       },
     }],
   });
+  const wallUs = (performance.now() - t0) * 1000;
+  const client = process.cpuUsage(client0);
+  const serverUs = pid ? cpuMicros(pid) - cpu0 : NaN;
+  const total = result.requests.total || 1;
   return {
+    cpuPerReq: serverUs / total,
+    serverCore: serverUs / wallUs,
+    clientPerReq: (client.user + client.system) / total,
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateKey } from '../dist/keys/format.js';
 import { sqlitePath } from '../dist/store/db.js';
-import { bootstrap, call, createPgDatabase, load, median, percentile, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { bootstrap, call, createPgDatabase, load, median, percentile, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
 import { haproxyVersion, startHaproxy } from './haproxy.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -21,6 +21,12 @@ const OUT = process.env.BENCH_OUT ?? 'bench/results.md';
 const SAMPLE = Number(process.env.BENCH_SAMPLE ?? 1000);
 const MAIN = path.resolve('dist/main.js');
 const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
+/**
+ * The server under test gets CPU 0 and the load generator (this process) CPU 1, so neither takes
+ * the other's core and every target is measured with the same single core. BENCH_PIN=0 turns it off.
+ */
+const PINNED = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && pin(process.pid, 1);
+const serverCore = (pid) => { if (PINNED) pin(pid, 0); };
 
 const cleanups = [];
 const targets = [];
@@ -37,6 +43,7 @@ async function keywardEmbedded(label, count) {
   const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE) });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const node = await startNode(MAIN, env);
+  serverCore(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
   return { node, world, bodies: verifyBodies(sample), dir };
 }
@@ -44,14 +51,16 @@ async function keywardEmbedded(label, count) {
 try {
   log('starting the bare Fastify route');
   const bare = await startNode(path.resolve('bench/bare.mjs'));
+  serverCore(bare.pid);
   cleanups.push(() => bare.stop());
-  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: (duration = SECONDS) => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration }) });
+  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: (duration = SECONDS) => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration, pid: bare.pid }) });
 
   if (haproxyVersion()) {
     const hkeys = Array.from({ length: 1000 }, () => generateKey('bench', 'live').plaintext);
     const hap = await startHaproxy(hkeys);
+    serverCore(hap.pid);
     cleanups.push(() => hap.stop());
-    targets.push({ name: 'HAProxy: sha2(256) + map + stick-table + return (1k keys)', key: 'haproxy', run: (duration = SECONDS) => load({ url: hap.url, headerSets: hkeys.map((k) => ({ 'x-api-key': k })), connections: CONNECTIONS, duration }) });
+    targets.push({ name: 'HAProxy: sha2(256) + map + stick-table + return (1k keys)', key: 'haproxy', run: (duration = SECONDS) => load({ url: hap.url, headerSets: hkeys.map((k) => ({ 'x-api-key': k })), connections: CONNECTIONS, duration, pid: hap.pid }) });
   } else {
     log('haproxy is not installed (apt-get install -y haproxy); its row is skipped');
   }
@@ -60,7 +69,7 @@ try {
     const label = `Keyward verify, embedded, ${size.toLocaleString('en')} keys`;
     const kw = await keywardEmbedded(label, size);
     await warm(kw.node.url, kw.bodies);
-    targets.push({ name: label, key: `kw${size}`, pid: kw.node.pid, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration }) });
+    targets.push({ name: label, key: `kw${size}`, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     if (size === SIZES[0]) extra.embedded = kw;
   }
 
@@ -74,6 +83,7 @@ try {
     cleanups.push(async () => fs.rmSync(pgDataDir, { recursive: true, force: true }));
     for (let i = 0; i < 2; i++) {
       const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000' });
+      serverCore(n.pid);
       cleanups.push(() => n.stop());
       pgNodes.push(n);
     }
@@ -81,7 +91,7 @@ try {
     const sample = await seedKeys({ databaseUrl: db.url, world, count: 1000 });
     const bodies = verifyBodies(sample);
     await warm(pgNodes[0].url, bodies);
-    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration }) });
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     extra.pg = { nodes: pgNodes, world };
   } catch (err) {
     log(`PostgreSQL/Redis rows skipped: ${err.message}`);
@@ -91,7 +101,7 @@ try {
   // Each target runs between two runs of the bare route, and its ratio is to their mean: this
   // host's speed drifts over seconds, so only measurements taken side by side compare well.
   const results = new Map(targets.map((t) => [t.key, []]));
-  const paired = new Map(targets.map((t) => [t.key, { rps: [], p99: [] }]));
+  const paired = new Map(targets.map((t) => [t.key, { rps: [], p99: [], cpu: [] }]));
   const [bareTarget, ...others] = targets;
   // Unrecorded warm-up of every target first: a cold server (JIT, caches) is not what is measured.
   for (const t of targets) {
@@ -101,7 +111,7 @@ try {
   const runBare = async (round) => {
     const r = await bareTarget.run();
     results.get('bare').push(r);
-    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req`);
     return r;
   };
   for (let round = 1; round <= ROUNDS; round++) {
@@ -110,10 +120,15 @@ try {
       const r = await t.run();
       results.get(t.key).push(r);
       const after = await runBare(round);
-      const ratio = r.rps / ((before.rps + after.rps) / 2);
-      paired.get(t.key).rps.push(ratio);
-      paired.get(t.key).p99.push(r.p99 / ((before.p99 + after.p99) / 2));
-      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      const around = (f) => (before[f] + after[f]) / 2;
+      const ratio = r.rps / around('rps');
+      // Efficiency is the other way round: the bare route's CPU per request over the target's.
+      const cpuRatio = around('cpuPerReq') / r.cpuPerReq;
+      const pair = paired.get(t.key);
+      pair.rps.push(ratio);
+      pair.p99.push(r.p99 / around('p99'));
+      pair.cpu.push(cpuRatio);
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
       before = after;
     }
   }
@@ -156,8 +171,9 @@ try {
 
   // Report.
   const med = (key, f) => median(results.get(key).map((r) => r[f]));
-  const ratioOf = (key) => (key === 'bare' ? 1 : median(paired.get(key).rps));
-  const p99RatioOf = (key) => (key === 'bare' ? 1 : median(paired.get(key).p99));
+  /** A target's paired ratio to the bare route (`rps`, `p99` or `cpu`), median over the rounds. */
+  const pairedOf = (key, f) => (key === 'bare' ? 1 : median(paired.get(key)[f]));
+  const ratioOf = (key) => pairedOf(key, 'rps');
   const hapRatio = results.has('haproxy') ? ratioOf('haproxy') : null;
   const cpu = os.cpus();
   const lines = [
@@ -165,7 +181,9 @@ try {
     '',
     `Run ${new Date().toISOString()} on ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
       `Node ${process.version}, ${haproxyVersion() ?? 'no HAProxy'}. Load: autocannon in the same machine, ${CONNECTIONS} connections, ` +
-      `${SECONDS} s per run, ${ROUNDS} rounds. Servers and load share 2 cores, so compare ratios, not absolutes.`,
+      `${SECONDS} s per run, ${ROUNDS} rounds. ` +
+      (PINNED ? 'Each server is pinned to CPU 0 and the load generator to CPU 1 (taskset); PostgreSQL and Redis are not pinned. ' : 'Servers and load generator are not pinned to CPUs. ') +
+      'The host is shared and its speed drifts, so compare ratios, not absolutes.',
     '',
     'Each round measures every target between two runs of the bare Fastify route; "× bare" is the target\'s req/s over the mean of those two runs ' +
       '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× HAProxy" divides the two paired ratios. ' +
@@ -178,7 +196,22 @@ try {
   ];
   for (const t of targets) {
     const ratio = ratioOf(t.key);
-    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${p99RatioOf(t.key).toFixed(2)} |`);
+    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${pairedOf(t.key, 'p99').toFixed(2)} |`);
+  }
+  const hapCpu = results.has('haproxy') ? pairedOf('haproxy', 'cpu') : null;
+  lines.push(
+    '',
+    'Server cost per request, from the server process\'s CPU time in /proc (all its threads, user + system) over requests answered. ' +
+      'It does not depend on whether the server or the load generator was the bottleneck: when the server uses less than a whole core, ' +
+      'req/s above measures the load generator, not the server. "efficiency × bare" is the bare route\'s CPU per request over the target\'s, ' +
+      'paired and medianed like req/s; the PostgreSQL + Redis row counts Keyward\'s process only, not the database\'s or Redis\'s.',
+    '',
+    '| target | server CPU µs/req | server core use | efficiency × bare | efficiency × HAProxy | load generator µs/req |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const t of targets) {
+    const eff = pairedOf(t.key, 'cpu');
+    lines.push(`| ${t.name} | ${med(t.key, 'cpuPerReq').toFixed(1)} | ${(med(t.key, 'serverCore') * 100).toFixed(0)}% | ${eff.toFixed(2)} | ${hapCpu ? (eff / hapCpu).toFixed(2) : '—'} | ${med(t.key, 'clientPerReq').toFixed(1)} |`);
   }
   const sizes = SIZES.map((s) => `kw${s}`);
   if (sizes.length > 1) {
@@ -193,7 +226,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));
