@@ -84,10 +84,7 @@ export class UsageRecorder {
     this.bucket = -1;
     this.rows = 0;
     for (const keys of counts.values()) {
-      for (const [keyId, slots] of keys) {
-        const at = slots[LAST_USE]!;
-        if (at > (this.waiting.get(keyId) ?? 0)) this.waiting.set(keyId, at);
-      }
+      for (const [keyId, slots] of keys) this.holdLastUse(keyId, slots[LAST_USE]!);
     }
     // Last uses of keys written less than a minute ago wait for a later flush (readable here meanwhile).
     const now = this.clock();
@@ -108,12 +105,17 @@ export class UsageRecorder {
             for (let i = 0; i < LAST_USE; i++) if (slots[i]! > 0) this.record(keyId, VERIFY_CODES[i]!, bucket, false, slots[i]);
           }
         }
-        for (const [keyId, at] of lastUsed) if (at > (this.waiting.get(keyId) ?? 0)) this.waiting.set(keyId, at);
+        for (const [keyId, at] of lastUsed) this.holdLastUse(keyId, at);
       })
       .finally(() => {
         this.flushing = undefined;
       });
     return this.flushing;
+  }
+
+  /** Keeps a last use for a later write; only a later one replaces what is held. */
+  private holdLastUse(keyId: string, at: number): void {
+    if (at > (this.waiting.get(keyId) ?? 0)) this.waiting.set(keyId, at);
   }
 
   private async write(counts: Counts, lastUsed: Map<string, number>, now: number): Promise<void> {
