@@ -84,9 +84,9 @@ describe('web console', () => {
     const key = (await shown.textContent())!;
     expect(key).toMatch(/^acme_live_[0-9A-Za-z]{38}$/);
     await page.getByTestId('copy-key').click();
-    expect(await clipboard()).toBe(key);
+    await expect.poll(clipboard).toBe(key);
     await page.getByRole('button', { name: 'I have stored it' }).click();
-    await expect(page.getByTestId('shown-key').count()).resolves.toBe(0);
+    await expect.poll(() => page.getByTestId('shown-key').count()).toBe(0);
 
     expect(await verify(s, { key, permissions: ['docs.read'], ip: '10.1.2.3' })).toMatchObject({ valid: true, ownerId: 'customer_42' });
     await page.getByRole('link', { name: 'Production backend' }).waitFor();
@@ -156,18 +156,18 @@ describe('web console', () => {
     await page.getByLabel('Endpoint').selectOption('GET /v1/workspaces');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('response-body').getByText('"Acme"').waitFor();
-    expect(await page.getByTestId('history').locator('button').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(2);
     await page.getByTestId('copy-curl').click();
-    expect(await clipboard()).toMatch(/^curl -X GET '.*\/v1\/workspaces'/);
+    await expect.poll(clipboard).toMatch(/^curl -X GET '.*\/v1\/workspaces'/);
 
     await page.reload();
     await page.getByTestId('history').waitFor();
-    expect(await page.getByTestId('history').locator('button').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(2);
     await page.getByTestId('history').locator('button').last().click();
     await page.getByTestId('explain').waitFor();
-    expect(await page.getByTestId('history').locator('button').count()).toBe(3);
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(3);
     await page.getByRole('button', { name: 'Clear' }).click();
-    expect(await page.getByTestId('history').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('history').count()).toBe(0);
   }, 60_000);
 
   it('docs page copies the real openapi.json and llms.txt', async () => {
@@ -207,7 +207,7 @@ describe('web console', () => {
     await page.getByRole('dialog').waitFor();
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('app-name');
     await page.keyboard.press('Escape');
-    expect(await page.getByRole('dialog').count()).toBe(0);
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
   });
 
   it('pages carry the security headers and the console runs under its CSP', async () => {
