@@ -32,7 +32,7 @@ const cleanups = [];
 const targets = [];
 const extra = {};
 
-async function keywardEmbedded(label, count) {
+async function keywardEmbedded(label, count, main = MAIN) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
   const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000' };
   const first = await startNode(MAIN, env);
@@ -42,7 +42,7 @@ async function keywardEmbedded(label, count) {
   const t0 = Date.now();
   const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE) });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const node = await startNode(MAIN, env);
+  const node = await startNode(main, env);
   serverCore(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
   return { node, world, bodies: verifyBodies(sample), dir };
@@ -71,6 +71,13 @@ try {
     await warm(kw.node.url, kw.bodies);
     targets.push({ name: label, key: `kw${size}`, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     if (size === SIZES[0]) extra.embedded = kw;
+  }
+  if (process.env.BENCH_CONTROL !== '0') {
+    // The same server without the tick-shape hold at start (src/lib/tick-shape.ts): what it is worth.
+    const label = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, started without the tick-shape hold`;
+    const kw = await keywardEmbedded(label, SIZES[0], path.resolve('bench/entry-without-hold.mjs'));
+    await warm(kw.node.url, kw.bodies);
+    targets.push({ name: label, key: 'control', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
   }
 
   let pgNodes = [];
@@ -226,7 +233,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

@@ -1,97 +1,10 @@
-// Entry point: config → deps → buildApp → listen; drains and closes cleanly on SIGTERM/SIGINT.
-import cluster from 'node:cluster';
-import { buildApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { createDeps, createLogger } from './deps.js';
-import { migrate, openStore } from './store/db.js';
-import { loadMasterKey } from './lib/secretbox.js';
+// Entry point: `node dist/main.js` runs the server. It loads nothing but the tick-shape hold
+// before it (see src/lib/tick-shape.ts), then the application.
+import { holdTickObjectShape } from './lib/tick-shape.js';
 
-function configOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`keyward: configuration error: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}
-
-/** Cluster primary: migrates once, then runs workers that share the port and replaces any that die. */
-async function runPrimary(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
-  await migrate(store.db);
-  await store.close();
-  // Created here, once, so workers never race to generate different master keys.
-  loadMasterKey(config.masterKey, config.dataDir);
-  let stopping = false;
-  const fork = () => cluster.fork();
-  for (let i = 0; i < config.workers; i++) fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
-    setTimeout(fork, 500);
-  });
-  const stop = (signal: NodeJS.Signals) => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGTERM'));
-}
-
-function installShutdown(close: () => Promise<void>, logger: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down: draining requests');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    try {
-      await close();
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err }, 'shutdown failed');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-}
-
-export async function serve(): Promise<void> {
-  const config = configOrExit();
-  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
-  const deps = await createDeps(config);
-  const app = await buildApp(deps);
-  installShutdown(async () => {
-    await app.close();
-    await deps.close();
-  }, deps.logger);
-  const address = await app.listen({ port: config.port, host: config.host });
-  if (cluster.isWorker && cluster.worker?.id !== 1) return;
-  const url = config.publicUrl ?? address.replace('127.0.0.1', 'localhost');
-  const { needsSetup } = await app.inject({ method: 'GET', url: '/v1/setup' }).then((r) => r.json() as { needsSetup: boolean });
-  deps.logger.info({ url, store: deps.store.dialect, workers: config.workers }, 'keyward listening');
-  const lines = [
-    '',
-    `Keyward is running at ${url}${config.workers > 1 ? ` (${config.workers} workers)` : ''}`,
-    ...(needsSetup ? [`First run: open ${url}/ to create your account (or POST ${url}/v1/setup).`] : []),
-    `API docs: ${url}/docs`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  serve().catch((err: unknown) => {
-    process.stderr.write(`keyward: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  });
-}
+holdTickObjectShape();
+const { serve } = await import('./server.js');
+serve().catch((err: unknown) => {
+  process.stderr.write(`keyward: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,214 @@
+// The keyward command. Server side: serve, migrate, reencrypt. Client side (over the public API
+// with a root key): login, apps, keys, vault — tables for people, --json for scripts.
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { createDeps } from '../deps.js';
+import { migrate, openStore } from '../store/db.js';
+import { reencryptAll } from '../lib/reencrypt.js';
+import { serve } from '../server.js';
+import { KeywardClient, KeywardError } from '../sdk/client.js';
+import { credentials, saveProfile, type Credentials } from './profile.js';
+import { parseDuration, parseLimit, printTable, readStdin, UsageError } from './format.js';
+
+/** Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found. */
+const EXIT = { failed: 1, usage: 2, auth: 3, notFound: 4 } as const;
+
+const program = new Command('keyward')
+  .description('Keyward: self-hosted API key management')
+  .option('--url <url>', 'server URL (default: KEYWARD_URL, then the saved profile)')
+  .option('--root-key <key>', 'root key (default: KEYWARD_ROOT_KEY, then the saved profile)')
+  .option('--json', 'print JSON instead of tables')
+  .showHelpAfterError()
+  .exitOverride();
+
+type Globals = { url?: string; rootKey?: string; json?: boolean };
+const globals = (): Globals => program.opts<Globals>();
+
+function client(): { api: KeywardClient; creds: Credentials } {
+  const creds = credentials(globals());
+  return { api: new KeywardClient({ baseUrl: creds.url, rootKey: creds.rootKey }), creds };
+}
+
+function out(data: unknown, table?: () => void): void {
+  if (globals().json || !table) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  else table();
+}
+
+async function workspaceId(api: KeywardClient, given?: string): Promise<string> {
+  if (given) return given;
+  const list = await api.workspaces.list();
+  if (list.length !== 1) throw new UsageError('this credential sees several workspaces: pass --workspace <id>');
+  return list[0]!.id;
+}
+
+function appOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--app <appId>', 'app id').env('KEYWARD_APP_ID').makeOptionMandatory());
+}
+
+// ── server ────────────────────────────────────────────────────────────────────
+program.command('serve').description('run the server (console and API)').action(async () => {
+  await serve();
+});
+
+program.command('migrate').description('bring the store schema up to date, then exit').action(async () => {
+  const config = loadConfig();
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
+  const applied = await migrate(store.db);
+  await store.close();
+  process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the store is up to date\n');
+});
+
+program.command('reencrypt')
+  .description('re-seal every secret under KEYWARD_MASTER_KEY (old key in KEYWARD_MASTER_KEY_PREVIOUS)')
+  .action(async () => {
+    const deps = await createDeps(loadConfig());
+    try {
+      const { secrets, vault } = await reencryptAll(deps.store.db, deps.box);
+      process.stdout.write(`re-sealed ${secrets} integration secret(s) and ${vault} vault value(s) under master key ${deps.box.currentId}\n`);
+    } finally {
+      await deps.close();
+    }
+  });
+
+// ── login ─────────────────────────────────────────────────────────────────────
+program.command('login')
+  .description('check --url and --root-key (or a key piped on stdin), and save them as your profile (mode 0600)')
+  .action(async () => {
+    const { url, rootKey: given } = globals();
+    if (!url) throw new UsageError('give --url <server URL>');
+    const rootKey = given ?? (await readStdin()).trim();
+    if (!rootKey) throw new UsageError('give --root-key or pipe the key on stdin');
+    const api = new KeywardClient({ baseUrl: url, rootKey });
+    const [ws] = await api.workspaces.list();
+    const file = saveProfile({ url, rootKey });
+    process.stdout.write(`logged in to ${url}${ws ? ` (workspace ${ws.name}, ${ws.id})` : ''}; profile saved to ${file}\n`);
+  });
+
+// ── apps ──────────────────────────────────────────────────────────────────────
+const apps = program.command('apps').description('apps: list, create');
+apps.command('list').option('--workspace <id>', 'workspace id').description('list apps').action(async (opts: { workspace?: string }) => {
+  const { api } = client();
+  const list = await api.apps.list(await workspaceId(api, opts.workspace));
+  out(list, () => printTable(list, ['id', 'name', 'keyPrefix', 'createdAt']));
+});
+apps.command('create <name>').option('--workspace <id>', 'workspace id').option('--prefix <prefix>', 'key prefix, e.g. acme')
+  .description('create an app').action(async (name: string, opts: { workspace?: string; prefix?: string }) => {
+    const { api } = client();
+    const app = await api.apps.create({ workspaceId: await workspaceId(api, opts.workspace), name, ...(opts.prefix ? { keyPrefix: opts.prefix } : {}) });
+    out(app, () => process.stdout.write(`created app ${app.name} (${app.id}), keys start with ${app.keyPrefix}_\n`));
+  });
+
+// ── keys ──────────────────────────────────────────────────────────────────────
+const keys = program.command('keys').description('keys: generate, list, revoke, roll');
+appOption(keys.command('generate').description('create a key (its value is printed once)'))
+  .option('--name <name>', 'key name', 'cli key')
+  .option('--owner <ownerId>', 'your user or customer id')
+  .addOption(new Option('--env <environment>', 'environment').choices(['live', 'test']))
+  .option('--permissions <list>', 'comma-separated permissions')
+  .option('--resources <list>', 'comma-separated domain scope')
+  .option('--ip <list>', 'comma-separated IP addresses / CIDRs')
+  .option('--expires <when>', 'ISO date-time, or a duration from now such as 30d or 12h')
+  .option('--ratelimit <limit>', 'per-key limit, e.g. 100/1m')
+  .option('--remaining <n>', 'usage cap')
+  .option('--integration', 'an integration key (id + secret)')
+  .action(async (opts: Record<string, string | boolean | undefined>) => {
+    const { api } = client();
+    const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+    let expiresAt: string | undefined;
+    if (typeof opts.expires === 'string') {
+      const ms = /^\d+[smhd]$/.test(opts.expires) ? parseDuration(opts.expires) : Date.parse(opts.expires);
+      if (!Number.isFinite(ms)) throw new UsageError(`--expires: "${opts.expires}" is neither a date nor a duration`);
+      expiresAt = new Date(/^\d+[smhd]$/.test(opts.expires) ? Date.now() + ms : ms).toISOString();
+    }
+    const created = await api.keys.create(String(opts.app), {
+      name: String(opts.name),
+      ...(opts.owner ? { ownerId: String(opts.owner) } : {}),
+      ...(opts.env ? { environment: opts.env as 'live' | 'test' } : {}),
+      ...(list(opts.permissions) ? { permissions: list(opts.permissions) } : {}),
+      ...(list(opts.resources) ? { resources: list(opts.resources) } : {}),
+      ...(list(opts.ip) ? { ipAllowlist: list(opts.ip) } : {}),
+      ...(expiresAt ? { expiresAt } : {}),
+      ...(typeof opts.ratelimit === 'string' ? { ratelimit: parseLimit(opts.ratelimit) } : {}),
+      ...(typeof opts.remaining === 'string' ? { remaining: Number(opts.remaining) } : {}),
+      ...(opts.integration ? { kind: 'integration' as const } : {}),
+    });
+    out(created, () => {
+      process.stdout.write(`created ${created.name} (${created.id})\n`);
+      if (created.secret) process.stdout.write(`id:     ${created.id}\nsecret: ${created.secret}\n`);
+      else process.stdout.write(`key: ${created.key}\n`);
+      process.stdout.write('Store it now: it will not be shown again.\n');
+    });
+  });
+appOption(keys.command('list').description('list keys of an app'))
+  .option('--owner <ownerId>', 'only this owner\'s keys')
+  .addOption(new Option('--status <status>', 'only this status').choices(['active', 'disabled', 'revoked']))
+  .option('--search <q>', 'search name, start, owner')
+  .option('--page <n>', 'page', '1')
+  .option('--limit <n>', 'per page (1-100)', '20')
+  .action(async (opts: { app: string; owner?: string; status?: 'active' | 'disabled' | 'revoked'; search?: string; page: string; limit: string }) => {
+    const { api } = client();
+    const page = await api.keys.list(opts.app, {
+      page: Number(opts.page), limit: Number(opts.limit),
+      ...(opts.owner ? { ownerId: opts.owner } : {}), ...(opts.status ? { status: opts.status } : {}), ...(opts.search ? { q: opts.search } : {}),
+    });
+    out(page, () => {
+      printTable(page.data.map((k) => ({ ...k, start: `${k.start}…`, lastUsedAt: k.lastUsedAt ?? '—', ownerId: k.ownerId ?? '—' })), ['id', 'name', 'start', 'ownerId', 'environment', 'status', 'lastUsedAt']);
+      process.stdout.write(`${page.data.length} of ${page.total} key(s), page ${opts.page}\n`);
+    });
+  });
+keys.command('revoke <keyId>').description('revoke a key: immediate and irreversible').action(async (keyId: string) => {
+  const { api } = client();
+  const key = await api.keys.revoke(keyId);
+  out(key, () => process.stdout.write(`revoked ${key.name} (${key.id})\n`));
+});
+keys.command('roll <keyId>').description('give a key a new value (printed once)')
+  .option('--grace <duration>', 'how long the old value keeps working, e.g. 10m', '0s')
+  .action(async (keyId: string, opts: { grace: string }) => {
+    const { api } = client();
+    const rolled = await api.keys.roll(keyId, parseDuration(opts.grace));
+    out(rolled, () => process.stdout.write(`rolled ${rolled.name} (${rolled.id}); old value works for ${opts.grace}\n${rolled.secret ? `secret: ${rolled.secret}` : `key: ${rolled.key}`}\n`));
+  });
+keys.command('help').description('show help for keys').action(() => keys.outputHelp());
+
+// ── vault ─────────────────────────────────────────────────────────────────────
+const vault = program.command('vault').description('vault: list, set, get, rm');
+appOption(vault.command('list').description('names of the app\'s secrets')).action(async (opts: { app: string }) => {
+  const { api } = client();
+  const list = await api.vault.list(opts.app);
+  out(list, () => printTable(list, ['name', 'updatedAt', 'updatedBy']));
+});
+appOption(vault.command('set <name> [value]').description('write a secret (value from stdin when omitted)')).action(async (name: string, value: string | undefined, opts: { app: string }) => {
+  const { api } = client();
+  const info = await api.vault.set(opts.app, name, value ?? (await readStdin()).replace(/\n$/, ''));
+  out(info, () => process.stdout.write(`stored ${info.name}\n`));
+});
+appOption(vault.command('get <name>').description('reveal a secret (audited)')).action(async (name: string, opts: { app: string }) => {
+  const { api } = client();
+  const value = await api.vault.get(opts.app, name);
+  out({ name, value }, () => process.stdout.write(`${value}\n`));
+});
+appOption(vault.command('rm <name>').description('delete a secret')).action(async (name: string, opts: { app: string }) => {
+  const { api } = client();
+  await api.vault.delete(opts.app, name);
+  out({ name, deleted: true }, () => process.stdout.write(`deleted ${name}\n`));
+});
+
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  if (err instanceof UsageError) {
+    process.stderr.write(`keyward: ${err.message}\n`);
+    process.exit(EXIT.usage);
+  }
+  if (err instanceof KeywardError) {
+    process.stderr.write(`keyward: ${err.code} (${err.status}): ${err.message}\n`);
+    for (const e of err.problem.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
+    process.exit(err.status === 401 || err.status === 403 ? EXIT.auth : err.status === 404 ? EXIT.notFound : err.status === 400 ? EXIT.usage : EXIT.failed);
+  }
+  const e = err as { cause?: { code?: string }; message?: string; name?: string };
+  const unreachable = e.message === 'fetch failed' || e.name === 'TimeoutError';
+  const detail = unreachable ? `cannot reach the server (is it running? check --url): ${e.cause?.code ?? e.message}` : e.message ?? String(err);
+  process.stderr.write(`keyward: ${detail}\n`);
+  process.exit(EXIT.failed);
+}
+
+program.parseAsync(process.argv).catch(fail);
