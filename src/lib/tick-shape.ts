@@ -6,27 +6,24 @@
 // for good. Those maps are held weakly: a full GC while no tick is queued (one always comes at the
 // end of a server's startup) frees the map, the next tick builds a new one, and nextTick ends up
 // optimized for "any map". An HTTP request costs about six ticks, so every request then pays for
-// it (measured: ~3 µs of CPU per verify on a 2-core EPYC host, a tenth of the request; README,
-// design notes). Holding one tick object for the life of the process keeps its map, and with it
-// the fast path, alive.
+// it (measured in README, design notes; `npm run bench` keeps a control row without this hold).
+// Holding one tick object for the life of the process keeps its map, and with it the fast path,
+// alive.
 //
 // Call this first, before the application's module graph is loaded (loading it can run a full GC
 // too): the entry points import only this, call it, and then import the rest.
 import { createHook } from 'node:async_hooks';
 
-const held: object[] = [];
+let held: object | undefined;
 
 export function holdTickObjectShape(): void {
-  if (held.length > 0) return;
+  if (held) return;
   const hook = createHook({
     init(_asyncId, type, _triggerAsyncId, resource) {
-      if (type !== 'TickObject' || held.length > 0) return;
-      held.push(resource);
-      hook.disable();
+      if (type === 'TickObject') held ??= resource;
     },
   });
   hook.enable();
   process.nextTick(() => {});
-  // The tick above always reaches init; this only guards against a runtime that stops reporting it.
   hook.disable();
 }
