@@ -1,44 +1,50 @@
-// The one place that builds the infrastructure: store, cache, limiter, usage recorder, clock, logger.
-import { EventEmitter } from 'node:events';
+// The composition root: the one place that builds infrastructure (store, cache, limiter, Redis,
+// usage recorder, clock, logger) and the services over it. Nothing below imports this file.
 import pino, { type Logger } from 'pino';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import type { AppServices } from './app.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './lib/clock.js';
-import { chargeRemaining, integrationLoader, keyLoader, peekRemaining } from './keys/store.js';
-import { secretContext } from './keys/service.js';
+import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, SecretBox } from './lib/secretbox.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
-import { connectRedis, localBus, RedisInvalidationBus, type InvalidationBus } from './shared/redis.js';
-import type { Redis } from 'ioredis';
-import { migrate, openStore, sqlitePath, type Store } from './store/db.js';
-import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from './lib/secretbox.js';
+import { localBus, type InvalidationBus } from './shared/bus.js';
+import { connectRedis, RedisInvalidationBus } from './shared/redis.js';
+import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/replay.js';
+import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
-import { sqliteWorkerSink, storeSink } from './usage/sink.js';
-import { KeyCache } from './verify/cache.js';
+import { UsageService } from './usage/service.js';
+import { KeyCache, toCachedKey, type IntegrationEntry } from './verify/cache.js';
+import { countedVerify } from './verify/routes.js';
 import type { VerifyDeps } from './verify/verify.js';
+import { AuthService } from './auth/service.js';
+import { Guard } from './auth/guard.js';
+import { LoginThrottle, MemoryCounters, RedisCounters, type CounterStore } from './auth/throttle.js';
+import { AppService } from './apps/service.js';
+import { KeyService } from './keys/service.js';
+import { WorkspaceService } from './workspaces/service.js';
+import { VaultService } from './vault/service.js';
+import { LeakService } from './leaks/service.js';
+
+/** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
+const MAX_NEGATIVE_CACHE = 100_000;
+/** Windows of the local rate limiter are swept this often. */
+const LIMITER_SWEEP_MS = 60_000;
 
 export interface Deps {
   config: Config;
+  logger: Logger;
+  clock: Clock;
+  store: Store;
   /** Seals integration secrets and vault values under the master key. */
   box: SecretBox;
-  store: Store;
-  clock: Clock;
-  logger: Logger;
   metrics: Metrics;
   cache: KeyCache;
-  limiter: RateLimiter;
   usage: UsageRecorder;
   verify: VerifyDeps;
-  /** Failed logins per email+IP: 10 in 15 minutes, then 429. */
-  loginLimiter: RateLimiterMemory;
-  /** Shared-state connection when REDIS_URL is set (rate limits, invalidation). */
-  redis: Redis | undefined;
-  /** Tells every node (only this one, without Redis) that a key changed. */
-  keyChanged(keyId: string, workspaceId: string): void;
-  /** Emits `change` with {keyId, workspaceId} for every key change seen by this node (its own and others'). */
-  keyEvents: EventEmitter;
-  valueAdded(hash: string): void;
+  /** What buildApp is given. */
+  services: AppServices;
   close(): Promise<void>;
 }
 
@@ -65,80 +71,138 @@ export function createLogger(level: string): Logger {
  * (a second node without the shared KEYWARD_MASTER_KEY, say) refuses to start instead of failing
  * on every secret later.
  */
-async function openSecretBox(config: Config, store: Store, logger: Logger): Promise<SecretBox> {
+export async function openSecretBox(config: Config, store: Store, logger: Logger): Promise<SecretBox> {
   const { key, source } = loadMasterKey(config.masterKey, config.dataDir);
   if (source === 'generated') logger.warn({ file: `${config.dataDir}/master.key` }, 'generated a master key; back it up, or set KEYWARD_MASTER_KEY');
   const box = new SecretBox(key, config.previousMasterKeys.map((k) => decodeMasterKey(k, 'KEYWARD_MASTER_KEY_PREVIOUS')));
-  const known = await store.db.selectFrom('settings').select('value').where('name', '=', 'master_key_id').executeTakeFirst();
-  if (!known) {
-    await store.db.insertInto('settings').values({ name: 'master_key_id', value: box.currentId }).onConflict((oc) => oc.doNothing()).execute();
-  } else if (known.value !== box.currentId && !config.previousMasterKeys.some((k) => keyId(decodeMasterKey(k)) === known.value)) {
-    throw new MasterKeyError(`this store's secrets are sealed under master key ${known.value}, but this node has ${box.currentId}; give every node the same KEYWARD_MASTER_KEY`);
+  const known = await store.repos.settings.get('master_key_id');
+  if (known === undefined) {
+    await store.repos.settings.insertIfAbsent('master_key_id', box.currentId);
+  } else if (known !== box.currentId && !config.previousMasterKeys.some((k) => keyId(decodeMasterKey(k)) === known)) {
+    throw new MasterKeyError(`this store's secrets are sealed under master key ${known}, but this node has ${box.currentId}; give every node the same KEYWARD_MASTER_KEY`);
   }
   return box;
+}
+
+/** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
+function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config): VerifyDeps {
+  const encoder = new TextEncoder();
+  return {
+    cache,
+    load: async (hash) => {
+      const row = await store.keyByHash(hash);
+      if (!row) return null;
+      const { value_expires_at, ...key } = row;
+      return { key: toCachedKey(key), valueExpiresAt: value_expires_at };
+    },
+    loadIntegration: async (id): Promise<IntegrationEntry | null> => {
+      const found = await store.repos.keys.findIntegration(id);
+      if (!found) return null;
+      return {
+        key: toCachedKey(found.key),
+        secrets: found.values.map((v) => ({ secret: encoder.encode(box.open(v.secret_enc, sealContext.keySecret(id))), valueExpiresAt: v.expires_at })),
+      };
+    },
+    jwtMaxAgeSec: config.jwtMaxAgeSec,
+    limiter,
+    charge: (id, cost, now) => store.repos.keys.charge(id, cost, now),
+    peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
+    record: (id, code, now, valid) => usage.record(id, code, now, valid),
+    now: () => clock.now(),
+  };
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
-  const applied = await migrate(store.db);
-  if (applied.length > 0) logger.info({ migrations: applied }, 'store migrated');
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, queryTimeoutMs: config.storeTimeoutMs });
   let box: SecretBox;
   try {
+    const applied = await migrate(store.db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'store migrated');
     box = await openSecretBox(config, store, logger);
   } catch (err) {
     await store.close();
     throw err;
   }
 
+  const now = () => clock.now();
   const metrics = createMetrics();
-  const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, 100_000, () => clock.now());
-  const memoryLimiter = new MemoryRateLimiter(60_000, () => clock.now());
+  const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, MAX_NEGATIVE_CACHE, now);
+  const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
-  const keyEvents = new EventEmitter();
-  keyEvents.setMaxListeners(0);
-  let bus: InvalidationBus = localBus(cache, keyEvents);
+  let bus: InvalidationBus = localBus(cache);
+  let counters: CounterStore = new MemoryCounters(now);
+  let replay: ReplayGuard = new MemoryReplayGuard();
   let redis: Redis | undefined;
   let sub: Redis | undefined;
   if (config.redisUrl) {
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
-    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger, keyEvents);
+    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger);
+    counters = new RedisCounters(redis, config.redisPrefix, counters);
+    replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
   }
-  const usageSink = store.dialect === 'sqlite' ? sqliteWorkerSink(sqlitePath(config.dataDir), config.sqliteSync) : storeSink(store.db);
-  const usage = new UsageRecorder(usageSink, logger, config.usageFlushMs, () => clock.now());
+  const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
+  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config);
 
-  const verify: VerifyDeps = {
-    cache,
-    load: keyLoader(store),
-    loadIntegration: integrationLoader(store, box, secretContext),
-    jwtMaxAgeSec: config.jwtMaxAgeSec,
-    limiter,
-    charge: (keyId, cost, now) => chargeRemaining(store.db, keyId, cost, now),
-    peekRemaining: (keyId, now) => peekRemaining(store.db, keyId, now),
-    record: (keyId, code, now, valid) => usage.record(keyId, code, now, valid),
-    now: () => clock.now(),
+  const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters));
+  const services: AppServices = {
+    logger,
+    clock,
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy },
+    auth,
+    guard: new Guard(auth, store.repos),
+    workspaces: new WorkspaceService(store, clock),
+    apps: new AppService(store, clock, bus),
+    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id)),
+    usage: new UsageService(store, clock, () => usage.flush()),
+    vault: new VaultService(store, clock, box),
+    audit: store.repos.audit,
+    leaks: new LeakService(store, clock, bus, config.leakPolicy),
+    leakPublicKeys: config.leakPublicKeys,
+    bus,
+    replay,
+    slash: { signingSecret: config.slashSigningSecret, appId: config.slashAppId },
+    verify: countedVerify(verify, metrics.countVerdict),
+    system: {
+      readiness: {
+        async checks() {
+          const checks: Awaited<ReturnType<AppServices['system']['readiness']['checks']>> = { store: { ok: true, detail: store.dialect } };
+          try {
+            await store.ping();
+          } catch (err) {
+            checks.store = { ok: false, detail: (err as Error).message };
+          }
+          if (redis) {
+            try {
+              if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+              await redis.ping();
+              checks.redis = { ok: true };
+            } catch (err) {
+              // Verify keeps answering with local limits, so Redis being away degrades but does not unready.
+              checks.redis = { ok: false, detail: (err as Error).message };
+            }
+          }
+          return checks;
+        },
+      },
+      metrics: {
+        contentType: metrics.registry.contentType,
+        render: () => {
+          const size = cache.size;
+          metrics.cacheEntries.labels('keys').set(size.keys);
+          metrics.cacheEntries.labels('unknown').set(size.unknown);
+          return metrics.registry.metrics();
+        },
+      },
+    },
   };
 
   return {
-    config,
-    box,
-    store,
-    clock,
-    logger,
-    metrics,
-    cache,
-    limiter,
-    usage,
-    verify,
-    loginLimiter: new RateLimiterMemory({ points: 10, duration: 15 * 60 }),
-    redis,
-    keyChanged: (keyId, workspaceId) => bus.keyChanged(keyId, workspaceId),
-    keyEvents,
-    valueAdded: (hash) => bus.valueAdded(hash),
+    config, logger, clock, store, box, metrics, cache, usage, verify, services,
     async close() {
       await usage.stop();
       await limiter.close();

@@ -70,7 +70,7 @@ export async function serve(): Promise<void> {
   const config = configOrExit();
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
   const deps = await createDeps(config);
-  const app = await buildApp(deps);
+  const app = await buildApp(deps.services);
   installShutdown(async () => {
     await app.close();
     await deps.close();

@@ -87,7 +87,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   });
   const clock = opts.clock ?? new ManualClock(Date.now());
   const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}) });
-  const app = await buildApp(deps);
+  const app = await buildApp(deps.services);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
 
   async function request<T>(method: string, urlPath: string, o: RequestOptions = {}): Promise<Answer<T>> {

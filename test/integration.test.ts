@@ -191,8 +191,8 @@ describe('master key rotation (sqlite)', () => {
       await s.close();
 
       s = await startServer({ dialect: 'sqlite', dataDir, env: { KEYWARD_MASTER_KEY: newKey, KEYWARD_MASTER_KEY_PREVIOUS: oldKey } });
-      const { reencryptAll } = await import('../src/lib/reencrypt.js');
-      expect(await reencryptAll(s.deps.store.db, s.deps.box)).toEqual({ secrets: 1, vault: 1 });
+      const { reencryptAll } = await import('../src/cli/reencrypt.js');
+      expect(await reencryptAll(s.deps.store, s.deps.box)).toEqual({ secrets: 1, vault: 1 });
       await s.close();
 
       s = await startServer({ dialect: 'sqlite', dataDir, env: { KEYWARD_MASTER_KEY: newKey } });

@@ -1,7 +1,7 @@
 // Apps: containers of keys with defaults for new keys.
 import { Type, type Static } from '@sinclair/typebox';
 import { parseJson } from '../lib/json.js';
-import { iso } from '../keys/model.js';
+import { iso } from '../lib/time.js';
 import type { AppsTable } from '../store/schema.js';
 import { Nullable } from '../http/common.js';
 import { PREFIX_PATTERN } from '../keys/format.js';

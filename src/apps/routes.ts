@@ -2,25 +2,20 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../deps.js';
-import { invalid, notFound } from '../errors.js';
-import { newId } from '../lib/random.js';
-import { recordAudit } from '../audit/audit.js';
 import { IdOf, withErrors } from '../http/common.js';
-import { authorize, requireAccess, ROOT_KEY_PREFIX } from '../auth/principal.js';
-import { AppDefaultsSchema, AppView, DEFAULTS, KeyPrefix, appDefaults, appView, prefixFromName } from './model.js';
+import type { Guard } from '../auth/guard.js';
+import { AppDefaultsSchema, AppView, KeyPrefix, appView } from './model.js';
+import type { AppService } from './service.js';
 
 const AppParams = Type.Object({ appId: IdOf('app') });
 
-export async function loadApp(deps: Deps, appId: string) {
-  const app = await deps.store.db.selectFrom('apps').selectAll().where('id', '=', appId).where('deleted_at', 'is', null).executeTakeFirst();
-  if (!app) throw notFound('App');
-  return app;
+export interface AppRouteServices {
+  apps: AppService;
+  guard: Guard;
 }
 
-export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
+export const appRoutes = ({ apps, guard }: AppRouteServices) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const db = deps.store.db;
 
   r.get('/v1/apps', {
     schema: {
@@ -29,11 +24,8 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: Type.Object({ data: Type.Array(AppView) }) }),
     },
   }, async (req) => {
-    const p = await authorize(deps, req, 'apps:read');
-    await requireAccess(deps, req, p, req.query.workspaceId, 'apps:read');
-    const rows = await db.selectFrom('apps').selectAll().where('workspace_id', '=', req.query.workspaceId)
-      .where('deleted_at', 'is', null).orderBy('created_at').execute();
-    return { data: rows.map(appView) };
+    await guard.workspace(req, req.query.workspaceId, 'apps:read');
+    return { data: (await apps.list(req.query.workspaceId)).map(appView) };
   });
 
   r.post('/v1/apps', {
@@ -48,31 +40,15 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 201: AppView }),
     },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'apps:write');
-    const access = await requireAccess(deps, req, p, req.body.workspaceId, 'apps:write');
-    const prefix = req.body.keyPrefix ?? prefixFromName(req.body.name);
-    if (prefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
-    const now = deps.clock.now();
-    const row = {
-      id: newId('app'), workspace_id: req.body.workspaceId, name: req.body.name, key_prefix: prefix,
-      defaults: JSON.stringify({ ...DEFAULTS, ...req.body.defaults }), created_at: now, updated_at: now, deleted_at: null,
-    };
-    await db.transaction().execute(async (trx) => {
-      await trx.insertInto('apps').values(row).execute();
-      await recordAudit(trx, access.actor, { workspaceId: row.workspace_id, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
-    });
+    const access = await guard.workspace(req, req.body.workspaceId, 'apps:write');
+    const row = await apps.create(req.body.workspaceId, access.actor, req.body);
     reply.code(201);
     return appView(row);
   });
 
   r.get('/v1/apps/:appId', {
     schema: { tags: ['apps'], summary: 'Read an app', params: AppParams, response: withErrors({ 200: AppView }) },
-  }, async (req) => {
-    const p = await authorize(deps, req, 'apps:read');
-    const app = await loadApp(deps, req.params.appId);
-    await requireAccess(deps, req, p, app.workspace_id, 'apps:read', 'App');
-    return appView(app);
-  });
+  }, async (req) => appView((await guard.app(req, req.params.appId, 'apps:read')).target));
 
   r.patch('/v1/apps/:appId', {
     schema: {
@@ -81,40 +57,15 @@ export const appRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: AppView }),
     },
   }, async (req) => {
-    const p = await authorize(deps, req, 'apps:write');
-    const app = await loadApp(deps, req.params.appId);
-    const access = await requireAccess(deps, req, p, app.workspace_id, 'apps:write', 'App');
-    if (req.body.keyPrefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
-    const now = deps.clock.now();
-    const next = {
-      ...app,
-      name: req.body.name ?? app.name,
-      key_prefix: req.body.keyPrefix ?? app.key_prefix,
-      defaults: JSON.stringify({ ...appDefaults(app), ...req.body.defaults }),
-      updated_at: now,
-    };
-    await db.transaction().execute(async (trx) => {
-      await trx.updateTable('apps').set({ name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now }).where('id', '=', app.id).execute();
-      await recordAudit(trx, access.actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(req.body) } }, now);
-    });
-    return appView(next);
+    const { target, access } = await guard.app(req, req.params.appId, 'apps:write');
+    return appView(await apps.update(target, access.actor, req.body));
   });
 
   r.delete('/v1/apps/:appId', {
     schema: { tags: ['apps'], summary: 'Delete an app and revoke all of its keys', params: AppParams, response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'apps:write');
-    const app = await loadApp(deps, req.params.appId);
-    const access = await requireAccess(deps, req, p, app.workspace_id, 'apps:write', 'App');
-    const now = deps.clock.now();
-    const revoked = await db.transaction().execute(async (trx) => {
-      const ids = (await trx.selectFrom('keys').select('id').where('app_id', '=', app.id).where('status', '!=', 'revoked').execute()).map((k) => k.id);
-      await trx.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('app_id', '=', app.id).where('status', '!=', 'revoked').execute();
-      await trx.updateTable('apps').set({ deleted_at: now, updated_at: now }).where('id', '=', app.id).execute();
-      await recordAudit(trx, access.actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
-      return ids;
-    });
-    for (const id of revoked) deps.keyChanged(id, app.workspace_id);
+    const { target, access } = await guard.app(req, req.params.appId, 'apps:write');
+    await apps.delete(target, access.actor);
     return reply.code(204).send();
   });
 };

@@ -2,9 +2,9 @@
 // with a root key): login, apps, keys, vault — tables for people, --json for scripts.
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { createDeps } from '../deps.js';
+import { createLogger, openSecretBox } from '../deps.js';
 import { migrate, openStore } from '../store/db.js';
-import { reencryptAll } from '../lib/reencrypt.js';
+import { reencryptAll } from './reencrypt.js';
 import { serve } from '../server.js';
 import { KeywardClient, KeywardError } from '../sdk/client.js';
 import { credentials, saveProfile, type Credentials } from './profile.js';
@@ -61,12 +61,15 @@ program.command('migrate').description('bring the store schema up to date, then 
 program.command('reencrypt')
   .description('re-seal every secret under KEYWARD_MASTER_KEY (old key in KEYWARD_MASTER_KEY_PREVIOUS)')
   .action(async () => {
-    const deps = await createDeps(loadConfig());
+    const config = loadConfig();
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, queryTimeoutMs: config.storeTimeoutMs });
     try {
-      const { secrets, vault } = await reencryptAll(deps.store.db, deps.box);
-      process.stdout.write(`re-sealed ${secrets} integration secret(s) and ${vault} vault value(s) under master key ${deps.box.currentId}\n`);
+      await migrate(store.db);
+      const box = await openSecretBox(config, store, createLogger(config.logLevel));
+      const { secrets, vault } = await reencryptAll(store, box);
+      process.stdout.write(`re-sealed ${secrets} integration secret(s) and ${vault} vault value(s) under master key ${box.currentId}\n`);
     } finally {
-      await deps.close();
+      await store.close();
     }
   });
 

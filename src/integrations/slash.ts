@@ -4,14 +4,18 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Deps } from '../deps.js';
 import { AppError } from '../errors.js';
 import { withErrors } from '../http/common.js';
-import { loadApp } from '../apps/routes.js';
-import { createKey } from '../keys/service.js';
-import type { Actor } from '../audit/audit.js';
+import type { AppService } from '../apps/service.js';
+import type { KeyService } from '../keys/service.js';
+import type { Clock } from '../lib/clock.js';
+import type { ReplayGuard } from '../shared/replay.js';
+import type { Actor } from '../store/repos/index.js';
 
 const WINDOW_SEC = 300;
+/** A signature is remembered for the whole span of timestamps accepted around it (±WINDOW_SEC). */
+const REPLAY_TTL_MS = 2 * WINDOW_SEC * 1000;
+const LIST_LIMIT = 20;
 type RawRequest = FastifyRequest & { rawBody?: string };
 
 const Reply = Type.Object({ response_type: Type.Literal('ephemeral'), text: Type.String() });
@@ -23,8 +27,17 @@ const HELP = [
   '• `/api-keys help` — this help',
 ].join('\n');
 
-export const slashRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
-  const seen = new Map<string, number>();
+export interface SlashRouteServices {
+  apps: AppService;
+  keys: KeyService;
+  replay: ReplayGuard;
+  clock: Clock;
+  signingSecret: string | undefined;
+  /** The Keyward app that chat users' keys belong to. */
+  appId: string | undefined;
+}
+
+export const slashRoutes = ({ apps, keys, replay, clock, signingSecret, appId }: SlashRouteServices) => async (fastify: FastifyInstance) => {
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (req, body, done) => {
     (req as RawRequest).rawBody = body as string;
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -44,12 +57,13 @@ export const slashRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       response: withErrors({ 200: Reply }),
     },
     preValidation: async (req) => {
-      const secret = deps.config.slashSigningSecret;
-      if (!secret || !deps.config.slashAppId) throw new AppError('NOT_FOUND', 'Slash commands are not configured on this server');
+      const secret = signingSecret;
+      if (!secret || !appId) throw new AppError('NOT_FOUND', 'Slash commands are not configured on this server');
       const ts = req.headers['x-slack-request-timestamp'];
       const sig = req.headers['x-slack-signature'];
       const raw = (req as RawRequest).rawBody;
-      const nowSec = Math.floor(deps.clock.now() / 1000);
+      const now = clock.now();
+      const nowSec = Math.floor(now / 1000);
       if (typeof ts !== 'string' || typeof sig !== 'string' || raw === undefined || !/^\d{1,12}$/.test(ts) || Math.abs(nowSec - Number(ts)) > WINDOW_SEC) {
         throw new AppError('UNAUTHORIZED', 'Missing, stale or future request timestamp or signature');
       }
@@ -57,32 +71,26 @@ export const slashRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       const given = Buffer.from(sig);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AppError('UNAUTHORIZED', 'Bad request signature');
       // The same signed request twice inside the window is a replay.
-      for (const [s, at] of seen) if (at < nowSec - WINDOW_SEC) seen.delete(s); else break;
-      if (seen.has(sig)) throw new AppError('UNAUTHORIZED', 'This request was already handled (replay)');
-      if (deps.redis?.status === 'ready') {
-        const fresh = await deps.redis.set(`${deps.config.redisPrefix}slash:${sig}`, '1', 'EX', WINDOW_SEC * 2, 'NX').catch(() => 'OK');
-        if (fresh === null) throw new AppError('UNAUTHORIZED', 'This request was already handled (replay)');
-      }
-      seen.set(sig, nowSec);
+      if (!(await replay.firstSeen(`slash:${sig}`, REPLAY_TTL_MS, now))) throw new AppError('UNAUTHORIZED', 'This request was already handled (replay)');
     },
   }, async (req) => {
     const body = req.body as { command: string; text?: string; user_id: string; team_id?: string };
     const [verb = 'help', ...rest] = (body.text ?? '').trim().split(/\s+/).filter(Boolean);
     const ownerId = `chat:${body.team_id ?? 'default'}:${body.user_id}`;
     const reply = (text: string) => ({ response_type: 'ephemeral' as const, text });
-    const app = await loadApp(deps, deps.config.slashAppId!);
+    const app = await apps.get(appId!);
     const actor: Actor = { type: 'chat', id: ownerId, ip: req.ip ?? null, userAgent: null };
 
     if (verb === 'generate') {
       const name = rest.join(' ').slice(0, 200) || `${body.user_id}'s key`;
-      const created = await createKey(deps, app, actor, { name, ownerId, meta: { createdVia: 'chat' } });
+      const created = await keys.create(app, actor, { name, ownerId, meta: { createdVia: 'chat' } });
       return reply(`Here is your new key *${name}*. Copy it now — it will not be shown again:\n\`${created.value}\``);
     }
     if (verb === 'list') {
-      const rows = await deps.store.db.selectFrom('keys').select(['name', 'start', 'status', 'created_at'])
-        .where('app_id', '=', app.id).where('owner_id', '=', ownerId).orderBy('created_at', 'desc').limit(20).execute();
+      const { rows, total } = await keys.list(app.id, { ownerId }, { page: 1, limit: LIST_LIMIT });
       if (rows.length === 0) return reply('You have no keys yet. Try `/api-keys generate`.');
-      return reply(['Your keys:', ...rows.map((k) => `• *${k.name}* \`${k.start}…\` — ${k.status}, created ${new Date(k.created_at).toISOString().slice(0, 10)}`)].join('\n'));
+      const more = total > rows.length ? [`…and ${total - rows.length} more (newest shown).`] : [];
+      return reply(['Your keys:', ...rows.map((k) => `• *${k.name}* \`${k.start}…\` — ${k.status}, created ${k.createdAt.slice(0, 10)}`), ...more].join('\n'));
     }
     return reply(verb === 'help' ? HELP : `Unknown command \`${verb}\`.\n${HELP}`);
   });

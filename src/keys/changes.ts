@@ -3,13 +3,19 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../deps.js';
 import { invalid } from '../errors.js';
 import { IdOf, withErrors } from '../http/common.js';
-import { authorize, requireAccess } from '../auth/principal.js';
-import type { KeyChange } from '../shared/redis.js';
+import type { Guard } from '../auth/guard.js';
+import type { InvalidationBus, KeyChange } from '../shared/bus.js';
 
-export const keyChangesRoute = (deps: Deps) => async (fastify: FastifyInstance) => {
+const HEARTBEAT_MS = 15_000;
+
+export interface KeyChangeRouteServices {
+  guard: Guard;
+  bus: Pick<InvalidationBus, 'onKeyChange'>;
+}
+
+export const keyChangesRoute = ({ guard, bus }: KeyChangeRouteServices) => async (fastify: FastifyInstance) => {
   const open = new Set<{ end(): void }>();
   // Streams never finish on their own: end them first so shutdown is not held up.
   fastify.addHook('preClose', async () => {
@@ -23,23 +29,22 @@ export const keyChangesRoute = (deps: Deps) => async (fastify: FastifyInstance) 
       response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
     },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'keys:read');
-    const workspaceId = req.query.workspaceId ?? (p.kind === 'root' ? p.workspaceId : undefined);
+    const principal = await guard.principal(req);
+    const workspaceId = req.query.workspaceId ?? (principal.kind === 'root' ? principal.workspaceId : undefined);
     if (!workspaceId) throw invalid('query/workspaceId', 'is required for a user session');
-    await requireAccess(deps, req, p, workspaceId, 'keys:read');
+    await guard.workspace(req, workspaceId, 'keys:read');
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': keyward key changes\n\n');
-    const onChange = (change: KeyChange) => {
+    const unsubscribe = bus.onKeyChange((change: KeyChange) => {
       if (change.workspaceId === workspaceId) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
-    };
-    deps.keyEvents.on('change', onChange);
+    });
     open.add(res);
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
     const stop = () => {
       clearInterval(heartbeat);
-      deps.keyEvents.off('change', onChange);
+      unsubscribe();
       open.delete(res);
     };
     req.raw.on('close', stop);

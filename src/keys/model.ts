@@ -1,5 +1,6 @@
 // The API shape of a key and its conversions from stored rows; never carries a plaintext or hash.
 import { parseJson } from '../lib/json.js';
+import { iso, isoOrNull } from '../lib/time.js';
 import type { KeysTable } from '../store/schema.js';
 
 export interface RateLimitSpec {
@@ -37,8 +38,6 @@ export interface KeyView {
   createdBy: string | null;
 }
 
-export const iso = (ms: number): string => new Date(ms).toISOString();
-export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 export function keyView(row: KeysTable, lastUsedOverride?: number): KeyView {
   const lastUsed = Math.max(row.last_used_at ?? 0, lastUsedOverride ?? 0);

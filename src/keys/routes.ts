@@ -1,16 +1,12 @@
-// Key management routes: create, list, read, change, roll, revoke, usage.
+// Key management routes: create, list, read, change, roll, revoke.
 import { Type } from '@sinclair/typebox';
-import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../deps.js';
 import { IdOf, Page, setPageLinks, withErrors } from '../http/common.js';
-import { authorize, requireAccess } from '../auth/principal.js';
-import { loadApp } from '../apps/routes.js';
+import type { Guard } from '../auth/guard.js';
+import type { AppService } from '../apps/service.js';
 import { CreateKeyBody, CreatedKey, KeyView, ListKeysQuery, PatchKeyBody, RollBody } from './schemas.js';
-import { createKey, freshView, loadKey, revokeKey, rollKey, updateKey, type Created } from './service.js';
-import { usageRoute } from '../usage/routes.js';
-import { keyChangesRoute } from './changes.js';
+import type { Created, KeyService } from './service.js';
 
 const KeyParams = Type.Object({ keyId: IdOf('key') });
 
@@ -19,9 +15,14 @@ function shownOnce(created: Created) {
   return created.view.kind === 'integration' ? { ...created.view, secret: created.value } : { ...created.view, key: created.value };
 }
 
-export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
+export interface KeyRouteServices {
+  keys: KeyService;
+  apps: AppService;
+  guard: Guard;
+}
+
+export const keyRoutes = ({ keys, apps, guard }: KeyRouteServices) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const db = deps.store.db;
 
   r.post('/v1/apps/:appId/keys', {
     schema: {
@@ -29,10 +30,8 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: Type.Object({ appId: IdOf('app') }), body: CreateKeyBody, response: withErrors({ 201: CreatedKey }),
     },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'keys:write');
-    const app = await loadApp(deps, req.params.appId);
-    const access = await requireAccess(deps, req, p, app.workspace_id, 'keys:write', 'App');
-    const created = await createKey(deps, app, access.actor, req.body);
+    const { target: app, access } = await guard.app(req, req.params.appId, 'keys:write');
+    const created = await keys.create(app, access.actor, req.body);
     reply.code(201).header('cache-control', 'no-store');
     return shownOnce(created);
   });
@@ -43,34 +42,16 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       querystring: ListKeysQuery, response: withErrors({ 200: Page(KeyView) }),
     },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'keys:read');
-    const app = await loadApp(deps, req.params.appId);
-    await requireAccess(deps, req, p, app.workspace_id, 'keys:read', 'App');
-    const { page = 1, limit = 20, ownerId, status, environment, q } = req.query;
-    let query = db.selectFrom('keys').where('app_id', '=', app.id);
-    if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
-    if (status !== undefined) query = query.where('status', '=', status);
-    if (environment !== undefined) query = query.where('environment', '=', environment);
-    if (q !== undefined) {
-      const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      // ESCAPE is explicit: SQLite has no default escape character, PostgreSQL uses backslash.
-      query = query.where(sql<boolean>`(lower(name) like ${like} escape '\\' or lower(start) like ${like} escape '\\' or lower(coalesce(owner_id, '')) like ${like} escape '\\' or id = ${q})`);
-    }
-    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const total = Number(n);
-    const rows = await query.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset((page - 1) * limit).execute();
+    const { target: app } = await guard.app(req, req.params.appId, 'keys:read');
+    const { page = 1, limit = 20, ...filters } = req.query;
+    const { rows, total } = await keys.list(app.id, filters, { page, limit });
     setPageLinks(req, reply, page, limit, total);
-    return { data: await Promise.all(rows.map((row) => freshView(deps, row))), total };
+    return { data: rows, total };
   });
 
   r.get('/v1/keys/:keyId', {
     schema: { tags: ['keys'], summary: 'Read a key (never its value)', params: KeyParams, response: withErrors({ 200: KeyView }) },
-  }, async (req) => {
-    const p = await authorize(deps, req, 'keys:read');
-    const key = await loadKey(deps, req.params.keyId);
-    await requireAccess(deps, req, p, key.workspace_id, 'keys:read', 'Key');
-    return freshView(deps, key);
-  });
+  }, async (req) => keys.view((await guard.key(req, req.params.keyId, 'keys:read')).target));
 
   r.patch('/v1/keys/:keyId', {
     schema: {
@@ -78,10 +59,8 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: KeyParams, body: PatchKeyBody, response: withErrors({ 200: KeyView }),
     },
   }, async (req) => {
-    const p = await authorize(deps, req, 'keys:write');
-    const key = await loadKey(deps, req.params.keyId);
-    const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
-    return updateKey(deps, key, access.actor, req.body);
+    const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
+    return keys.update(target, access.actor, req.body);
   });
 
   r.post('/v1/keys/:keyId/roll', {
@@ -90,11 +69,8 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
       params: KeyParams, body: Type.Optional(RollBody), response: withErrors({ 200: CreatedKey }),
     },
   }, async (req, reply) => {
-    const p = await authorize(deps, req, 'keys:write');
-    const key = await loadKey(deps, req.params.keyId);
-    const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
-    const app = await loadApp(deps, key.app_id);
-    const rolled = await rollKey(deps, key, app, access.actor, req.body?.gracePeriodMs ?? 0);
+    const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
+    const rolled = await keys.roll(target, await apps.get(target.app_id), access.actor, req.body?.gracePeriodMs ?? 0);
     reply.header('cache-control', 'no-store');
     return shownOnce(rolled);
   });
@@ -102,12 +78,7 @@ export const keyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
   r.delete('/v1/keys/:keyId', {
     schema: { tags: ['keys'], summary: 'Revoke a key: immediate and irreversible; the record stays for audit', params: KeyParams, response: withErrors({ 200: KeyView }) },
   }, async (req) => {
-    const p = await authorize(deps, req, 'keys:write');
-    const key = await loadKey(deps, req.params.keyId);
-    const access = await requireAccess(deps, req, p, key.workspace_id, 'keys:write', 'Key');
-    return revokeKey(deps, key, access.actor);
+    const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
+    return keys.revoke(target, access.actor);
   });
-
-  await fastify.register(usageRoute(deps));
-  await fastify.register(keyChangesRoute(deps));
 };

@@ -1,18 +1,22 @@
-// Key lifecycle: create, change, roll, revoke. Each change and its audit entry commit together,
-// then every cached copy of the key is invalidated before the caller hears back.
+// Key lifecycle: create, change, roll, revoke, list. Each change and its audit entry commit
+// together, then every cached copy of the key is invalidated before the caller hears back.
 import type { Static } from '@sinclair/typebox';
-import type { Deps } from '../deps.js';
 import { conflict, invalid, notFound } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
-import { recordAudit, type Actor } from '../audit/audit.js';
-import { appDefaults } from '../apps/model.js';
+import type { Clock } from '../lib/clock.js';
+import { sealContext, type SecretBox } from '../lib/secretbox.js';
+import type { InvalidationBus } from '../shared/bus.js';
+import type { Store } from '../store/db.js';
+import type { Actor } from '../store/repos/index.js';
+import type { KeyFilters } from '../store/repos/keys.js';
+import type { PageOf, PageRequest } from '../store/repos/sql.js';
 import type { AppsTable, KeysTable } from '../store/schema.js';
+import { appDefaults } from '../apps/model.js';
 import { generateKey } from './format.js';
 import { parseIpEntry } from './ip.js';
 import { keyView, type KeyView } from './model.js';
 import type { CreateKeyBody, PatchKeyBody } from './schemas.js';
-import { peekRemaining } from './store.js';
 
 type CreateInput = Static<typeof CreateKeyBody>;
 type PatchInput = Static<typeof PatchKeyBody>;
@@ -21,7 +25,7 @@ const MAX_META_BYTES = 16 * 1024;
 
 function checkInput(input: PatchInput, now: number): void {
   input.ipAllowlist?.forEach((entry, i) => {
-    if (!parseIpEntry(entry.trim())) throw invalid(`body/ipAllowlist/${i}`, `"${entry}" is not an IPv4/IPv6 address or CIDR`);
+    if (!parseIpEntry(entry.trim())) throw invalid(`body/ipAllowlist/${i}`, 'is not an IPv4/IPv6 address or CIDR');
   });
   if (input.expiresAt) {
     const at = Date.parse(input.expiresAt);
@@ -61,102 +65,106 @@ export interface Created {
   view: KeyView;
 }
 
-/** An integration secret is sealed per value, bound to its key id. */
-export const secretContext = (keyId: string): string => `key:${keyId}`;
+export class KeyService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly box: SecretBox,
+    private readonly bus: InvalidationBus,
+    /** This node's latest use of a key not yet written to the store. */
+    private readonly pendingLastUse: (keyId: string) => number | undefined,
+  ) {}
 
-export async function createKey(deps: Deps, app: AppsTable, actor: Actor, input: CreateInput): Promise<Created> {
-  const now = deps.clock.now();
-  checkInput(input, now);
-  const defaults = appDefaults(app);
-  const environment = input.environment ?? defaults.environment;
-  const { plaintext, start } = generateKey(app.key_prefix, environment);
-  const hash = sha256Hex(plaintext);
-  const remaining = input.remaining !== undefined ? input.remaining : input.refill ? input.refill.amount : null;
-  const row: KeysTable = {
-    id: newId('key'), app_id: app.id, workspace_id: app.workspace_id, kind: input.kind ?? 'bearer', start,
-    name: input.name, owner_id: null, environment, permissions: '[]', resources: '[]', ip_allowlist: '[]',
-    expires_at: null,
-    ratelimit: defaults.ratelimit ? JSON.stringify(defaults.ratelimit) : null,
-    owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
-    remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
-    meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-    created_by: actor.id,
-    ...columnsOf(input),
-  };
-  row.remaining = remaining;
-  if (row.refill_amount !== null) row.last_refill_at = now;
-  await deps.store.db.transaction().execute(async (trx) => {
-    await trx.insertInto('keys').values(row).execute();
-    await trx.insertInto('key_hashes').values({ hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: sealFor(deps, row, plaintext) }).execute();
-    await recordAudit(trx, actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
-  });
-  deps.valueAdded(hash);
-  return { value: plaintext, view: keyView(row) };
-}
+  async get(keyId: string): Promise<KeysTable> {
+    const row = await this.store.repos.keys.find(keyId);
+    if (!row) throw notFound('Key');
+    return row;
+  }
 
-/** Integration secrets must stay usable for HMAC: sealed, never stored in clear. */
-function sealFor(deps: Deps, key: Pick<KeysTable, 'id' | 'kind'>, secret: string): string | null {
-  return key.kind === 'integration' ? deps.box.seal(secret, secretContext(key.id)) : null;
-}
+  async create(app: AppsTable, actor: Actor, input: CreateInput): Promise<Created> {
+    const now = this.clock.now();
+    checkInput(input, now);
+    const defaults = appDefaults(app);
+    const environment = input.environment ?? defaults.environment;
+    const { plaintext, start } = generateKey(app.key_prefix, environment);
+    const hash = sha256Hex(plaintext);
+    const remaining = input.remaining !== undefined ? input.remaining : input.refill ? input.refill.amount : null;
+    const row: KeysTable = {
+      id: newId('key'), app_id: app.id, workspace_id: app.workspace_id, kind: input.kind ?? 'bearer', start,
+      name: input.name, owner_id: null, environment, permissions: '[]', resources: '[]', ip_allowlist: '[]',
+      expires_at: null,
+      ratelimit: defaults.ratelimit ? JSON.stringify(defaults.ratelimit) : null,
+      owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
+      remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
+      meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
+      created_by: actor.id,
+      ...columnsOf(input),
+    };
+    row.remaining = remaining;
+    if (row.refill_amount !== null) row.last_refill_at = now;
+    await this.store.transaction(async (r) => {
+      await r.keys.insert(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
+      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
+    });
+    this.bus.valueAdded(hash);
+    return { value: plaintext, view: keyView(row) };
+  }
 
-export async function loadKey(deps: Deps, keyId: string): Promise<KeysTable> {
-  const row = await deps.store.db.selectFrom('keys').selectAll().where('id', '=', keyId).executeTakeFirst();
-  if (!row) throw notFound('Key');
-  return row;
-}
+  /** The view with the freshest last use and a due refill applied, for reads. */
+  async view(row: KeysTable): Promise<KeyView> {
+    const view = keyView(row, this.pendingLastUse(row.id));
+    if (row.remaining !== null && row.refill_amount !== null) view.remaining = await this.store.repos.keys.peekRemaining(row.id, this.clock.now());
+    return view;
+  }
 
-/** The view with the freshest last use and a due refill applied, for reads. */
-export async function freshView(deps: Deps, row: KeysTable): Promise<KeyView> {
-  const view = keyView(row, deps.usage.pendingLastUsed(row.id));
-  if (row.remaining !== null && row.refill_amount !== null) view.remaining = await peekRemaining(deps.store.db, row.id, deps.clock.now());
-  return view;
-}
+  async list(appId: string, filters: KeyFilters, page: PageRequest): Promise<PageOf<KeyView>> {
+    const { rows, total } = await this.store.repos.keys.list(appId, filters, page);
+    return { rows: await Promise.all(rows.map((row) => this.view(row))), total };
+  }
 
-export async function updateKey(deps: Deps, key: KeysTable, actor: Actor, input: PatchInput): Promise<KeyView> {
-  if (key.status === 'revoked') throw conflict('A revoked key cannot be changed');
-  const now = deps.clock.now();
-  checkInput(input, now);
-  const cols = { ...columnsOf(input), updated_at: now };
-  if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
-  if (input.refill !== undefined || input.remaining !== undefined) cols.last_refill_at = now;
-  const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
-  await deps.store.db.transaction().execute(async (trx) => {
-    const res = await trx.updateTable('keys').set(cols).where('id', '=', key.id).where('status', '!=', 'revoked').executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) throw conflict('A revoked key cannot be changed');
-    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
-  });
-  deps.keyChanged(key.id, key.workspace_id);
-  return freshView(deps, { ...key, ...cols });
-}
+  async update(key: KeysTable, actor: Actor, input: PatchInput): Promise<KeyView> {
+    if (key.status === 'revoked') throw conflict('A revoked key cannot be changed');
+    const now = this.clock.now();
+    checkInput(input, now);
+    const cols = { ...columnsOf(input), updated_at: now };
+    if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
+    if (input.refill !== undefined || input.remaining !== undefined) cols.last_refill_at = now;
+    const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
+    await this.store.transaction(async (r) => {
+      if (!(await r.keys.update(key.id, cols))) throw conflict('A revoked key cannot be changed');
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
+    });
+    this.bus.keyChanged(key.id, key.workspace_id);
+    return this.view({ ...key, ...cols });
+  }
 
-export async function rollKey(deps: Deps, key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number): Promise<Created> {
-  if (key.status === 'revoked') throw conflict('A revoked key cannot be rolled');
-  const now = deps.clock.now();
-  const { plaintext, start } = generateKey(app.key_prefix, key.environment);
-  const hash = sha256Hex(plaintext);
-  const oldUntil = now + gracePeriodMs;
-  await deps.store.db.transaction().execute(async (trx) => {
-    // Old values stop at the end of the grace period; one already ending sooner keeps its end.
-    await trx.updateTable('key_hashes').set({ expires_at: oldUntil })
-      .where('key_id', '=', key.id)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldUntil)]))
-      .execute();
-    await trx.insertInto('key_hashes').values({ hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: sealFor(deps, key, plaintext) }).execute();
-    await trx.updateTable('keys').set({ start, updated_at: now }).where('id', '=', key.id).execute();
-    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
-  });
-  deps.keyChanged(key.id, key.workspace_id);
-  deps.valueAdded(hash);
-  return { value: plaintext, view: await freshView(deps, { ...key, start, updated_at: now }) };
-}
+  async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number): Promise<Created> {
+    if (key.status === 'revoked') throw conflict('A revoked key cannot be rolled');
+    const now = this.clock.now();
+    const { plaintext, start } = generateKey(app.key_prefix, key.environment);
+    const hash = sha256Hex(plaintext);
+    await this.store.transaction(async (r) => {
+      await r.keys.roll(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, start, now + gracePeriodMs, now);
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
+    });
+    this.bus.keyChanged(key.id, key.workspace_id);
+    this.bus.valueAdded(hash);
+    return { value: plaintext, view: await this.view({ ...key, start, updated_at: now }) };
+  }
 
-export async function revokeKey(deps: Deps, key: KeysTable, actor: Actor): Promise<KeyView> {
-  if (key.status === 'revoked') return freshView(deps, key);
-  const now = deps.clock.now();
-  await deps.store.db.transaction().execute(async (trx) => {
-    await trx.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', key.id).execute();
-    await recordAudit(trx, actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
-  });
-  deps.keyChanged(key.id, key.workspace_id);
-  return freshView(deps, { ...key, status: 'revoked', revoked_at: now, updated_at: now });
+  async revoke(key: KeysTable, actor: Actor): Promise<KeyView> {
+    if (key.status === 'revoked') return this.view(key);
+    const now = this.clock.now();
+    await this.store.transaction(async (r) => {
+      await r.keys.revoke(key.id, now);
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
+    });
+    this.bus.keyChanged(key.id, key.workspace_id);
+    return this.view({ ...key, status: 'revoked', revoked_at: now, updated_at: now });
+  }
+
+  /** Integration secrets must stay usable for HMAC: sealed, never stored in clear. */
+  private sealFor(key: Pick<KeysTable, 'id' | 'kind'>, secret: string): string | null {
+    return key.kind === 'integration' ? this.box.seal(secret, sealContext.keySecret(key.id)) : null;
+  }
 }

@@ -6,6 +6,14 @@ import path from 'node:path';
 
 export class MasterKeyError extends Error {}
 
+const TAG_BYTES = 16;
+
+/** What each sealed value is bound to (its AES-GCM associated data): a value moved elsewhere fails to open. */
+export const sealContext = {
+  keySecret: (keyId: string): string => `key:${keyId}`,
+  vault: (appId: string, name: string): string => `vault:${appId}:${name}`,
+} as const;
+
 /** The current key encrypts; previous keys (during a rotation) still decrypt. */
 export class SecretBox {
   private readonly keys = new Map<string, Buffer>();
@@ -21,7 +29,7 @@ export class SecretBox {
   /** `v1.<key id>.<iv>.<tag>.<ciphertext>`, base64url parts. */
   seal(plaintext: string, context: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentId)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentId)!, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(context));
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return ['v1', this.currentId, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
@@ -32,9 +40,12 @@ export class SecretBox {
     if (version !== 'v1' || !id || !iv || !tag || ct === undefined) throw new MasterKeyError('sealed value is malformed');
     const key = this.keys.get(id);
     if (!key) throw new MasterKeyError(`value sealed under master key ${id}, which is not configured (set KEYWARD_MASTER_KEY_PREVIOUS)`);
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    const authTag = Buffer.from(tag, 'base64url');
+    // A shorter tag would be accepted by GCM and weakens it: only the full 16 bytes we write.
+    if (authTag.length !== TAG_BYTES) throw new MasterKeyError('sealed value is malformed');
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
     decipher.setAAD(Buffer.from(context));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    decipher.setAuthTag(authTag);
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
   }
 

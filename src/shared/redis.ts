@@ -1,10 +1,9 @@
-// Redis connections and the invalidation bus: every node hears which keys changed, within
+// Redis connections and the Redis invalidation bus: every node hears which keys changed, within
 // milliseconds, and forgets its cached copies. Missed messages (a disconnect) clear the cache.
 import { randomBytes } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { KeyCache } from '../verify/cache.js';
+import { KeyChangeListeners, type Invalidatable, type InvalidationBus, type KeyChange } from './bus.js';
 
 export function connectRedis(url: string, logger: Logger, name: string): Redis {
   const redis = new Redis(url, {
@@ -27,29 +26,18 @@ export function connectRedis(url: string, logger: Logger, name: string): Redis {
   return redis;
 }
 
-export interface KeyChange {
-  keyId: string;
-  workspaceId: string;
-}
-
-export interface InvalidationBus {
-  keyChanged(keyId: string, workspaceId: string): void;
-  valueAdded(hash: string): void;
-  close(): Promise<void>;
-}
-
 export class RedisInvalidationBus implements InvalidationBus {
   private readonly channel: string;
   private wasReady = false;
   private readonly nodeId = randomBytes(6).toString('hex');
+  private readonly listeners = new KeyChangeListeners();
 
   constructor(
     private readonly pub: Redis,
     private readonly sub: Redis,
     prefix: string,
-    private readonly cache: KeyCache,
+    private readonly cache: Invalidatable,
     private readonly logger: Logger,
-    private readonly events: EventEmitter,
   ) {
     this.channel = `${prefix}invalidate`;
     void sub.subscribe(this.channel).catch((err: unknown) => logger.warn({ err }, 'redis subscribe failed'));
@@ -58,7 +46,7 @@ export class RedisInvalidationBus implements InvalidationBus {
       if (message.startsWith('k:')) {
         const [keyId = '', workspaceId = '', origin] = message.slice(2).split(':');
         cache.invalidateKey(keyId);
-        if (origin !== this.nodeId) events.emit('change', { keyId, workspaceId } satisfies KeyChange);
+        if (origin !== this.nodeId) this.listeners.emit({ keyId, workspaceId } satisfies KeyChange);
       }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
     });
@@ -76,13 +64,17 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.cache.invalidateKey(keyId);
     // Other nodes hear it through Redis; this node's listeners hear it now (our own message,
     // echoed back by Redis, invalidates once more, harmlessly, and is not emitted twice).
-    this.events.emit('change', { keyId, workspaceId } satisfies KeyChange);
+    this.listeners.emit({ keyId, workspaceId });
     this.publish(`k:${keyId}:${workspaceId}:${this.nodeId}`);
   }
 
   valueAdded(hash: string): void {
     this.cache.invalidateHash(hash);
     this.publish(`h:${hash}`);
+  }
+
+  onKeyChange(listener: (change: KeyChange) => void): () => void {
+    return this.listeners.add(listener);
   }
 
   private publish(message: string): void {
@@ -93,15 +85,4 @@ export class RedisInvalidationBus implements InvalidationBus {
   async close(): Promise<void> {
     this.sub.disconnect();
   }
-}
-
-export function localBus(cache: KeyCache, events: EventEmitter): InvalidationBus {
-  return {
-    keyChanged: (keyId, workspaceId) => {
-      cache.invalidateKey(keyId);
-      events.emit('change', { keyId, workspaceId } satisfies KeyChange);
-    },
-    valueAdded: (hash) => cache.invalidateHash(hash),
-    close: async () => {},
-  };
 }

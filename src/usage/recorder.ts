@@ -1,7 +1,7 @@
 // Counts verify outcomes per key per minute and last-use times in memory, and writes them to the
 // store in batches off the request path (see sink.ts). Counts survive a failed flush and are retried.
 import type { Logger } from 'pino';
-import type { UsageRow, UsageSink } from './sink.js';
+import type { UsageRow, UsageSink } from '../store/usage-sink.js';
 import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from '../verify/codes.js';
 
 export const MINUTE = 60_000;

@@ -1,21 +1,7 @@
-// The verdicts of POST /v1/keys/verify.
-export const VERIFY_CODES = [
-  'VALID',
-  'MALFORMED',
-  'NOT_FOUND',
-  'DISABLED',
-  'REVOKED',
-  'EXPIRED',
-  'IP_NOT_ALLOWED',
-  'RESOURCE_FORBIDDEN',
-  'INSUFFICIENT_PERMISSIONS',
-  'RATE_LIMITED',
-  'USAGE_EXCEEDED',
-  'INVALID_SIGNATURE',
-  'TOKEN_EXPIRED',
-] as const;
+// The verdicts of POST /v1/keys/verify, indexed for counters (the list itself lives in steps.ts).
+import { VERIFY_CODES, type VerifyCode } from './steps.js';
 
-export type VerifyCode = (typeof VERIFY_CODES)[number];
+export { VERIFY_CODES, type VerifyCode } from './steps.js';
 
 /** A verdict's position in VERIFY_CODES: counters indexed by verdict use it. */
 export const CODE_INDEX: Readonly<Record<VerifyCode, number>> = Object.freeze(

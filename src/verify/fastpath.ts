@@ -5,11 +5,11 @@
 // that is closing — falls through to the Fastify route, which stays registered and documented.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv';
-import type { Deps } from '../deps.js';
-import { ERROR_CODES, FIXED_DETAIL, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError } from '../errors.js';
-import { isStoreUnavailable } from '../store/db.js';
+import type { Logger } from 'pino';
+import { ERROR_CODES, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError } from '../errors.js';
 import { WORKER } from '../http/headers.js';
-import { countedVerify } from './routes.js';
+import { toProblem } from '../http/problem.js';
+import type { Verifier } from './routes.js';
 import type { VerifyInput, VerifyResult } from './verify.js';
 
 export interface FastPathOptions {
@@ -24,30 +24,30 @@ export interface FastPathOptions {
 /** Plain JSON, UTF-8 or no charset; any other media type or charset takes the Fastify route. */
 const JSON_TYPE = /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i;
 
-export function verifyFastPath(deps: Deps, opts: FastPathOptions) {
-  const verify = countedVerify(deps);
+export function verifyFastPath(verify: Verifier, logger: Logger, opts: FastPathOptions) {
   const okHeaders = (length: number): string[] => WORKER
     ? ['content-type', 'application/json; charset=utf-8', 'content-length', String(length), 'x-keyward-worker', WORKER]
     : ['content-type', 'application/json; charset=utf-8', 'content-length', String(length)];
 
-  const problem = (res: ServerResponse, code: ErrorCode, detail: string, errors?: FieldError[], close = false) => {
-    const body = JSON.stringify(problemBody(code, detail, opts.requestId(), errors));
-    res.writeHead(ERROR_CODES[code].status, {
+  const write = (res: ServerResponse, status: number, text: string, extra: Record<string, string>) => {
+    res.writeHead(status, {
       'content-type': 'application/problem+json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
+      'content-length': Buffer.byteLength(text),
       'x-content-type-options': 'nosniff',
-      ...(close ? { connection: 'close' } : {}),
+      ...extra,
     });
-    res.end(body);
+    res.end(text);
   };
 
-  /** The same mapping as the Fastify error handler: the store being away is a 503. */
+  const problem = (res: ServerResponse, code: ErrorCode, detail: string, errors?: FieldError[], close = false) => {
+    write(res, ERROR_CODES[code].status, JSON.stringify(problemBody(code, detail, opts.requestId(), errors)), close ? { connection: 'close' } : {});
+  };
+
+  /** The same mapping as the Fastify error handler: toProblem. */
   const failed = (res: ServerResponse, err: unknown) => {
-    const unavailable = isStoreUnavailable(err as { code?: string; message?: string });
-    if (!unavailable) deps.logger.error({ err }, 'verify failed');
-    return unavailable
-      ? problem(res, 'SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable)
-      : problem(res, 'INTERNAL', FIXED_DETAIL.internal);
+    const answer = toProblem(err, opts.requestId());
+    if (answer.internal) logger.error({ err }, 'verify failed');
+    write(res, answer.body.status, JSON.stringify(answer.body), answer.retryAfterSec !== undefined ? { 'retry-after': String(answer.retryAfterSec) } : {});
   };
 
   const send = (res: ServerResponse, result: VerifyResult) => {

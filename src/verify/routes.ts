@@ -2,10 +2,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../deps.js';
 import { IdOf, Nullable, StringEnum, withErrors } from '../http/common.js';
-import { VERIFY_CODES } from './codes.js';
-import { verifyKey, type VerifyInput, type VerifyResult } from './verify.js';
+import { VERIFY_CODES, type VerifyCode } from './steps.js';
+import { verifyKey, type VerifyDeps, type VerifyInput, type VerifyResult } from './verify.js';
 import { serializeVerifyResult } from './serialize.js';
 import { WORKER } from '../http/headers.js';
 
@@ -36,21 +35,21 @@ export const VerifyAnswer = Type.Object({
 }, { examples: [{ valid: true, code: 'VALID', keyId: 'key_3kTn8Vw2Xq7Lp0RzB4sM', appId: 'app_9sQm2Lx7Vb3Nc8Zr1Kd5', ownerId: 'user_123', environment: 'live', permissions: ['documents.read'], resources: [], meta: {}, expiresAt: null, remaining: 41, ratelimit: { limit: 1000, remaining: 998, resetAt: '2026-01-15T12:01:00.000Z' } }] });
 
 
+export type Verifier = (input: VerifyInput) => VerifyResult | Promise<VerifyResult>;
+
 /** verifyKey plus the per-verdict metric: what both the route and the fast path run. */
-export function countedVerify(deps: Deps): (input: VerifyInput) => VerifyResult | Promise<VerifyResult> {
-  const { countVerdict } = deps.metrics;
+export function countedVerify(deps: VerifyDeps, countVerdict: (code: VerifyCode) => void): Verifier {
   const counted = (result: VerifyResult): VerifyResult => {
     countVerdict(result.code);
     return result;
   };
   return (input) => {
-    const result = verifyKey(deps.verify, input);
+    const result = verifyKey(deps, input);
     return result instanceof Promise ? result.then(counted) : counted(result);
   };
 }
 
-export const verifyRoutes = (deps: Deps) => async (fastify: FastifyInstance) => {
-  const verify = countedVerify(deps);
+export const verifyRoutes = ({ verify }: { verify: Verifier }) => async (fastify: FastifyInstance) => {
   fastify.withTypeProvider<TypeBoxTypeProvider>().post('/v1/keys/verify', {
     schema: {
       tags: ['verify'], summary: 'Verify a key', security: [],

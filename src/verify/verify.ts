@@ -2,13 +2,15 @@
 // limiter, the usage-cap charge (capped keys only) and the in-memory usage recorder.
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey } from '../keys/format.js';
-import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
-import { iso } from '../keys/model.js';
+import { iso } from '../lib/time.js';
+import { KEY_CHECKS } from './checks.js';
 import type { RateDecision } from '../ratelimit/decide.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from './cache.js';
 import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
-import type { VerifyCode } from './codes.js';
+import type { VerifyCode } from './steps.js';
+
+export { hasPermission, resourceAllowed } from './checks.js';
 
 export interface VerifyInput {
   key?: string;
@@ -153,28 +155,6 @@ async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, token: stri
   return refuse('INVALID_SIGNATURE');
 }
 
-/** `*` grants everything; `docs.*` grants `docs.read` and `docs.write.all`. */
-export function hasPermission(granted: readonly string[], wanted: string): boolean {
-  for (const g of granted) {
-    if (g === wanted || g === '*') return true;
-    if (g.endsWith('*') && wanted.startsWith(g.slice(0, -1))) return true;
-  }
-  return false;
-}
-
-/** Empty scope = every resource; `*.example.com` matches subdomains; a trailing `*` matches a prefix. */
-export function resourceAllowed(scope: readonly string[], resource: string): boolean {
-  if (scope.length === 0) return true;
-  const r = resource.toLowerCase();
-  for (const s of scope) {
-    const p = s.toLowerCase();
-    if (p === r || p === '*') return true;
-    if (p.startsWith('*.') && r.endsWith(p.slice(1))) return true;
-    if (p.endsWith('*') && r.startsWith(p.slice(0, -1))) return true;
-  }
-  return false;
-}
-
 function described(key: CachedKey, code: VerifyCode): VerifyResult {
   return {
     valid: false,
@@ -186,15 +166,6 @@ function described(key: CachedKey, code: VerifyCode): VerifyResult {
     environment: key.environment,
     expiresAt: key.expiresAtIso,
   };
-}
-
-/** Fails closed: a key with an allowlist refuses callers whose address is missing or unparsable. */
-function clientAllowed(ipText: string | undefined, key: CachedKey): boolean {
-  if (ipText === undefined) return false;
-  const v4 = ipv4ToInt(ipText);
-  if (v4 !== null) return ipv4Allowed(v4, key.ipv4Ranges);
-  const ip = parseClientIp(ipText);
-  return ip !== null && ipAllowed(ip, key.ipRanges ?? []);
 }
 
 // Window ends repeat for a whole window: format each once.
@@ -228,21 +199,12 @@ export function verifyKey(deps: VerifyDeps, input: VerifyInput): VerifyResult | 
   return found instanceof Promise ? found.then((f) => checkKey(deps, input, f, now)) : checkKey(deps, input, found, now);
 }
 
-/** The key checks, in the documented order, up to the rate limits. */
+/** The key checks of checks.ts in their order, then the rate limits. */
 function checkKey(deps: VerifyDeps, input: VerifyInput, found: Found, now: number): VerifyResult | Promise<VerifyResult> {
   if (!('key' in found)) return found;
   const key = found.key;
-  if (key.status === 'revoked') return refused(deps, key, 'REVOKED', now);
-  if (key.status === 'disabled') return refused(deps, key, 'DISABLED', now);
-  if ((key.expiresAt !== null && key.expiresAt <= now) || (found.valueExpiresAt !== null && found.valueExpiresAt <= now)) {
-    return refused(deps, key, 'EXPIRED', now);
-  }
-  if (key.ipRanges !== null && !clientAllowed(input.ip, key)) return refused(deps, key, 'IP_NOT_ALLOWED', now);
-  if (input.resource !== undefined && !resourceAllowed(key.resources, input.resource)) return refused(deps, key, 'RESOURCE_FORBIDDEN', now);
-  if (input.permissions) {
-    for (const p of input.permissions) {
-      if (!hasPermission(key.permissions, p)) return refused(deps, key, 'INSUFFICIENT_PERMISSIONS', now);
-    }
+  for (const check of KEY_CHECKS) {
+    if (check.fails(key, found, input, now)) return refused(deps, key, check.code, now);
   }
   const limit = deps.limiter.take(key, now);
   return limit instanceof Promise ? limit.then((l) => charged(deps, input, key, now, l)) : charged(deps, input, key, now, limit);

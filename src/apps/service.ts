@@ -1,0 +1,78 @@
+// Apps: create, change, delete (which revokes every key of the app). Each change and its audit
+// entry commit together.
+import { invalid, notFound } from '../errors.js';
+import { newId } from '../lib/random.js';
+import type { Clock } from '../lib/clock.js';
+import type { InvalidationBus } from '../shared/bus.js';
+import type { Store } from '../store/db.js';
+import type { Actor } from '../store/repos/index.js';
+import type { AppsTable } from '../store/schema.js';
+import { ROOT_KEY_PREFIX } from '../auth/service.js';
+import { DEFAULTS, appDefaults, prefixFromName, type AppDefaults } from './model.js';
+
+export interface AppInput {
+  name?: string | undefined;
+  keyPrefix?: string | undefined;
+  defaults?: Partial<AppDefaults> | undefined;
+}
+
+function checkPrefix(prefix: string | undefined): void {
+  if (prefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
+}
+
+export class AppService {
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus) {}
+
+  list(workspaceId: string): Promise<AppsTable[]> {
+    return this.store.repos.apps.listByWorkspace(workspaceId);
+  }
+
+  async get(appId: string): Promise<AppsTable> {
+    const app = await this.store.repos.apps.find(appId);
+    if (!app) throw notFound('App');
+    return app;
+  }
+
+  async create(workspaceId: string, actor: Actor, input: AppInput & { name: string }): Promise<AppsTable> {
+    const prefix = input.keyPrefix ?? prefixFromName(input.name);
+    checkPrefix(prefix);
+    const now = this.clock.now();
+    const row: AppsTable = {
+      id: newId('app'), workspace_id: workspaceId, name: input.name, key_prefix: prefix,
+      defaults: JSON.stringify({ ...DEFAULTS, ...input.defaults }), created_at: now, updated_at: now, deleted_at: null,
+    };
+    await this.store.transaction(async (r) => {
+      await r.apps.insert(row);
+      await r.audit.record(actor, { workspaceId, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
+    });
+    return row;
+  }
+
+  async update(app: AppsTable, actor: Actor, input: AppInput): Promise<AppsTable> {
+    checkPrefix(input.keyPrefix);
+    const now = this.clock.now();
+    const next: AppsTable = {
+      ...app,
+      name: input.name ?? app.name,
+      key_prefix: input.keyPrefix ?? app.key_prefix,
+      defaults: JSON.stringify({ ...appDefaults(app), ...input.defaults }),
+      updated_at: now,
+    };
+    await this.store.transaction(async (r) => {
+      await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now });
+      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input) } }, now);
+    });
+    return next;
+  }
+
+  async delete(app: AppsTable, actor: Actor): Promise<void> {
+    const now = this.clock.now();
+    const revoked = await this.store.transaction(async (r) => {
+      const ids = await r.keys.revokeAllOfApp(app.id, now);
+      await r.apps.markDeleted(app.id, now);
+      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
+      return ids;
+    });
+    for (const id of revoked) this.bus.keyChanged(id, app.workspace_id);
+  }
+}

@@ -1,0 +1,68 @@
+// The one access guard every management route calls: authenticate → check the permission exists
+// anywhere for the caller → load the object → check access to its workspace. Another tenant's
+// object answers 404 exactly like a missing one; that rule lives here and nowhere else.
+import type { FastifyRequest } from 'fastify';
+import { notFound } from '../errors.js';
+import type { AppsTable, KeysTable, RootKeysTable } from '../store/schema.js';
+import type { Repos } from '../store/repos/index.js';
+import type { Access, AuthService, Origin, Principal } from './service.js';
+import type { Permission } from './permissions.js';
+
+export function bearerToken(req: FastifyRequest): string | null {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const space = header.indexOf(' ');
+    if (space > 0 && header.slice(0, space).toLowerCase() === 'bearer') return header.slice(space + 1).trim() || null;
+  }
+  const session = req.headers['x-session-token'];
+  return typeof session === 'string' && session.length > 0 ? session : null;
+}
+
+export function originOf(req: FastifyRequest): Origin {
+  const userAgent = req.headers['user-agent'];
+  return { ip: req.ip ?? null, userAgent: typeof userAgent === 'string' ? userAgent : null };
+}
+
+export interface Guarded<T> {
+  target: T;
+  access: Access;
+  principal: Principal;
+}
+
+export class Guard {
+  constructor(private readonly auth: AuthService, private readonly repos: Repos) {}
+
+  /** The caller, authenticated (any permission). */
+  principal(req: FastifyRequest): Promise<Principal> {
+    return this.auth.resolve(bearerToken(req));
+  }
+
+  /** Access to a workspace named by the request. */
+  async workspace(req: FastifyRequest, workspaceId: string, permission: Permission): Promise<Access & { principal: Principal }> {
+    const principal = await this.principal(req);
+    await this.auth.authorize(principal, permission);
+    return { ...(await this.auth.access(principal, originOf(req), workspaceId, permission, 'Workspace')), principal };
+  }
+
+  app(req: FastifyRequest, appId: string, permission: Permission): Promise<Guarded<AppsTable>> {
+    return this.object(req, permission, 'App', () => this.repos.apps.find(appId));
+  }
+
+  key(req: FastifyRequest, keyId: string, permission: Permission): Promise<Guarded<KeysTable>> {
+    return this.object(req, permission, 'Key', () => this.repos.keys.find(keyId));
+  }
+
+  rootKey(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<RootKeysTable>> {
+    return this.object(req, permission, 'Root key', () => this.repos.rootKeys.find(id));
+  }
+
+  /** Any object that belongs to a workspace: load it only once the permission is known to exist. */
+  async object<T extends { workspace_id: string }>(req: FastifyRequest, permission: Permission, what: string, load: () => Promise<T | undefined>): Promise<Guarded<T>> {
+    const principal = await this.principal(req);
+    await this.auth.authorize(principal, permission);
+    const target = await load();
+    if (!target) throw notFound(what);
+    const access = await this.auth.access(principal, originOf(req), target.workspace_id, permission, what);
+    return { target, access, principal };
+  }
+}

@@ -1,0 +1,70 @@
+// toProblem(err): what any failure answers, for the Fastify error handler and the verify fast path
+// alike. Bad input is a 4xx with a stable code; the store being away a 503 with Retry-After;
+// anything else a 500 that says nothing about the request.
+import { AppError, FIXED_DETAIL, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError, type Problem } from '../errors.js';
+import { isStoreUnavailable } from '../store/db.js';
+import { fieldErrors, type AjvError } from './validation.js';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION_FAILED',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION_FAILED',
+};
+
+/** Fastify errors whose message quotes the request (a body, a path): answered with fixed words. */
+const FIXED_FASTIFY_DETAIL: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'The body is not valid JSON',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'This content type is not accepted here; send application/json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large',
+};
+
+export interface ProblemAnswer {
+  body: Problem;
+  /** Seconds, for a Retry-After header. */
+  retryAfterSec?: number;
+  /** Whether the failure is ours (logged as an error) rather than the caller's. */
+  internal: boolean;
+}
+
+interface ErrorLike {
+  message?: string;
+  code?: string;
+  statusCode?: number;
+  validation?: AjvError[];
+  validationContext?: string;
+}
+
+export function toProblem(err: unknown, requestId: string): ProblemAnswer {
+  const e = (err ?? {}) as ErrorLike;
+  let code: ErrorCode;
+  let detail = typeof e.message === 'string' ? e.message : '';
+  let errors: FieldError[] | undefined;
+  let retryAfterSec: number | undefined;
+  if (err instanceof AppError) {
+    code = err.code;
+    errors = err.errors;
+    retryAfterSec = err.retryAfterSec;
+  } else if (e.validation) {
+    code = 'VALIDATION_FAILED';
+    errors = fieldErrors(e.validationContext ?? 'request', e.validation);
+    detail = fieldErrorsDetail(errors);
+  } else if (e.code && FASTIFY_CODES[e.code]) {
+    code = FASTIFY_CODES[e.code]!;
+    detail = FIXED_FASTIFY_DETAIL[e.code] ?? detail;
+  } else if (isStoreUnavailable(err)) {
+    code = 'SERVICE_UNAVAILABLE';
+    detail = FIXED_DETAIL.storeUnavailable;
+    retryAfterSec = 1;
+  } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    code = e.statusCode === 404 ? 'NOT_FOUND' : e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED';
+    // Fastify's own 4xx messages may quote the URL or a header: a fixed sentence instead.
+    detail = code === 'VALIDATION_FAILED' ? 'The request is malformed' : detail;
+  } else {
+    code = 'INTERNAL';
+    detail = FIXED_DETAIL.internal;
+  }
+  const body = problemBody(code, detail, requestId, errors);
+  return { body, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}), internal: body.status >= 500 && code !== 'SERVICE_UNAVAILABLE' };
+}

@@ -1,0 +1,62 @@
+// What a leak report does: a reported live key is disabled or revoked (policy), a root key always
+// revoked, each audited; the answer says what happened to each token.
+import { sha256Hex } from '../lib/hash.js';
+import type { Clock } from '../lib/clock.js';
+import { parseKey } from '../keys/format.js';
+import type { InvalidationBus } from '../shared/bus.js';
+import type { Store } from '../store/db.js';
+import type { Actor } from '../store/repos/index.js';
+
+export interface LeakItem {
+  token: string;
+  type: string;
+  url?: string | undefined;
+  source?: string | undefined;
+}
+
+export interface LeakOutcome {
+  token_hash: string;
+  token_type: string;
+  label: 'true_positive' | 'false_positive';
+  action: 'disabled' | 'revoked' | 'already_inactive' | 'none';
+}
+
+export class LeakService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly bus: InvalidationBus,
+    private readonly policy: 'disable' | 'revoke',
+  ) {}
+
+  async handle(actor: Actor, item: LeakItem): Promise<LeakOutcome> {
+    const tokenHash = sha256Hex(item.token);
+    const result = (label: LeakOutcome['label'], action: LeakOutcome['action']): LeakOutcome => ({ token_hash: tokenHash, token_type: item.type, label, action });
+    if (!parseKey(item.token)) return result('false_positive', 'none');
+    const now = this.clock.now();
+    const meta = { url: item.url ?? null, source: item.source ?? null, type: item.type };
+    const repos = this.store.repos;
+
+    const root = await repos.rootKeys.findByHash(tokenHash);
+    if (root) {
+      if (root.revoked_at !== null) return result('true_positive', 'already_inactive');
+      await this.store.transaction(async (r) => {
+        await r.rootKeys.revoke(root.id, now);
+        await r.audit.record(actor, { workspaceId: root.workspace_id, action: 'root_key.leak_revoke', targetType: 'root_key', targetId: root.id, meta }, now);
+      });
+      return result('true_positive', 'revoked');
+    }
+
+    const key = await repos.keys.findByHash(tokenHash);
+    if (!key) return result('false_positive', 'none');
+    if (key.status !== 'active') return result('true_positive', 'already_inactive');
+    const revoke = this.policy === 'revoke';
+    await this.store.transaction(async (r) => {
+      if (revoke) await r.keys.revoke(key.id, now);
+      else await r.keys.update(key.id, { status: 'disabled', updated_at: now });
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action: revoke ? 'key.leak_revoke' : 'key.leak_disable', targetType: 'key', targetId: key.id, meta }, now);
+    });
+    this.bus.keyChanged(key.id, key.workspace_id);
+    return result('true_positive', revoke ? 'revoked' : 'disabled');
+  }
+}

@@ -1,0 +1,56 @@
+// The invalidation bus: tells every node which keys changed, so cached copies are dropped at once.
+import { EventEmitter } from 'node:events';
+
+export interface KeyChange {
+  keyId: string;
+  workspaceId: string;
+}
+
+/** What the bus invalidates: the verify cache implements it. */
+export interface Invalidatable {
+  invalidateKey(keyId: string): void;
+  invalidateHash(hash: string): void;
+  clear(): void;
+}
+
+export interface InvalidationBus {
+  /** A key changed (update, disable, roll, revoke): every node forgets its cached copies. */
+  keyChanged(keyId: string, workspaceId: string): void;
+  /** A new value exists (create, roll): a node that cached it as unknown forgets that. */
+  valueAdded(hash: string): void;
+  /** Every key change seen by this node, its own and other nodes'; returns the unsubscribe. */
+  onKeyChange(listener: (change: KeyChange) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Listeners of key changes, shared by the bus implementations. */
+export class KeyChangeListeners {
+  private readonly events = new EventEmitter();
+
+  constructor() {
+    this.events.setMaxListeners(0);
+  }
+
+  emit(change: KeyChange): void {
+    this.events.emit('change', change);
+  }
+
+  add(listener: (change: KeyChange) => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+}
+
+/** One node, no Redis: invalidation is local. */
+export function localBus(cache: Invalidatable): InvalidationBus {
+  const listeners = new KeyChangeListeners();
+  return {
+    keyChanged: (keyId, workspaceId) => {
+      cache.invalidateKey(keyId);
+      listeners.emit({ keyId, workspaceId });
+    },
+    valueAdded: (hash) => cache.invalidateHash(hash),
+    onKeyChange: (listener) => listeners.add(listener),
+    close: async () => {},
+  };
+}

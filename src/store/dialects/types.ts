@@ -1,0 +1,39 @@
+// What a store dialect supplies: a connection, the SQL that differs, and how its errors read.
+import type { Kysely } from 'kysely';
+import type { Database, KeysTable } from '../schema.js';
+import type { UsageSink } from '../usage-sink.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface StoreOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  sqliteSync?: 'FULL' | 'NORMAL';
+  /** Longest a query or a wait for a pooled connection may take before it fails as unavailable. */
+  queryTimeoutMs?: number;
+}
+
+/** A key row as verify loads it: with the expiry of the value that was presented. */
+export type KeyByHashRow = KeysTable & { value_expires_at: number | null };
+
+export interface OpenedDialect {
+  db: Kysely<Database>;
+  name: DialectName;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** The verify loader: the fastest read of a key by value hash this dialect has. */
+  keyByHash(db: Kysely<Database>): (hash: string) => Promise<KeyByHashRow | undefined>;
+  /** Where usage batches are written (SQLite: a worker thread; PostgreSQL: the pool). */
+  usageSink(): UsageSink;
+}
+
+export interface Dialect {
+  name: DialectName;
+  /** True when this dialect serves the given DATABASE_URL (undefined = the embedded default). */
+  serves(databaseUrl: string | undefined): boolean;
+  open(opts: StoreOptions): Promise<OpenedDialect>;
+  /** Error codes of a unique-constraint violation. */
+  uniqueViolation: ReadonlySet<string>;
+  /** Error codes that mean "could not reach or use the store" (a 503, retryable). */
+  unavailable: ReadonlySet<string>;
+}

@@ -1,0 +1,38 @@
+// Every repository over one connection or transaction: what services use instead of SQL.
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+import { AppRepo } from './apps.js';
+import { AuditRepo } from './audit.js';
+import { KeyRepo } from './keys.js';
+import { RootKeyRepo } from './root-keys.js';
+import { SettingsRepo } from './settings.js';
+import { UsageRepo } from './usage.js';
+import { UserRepo } from './users.js';
+import { VaultRepo } from './vault.js';
+import { WorkspaceRepo } from './workspaces.js';
+
+export class Repos {
+  readonly apps: AppRepo;
+  readonly audit: AuditRepo;
+  readonly keys: KeyRepo;
+  readonly rootKeys: RootKeyRepo;
+  readonly settings: SettingsRepo;
+  readonly usage: UsageRepo;
+  readonly users: UserRepo;
+  readonly vault: VaultRepo;
+  readonly workspaces: WorkspaceRepo;
+
+  constructor(db: Kysely<Database>) {
+    this.apps = new AppRepo(db);
+    this.audit = new AuditRepo(db);
+    this.keys = new KeyRepo(db);
+    this.rootKeys = new RootKeyRepo(db);
+    this.settings = new SettingsRepo(db);
+    this.usage = new UsageRepo(db);
+    this.users = new UserRepo(db);
+    this.vault = new VaultRepo(db);
+    this.workspaces = new WorkspaceRepo(db);
+  }
+}
+
+export type { Actor, AuditEntry } from './audit.js';

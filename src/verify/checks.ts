@@ -1,0 +1,67 @@
+// The key checks of verify, in order: each a named predicate with the verdict it gives. A new
+// check is one entry here and one in steps.ts (a test holds the two in the same order).
+import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
+import type { CacheEntry, CachedKey } from './cache.js';
+import type { VerifyCode } from './steps.js';
+
+/** What a check may look at; the input fields it needs are the ones verify was called with. */
+export interface CheckInput {
+  permissions?: readonly string[] | undefined;
+  resource?: string | undefined;
+  ip?: string | undefined;
+}
+
+export interface KeyCheck {
+  code: VerifyCode;
+  /** True when the key fails: verify answers with `code` and stops. */
+  fails(key: CachedKey, found: CacheEntry, input: CheckInput, now: number): boolean;
+}
+
+/** `*` grants everything; `docs.*` grants `docs.read` and `docs.write.all`. */
+export function hasPermission(granted: readonly string[], wanted: string): boolean {
+  for (const g of granted) {
+    if (g === wanted || g === '*') return true;
+    if (g.endsWith('*') && wanted.startsWith(g.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** Empty scope = every resource; `*.example.com` matches subdomains; a trailing `*` matches a prefix. */
+export function resourceAllowed(scope: readonly string[], resource: string): boolean {
+  if (scope.length === 0) return true;
+  const r = resource.toLowerCase();
+  for (const s of scope) {
+    const p = s.toLowerCase();
+    if (p === r || p === '*') return true;
+    if (p.startsWith('*.') && r.endsWith(p.slice(1))) return true;
+    if (p.endsWith('*') && r.startsWith(p.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** Fails closed: a key with an allowlist refuses callers whose address is missing or unparsable. */
+function clientAllowed(ipText: string | undefined, key: CachedKey): boolean {
+  if (ipText === undefined) return false;
+  const v4 = ipv4ToInt(ipText);
+  if (v4 !== null) return ipv4Allowed(v4, key.ipv4Ranges);
+  const ip = parseClientIp(ipText);
+  return ip !== null && ipAllowed(ip, key.ipRanges ?? []);
+}
+
+function lacksPermission(key: CachedKey, wanted: readonly string[] | undefined): boolean {
+  if (!wanted) return false;
+  for (const p of wanted) if (!hasPermission(key.permissions, p)) return true;
+  return false;
+}
+
+export const KEY_CHECKS: readonly KeyCheck[] = [
+  { code: 'REVOKED', fails: (key) => key.status === 'revoked' },
+  { code: 'DISABLED', fails: (key) => key.status === 'disabled' },
+  {
+    code: 'EXPIRED',
+    fails: (key, found, _input, now) => (key.expiresAt !== null && key.expiresAt <= now) || (found.valueExpiresAt !== null && found.valueExpiresAt <= now),
+  },
+  { code: 'IP_NOT_ALLOWED', fails: (key, _found, input) => key.ipRanges !== null && !clientAllowed(input.ip, key) },
+  { code: 'RESOURCE_FORBIDDEN', fails: (key, _found, input) => input.resource !== undefined && !resourceAllowed(key.resources, input.resource) },
+  { code: 'INSUFFICIENT_PERMISSIONS', fails: (key, _found, input) => lacksPermission(key, input.permissions) },
+];

@@ -1,0 +1,109 @@
+// Workspaces, their members and their root keys.
+import { AppError, conflict, forbidden, notFound } from '../errors.js';
+import { hashPassword, sha256Hex } from '../lib/hash.js';
+import { newId } from '../lib/random.js';
+import type { Clock } from '../lib/clock.js';
+import type { Store } from '../store/db.js';
+import type { Actor } from '../store/repos/index.js';
+import type { MemberRow, Role } from '../store/repos/workspaces.js';
+import type { RootKeysTable, WorkspacesTable } from '../store/schema.js';
+import { generateKey } from '../keys/format.js';
+import { ROOT_KEY_PREFIX, type Access, type Principal } from '../auth/service.js';
+import { grants, type Permission } from '../auth/permissions.js';
+
+export class WorkspaceService {
+  constructor(private readonly store: Store, private readonly clock: Clock) {}
+
+  /** A user's workspaces with their role; a root key's one workspace. */
+  async listFor(principal: Principal): Promise<(WorkspacesTable & { role?: Role })[]> {
+    if (principal.kind === 'user') return this.store.repos.workspaces.listForUser(principal.userId);
+    const ws = await this.store.repos.workspaces.find(principal.workspaceId);
+    return ws ? [ws] : [];
+  }
+
+  async get(id: string): Promise<WorkspacesTable> {
+    const ws = await this.store.repos.workspaces.find(id);
+    if (!ws) throw notFound('Workspace');
+    return ws;
+  }
+
+  async create(principal: Principal, actor: Actor, name: string): Promise<WorkspacesTable> {
+    if (principal.kind !== 'user') throw forbidden('Root keys cannot create workspaces');
+    const now = this.clock.now();
+    const row = { id: newId('workspace'), name, created_at: now };
+    await this.store.transaction(async (r) => {
+      await r.workspaces.insert(row);
+      await r.workspaces.addMember({ workspace_id: row.id, user_id: principal.userId, role: 'owner', created_at: now });
+      await r.audit.record(actor, { workspaceId: row.id, action: 'workspace.create', targetType: 'workspace', targetId: row.id }, now);
+    });
+    return row;
+  }
+
+  members(workspaceId: string): Promise<MemberRow[]> {
+    return this.store.repos.workspaces.members(workspaceId);
+  }
+
+  async addMember(workspaceId: string, access: Access, input: { email: string; role: Role; password?: string | undefined; name?: string | undefined }): Promise<MemberRow> {
+    if (input.role === 'owner' && access.role !== 'owner') throw forbidden('Only an owner can add an owner');
+    const email = input.email.toLowerCase();
+    const now = this.clock.now();
+    const passwordHash = input.password ? await hashPassword(input.password) : null;
+    return this.store.transaction(async (r) => {
+      let user = await r.users.findByEmail(email);
+      if (!user) {
+        if (!passwordHash) throw new AppError('VALIDATION_FAILED', 'No account has this email; give a password to create one', { errors: [{ path: 'body/password', message: 'is required for a new account' }] });
+        user = { id: newId('user'), email, name: input.name ?? email.split('@')[0]!, password_hash: passwordHash, created_at: now };
+        await r.users.insert(user);
+      }
+      if (await r.workspaces.role(workspaceId, user.id)) throw conflict('This user is already a member');
+      await r.workspaces.addMember({ workspace_id: workspaceId, user_id: user.id, role: input.role, created_at: now });
+      await r.audit.record(access.actor, { workspaceId, action: 'member.add', targetType: 'user', targetId: user.id, meta: { role: input.role } }, now);
+      return { userId: user.id, email: user.email, name: user.name, role: input.role, createdAt: now };
+    });
+  }
+
+  async removeMember(workspaceId: string, access: Access, userId: string): Promise<void> {
+    const now = this.clock.now();
+    await this.store.transaction(async (r) => {
+      const role = await r.workspaces.role(workspaceId, userId);
+      if (!role) throw notFound('Member');
+      if (role === 'owner') {
+        if (access.role !== 'owner') throw forbidden('Only an owner can remove an owner');
+        if ((await r.workspaces.countOwners(workspaceId)) <= 1) throw conflict('A workspace keeps at least one owner');
+      }
+      await r.workspaces.removeMember(workspaceId, userId);
+      await r.audit.record(access.actor, { workspaceId, action: 'member.remove', targetType: 'user', targetId: userId }, now);
+    });
+  }
+
+  rootKeys(workspaceId: string): Promise<RootKeysTable[]> {
+    return this.store.repos.rootKeys.listByWorkspace(workspaceId);
+  }
+
+  /** A root key can grant only what its creator holds; its value is returned once. */
+  async createRootKey(workspaceId: string, access: Access, name: string, permissions: Permission[]): Promise<{ row: RootKeysTable; value: string }> {
+    for (const perm of permissions) {
+      if (!grants(access.permissions, perm)) throw forbidden(`Cannot grant "${perm}", which this credential lacks`);
+    }
+    const now = this.clock.now();
+    const { plaintext, start } = generateKey(ROOT_KEY_PREFIX, 'live');
+    const row: RootKeysTable = {
+      id: newId('rootKey'), workspace_id: workspaceId, name, hash: sha256Hex(plaintext), start,
+      permissions: JSON.stringify(permissions), created_at: now, created_by: access.actor.id, revoked_at: null, last_used_at: null,
+    };
+    await this.store.transaction(async (r) => {
+      await r.rootKeys.insert(row);
+      await r.audit.record(access.actor, { workspaceId, action: 'root_key.create', targetType: 'root_key', targetId: row.id, meta: { permissions } }, now);
+    });
+    return { row, value: plaintext };
+  }
+
+  async revokeRootKey(key: RootKeysTable, access: Access): Promise<void> {
+    if (key.revoked_at !== null) return;
+    const now = this.clock.now();
+    await this.store.transaction(async (r) => {
+      await r.rootKeys.revoke(key.id, now);
+      await r.audit.record(access.actor, { workspaceId: key.workspace_id, action: 'root_key.revoke', targetType: 'root_key', targetId: key.id }, now);
+    });
+  }
+}
