@@ -4,18 +4,10 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { parseJson } from '../lib/json.js';
 import { iso } from '../lib/time.js';
-import { IdOf, Nullable, Page, PageQuery, setPageLinks, withErrors } from '../http/common.js';
+import { IdOf, Page, PageQuery, setPageLinks, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
 import type { AuditRepo } from '../store/repos/audit.js';
-
-const AuditView = Type.Object({
-  id: Type.String(), at: Type.String({ format: 'date-time' }),
-  actor: Type.Object({ type: Type.String(), id: Type.String() }),
-  action: Type.String({ examples: ['key.revoke'] }),
-  target: Type.Object({ type: Type.String(), id: Type.String() }),
-  ip: Nullable(Type.String()), userAgent: Nullable(Type.String()),
-  meta: Type.Object({}, { additionalProperties: true }),
-});
+import { AuditView } from './schemas.js';
 
 export interface AuditRouteServices {
   audit: Pick<AuditRepo, 'list'>;

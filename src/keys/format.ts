@@ -1,12 +1,14 @@
 // The versioned key format: <prefix>_<live|test>_<32 base62 random><6 base62 CRC32>.
 import { crc32 } from 'node:zlib';
 import { BASE62, randomBase62 } from '../lib/random.js';
+import { PREFIX_PATTERN } from '../lib/ids.js';
+
+export { PREFIX_PATTERN };
 
 export type Environment = 'live' | 'test';
 
 export const RANDOM_LENGTH = 32;
 export const CHECKSUM_LENGTH = 6;
-export const PREFIX_PATTERN = '^[a-z][a-z0-9]{1,15}$';
 const PREFIX_RE = new RegExp(PREFIX_PATTERN);
 const TAIL_RE = /^[0-9A-Za-z]{38}$/;
 

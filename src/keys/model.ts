@@ -1,5 +1,7 @@
 // The API shape of a key and its conversions from stored rows; never carries a plaintext or hash.
+import type { Static } from '@sinclair/typebox';
 import { parseJson } from '../lib/json.js';
+import type { KeyView as KeyViewSchema } from './schemas.js';
 import { iso, isoOrNull } from '../lib/time.js';
 import type { KeysTable } from '../store/schema.js';
 
@@ -13,30 +15,8 @@ export interface Refill {
   interval: 'daily' | 'monthly';
 }
 
-export interface KeyView {
-  id: string;
-  appId: string;
-  kind: 'bearer' | 'integration';
-  start: string;
-  name: string;
-  ownerId: string | null;
-  environment: 'live' | 'test';
-  permissions: string[];
-  resources: string[];
-  ipAllowlist: string[];
-  expiresAt: string | null;
-  ratelimit: RateLimitSpec | null;
-  ownerRatelimit: RateLimitSpec | null;
-  remaining: number | null;
-  refill: Refill | null;
-  meta: Record<string, unknown>;
-  status: 'active' | 'disabled' | 'revoked';
-  createdAt: string;
-  updatedAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-  createdBy: string | null;
-}
+/** A key as the API shows it: the type of the response schema, so there is one definition. */
+export type KeyView = Static<typeof KeyViewSchema>;
 
 
 export function keyView(row: KeysTable, lastUsedOverride?: number): KeyView {

@@ -1,9 +1,7 @@
 // TypeBox schemas of the key API: create, patch, views, roll.
 import { Type } from '@sinclair/typebox';
-import { Nullable, StringEnum, Timestamp } from '../http/common.js';
-import { RateLimitSchema } from '../apps/model.js';
-
-const Environment = Type.Union([Type.Literal('live'), Type.Literal('test')]);
+import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
+import { Environment, RateLimitSchema } from '../apps/schemas.js';
 const Permission = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Refill = Type.Object({
   amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),
@@ -44,11 +42,11 @@ export const PatchKeyBody = Type.Object(optionalAll(editable), { additionalPrope
 export const KeyView = Type.Object({
   id: Type.String({ examples: ['key_3kTn8Vw2Xq7Lp0RzB4sM'] }),
   appId: Type.String(),
-  kind: Type.String(),
+  kind: StringEnum(['bearer', 'integration'] as const),
   start: Type.String({ examples: ['acme_live_3fK9'] }),
   name: Type.String(),
   ownerId: Nullable(Type.String()),
-  environment: Type.String(),
+  environment: Environment,
   permissions: Type.Array(Type.String()),
   resources: Type.Array(Type.String()),
   ipAllowlist: Type.Array(Type.String()),
@@ -58,7 +56,7 @@ export const KeyView = Type.Object({
   remaining: Nullable(Type.Integer()),
   refill: Nullable(Refill),
   meta: Type.Object({}, { additionalProperties: true }),
-  status: Type.String({ examples: ['active'] }),
+  status: StringEnum(['active', 'disabled', 'revoked'] as const, { examples: ['active'] }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
   lastUsedAt: Nullable(Type.String()),

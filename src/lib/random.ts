@@ -1,5 +1,8 @@
 // Unbiased random base62 strings and prefixed object ids (ws_, app_, key_ …).
 import { randomBytes } from 'node:crypto';
+import { ID_PREFIXES, ID_RANDOM_LENGTH, type IdKind } from './ids.js';
+
+export { ID_PREFIXES, idPattern, type IdKind } from './ids.js';
 
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -16,24 +19,6 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-export const ID_PREFIXES = {
-  workspace: 'ws',
-  user: 'usr',
-  app: 'app',
-  key: 'key',
-  rootKey: 'rk',
-  session: 'ses',
-  audit: 'aud',
-  secret: 'sec',
-} as const;
-
-export type IdKind = keyof typeof ID_PREFIXES;
-
 export function newId(kind: IdKind): string {
-  return `${ID_PREFIXES[kind]}_${randomBase62(20)}`;
-}
-
-/** JSON-schema pattern for an id of one kind, used in route params. */
-export function idPattern(kind: IdKind): string {
-  return `^${ID_PREFIXES[kind]}_[0-9A-Za-z]{20}$`;
+  return `${ID_PREFIXES[kind]}_${randomBase62(ID_RANDOM_LENGTH)}`;
 }

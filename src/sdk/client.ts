@@ -1,30 +1,21 @@
 // Typed client for the Keyward API, built on the same TypeBox schemas that generate /openapi.json.
-import type { Static } from '@sinclair/typebox';
-import type { KeyView, CreatedKey, CreateKeyBody, PatchKeyBody, ListKeysQuery } from '../keys/schemas.js';
-import type { AppView, AppDefaultsSchema } from '../apps/model.js';
-import type { VerifyBody } from '../verify/routes.js';
-import type { VerifyResult } from '../verify/verify.js';
-import type { Problem } from '../errors.js';
+import type * as Api from '../api/types.js';
 
-export type Key = Static<typeof KeyView>;
-export type NewKey = Static<typeof CreatedKey>;
-export type CreateKeyInput = Static<typeof CreateKeyBody>;
-export type UpdateKeyInput = Static<typeof PatchKeyBody>;
-export type ListKeysInput = Static<typeof ListKeysQuery>;
-export type App = Static<typeof AppView>;
-export type VerifyInput = Static<typeof VerifyBody>;
-export type { VerifyResult, Problem };
+export type Key = Api.Key;
+export type NewKey = Api.CreatedKey;
+export type CreateKeyInput = Api.CreateKeyInput;
+export type UpdateKeyInput = Api.UpdateKeyInput;
+export type ListKeysInput = Api.ListKeysParams;
+export type App = Api.App;
+export type AppDefaults = Api.AppDefaults;
+export type VerifyInput = Api.VerifyRequest;
+export type VerifyResult = Api.Verdict;
+export type Problem = Api.Problem;
+export type Workspace = Api.Workspace;
 
 export interface Page<T> {
   data: T[];
   total: number;
-}
-
-export interface Workspace {
-  id: string;
-  name: string;
-  createdAt: string;
-  role?: string;
 }
 
 export interface SecretInfo {
@@ -105,9 +96,9 @@ export class KeywardClient {
 
   readonly apps = {
     list: (workspaceId: string) => this.request<{ data: App[] }>('GET', '/v1/apps', undefined, { workspaceId }).then((r) => r.data),
-    create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: Static<typeof AppDefaultsSchema> }) => this.request<App>('POST', '/v1/apps', input),
+    create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: AppDefaults }) => this.request<App>('POST', '/v1/apps', input),
     get: (appId: string) => this.request<App>('GET', `/v1/apps/${appId}`),
-    update: (appId: string, input: { name?: string; keyPrefix?: string; defaults?: Static<typeof AppDefaultsSchema> }) => this.request<App>('PATCH', `/v1/apps/${appId}`, input),
+    update: (appId: string, input: { name?: string; keyPrefix?: string; defaults?: AppDefaults }) => this.request<App>('PATCH', `/v1/apps/${appId}`, input),
     delete: (appId: string) => this.request<void>('DELETE', `/v1/apps/${appId}`),
   };
 

@@ -5,25 +5,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { forbidden } from '../errors.js';
 import { parseJson } from '../lib/json.js';
 import { iso, isoOrNull } from '../lib/time.js';
-import { IdOf, StringEnum, withErrors } from '../http/common.js';
+import { IdOf, withErrors } from '../http/common.js';
 import { Email, Password } from '../auth/schemas.js';
 import { originOf, type Guard } from '../auth/guard.js';
 import { actorOf } from '../auth/service.js';
-import { PERMISSIONS, ROLES } from '../auth/permissions.js';
+import { PERMISSIONS } from '../auth/permissions.js';
+import { CreatedRootKey, MemberView, Role, RootKeyPermission, RootKeyView, WorkspaceView } from './schemas.js';
 import type { MemberRow } from '../store/repos/workspaces.js';
 import type { RootKeysTable } from '../store/schema.js';
 import type { WorkspaceService } from './service.js';
 
-const WorkspaceView = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }), role: Type.Optional(Type.String()) });
-const MemberView = Type.Object({ userId: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), createdAt: Type.String({ format: 'date-time' }) });
-const RootKeyView = Type.Object({
-  id: Type.String(), workspaceId: Type.String(), name: Type.String(), start: Type.String(),
-  permissions: Type.Array(Type.String()), createdAt: Type.String({ format: 'date-time' }),
-  createdBy: Type.Union([Type.String(), Type.Null()]), lastUsedAt: Type.Union([Type.String(), Type.Null()]),
-  revokedAt: Type.Union([Type.String(), Type.Null()]),
-});
 const WsParams = Type.Object({ id: IdOf('workspace') });
-const Role = StringEnum(ROLES);
 
 const memberView = (m: MemberRow) => ({ userId: m.userId, email: m.email, name: m.name, role: m.role, createdAt: iso(m.createdAt) });
 const rootKeyView = (k: RootKeysTable) => ({
@@ -111,9 +103,9 @@ export const workspaceRoutes = ({ workspaces, guard }: WorkspaceRouteServices) =
       tags: ['root keys'], summary: 'Create a root key (its value is shown once)', params: WsParams,
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 100, examples: ['CI deploys'] }),
-        permissions: Type.Array(StringEnum(PERMISSIONS), { minItems: 1, maxItems: PERMISSIONS.length, uniqueItems: true }),
+        permissions: Type.Array(RootKeyPermission, { minItems: 1, maxItems: PERMISSIONS.length, uniqueItems: true }),
       }, { additionalProperties: false }),
-      response: withErrors({ 201: Type.Composite([RootKeyView, Type.Object({ key: Type.String({ description: 'The root key. Shown only in this response.' }) })]) }),
+      response: withErrors({ 201: CreatedRootKey }),
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, '*');

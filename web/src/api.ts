@@ -63,55 +63,17 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return res.json as T;
 }
 
-export interface Workspace {
-  id: string;
-  name: string;
-  role: string;
-}
-export interface SessionInfo {
-  token?: string;
-  expiresAt: string;
-  user: { id: string; email: string; name: string };
-  workspaces: Workspace[];
-}
-export interface RateLimit {
-  limit: number;
-  durationMs: number;
-}
-export interface App {
-  id: string;
-  workspaceId: string;
-  name: string;
-  keyPrefix: string;
-  defaults: { environment: string; ratelimit: RateLimit | null; ownerRatelimit: RateLimit | null };
-  createdAt: string;
-}
-/** A key as the API returns it: the server's own type, so console and API cannot drift apart. */
-export type Key = import('../../src/keys/model').KeyView & { key?: string; secret?: string };
+import type * as Api from '../../src/api/types';
+
+/** The server's own types (derived from its schemas), so console and API cannot drift apart. */
+export type App = Api.App;
+export type Key = Api.Key & { key?: string; secret?: string };
+export type Workspace = Api.Session['workspaces'][number];
+export type SessionInfo = Omit<Api.Session, 'token'> & { token?: string };
+export type AuditEntry = Api.AuditEntry;
+export type Verdict = Api.Verdict;
+export type VerifyCode = Api.VerifyCode;
 export interface Page<T> {
   data: T[];
   total: number;
-}
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actor: { type: string; id: string };
-  action: string;
-  target: { type: string; id: string };
-  ip: string | null;
-  meta: Record<string, unknown>;
-}
-export interface Verdict {
-  valid: boolean;
-  code: string;
-  keyId?: string;
-  appId?: string;
-  name?: string;
-  ownerId?: string | null;
-  environment?: string;
-  permissions?: string[];
-  resources?: string[];
-  expiresAt?: string | null;
-  remaining?: number | null;
-  ratelimit?: { limit: number; remaining: number; resetAt: string };
 }

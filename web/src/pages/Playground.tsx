@@ -2,6 +2,7 @@
 // see the answer, copy it as cURL, and keep a replayable history in this browser.
 import { useEffect, useMemo, useState } from 'react';
 import { raw, session, type Raw, type Verdict } from '../api';
+import { VERIFY_EXPLANATIONS } from '../../../src/verify/steps';
 import { useLoad } from '../state';
 import { Badge, Button, CopyButton, ErrorNote, Field, Md } from '../ui';
 import { exampleOf, operations, type Operation, type Spec } from './spec';
@@ -16,21 +17,8 @@ interface HistoryItem {
 }
 
 const HISTORY = 'keyward.playground.history';
-const EXPLAIN: Record<string, string> = {
-  VALID: 'The key is accepted.',
-  MALFORMED: 'This is not a Keyward key: wrong shape or checksum. No lookup was made.',
-  NOT_FOUND: 'No key has this value (or it belongs to another app).',
-  DISABLED: 'The key exists but is disabled; enable it to accept it again.',
-  REVOKED: 'The key was revoked. Revocation is permanent.',
-  EXPIRED: 'The key, or this rolled value of it, has expired.',
-  IP_NOT_ALLOWED: 'The caller address is not in the key\'s IP allowlist (or none was sent).',
-  RESOURCE_FORBIDDEN: 'The resource is outside the key\'s domain scope.',
-  INSUFFICIENT_PERMISSIONS: 'The key lacks a permission the request asked for.',
-  RATE_LIMITED: 'The key or its owner made too many requests in the current window.',
-  USAGE_EXCEEDED: 'The key has used up its usage cap.',
-  INVALID_SIGNATURE: 'The JWT is not signed HS256 with this key\'s secret.',
-  TOKEN_EXPIRED: 'The JWT is expired, not yet valid, or too old.',
-};
+/** What each verdict means: the server's own table, typed by verdict code. */
+const EXPLAIN = VERIFY_EXPLANATIONS;
 
 function loadHistory(): HistoryItem[] {
   try {

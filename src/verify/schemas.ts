@@ -1,0 +1,30 @@
+// TypeBox schemas of POST /v1/keys/verify (pure: the console and SDK derive their types from them).
+import { Type } from '@sinclair/typebox';
+import { IdOf, Nullable, StringEnum } from '../http/schema.js';
+import { VERIFY_CODES } from './steps.js';
+
+export const VerifyBody = Type.Object({
+  key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
+  authorization: Type.Optional(Type.String({ maxLength: 8192, description: 'A raw Authorization header value: "Bearer <key>"', examples: ['Bearer acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
+  appId: Type.Optional(IdOf('app', 'Only accept keys of this app')),
+  permissions: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50, description: 'All of these are required', examples: [['documents.read']] })),
+  resource: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Checked against the key\'s domain scope', examples: ['acme.com'] })),
+  ip: Type.Optional(Type.String({ maxLength: 64, description: 'Your caller\'s address, checked against the key\'s allowlist', examples: ['203.0.113.7'] })),
+  cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1, description: 'Charged against the usage cap when every other check passes' })),
+}, { additionalProperties: false });
+
+export const VerifyAnswer = Type.Object({
+  valid: Type.Boolean(),
+  code: StringEnum(VERIFY_CODES),
+  keyId: Type.Optional(Type.String()),
+  appId: Type.Optional(Type.String()),
+  name: Type.Optional(Type.String()),
+  ownerId: Type.Optional(Nullable(Type.String())),
+  environment: Type.Optional(Type.String()),
+  permissions: Type.Optional(Type.Array(Type.String())),
+  resources: Type.Optional(Type.Array(Type.String())),
+  meta: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  expiresAt: Type.Optional(Nullable(Type.String())),
+  remaining: Type.Optional(Nullable(Type.Integer())),
+  ratelimit: Type.Optional(Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetAt: Type.String() })),
+}, { examples: [{ valid: true, code: 'VALID', keyId: 'key_3kTn8Vw2Xq7Lp0RzB4sM', appId: 'app_9sQm2Lx7Vb3Nc8Zr1Kd5', ownerId: 'user_123', environment: 'live', permissions: ['documents.read'], resources: [], meta: {}, expiresAt: null, remaining: 41, ratelimit: { limit: 1000, remaining: 998, resetAt: '2026-01-15T12:00:00.000Z' } }] });
