@@ -10,7 +10,6 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
 import { localBus, type InvalidationBus } from './shared/bus.js';
-import { connectRedis, RedisInvalidationBus } from './shared/redis.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/replay.js';
 import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
@@ -137,6 +136,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   let redis: Redis | undefined;
   let sub: Redis | undefined;
   if (config.redisUrl) {
+    // Loaded only when configured: the embedded setup never pays for the Redis client.
+    const { connectRedis, RedisInvalidationBus } = await import('./shared/redis.js');
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());

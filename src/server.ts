@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps, createLogger } from './deps.js';
 import { migrate, openStore } from './store/db.js';
 import { loadMasterKey } from './lib/secretbox.js';
+import { tickShapeHeld } from './lib/tick-shape.js';
 
 function configOrExit(): Config {
   try {
@@ -66,7 +67,15 @@ function installShutdown(close: () => Promise<void>, logger: { info(o: object, m
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-export async function serve(): Promise<void> {
+export interface ServeOptions {
+  /** The benchmark's control row starts without the tick-shape hold on purpose. */
+  withoutTickHold?: boolean;
+}
+
+export async function serve(options: ServeOptions = {}): Promise<void> {
+  // Without the hold every request pays a generic runtime call per tick (src/lib/tick-shape.ts):
+  // an entry point that forgot it is a bug, not a slower server.
+  if (!options.withoutTickHold && !tickShapeHeld()) throw new Error('the entry point must call holdTickObjectShape() before loading the server');
   const config = configOrExit();
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
   const deps = await createDeps(config);

@@ -31,7 +31,7 @@ describe('keyward CLI', () => {
   let configDir: string;
   beforeAll(async () => {
     if (!fs.existsSync(BIN)) throw new Error('dist/cli/main.js is missing: run `npm run build` (npm test does)');
-    s = await startServer();
+    s = await startServer({ listen: true });
     w = await world(s);
     const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'cli', permissions: ['*'] } });
     configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-cli-'));

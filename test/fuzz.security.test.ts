@@ -36,7 +36,7 @@ describe('fuzzing every route', () => {
   let ids: Record<string, string>;
   let ops: Op[];
   beforeAll(async () => {
-    s = await startServer({ env: { KEYWARD_SLASH_SIGNING_SECRET: 'x', KEYWARD_LEAK_PUBLIC_KEYS: '[]' } });
+    s = await startServer({ env: { KEYWARD_SLASH_SIGNING_SECRET: 'x', KEYWARD_LEAK_PUBLIC_KEYS: '[]' }, listen: true });
     w = await world(s);
     const k = await createKey(s, w, { permissions: ['a'] });
     await s.request('PUT', `/v1/apps/${w.appId}/vault/SECRET`, { token: w.token, body: { value: 'v' } });

@@ -1,5 +1,7 @@
-// Test harness: a real Keyward on 127.0.0.1 over a real store (a temp SQLite file, or a fresh
-// PostgreSQL database), a clock tests can move, and small helpers that speak the public API.
+// Test harness: a real Keyward over a real store (a temp SQLite file, or a fresh PostgreSQL
+// database), a clock tests can move, and small helpers that speak the public API. Requests go
+// through app.inject() unless the test asks for a real listener (`listen: true`): the verify fast
+// path, server-sent events, the SDK, the CLI and the browser need a socket; the rest does not.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +73,8 @@ export interface StartOptions {
   databaseUrl?: string;
   /** Capture the log stream (tests that search logs for secrets). */
   logger?: import('pino').Logger;
+  /** Serve on 127.0.0.1 (the verify fast path, streams, SDK, CLI, browser); else inject. */
+  listen?: boolean;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -88,7 +92,22 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const clock = opts.clock ?? new ManualClock(Date.now());
   const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}) });
   const app = await buildApp(deps.services);
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
+  if (!opts.listen) await app.ready();
+
+  async function send(method: string, urlPath: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; headers: Headers; text: string }> {
+    if (opts.listen) {
+      const res = await fetch(address + urlPath, { method, headers, body });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    }
+    const res = await app.inject({ method: method as 'GET', url: urlPath, headers, ...(body !== undefined ? { payload: body } : {}) });
+    const h = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) h.append(name, String(v));
+    }
+    return { status: res.statusCode, headers: h, text: res.body };
+  }
 
   async function request<T>(method: string, urlPath: string, o: RequestOptions = {}): Promise<Answer<T>> {
     const headers: Record<string, string> = { ...o.headers };
@@ -99,11 +118,10 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       headers['content-type'] ??= 'application/json';
     }
     if (o.token) headers.authorization = `Bearer ${o.token}`;
-    const res = await fetch(address + urlPath, { method, headers, body });
-    const text = await res.text();
-    let parsed: any = text;
-    if ((res.headers.get('content-type') ?? '').includes('json') && text.length > 0) parsed = JSON.parse(text);
-    return { status: res.status, headers: res.headers, body: parsed as T, text };
+    const res = await send(method, urlPath, headers, body);
+    let parsed: any = res.text;
+    if ((res.headers.get('content-type') ?? '').includes('json') && res.text.length > 0) parsed = JSON.parse(res.text);
+    return { status: res.status, headers: res.headers, body: parsed as T, text: res.text };
   }
 
   return {

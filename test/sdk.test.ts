@@ -12,7 +12,7 @@ describe('SDK and middleware', () => {
   let rootKey: string;
   let api: KeywardClient;
   beforeAll(async () => {
-    s = await startServer();
+    s = await startServer({ listen: true });
     w = await world(s);
     rootKey = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'sdk', permissions: ['*'] } })).body.key;
     api = new KeywardClient({ baseUrl: s.url, rootKey });

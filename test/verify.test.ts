@@ -7,7 +7,7 @@ describe.each(DIALECTS)('verify (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
   beforeEach(async () => {
-    s = await startServer({ dialect });
+    s = await startServer({ dialect, listen: true });
     w = await world(s);
   });
   afterEach(async () => s.close());

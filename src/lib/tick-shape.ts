@@ -16,6 +16,11 @@ import { createHook } from 'node:async_hooks';
 
 let held: object | undefined;
 
+/** Whether the hold is in place: the server refuses to start without it (see server.ts). */
+export function tickShapeHeld(): boolean {
+  return held !== undefined;
+}
+
 export function holdTickObjectShape(): void {
   if (held) return;
   const hook = createHook({

@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
-import { hasLimits, MemoryRateLimiter, ownerOf, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
+import { hasLimits, ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
 
 const SCRIPT = `
 local now = tonumber(ARGV[1])

@@ -2,16 +2,28 @@
 import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
-import { postgresDialect } from './dialects/postgres.js';
-import { sqliteDialect } from './dialects/sqlite.js';
 import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialects/types.js';
 import { Repos } from './repos/index.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
-export { sqlitePath } from './dialects/sqlite.js';
+export { sqlitePath } from './paths.js';
 
-/** Every dialect Keyward speaks; a new one is a module under dialects/ and a line here. */
-const DIALECTS: readonly Dialect[] = [postgresDialect, sqliteDialect];
+/**
+ * Every dialect Keyward speaks; a new one is a module under dialects/ and a line here. Each module
+ * (and its driver) loads only when its store is opened.
+ */
+const DIALECTS: readonly DialectEntry[] = [
+  { serves: (url) => url !== undefined && /^postgres(ql)?:/.test(url), load: async () => (await import('./dialects/postgres.js')).postgresDialect },
+  { serves: (url) => url === undefined || url === '', load: async () => (await import('./dialects/sqlite.js')).sqliteDialect },
+];
+
+interface DialectEntry {
+  serves(databaseUrl: string | undefined): boolean;
+  load(): Promise<Dialect>;
+}
+
+/** Error codes of the dialects opened in this process, for isStoreUnavailable/isUniqueViolation. */
+const opened = new Set<Dialect>();
 
 export interface Store {
   readonly dialect: DialectName;
@@ -32,11 +44,18 @@ export interface Store {
   close(): Promise<void>;
 }
 
-function dialectFor(databaseUrl: string | undefined): Dialect {
-  const dialect = DIALECTS.find((d) => d.serves(databaseUrl));
-  if (!dialect) throw new Error(`no store dialect serves ${databaseUrl}`);
+async function dialectFor(databaseUrl: string | undefined): Promise<Dialect> {
+  const entry = DIALECTS.find((d) => d.serves(databaseUrl));
+  if (!entry) throw new Error('no store dialect serves this DATABASE_URL');
+  const dialect = await entry.load();
+  opened.add(dialect);
   return dialect;
 }
+
+const hasCode = (code: string, pick: (d: Dialect) => ReadonlySet<string>): boolean => {
+  for (const d of opened) if (pick(d).has(code)) return true;
+  return false;
+};
 
 /** Network-level failures, whatever the dialect: the store is away, not the request wrong. */
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -50,32 +69,32 @@ function errorCode(err: unknown): string | undefined {
 /** The store could not be reached (as opposed to rejecting the request), in any dialect. */
 export function isStoreUnavailable(err: unknown): boolean {
   const code = errorCode(err);
-  if (code !== undefined && (NETWORK.has(code) || code.startsWith('08') || DIALECTS.some((d) => d.unavailable.has(code)))) return true;
+  if (code !== undefined && (NETWORK.has(code) || code.startsWith('08') || hasCode(code, (d) => d.unavailable))) return true;
   const message = (err as { message?: unknown } | null)?.message;
   return typeof message === 'string' && NETWORK_MESSAGE.test(message);
 }
 
 export function isUniqueViolation(err: unknown): boolean {
   const code = errorCode(err);
-  return code !== undefined && DIALECTS.some((d) => d.uniqueViolation.has(code));
+  return code !== undefined && hasCode(code, (d) => d.uniqueViolation);
 }
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
-  const dialect = dialectFor(opts.databaseUrl);
-  const opened = await dialect.open(opts);
-  const repos = new Repos(opened.db);
+  const dialect = await dialectFor(opts.databaseUrl);
+  const store = await dialect.open(opts);
+  const repos = new Repos(store.db);
   let keyByHash: ReturnType<OpenedDialect['keyByHash']> | undefined;
   return {
     dialect: dialect.name,
     repos,
-    db: opened.db,
-    transaction: (fn) => opened.db.transaction().execute((trx) => fn(new Repos(trx))),
-    keyByHash: (hash) => (keyByHash ??= opened.keyByHash(opened.db))(hash),
-    ping: opened.ping,
+    db: store.db,
+    transaction: (fn) => store.db.transaction().execute((trx) => fn(new Repos(trx))),
+    keyByHash: (hash) => (keyByHash ??= store.keyByHash(store.db))(hash),
+    ping: store.ping,
     isUnavailable: isStoreUnavailable,
     isUniqueViolation,
-    usageSink: opened.usageSink,
-    close: opened.close,
+    usageSink: store.usageSink,
+    close: store.close,
   };
 }
 

@@ -57,7 +57,6 @@ interface WorkerSetup {
  * one code path for the built server and for tests that run the TypeScript sources.
  */
 function usageWorker(): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const setup = workerData as WorkerSetup;
   const SQLite = require(setup.sqliteModule) as typeof import('better-sqlite3');

@@ -42,7 +42,6 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
-  serves: (url) => url !== undefined && /^postgres(ql)?:/.test(url),
   open,
   uniqueViolation: new Set(['23505']),
   // Class 08 (connection exception) is matched by prefix in ../db.ts; these are the others.

@@ -1,11 +1,11 @@
 // The embedded dialect: better-sqlite3 in WAL mode, a read-only second connection for verify, and
 // usage batches written by a worker thread (see ../usage-sink.ts).
 import fs from 'node:fs';
-import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import type { Database } from '../schema.js';
 import { sqliteWorkerSink } from '../usage-sink.js';
+import { sqlitePath } from '../paths.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
 
 /**
@@ -27,10 +27,6 @@ class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     return new ImmediateSqliteDriver({ database: this.database });
   }
-}
-
-export function sqlitePath(dataDir: string): string {
-  return path.join(dataDir, 'keyward.db');
 }
 
 const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at
@@ -75,7 +71,6 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
-  serves: (url) => url === undefined || url === '',
   open,
   uniqueViolation: new Set(['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY']),
   unavailable: new Set(['SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN']),

@@ -29,8 +29,6 @@ export interface OpenedDialect {
 
 export interface Dialect {
   name: DialectName;
-  /** True when this dialect serves the given DATABASE_URL (undefined = the embedded default). */
-  serves(databaseUrl: string | undefined): boolean;
   open(opts: StoreOptions): Promise<OpenedDialect>;
   /** Error codes of a unique-constraint violation. */
   uniqueViolation: ReadonlySet<string>;

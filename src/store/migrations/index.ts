@@ -1,8 +1,12 @@
 // The one migration set, written with Kysely's schema builder so it runs on SQLite and PostgreSQL alike.
 import { type Kysely, type Migration } from 'kysely';
 
+// Migrations see the schema as it was when they were written, not today's Database type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
+
 const m001: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: AnyDb) {
     await db.schema.createTable('settings')
       .addColumn('name', 'text', (c) => c.primaryKey())
       .addColumn('value', 'text', (c) => c.notNull())
@@ -132,7 +136,7 @@ const m001: Migration = {
 };
 
 const m002: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: AnyDb) {
     // Each value of an integration key keeps its own sealed secret, so a rolled key's old
     // secret can still sign JWTs during the grace period.
     await db.schema.alterTable('key_hashes').addColumn('secret_enc', 'text').execute();

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world } from './harness.js';
-import { call, startProcess, type Proc } from './process.js';
-import { startOwnRedis } from './redis-server.js';
-import { startTcpProxy } from './tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world } from '../harness.js';
+import { call, startProcess, type Proc } from '../process.js';
+import { startOwnRedis } from '../redis-server.js';
+import { startTcpProxy } from '../tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 /** Nodes of one deployment share the master key; each gets a scratch data dir. */
@@ -190,7 +190,7 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
     const viaProxy = new URL(db.url);
     viaProxy.port = String(proxy.port);
     viaProxy.hostname = '127.0.0.1';
-    const s = await startServer({ dialect: 'postgres', databaseUrl: viaProxy.toString() });
+    const s = await startServer({ dialect: 'postgres', databaseUrl: viaProxy.toString(), listen: true });
     try {
       const w = await world(s);
       const seen = await createKey(s, w);
