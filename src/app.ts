@@ -11,6 +11,7 @@ import type { AuthService } from './auth/service.js';
 import type { Guard } from './auth/guard.js';
 import { workspaceRoutes } from './workspaces/routes.js';
 import type { WorkspaceService } from './workspaces/service.js';
+import type { InvitationService } from './workspaces/invitations.js';
 import { appRoutes } from './apps/routes.js';
 import type { AppService } from './apps/service.js';
 import { keyRoutes } from './keys/routes.js';
@@ -26,6 +27,7 @@ import { systemRoutes, type SystemRouteServices } from './http/system.js';
 import { registerConsole, wantsConsole } from './http/console.js';
 import { securityHeaders } from './http/headers.js';
 import { toProblem } from './http/problem.js';
+import { checkRequestText } from './http/text.js';
 import { ajvFor, fieldErrors, type AjvError } from './http/validation.js';
 import { vaultRoutes } from './vault/routes.js';
 import type { VaultService } from './vault/service.js';
@@ -43,10 +45,11 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[] };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number };
   auth: AuthService;
   guard: Guard;
   workspaces: WorkspaceService;
+  invitations: InvitationService;
   apps: AppService;
   keys: KeyService;
   usage: UsageService;
@@ -103,6 +106,18 @@ export async function buildApp(s: AppServices): Promise<App> {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // Text no store keeps faithfully, and absurd nesting, are refused before validation (src/http/text.ts).
+  // Verify stores no text, and its fast path answers it alike without this walk.
+  app.addHook('preValidation', (req, _reply, done) => {
+    if (req.routeOptions.url === '/v1/keys/verify') return done();
+    try {
+      if (req.body !== undefined) checkRequestText(req.body, 'body');
+      if (req.query !== undefined) checkRequestText(req.query, 'query');
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : otherAjv).compile(schema));
   app.addSchema(ProblemSchema);
 
@@ -139,7 +154,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(appRoutes(s));
     await scope.register(keyRoutes(s));
     await scope.register(usageRoute(s));
-    await scope.register(keyChangesRoute(s));
+    await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs }));
     await scope.register(auditRoutes(s));
     await scope.register(vaultRoutes(s));
     await scope.register(leakRoutes({ leaks: s.leaks, publicKeys: s.leakPublicKeys }));

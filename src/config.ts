@@ -28,6 +28,10 @@ export interface Config {
   readonly cacheTtlMs: number;
   /** How long a cached key may still answer verify while the store is unreachable. */
   readonly cacheStaleMs: number;
+  /** scrypt cost of password hashes, as log2 N (17 = OWASP's minimum; tests use less). */
+  readonly passwordCost: number;
+  /** How often a change stream re-checks that its credential still holds. */
+  readonly streamRecheckMs: number;
   /** Longest wait on the store (a query, a pooled connection) before answering 503. */
   readonly storeTimeoutMs: number;
   /** Worker processes sharing the port (node:cluster); more than 1 needs REDIS_URL. */
@@ -116,6 +120,8 @@ export function loadConfig(env: Env = process.env): Config {
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
     cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
+    passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
+    streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 5000, 20, 60_000),
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),
     workers,
     usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),

@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 import type { AppServices } from './app.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { parseJson } from './lib/json.js';
+import { PasswordHasher } from './lib/hash.js';
 import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, SecretBox } from './lib/secretbox.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
@@ -15,7 +17,8 @@ import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
 import { UsageService } from './usage/service.js';
 import { KeyCache, toCachedKey, type IntegrationEntry } from './verify/cache.js';
-import { countedVerify } from './verify/routes.js';
+import { scopedVerify } from './verify/routes.js';
+import { RootKeyCache } from './verify/scope.js';
 import type { VerifyDeps } from './verify/verify.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
@@ -23,6 +26,7 @@ import { LoginThrottle, MemoryCounters, RedisCounters, type CounterStore } from 
 import { AppService } from './apps/service.js';
 import { KeyService } from './keys/service.js';
 import { WorkspaceService } from './workspaces/service.js';
+import { InvitationService } from './workspaces/invitations.js';
 import { VaultService } from './vault/service.js';
 import { LeakService } from './leaks/service.js';
 
@@ -128,9 +132,25 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const now = () => clock.now();
   const metrics = createMetrics();
   const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, MAX_NEGATIVE_CACHE, now);
+  const rootKeys = new RootKeyCache(config.cacheTtlMs, async (hash) => {
+    const row = await store.repos.rootKeys.findByHash(hash);
+    return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
+  });
+  // What a key change invalidates: cached keys and cached root keys (ids never collide: key_ and rk_).
+  const caches = {
+    invalidateKey: (id: string) => {
+      cache.invalidateKey(id);
+      rootKeys.invalidate(id);
+    },
+    invalidateHash: (hash: string) => cache.invalidateHash(hash),
+    clear: () => {
+      cache.clear();
+      rootKeys.clear();
+    },
+  };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
-  let bus: InvalidationBus = localBus(cache);
+  let bus: InvalidationBus = localBus(caches);
   let counters: CounterStore = new MemoryCounters(now);
   let replay: ReplayGuard = new MemoryReplayGuard();
   let redis: Redis | undefined;
@@ -141,7 +161,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
-    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, cache, logger);
+    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger);
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
   }
@@ -149,14 +169,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   usage.start();
   const verify = verifyDeps(store, box, cache, limiter, usage, clock, config);
 
-  const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters));
+  const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs },
     auth,
     guard: new Guard(auth, store.repos),
-    workspaces: new WorkspaceService(store, clock),
+    workspaces: new WorkspaceService(store, clock, bus),
+    invitations: new InvitationService(store, clock, auth, config.publicUrl),
     apps: new AppService(store, clock, bus),
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id)),
     usage: new UsageService(store, clock, () => usage.flush()),
@@ -167,7 +188,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus,
     replay,
     slash: { signingSecret: config.slashSigningSecret, appId: config.slashAppId },
-    verify: countedVerify(verify, metrics.countVerdict),
+    verify: scopedVerify(verify, rootKeys, metrics.countVerdict),
     system: {
       readiness: {
         async checks() {

@@ -1,6 +1,6 @@
 // Setup, login, sessions, root keys and tenant isolation through the API.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, startServer, world, type TestServer, type World } from './harness.js';
+import { DIALECTS, addMember, createKey, startServer, world, type TestServer, type World } from './harness.js';
 
 describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
   let s: TestServer;
@@ -52,10 +52,9 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
   it('a session of another workspace gets 404 for every object of this one', async () => {
     w = await world(s);
     const k = await createKey(s, w);
-    const add = await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'eve@example.com', role: 'member', password: 'eve password 1' } });
-    expect(add.status).toBe(201);
-    await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${add.body.userId}`, { token: w.token });
-    const eve = (await s.request('POST', '/v1/auth/login', { body: { email: 'eve@example.com', password: 'eve password 1' } })).body.token;
+    const add = await addMember(s, w, 'eve@example.com', 'member', 'eve password 1');
+    expect((await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${add.userId}`, { token: w.token })).status).toBe(204);
+    const eve = add.token;
     const own = await s.request('POST', '/v1/workspaces', { token: eve, body: { name: 'Eve Corp' } });
     expect(own.status).toBe(201);
     const probes: [string, string, unknown?][] = [
@@ -88,12 +87,11 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
 
   it('members work with keys but not with root keys, members or audit', async () => {
     w = await world(s);
-    await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'm@example.com', role: 'member', password: 'member password' } });
-    const m = (await s.request('POST', '/v1/auth/login', { body: { email: 'm@example.com', password: 'member password' } })).body.token;
+    const m = (await addMember(s, w, 'm@example.com', 'member', 'member password')).token;
     expect((await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: m, body: { name: 'mine' } })).status).toBe(201);
     expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit`, { token: m })).status).toBe(403);
     expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: m, body: { name: 'x', permissions: ['*'] } })).status).toBe(403);
-    expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: m, body: { email: 'z@example.com', role: 'owner', password: 'zzzzzzzzzzzz' } })).status).toBe(403);
+    expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/invitations`, { token: m, body: { email: 'z@example.com', role: 'owner' } })).status).toBe(403);
     expect((await s.request('POST', '/v1/apps', { token: m, body: { workspaceId: w.workspaceId, name: 'nope' } })).status).toBe(403);
   });
 

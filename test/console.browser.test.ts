@@ -62,6 +62,7 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Create app' }).click();
     await page.waitForURL(/\/apps\/app_/);
     const appId = page.url().split('/').pop()!;
+    s.appId = appId;
 
     await page.getByRole('button', { name: 'Create API key' }).first().click();
     await page.getByLabel('Name').fill('Production backend');
@@ -125,7 +126,28 @@ describe('web console', () => {
     await shot('11-audit');
     await page.goto(`${s.url}/members`);
     await page.getByRole('cell', { name: 'owner@example.com (you)' }).waitFor();
+    await page.getByRole('button', { name: 'Invite member' }).click();
+    await page.getByLabel('Email').fill('bob@example.com');
+    await page.getByLabel('Role').selectOption('member');
+    await page.getByRole('button', { name: 'Create invitation' }).click();
+    await page.getByTestId('invite-url').waitFor();
+    await page.getByTestId('copy-invite').click();
+    const inviteUrl = await expect.poll(clipboard).toMatch(/\/accept-invite#token=kwi_/).then(() => clipboard());
+    await page.getByRole('cell', { name: 'bob@example.com', exact: true }).waitFor();
     await shot('12-members');
+
+    // Bob opens the link in a browser of his own, chooses his password, and lands in the workspace.
+    const bob = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const bobPage = await bob.newPage();
+    await bobPage.goto(inviteUrl);
+    await bobPage.getByLabel('Password').fill('bobs own password');
+    await bobPage.getByRole('button', { name: 'Create account and join' }).click();
+    await bobPage.waitForURL(/\/apps$/);
+    await bobPage.getByRole('link', { name: 'Acme API' }).waitFor();
+    await bob.close();
+    await page.reload();
+    await page.getByRole('cell', { name: 'bob@example.com', exact: true }).first().waitFor();
+    await expect.poll(() => page.getByTestId('pending-invitations').count()).toBe(0);
     expect(violations).toEqual([]);
   }, 90_000);
 
@@ -141,7 +163,7 @@ describe('web console', () => {
     await page.getByTestId('key-info').getByText('This key is scoped').waitFor();
 
     await page.getByLabel('Endpoint').selectOption('POST /v1/keys/verify');
-    await page.getByLabel('JSON body').fill(JSON.stringify({ key: k.body.key, permissions: ['docs.write'] }));
+    await page.getByLabel('JSON body').fill(JSON.stringify({ key: k.body.key, appId: apps.body.data[0].id, permissions: ['docs.write'] }));
     expect(await page.getByTestId('request-preview').textContent()).toContain('POST /v1/keys/verify');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('explain').waitFor();

@@ -41,7 +41,7 @@ describe('docs and operations', () => {
     const res = await s.request('GET', '/llms.txt');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
-    expect(res.text).toContain('### POST /v1/keys/verify (public)');
+    expect(res.text).toContain('### POST /v1/keys/verify (appId, or a root key with keys:verify)');
     expect(res.text).toContain('body `gracePeriodMs`');
     const spec = (await s.request('GET', '/openapi.json')).body;
     for (const p of Object.keys(spec.paths)) expect(res.text).toContain(` ${p}`);
@@ -57,7 +57,7 @@ describe('docs and operations', () => {
     expect((await s.request('GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await s.request('GET', '/readyz');
     expect(ready.body).toEqual({ status: 'ready', checks: { store: { ok: true, detail: 'sqlite' } } });
-    await s.request('POST', '/v1/keys/verify', { body: { key: 'junk' } });
+    await s.request('POST', '/v1/keys/verify', { body: { key: 'junk', appId: 'app_AAAAAAAAAAAAAAAAAAAA' } });
     const metrics = await s.request('GET', '/metrics');
     expect(metrics.text).toMatch(/keyward_verify_total\{code="MALFORMED"\} 1/);
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');

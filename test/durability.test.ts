@@ -48,16 +48,16 @@ describe('embedded store as a real process', () => {
     const revoked = await call(p1.url, 'POST', `/v1/apps/${app.body.id}/keys`, { name: 'revoked' }, token);
     const root = await call(p1.url, 'POST', `/v1/workspaces/${ws}/root-keys`, { name: 'ci', permissions: ['*'] }, token);
     expect((await call(p1.url, 'DELETE', `/v1/keys/${revoked.body.id}`, undefined, token)).status).toBe(200);
-    expect((await call(p1.url, 'POST', '/v1/keys/verify', { key: kept.body.key })).body.code).toBe('VALID');
+    expect((await call(p1.url, 'POST', '/v1/keys/verify', { key: kept.body.key, appId: app.body.id })).body.code).toBe('VALID');
     const secrets = [kept.body.key, revoked.body.key, root.body.key, token, password];
     expect(findSecrets(dir, secrets)).toEqual([]);
 
     await p1.kill('SIGKILL');
     const p2 = await startProcess(env);
     try {
-      const a = await call(p2.url, 'POST', '/v1/keys/verify', { key: kept.body.key });
+      const a = await call(p2.url, 'POST', '/v1/keys/verify', { key: kept.body.key, appId: app.body.id });
       expect(a.body).toMatchObject({ code: 'VALID', remaining: 8 });
-      expect((await call(p2.url, 'POST', '/v1/keys/verify', { key: revoked.body.key })).body.code).toBe('REVOKED');
+      expect((await call(p2.url, 'POST', '/v1/keys/verify', { key: revoked.body.key, appId: app.body.id })).body.code).toBe('REVOKED');
       expect((await call(p2.url, 'GET', `/v1/apps/${app.body.id}/keys`, undefined, root.body.key)).body.total).toBe(2);
       expect(findSecrets(dir, secrets)).toEqual([]);
     } finally {

@@ -60,6 +60,8 @@ export interface TestServer {
   clock: ManualClock;
   deps: Deps;
   app: App;
+  /** The app of the last world() made on this server: verify() scopes to it unless told otherwise. */
+  appId?: string;
   request<T = any>(method: string, path: string, opts?: RequestOptions): Promise<Answer<T>>;
   close(): Promise<void>;
 }
@@ -86,6 +88,9 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     KEYWARD_DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
     KEYWARD_USAGE_FLUSH_MS: '50',
+    // Password hashing at production cost (2^17) would dominate the suite's time; the rehash test raises it.
+    KEYWARD_PASSWORD_COST: '12',
+    KEYWARD_STREAM_RECHECK_MS: '50',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...opts.env,
   });
@@ -150,7 +155,17 @@ export async function world(s: TestServer, appBody: Record<string, unknown> = {}
   const workspaceId = setup.body.workspaces[0].id as string;
   const app = await s.request('POST', '/v1/apps', { token, body: { workspaceId, name: 'Acme API', keyPrefix: 'acme', ...appBody } });
   if (app.status !== 201) throw new Error(`app create failed: ${app.text}`);
+  s.appId = app.body.id;
   return { token, userId: setup.body.user.id, workspaceId, appId: app.body.id };
+}
+
+/** Invites an email into the world's workspace and accepts as a new account: its session and user id. */
+export async function addMember(s: TestServer, w: World, email: string, role: 'owner' | 'admin' | 'member', password: string): Promise<{ token: string; userId: string }> {
+  const invite = await s.request('POST', `/v1/workspaces/${w.workspaceId}/invitations`, { token: w.token, body: { email, role } });
+  if (invite.status !== 201) throw new Error(`invite failed: ${invite.status} ${invite.text}`);
+  const accepted = await s.request('POST', '/v1/invitations/accept', { body: { token: invite.body.token, password } });
+  if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
+  return { token: accepted.body.session.token, userId: accepted.body.session.user.id };
 }
 
 export async function createKey(s: TestServer, w: World, body: Record<string, unknown> = {}): Promise<{ id: string; key: string; body: any }> {
@@ -159,8 +174,10 @@ export async function createKey(s: TestServer, w: World, body: Record<string, un
   return { id: res.body.id, key: res.body.key, body: res.body };
 }
 
-export async function verify(s: TestServer, body: Record<string, unknown>): Promise<any> {
-  const res = await s.request('POST', '/v1/keys/verify', { body });
+/** Verify through the API, scoped to the world's app unless the body names one (or `appId: undefined`). */
+export async function verify(s: TestServer, body: Record<string, unknown>, opts: RequestOptions = {}): Promise<any> {
+  const scoped = 'appId' in body ? body : { appId: s.appId, ...body };
+  const res = await s.request('POST', '/v1/keys/verify', { ...opts, body: JSON.parse(JSON.stringify(scoped)) });
   if (res.status !== 200) throw new Error(`verify answered ${res.status}: ${res.text}`);
   return res.body;
 }
@@ -170,7 +187,7 @@ export async function verify(s: TestServer, body: Record<string, unknown>): Prom
  * are written in the background for earlier, accepted requests, whenever the flush runs.
  */
 export async function snapshot(s: TestServer): Promise<string> {
-  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets'] as const;
+  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets', 'invitations'] as const;
   const out: Record<string, unknown[]> = {};
   for (const t of tables) {
     const rows = (await s.deps.store.db.selectFrom(t).selectAll().execute()) as Record<string, unknown>[];

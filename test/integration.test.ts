@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
+import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
 
 const enc = new TextEncoder();
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
@@ -127,8 +127,7 @@ describe.each(DIALECTS)('vault (%s)', (dialect) => {
     expect(audit.body.data.map((a: { action: string }) => a.action).sort()).toEqual(['vault.create', 'vault.reveal', 'vault.update']);
     expect(audit.text).not.toContain(value);
 
-    await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'm@example.com', role: 'member', password: 'member password' } });
-    const m = (await s.request('POST', '/v1/auth/login', { body: { email: 'm@example.com', password: 'member password' } })).body.token;
+    const m = (await addMember(s, w, 'm@example.com', 'member', 'member password')).token;
     expect((await s.request('GET', `/v1/apps/${w.appId}/vault/STRIPE_KEY`, { token: m })).status).toBe(403);
     const root = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'reader', permissions: ['vault:read'] } })).body.key;
     expect((await s.request('GET', `/v1/apps/${w.appId}/vault/STRIPE_KEY`, { token: root })).body.value).toBe(value + '2');
@@ -199,7 +198,7 @@ describe('master key rotation (sqlite)', () => {
       try {
         const token = (await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } })).body.token;
         expect((await s.request('GET', `/v1/apps/${w.appId}/vault/TOKEN`, { token })).body.value).toBe('the vault value');
-        expect((await verify(s, { authorization: `Bearer ${await jwt(k.body.secret, k.id, s.clock.now())}` })).code).toBe('VALID');
+        expect((await verify(s, { appId: w.appId, authorization: `Bearer ${await jwt(k.body.secret, k.id, s.clock.now())}` })).code).toBe('VALID');
       } finally {
         await s.close();
       }

@@ -1,9 +1,9 @@
 // Tenant isolation matrix: every route of the spec, every kind of wrong credential → refused, and
 // the refusal is the same whether the object exists or not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, snapshot, startServer, world, type TestServer, type World } from './harness.js';
+import { DIALECTS, addMember, createKey, snapshot, startServer, world, type TestServer, type World } from './harness.js';
 
-const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash']);
+const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept']);
 const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces']);
 
 /** What a credential may rightly do, which the matrix skips; everything else must be refused. */
@@ -25,7 +25,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
   let real: Record<string, string>;
   const ghost: Record<string, string> = {
     id: 'ws_AAAAAAAAAAAAAAAAAAAA', appId: 'app_AAAAAAAAAAAAAAAAAAAA', keyId: 'key_AAAAAAAAAAAAAAAAAAAA',
-    userId: 'usr_AAAAAAAAAAAAAAAAAAAA', name: 'NOPE', rootKeyId: 'rk_AAAAAAAAAAAAAAAAAAAA',
+    userId: 'usr_AAAAAAAAAAAAAAAAAAAA', name: 'NOPE', rootKeyId: 'rk_AAAAAAAAAAAAAAAAAAAA', invitationId: 'inv_AAAAAAAAAAAAAAAAAAAA',
   };
   const creds: Record<string, string> = {};
   let ops: { method: string; path: string }[];
@@ -36,23 +36,23 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     const k = await createKey(s, w);
     await s.request('PUT', `/v1/apps/${w.appId}/vault/SECRET`, { token: w.token, body: { value: 'v' } });
     const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'victim', permissions: ['*'] } });
-    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id };
+    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '' };
 
     // Another tenant: a user who owns a workspace of their own.
-    await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'eve@example.com', role: 'member', password: 'eve password 123' } });
-    const eveId = (await s.request('GET', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token })).body.data.find((m: { email: string }) => m.email === 'eve@example.com').userId;
-    await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${eveId}`, { token: w.token });
-    creds.otherTenant = (await s.request('POST', '/v1/auth/login', { body: { email: 'eve@example.com', password: 'eve password 123' } })).body.token;
+    const eve = await addMember(s, w, 'eve@example.com', 'member', 'eve password 123');
+    await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${eve.userId}`, { token: w.token });
+    creds.otherTenant = eve.token;
     const eveWs = (await s.request('POST', '/v1/workspaces', { token: creds.otherTenant, body: { name: 'Eve' } })).body.id;
     creds.otherTenantRoot = (await s.request('POST', `/v1/workspaces/${eveWs}/root-keys`, { token: creds.otherTenant, body: { name: 'eve', permissions: ['*'] } })).body.key;
 
     // A member of this workspace, a root key lacking permissions, a revoked root key, an expired session.
-    await s.request('POST', `/v1/workspaces/${w.workspaceId}/members`, { token: w.token, body: { email: 'mel@example.com', role: 'member', password: 'mel password 123' } });
-    creds.member = (await s.request('POST', '/v1/auth/login', { body: { email: 'mel@example.com', password: 'mel password 123' } })).body.token;
+    creds.member = (await addMember(s, w, 'mel@example.com', 'member', 'mel password 123')).token;
+    const pending = await s.request('POST', `/v1/workspaces/${w.workspaceId}/invitations`, { token: w.token, body: { email: 'later@example.com', role: 'admin' } });
     creds.weakRoot = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'weak', permissions: ['audit:read'] } })).body.key;
     const revoked = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'gone', permissions: ['*'] } });
     await s.request('DELETE', `/v1/root-keys/${revoked.body.id}`, { token: w.token });
     creds.revokedRoot = revoked.body.key;
+    real.invitationId = pending.body.id;
     s.clock.advance(-25 * 3_600_000);
     creds.expired = (await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } })).body.token;
     s.clock.advance(25 * 3_600_000);
@@ -69,7 +69,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.method === 'GET' || op.method === 'DELETE') return undefined;
     if (op.path === '/v1/apps') return { workspaceId: ids.id, name: 'sneaky' };
     if (op.path.endsWith('/vault/{name}')) return { value: 'sneaky' };
-    if (op.path.endsWith('/members')) return { email: 'sneaky@example.com', role: 'owner', password: 'sneaky password' };
+    if (op.path.endsWith('/members') || op.path.endsWith('/invitations')) return { email: 'sneaky@example.com', role: 'owner' };
     if (op.path.endsWith('/root-keys')) return { name: 'sneaky', permissions: ['*'] };
     if (op.path === '/v1/workspaces') return { name: 'mine' };
     if (op.path.endsWith('/keys')) return { name: 'sneaky' };

@@ -13,7 +13,7 @@ export interface Proc {
 
 export async function startProcess(env: Record<string, string>): Promise<Proc> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'warn', KEYWARD_PASSWORD_COST: '12', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -85,7 +85,7 @@ describe('SDK and middleware', () => {
 
   it('Express middleware with a custom header', async () => {
     const app = express();
-    const guard = keywardExpress({ baseUrl: s.url, header: 'x-api-key', cacheTtlMs: 0 });
+    const guard = keywardExpress({ baseUrl: s.url, header: 'x-api-key', cacheTtlMs: 0, appId: w.appId });
     app.use('/api', guard as unknown as express.RequestHandler, (req, res) => {
       res.json({ keyId: (req as unknown as { keyward: { keyId: string } }).keyward.keyId });
     });

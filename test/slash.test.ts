@@ -38,7 +38,7 @@ describe('chat slash commands', () => {
     expect(gen.status).toBe(200);
     expect(gen.body.response_type).toBe('ephemeral');
     const key = /`(acme_live_\w+)`/.exec(gen.body.text)![1]!;
-    expect(await verify(s, { key })).toMatchObject({ code: 'VALID', ownerId: 'chat:T1:U123', name: 'laptop' });
+    expect(await verify(s, { key, appId: w.appId })).toMatchObject({ code: 'VALID', ownerId: 'chat:T1:U123', name: 'laptop' });
     const list = await send(signed('list'));
     expect(list.body.text).toContain('laptop');
     expect(list.body.text).not.toContain(key);

@@ -1,13 +1,13 @@
 // Apps: create, change, delete (which revokes every key of the app). Each change and its audit
 // entry commit together.
-import { invalid, notFound } from '../errors.js';
+import { AppError, invalid, notFound } from '../errors.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
-import { ROOT_KEY_PREFIX } from '../auth/service.js';
+import { ROOT_KEY_PREFIX } from '../keys/format.js';
 import { DEFAULTS, appDefaults, prefixFromName, type AppDefaults } from './model.js';
 
 export interface AppInput {
@@ -15,6 +15,11 @@ export interface AppInput {
   keyPrefix?: string | undefined;
   defaults?: Partial<AppDefaults> | undefined;
 }
+
+const PREFIX_MAX = 16;
+const MAX_PREFIX_ATTEMPTS = 50;
+
+const prefixTaken = () => new AppError('PREFIX_TAKEN', 'Another app already uses this key prefix; prefixes are unique across the instance so that a key names one tenant');
 
 function checkPrefix(prefix: string | undefined): void {
   if (prefix === ROOT_KEY_PREFIX) throw invalid('body/keyPrefix', `"${ROOT_KEY_PREFIX}" is reserved for root keys`);
@@ -33,19 +38,32 @@ export class AppService {
     return app;
   }
 
+  /**
+   * A prefix asked for must be free (409 PREFIX_TAKEN); one derived from the name takes the first
+   * free variant (acme, acme2, acme3 …), so creating an app never fails on another tenant's choice.
+   */
   async create(workspaceId: string, actor: Actor, input: AppInput & { name: string }): Promise<AppsTable> {
-    const prefix = input.keyPrefix ?? prefixFromName(input.name);
-    checkPrefix(prefix);
+    checkPrefix(input.keyPrefix);
     const now = this.clock.now();
-    const row: AppsTable = {
-      id: newId('app'), workspace_id: workspaceId, name: input.name, key_prefix: prefix,
-      defaults: JSON.stringify({ ...DEFAULTS, ...input.defaults }), created_at: now, updated_at: now, deleted_at: null,
-    };
-    await this.store.transaction(async (r) => {
-      await r.apps.insert(row);
-      await r.audit.record(actor, { workspaceId, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
-    });
-    return row;
+    const base = input.keyPrefix ?? prefixFromName(input.name);
+    for (let attempt = 1; ; attempt++) {
+      const prefix = attempt === 1 ? base : `${base.slice(0, PREFIX_MAX - String(attempt).length)}${attempt}`;
+      if (prefix === ROOT_KEY_PREFIX) continue;
+      const row: AppsTable = {
+        id: newId('app'), workspace_id: workspaceId, name: input.name, key_prefix: prefix,
+        defaults: JSON.stringify({ ...DEFAULTS, ...input.defaults }), created_at: now, updated_at: now, deleted_at: null,
+      };
+      try {
+        await this.store.transaction(async (r) => {
+          await r.apps.insert(row);
+          await r.audit.record(actor, { workspaceId, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
+        });
+        return row;
+      } catch (err) {
+        if (!this.store.isUniqueViolation(err)) throw err;
+        if (input.keyPrefix !== undefined || attempt >= MAX_PREFIX_ATTEMPTS) throw prefixTaken();
+      }
+    }
   }
 
   async update(app: AppsTable, actor: Actor, input: AppInput): Promise<AppsTable> {
@@ -58,10 +76,15 @@ export class AppService {
       defaults: JSON.stringify({ ...appDefaults(app), ...input.defaults }),
       updated_at: now,
     };
-    await this.store.transaction(async (r) => {
-      await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now });
-      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input) } }, now);
-    });
+    try {
+      await this.store.transaction(async (r) => {
+        await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now });
+        await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input) } }, now);
+      });
+    } catch (err) {
+      if (this.store.isUniqueViolation(err)) throw prefixTaken();
+      throw err;
+    }
     return next;
   }
 

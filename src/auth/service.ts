@@ -1,12 +1,12 @@
 // Who is calling and what they may do: sessions, root keys, setup, login and workspace access.
 import { randomBytes } from 'node:crypto';
 import { AppError, conflict, forbidden, notFound } from '../errors.js';
-import { DUMMY_PASSWORD_HASH, hashPassword, sha256Hex, verifyPassword } from '../lib/hash.js';
+import { sha256Hex, type PasswordHasher } from '../lib/hash.js';
 import { parseJson } from '../lib/json.js';
 import { newId } from '../lib/random.js';
 import { iso } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
-import { parseKey } from '../keys/format.js';
+import { parseKey, ROOT_KEY_PREFIX } from '../keys/format.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { Repos } from '../store/repos/index.js';
@@ -14,7 +14,6 @@ import { grants, ROLE_PERMISSIONS, type Permission, type Role } from './permissi
 import type { LoginThrottle } from './throttle.js';
 
 export const SESSION_PREFIX = 'kws_';
-export const ROOT_KEY_PREFIX = 'kwroot';
 /** Longer than any session token or root key: refused before it is hashed. */
 const MAX_TOKEN_LENGTH = 200;
 
@@ -56,6 +55,7 @@ export class AuthService {
     private readonly clock: Clock,
     private readonly sessionTtlMs: number,
     private readonly throttle: LoginThrottle,
+    readonly passwords: PasswordHasher,
   ) {}
 
   /** A session token or root key → who it is; 401 for anything else. */
@@ -117,7 +117,7 @@ export class AuthService {
 
   async setup(input: { email: string; password: string; workspaceName: string; name?: string | undefined }, origin: Origin): Promise<SessionInfo> {
     const now = this.clock.now();
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await this.passwords.hash(input.password);
     const userId = newId('user');
     const workspaceId = newId('workspace');
     const session = await this.store.transaction(async (r) => {
@@ -145,9 +145,10 @@ export class AuthService {
     const ticket = await this.throttle.charge(email, origin.ip);
     const user = await this.store.repos.users.findByEmail(email);
     // Unknown emails are checked against a dummy hash: both failures cost one password check.
-    const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_PASSWORD_HASH);
+    const ok = await this.passwords.verify(password, user?.password_hash ?? (await this.passwords.dummyHash()));
     if (!user || !ok) throw new AppError('UNAUTHORIZED', 'Email or password is wrong');
     await ticket.succeeded();
+    if (this.passwords.needsRehash(user.password_hash)) await this.store.repos.users.setPasswordHash(user.id, await this.passwords.hash(password));
     const session = await this.startSession(this.store.repos, user.id, origin.ip);
     return this.sessionInfo(user.id, session);
   }
@@ -165,7 +166,7 @@ export class AuthService {
     return rest;
   }
 
-  private async startSession(r: Repos, userId: string, ip: string | null): Promise<{ token: string; expiresAt: string }> {
+  async startSession(r: Repos, userId: string, ip: string | null): Promise<{ token: string; expiresAt: string }> {
     const token = SESSION_PREFIX + randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const expiresAt = now + this.sessionTtlMs;
@@ -173,7 +174,7 @@ export class AuthService {
     return { token, expiresAt: iso(expiresAt) };
   }
 
-  private async sessionInfo(userId: string, session: { token: string; expiresAt: string }): Promise<SessionInfo> {
+  async sessionInfo(userId: string, session: { token: string; expiresAt: string }): Promise<SessionInfo> {
     const repos = this.store.repos;
     const user = await repos.users.find(userId);
     if (!user) throw new AppError('UNAUTHORIZED', 'Session is invalid or expired');

@@ -36,7 +36,8 @@ export function renderLlmsTxt(spec: Spec): string {
   for (const [path, methods] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const tag = op.tags?.[0] ?? 'other';
-      const out: string[] = [`### ${method.toUpperCase()} ${path}${op.security && op.security.length === 0 ? ' (public)' : ''}`];
+      const label = op.security?.length === 0 ? ' (public)' : path === '/v1/keys/verify' ? ' (appId, or a root key with keys:verify)' : op.security?.some((r) => Object.keys(r as object).length === 0) ? ' (credential optional)' : '';
+      const out: string[] = [`### ${method.toUpperCase()} ${path}${label}`];
       if (op.summary) out.push(op.summary);
       if (op.description) out.push(op.description);
       for (const p of op.parameters ?? []) out.push(`- ${p.in} \`${p.name}\`${p.required ? ' (required)' : ''}: ${typeOf(p.schema as Schema)}`);

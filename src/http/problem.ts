@@ -20,6 +20,9 @@ const FIXED_FASTIFY_DETAIL: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large',
 };
 
+/** PostgreSQL: invalid byte sequence, character not in repertoire, NUL in text. */
+const STORE_REFUSED_TEXT = new Set(['22021', '22P05']);
+
 export interface ProblemAnswer {
   body: Problem;
   /** Seconds, for a Retry-After header. */
@@ -53,6 +56,10 @@ export function toProblem(err: unknown, requestId: string): ProblemAnswer {
   } else if (e.code && FASTIFY_CODES[e.code]) {
     code = FASTIFY_CODES[e.code]!;
     detail = FIXED_FASTIFY_DETAIL[e.code] ?? detail;
+  } else if (e.code !== undefined && STORE_REFUSED_TEXT.has(e.code)) {
+    // A backstop for src/http/text.ts: text the store cannot hold is the caller's error, not ours.
+    code = 'VALIDATION_FAILED';
+    detail = 'A text field holds characters the store cannot keep';
   } else if (isStoreUnavailable(err)) {
     code = 'SERVICE_UNAVAILABLE';
     detail = FIXED_DETAIL.storeUnavailable;

@@ -13,9 +13,11 @@ const HEARTBEAT_MS = 15_000;
 export interface KeyChangeRouteServices {
   guard: Guard;
   bus: Pick<InvalidationBus, 'onKeyChange'>;
+  /** How often the stream re-checks its credential (a logout, a removed member, a revoked root key). */
+  streamRecheckMs: number;
 }
 
-export const keyChangesRoute = ({ guard, bus }: KeyChangeRouteServices) => async (fastify: FastifyInstance) => {
+export const keyChangesRoute = ({ guard, bus, streamRecheckMs }: KeyChangeRouteServices) => async (fastify: FastifyInstance) => {
   const open = new Set<{ end(): void }>();
   // Streams never finish on their own: end them first so shutdown is not held up.
   fastify.addHook('preClose', async () => {
@@ -38,12 +40,23 @@ export const keyChangesRoute = ({ guard, bus }: KeyChangeRouteServices) => async
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': keyward key changes\n\n');
     const unsubscribe = bus.onKeyChange((change: KeyChange) => {
-      if (change.workspaceId === workspaceId) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
+      // Root keys change on the same bus; middleware caches hold app keys only.
+      if (change.workspaceId === workspaceId && change.keyId.startsWith('key_')) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
     });
     open.add(res);
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+    // The stream lives only as long as the right to read it: the same check as at the start.
+    let checking = false;
+    const recheck = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      guard.workspace(req, workspaceId, 'keys:read').then(() => {
+        checking = false;
+      }, () => res.end());
+    }, streamRecheckMs);
     const stop = () => {
       clearInterval(heartbeat);
+      clearInterval(recheck);
       unsubscribe();
       open.delete(res);
     };

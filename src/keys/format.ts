@@ -5,6 +5,9 @@ import { PREFIX_PATTERN } from '../lib/ids.js';
 
 export { PREFIX_PATTERN };
 
+/** The prefix of root keys: reserved, no app may take it. */
+export const ROOT_KEY_PREFIX = 'kwroot';
+
 export type Environment = 'live' | 'test';
 
 export const RANDOM_LENGTH = 32;

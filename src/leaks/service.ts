@@ -44,6 +44,7 @@ export class LeakService {
         await r.rootKeys.revoke(root.id, now);
         await r.audit.record(actor, { workspaceId: root.workspace_id, action: 'root_key.leak_revoke', targetType: 'root_key', targetId: root.id, meta }, now);
       });
+      this.bus.keyChanged(root.id, root.workspace_id);
       return result('true_positive', 'revoked');
     }
 

@@ -20,6 +20,8 @@ export interface RateLimiter {
    * undefined when the key has no limit.
    */
   take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict>;
+  /** The same decision without counting the request (dry runs). */
+  peek(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict>;
   close(): Promise<void>;
 }
 
@@ -43,7 +45,7 @@ export class MemoryRateLimiter implements RateLimiter {
     this.sweeper.unref();
   }
 
-  takeSync(s: LimitSubject, now: number): LimitVerdict {
+  takeSync(s: LimitSubject, now: number, count = true): LimitVerdict {
     const keySpec = s.ratelimit;
     const ownerSpec = s.ownerRatelimit;
     if (keySpec === null && ownerSpec === null) return undefined;
@@ -63,7 +65,7 @@ export class MemoryRateLimiter implements RateLimiter {
     }
     const keyOk = keySpec === null || hasRoom(keySpec, keyUsed, 1);
     const ownerOk = ownerSpec === null || hasRoom(ownerSpec, ownerUsed, 1);
-    const counted = keyOk && ownerOk;
+    const counted = keyOk && ownerOk && count;
     if (counted) {
       if (keySpec !== null) {
         if (keyWindow) advance(keyWindow, keySpec.durationMs, now, 1);
@@ -85,6 +87,10 @@ export class MemoryRateLimiter implements RateLimiter {
 
   take(s: LimitSubject, now: number): LimitVerdict {
     return this.takeSync(s, now);
+  }
+
+  peek(s: LimitSubject, now: number): LimitVerdict {
+    return this.takeSync(s, now, false);
   }
 
   /** Drops windows that can no longer influence a decision. */

@@ -8,7 +8,9 @@ import { hasLimits, ownerOf, type MemoryRateLimiter, type LimitSubject, type Lim
 
 const SCRIPT = `
 local now = tonumber(ARGV[1])
-local cost = tonumber(ARGV[2])
+-- 1: count the request if every limit allows it; 0: only decide (a dry run).
+local commit = tonumber(ARGV[2])
+local cost = 1
 local n = #KEYS
 local cur = {}
 local info = {}
@@ -31,7 +33,7 @@ local out = {}
 for i = 1, n do
   local r = info[i]
   local used = r[3]
-  if all then
+  if all and commit == 1 then
     redis.call('INCRBY', cur[i], cost)
     redis.call('PEXPIRE', cur[i], r[5] * 2)
     used = used + cost
@@ -61,12 +63,20 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
-    if (!hasLimits(subject)) return undefined;
-    if (this.redis.status !== 'ready') return this.local(subject, now, 'redis not connected');
-    return this.shared(subject, now);
+    return this.decide(subject, now, true);
   }
 
-  private async shared(subject: LimitSubject, now: number): Promise<LimitVerdict> {
+  peek(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
+    return this.decide(subject, now, false);
+  }
+
+  private decide(subject: LimitSubject, now: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
+    if (!hasLimits(subject)) return undefined;
+    if (this.redis.status !== 'ready') return this.local(subject, now, commit, 'redis not connected');
+    return this.shared(subject, now, commit);
+  }
+
+  private async shared(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
     // Bucket names as they have always been: `k:<keyId>` and `o:<appId>:<ownerId or keyId>`.
     const specs: LimitSpec[] = [];
     const keys: string[] = [];
@@ -78,7 +88,7 @@ export class RedisRateLimiter implements RateLimiter {
       specs.push(subject.ownerRatelimit);
       keys.push(`${this.prefix}rl:o:${subject.appId}:${ownerOf(subject)}`);
     }
-    const args: (string | number)[] = [...keys, now, 1];
+    const args: (string | number)[] = [...keys, now, commit ? 1 : 0];
     for (const s of specs) args.push(s.limit, s.durationMs);
     try {
       const out = await this.redis.keywardLimit(specs.length, ...args);
@@ -93,17 +103,17 @@ export class RedisRateLimiter implements RateLimiter {
       });
       return shown;
     } catch (err) {
-      return this.local(subject, now, (err as Error).message);
+      return this.local(subject, now, commit, (err as Error).message);
     }
   }
 
-  private local(subject: LimitSubject, now: number, reason: string): LimitVerdict {
+  private local(subject: LimitSubject, now: number, commit: boolean, reason: string): LimitVerdict {
     this.onFallback();
     if (now - this.lastWarn > 10_000) {
       this.lastWarn = now;
       this.logger.warn({ reason }, 'shared rate limiter unavailable; deciding with the local limiter');
     }
-    return this.fallback.takeSync(subject, now);
+    return this.fallback.takeSync(subject, now, commit);
   }
 
   async close(): Promise<void> {

@@ -49,8 +49,13 @@ export class KeywardError extends Error {
 export interface ClientOptions {
   /** e.g. http://127.0.0.1:8787 */
   baseUrl: string;
-  /** A root key (or a session token) for the management API; verify needs none. */
+  /**
+   * A root key (or a session token) for the management API. For verify, a root key with the
+   * `keys:verify` permission accepts any key of its workspace; without one, give `appId`.
+   */
   rootKey?: string;
+  /** The app whose keys verify accepts when a call names none. */
+  appId?: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
 }
@@ -84,9 +89,16 @@ export class KeywardClient {
     return parsed as T;
   }
 
-  /** The hot path: always a verdict (valid or not) unless the request itself is bad. */
+  /**
+   * The hot path: always a verdict (valid or not) unless the request itself is bad. Scoped to
+   * `input.appId`, else the client's `appId`, else the root key's workspace (needs `keys:verify`).
+   */
   verify(input: VerifyInput): Promise<VerifyResult> {
-    return this.request('POST', '/v1/keys/verify', input);
+    const appId = input.appId ?? this.options.appId;
+    if (appId === undefined && !this.options.rootKey) {
+      return Promise.reject(new KeywardError(400, { code: 'VERIFY_SCOPE_REQUIRED', detail: 'Give the client an appId, or a root key with the "keys:verify" permission' }));
+    }
+    return this.request('POST', '/v1/keys/verify', appId === undefined ? input : { ...input, appId });
   }
 
   readonly workspaces = {

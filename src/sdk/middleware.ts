@@ -10,10 +10,14 @@ export interface GuardOptions {
   /** Where Keyward runs, e.g. http://127.0.0.1:8787 (or pass `client`). */
   baseUrl?: string;
   client?: KeywardClient;
-  /** A root key with keys:read: lets the guard subscribe to key changes. */
+  /**
+   * A root key: with `keys:verify` it lets the guard verify any key of its workspace (else give
+   * `appId`); with `keys:read` the guard also subscribes to key changes.
+   */
   rootKey?: string;
   /** Header carrying the credential: `authorization` (Bearer, Basic, JWT) or e.g. `x-api-key`. */
   header?: string;
+  /** Accept only keys of this app; required unless `rootKey` has `keys:verify`. */
   appId?: string;
   permissions?: string[];
   /** Life of a cached verdict; 0 turns the cache off. */
@@ -46,6 +50,7 @@ export class KeyGuard {
   private closed = false;
 
   constructor(private readonly options: GuardOptions) {
+    if (!options.appId && !options.rootKey && !options.client) throw new Error('KeyGuard needs an appId, or a root key with the "keys:verify" permission');
     this.client = options.client ?? new KeywardClient({ baseUrl: options.baseUrl ?? 'http://127.0.0.1:8787', rootKey: options.rootKey });
     this.ttl = options.cacheTtlMs ?? 5000;
     if (this.ttl > 0 && options.rootKey) void this.subscribe(options.baseUrl ?? 'http://127.0.0.1:8787', options.rootKey);

@@ -127,6 +127,20 @@ export interface SettingsTable {
   value: string;
 }
 
+export interface InvitationsTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  role: 'owner' | 'admin' | 'member';
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+  created_by: string | null;
+  accepted_at: number | null;
+  accepted_by: string | null;
+  revoked_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -140,4 +154,5 @@ export interface Database {
   usage: UsageTable;
   settings: SettingsTable;
   vault_secrets: VaultSecretsTable;
+  invitations: InvitationsTable;
 }

@@ -8,6 +8,7 @@ import type { KeysTable } from '../store/schema.js';
 export interface CachedKey {
   id: string;
   appId: string;
+  workspaceId: string;
   name: string;
   ownerId: string | null;
   environment: 'live' | 'test';
@@ -73,6 +74,7 @@ export function toCachedKey(row: KeysTable): CachedKey {
   return {
     id: row.id,
     appId: intern('app', row.app_id, (t) => t ?? ''),
+    workspaceId: intern('ws', row.workspace_id, (t) => t ?? ''),
     name: row.name,
     ownerId: row.owner_id === null ? null : intern('owner', row.owner_id, (t) => t ?? ''),
     environment: row.environment,

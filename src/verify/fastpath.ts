@@ -61,7 +61,7 @@ export function verifyFastPath(verify: Verifier, logger: Logger, opts: FastPathO
     res.end(body);
   };
 
-  const answer = (res: ServerResponse, text: string) => {
+  const answer = (res: ServerResponse, text: string, authorization: string | undefined) => {
     let input: unknown;
     try {
       input = JSON.parse(text);
@@ -74,7 +74,7 @@ export function verifyFastPath(verify: Verifier, logger: Logger, opts: FastPathO
     }
     let result: VerifyResult | Promise<VerifyResult>;
     try {
-      result = verify(input as VerifyInput);
+      result = verify(input as VerifyInput, authorization);
     } catch (err) {
       return failed(res, err);
     }
@@ -109,7 +109,7 @@ export function verifyFastPath(verify: Verifier, logger: Logger, opts: FastPathO
     req.on('end', () => {
       if (refused) return;
       if (size === 0) return problem(res, 'VALIDATION_FAILED', 'The body is empty; send a JSON object', undefined, true);
-      answer(res, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+      answer(res, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'), req.headers.authorization);
     });
     req.on('error', () => res.destroy());
     return true;

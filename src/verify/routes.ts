@@ -6,34 +6,44 @@ import { VerifyAnswer, VerifyBody } from './schemas.js';
 import type { VerifyCode } from './steps.js';
 import { verifyKey, type VerifyDeps, type VerifyInput, type VerifyResult } from './verify.js';
 import { serializeVerifyResult } from './serialize.js';
+import { resolveScope, type RootKeyCache, type VerifyScope } from './scope.js';
 import { WORKER } from '../http/headers.js';
 
 export { VerifyAnswer, VerifyBody } from './schemas.js';
 
-export type Verifier = (input: VerifyInput) => VerifyResult | Promise<VerifyResult>;
+/** A verify call: its body, and the request's Authorization header (a verify root key, if any). */
+export type Verifier = (input: VerifyInput, authorization: string | undefined) => VerifyResult | Promise<VerifyResult>;
 
-/** verifyKey plus the per-verdict metric: what both the route and the fast path run. */
-export function countedVerify(deps: VerifyDeps, countVerdict: (code: VerifyCode) => void): Verifier {
+/**
+ * The scope (appId or a verify root key), verifyKey, and the per-verdict metric: what both the
+ * route and the fast path run. A missing or bad scope throws the AppError the caller answers with.
+ */
+export function scopedVerify(deps: VerifyDeps, roots: RootKeyCache, countVerdict: (code: VerifyCode) => void): Verifier {
   const counted = (result: VerifyResult): VerifyResult => {
     countVerdict(result.code);
     return result;
   };
-  return (input) => {
-    const result = verifyKey(deps, input);
+  const run = (input: VerifyInput, scope: VerifyScope) => {
+    const result = verifyKey(deps, input, scope);
     return result instanceof Promise ? result.then(counted) : counted(result);
+  };
+  return (input, authorization) => {
+    const scope = resolveScope(roots, input.appId, authorization, deps.now());
+    return scope instanceof Promise ? scope.then((s) => run(input, s)) : run(input, scope);
   };
 }
 
 export const verifyRoutes = ({ verify }: { verify: Verifier }) => async (fastify: FastifyInstance) => {
   fastify.withTypeProvider<TypeBoxTypeProvider>().post('/v1/keys/verify', {
     schema: {
-      tags: ['verify'], summary: 'Verify a key', security: [],
-      description: 'Answers 200 with `valid` and a `code` for every verdict. Call it from your backend for every request you serve.',
+      tags: ['verify'], summary: 'Verify a key',
+      description: 'Answers 200 with `valid` and a `code` for every verdict. Call it from your backend for every request you serve. Name the app whose keys you accept with `appId`, or send a root key with the `keys:verify` permission as `Authorization: Bearer <root key>` to accept any key of its workspace; neither is a 400 `VERIFY_SCOPE_REQUIRED`.',
+      security: [{ bearer: [] }, {}],
       body: VerifyBody, response: withErrors({ 200: VerifyAnswer }),
     },
   }, async (req, reply) => {
     if (WORKER) reply.header('x-keyward-worker', WORKER);
-    const result = await verify(req.body);
+    const result = await verify(req.body, req.headers.authorization);
     // The fast path's serializer here too: one JSON form of the answer, whichever way it came.
     reply.type('application/json; charset=utf-8');
     return serializeVerifyResult(result);

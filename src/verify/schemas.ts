@@ -6,11 +6,12 @@ import { VERIFY_CODES } from './steps.js';
 export const VerifyBody = Type.Object({
   key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
   authorization: Type.Optional(Type.String({ maxLength: 8192, description: 'A raw Authorization header value: "Bearer <key>"', examples: ['Bearer acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
-  appId: Type.Optional(IdOf('app', 'Only accept keys of this app')),
+  appId: Type.Optional(IdOf('app', 'Accept only keys of this app. Required unless the request carries a root key with "keys:verify" as "Authorization: Bearer <root key>"')),
   permissions: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50, description: 'All of these are required', examples: [['documents.read']] })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Checked against the key\'s domain scope', examples: ['acme.com'] })),
   ip: Type.Optional(Type.String({ maxLength: 64, description: 'Your caller\'s address, checked against the key\'s allowlist', examples: ['203.0.113.7'] })),
-  cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1, description: 'Charged against the usage cap when every other check passes' })),
+  cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1, description: 'Charged against the usage cap when every other check passes; 0 checks without charging' })),
+  dryRun: Type.Optional(Type.Boolean({ description: 'Decide only: nothing is charged or counted (usage cap, rate limits, analytics, last use)' })),
 }, { additionalProperties: false });
 
 export const VerifyAnswer = Type.Object({

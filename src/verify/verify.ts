@@ -9,6 +9,7 @@ import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from './cache.js';
 import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
 import type { VerifyCode } from './steps.js';
+import type { VerifyScope } from './scope.js';
 
 export { hasPermission, resourceAllowed } from './checks.js';
 
@@ -20,6 +21,8 @@ export interface VerifyInput {
   resource?: string;
   ip?: string;
   cost?: number;
+  /** Decide only: no usage charge, no rate-limit count, no usage analytics, no last use. */
+  dryRun?: boolean;
 }
 
 export interface VerifyResult {
@@ -88,7 +91,7 @@ const MAX_KEY_LENGTH = 64;
  * Finds the key for a credential, or the verdict that ends verification before the key checks.
  * A cache hit answers synchronously: no promise on the hot path.
  */
-function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Found | Promise<Found> {
+function authenticate(deps: VerifyDeps, input: VerifyInput, scope: VerifyScope, now: number): Found | Promise<Found> {
   let value: string;
   let basicId: string | undefined;
   if (input.key !== undefined) {
@@ -96,7 +99,7 @@ function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Found 
   } else {
     const cred = credentialOf(input);
     if (!cred) return MALFORMED;
-    if (cred.kind === 'jwt') return authenticateJwt(deps, input, cred.token, now);
+    if (cred.kind === 'jwt') return authenticateJwt(deps, input, scope, cred.token, now);
     if (cred.kind === 'basic') {
       if (!KEY_ID.test(cred.id)) return MALFORMED;
       basicId = cred.id;
@@ -110,22 +113,27 @@ function authenticate(deps: VerifyDeps, input: VerifyInput, now: number): Found 
   const cached = deps.cache.peek(hash, now);
   // Only generated values are ever stored, so a value found in the cache is well-formed: the
   // format and checksum are checked only before the store would be asked (or for a known miss).
-  if (cached) return matchCredential(cached, input, basicId);
+  if (cached) return matchCredential(cached, scope, basicId);
   if (!parseKey(value)) return MALFORMED;
   if (cached === null) return NOT_FOUND;
-  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, input, basicId) : NOT_FOUND));
+  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, scope, basicId) : NOT_FOUND));
+}
+
+/** A key outside the scope is not found, exactly like a key that does not exist. */
+function inScope(key: CachedKey, scope: VerifyScope): boolean {
+  return (scope.appId === undefined || key.appId === scope.appId) && (scope.workspaceId === undefined || key.workspaceId === scope.workspaceId);
 }
 
 /** A bearer value must be a bearer key; Basic needs the integration key's own id and secret. */
-function matchCredential(entry: CacheEntry, input: VerifyInput, basicId: string | undefined): Found {
+function matchCredential(entry: CacheEntry, scope: VerifyScope, basicId: string | undefined): Found {
   const key = entry.key;
-  if (input.appId !== undefined && key.appId !== input.appId) return NOT_FOUND;
+  if (!inScope(key, scope)) return NOT_FOUND;
   if (basicId === undefined ? key.kind !== 'bearer' : key.kind !== 'integration' || key.id !== basicId) return NOT_FOUND;
   return entry;
 }
 
 /** HS256 only, signed with a live secret of the key named by `kid`, fresh by exp, nbf and iat. */
-async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, token: string, now: number): Promise<CacheEntry | VerifyResult> {
+async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, scope: VerifyScope, token: string, now: number): Promise<CacheEntry | VerifyResult> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -134,9 +142,9 @@ async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, token: stri
   }
   if (typeof header.kid !== 'string' || !KEY_ID.test(header.kid)) return MALFORMED;
   const found = await deps.cache.getIntegration(header.kid, now, deps.loadIntegration);
-  if (!found || (input.appId !== undefined && found.key.appId !== input.appId)) return NOT_FOUND;
+  if (!found || !inScope(found.key, scope)) return NOT_FOUND;
   const refuse = (code: VerifyCode): VerifyResult => {
-    deps.record(found.key.id, code, now, false);
+    if (input.dryRun !== true) deps.record(found.key.id, code, now, false);
     return described(found.key, code);
   };
   if (header.alg !== 'HS256') return refuse('INVALID_SIGNATURE');
@@ -183,8 +191,8 @@ function shownLimit(d: RateDecision): NonNullable<VerifyResult['ratelimit']> {
   return { limit: d.limit, remaining: d.remaining, resetAt: resetIso(d.resetAt) };
 }
 
-function refused(deps: VerifyDeps, key: CachedKey, code: VerifyCode, now: number): VerifyResult {
-  deps.record(key.id, code, now, false);
+function refused(deps: VerifyDeps, input: VerifyInput, key: CachedKey, code: VerifyCode, now: number): VerifyResult {
+  if (input.dryRun !== true) deps.record(key.id, code, now, false);
   return described(key, code);
 }
 
@@ -193,9 +201,9 @@ function refused(deps: VerifyDeps, key: CachedKey, code: VerifyCode, now: number
  * (a cached key, the local limiter, no usage cap); a promise only when it must wait for the store
  * or Redis.
  */
-export function verifyKey(deps: VerifyDeps, input: VerifyInput): VerifyResult | Promise<VerifyResult> {
+export function verifyKey(deps: VerifyDeps, input: VerifyInput, scope: VerifyScope): VerifyResult | Promise<VerifyResult> {
   const now = deps.now();
-  const found = authenticate(deps, input, now);
+  const found = authenticate(deps, input, scope, now);
   return found instanceof Promise ? found.then((f) => checkKey(deps, input, f, now)) : checkKey(deps, input, found, now);
 }
 
@@ -204,31 +212,36 @@ function checkKey(deps: VerifyDeps, input: VerifyInput, found: Found, now: numbe
   if (!('key' in found)) return found;
   const key = found.key;
   for (const check of KEY_CHECKS) {
-    if (check.fails(key, found, input, now)) return refused(deps, key, check.code, now);
+    if (check.fails(key, found, input, now)) return refused(deps, input, key, check.code, now);
   }
-  const limit = deps.limiter.take(key, now);
+  const limit = input.dryRun === true ? deps.limiter.peek(key, now) : deps.limiter.take(key, now);
   return limit instanceof Promise ? limit.then((l) => charged(deps, input, key, now, l)) : charged(deps, input, key, now, limit);
 }
 
 /** Rate-limit verdict, then the usage cap (charged only now that every other check passed). */
 function charged(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, limit: RateDecision | undefined): VerifyResult | Promise<VerifyResult> {
   if (limit !== undefined && !limit.allowed) {
-    const result = refused(deps, key, 'RATE_LIMITED', now);
+    const result = refused(deps, input, key, 'RATE_LIMITED', now);
     result.ratelimit = shownLimit(limit);
     return result;
   }
-  if (!key.capped) return accepted(deps, key, now, null, limit);
-  return deps.charge(key.id, input.cost ?? 1, now).then(async (remaining) => {
-    if (remaining !== null) return accepted(deps, key, now, remaining, limit);
-    const result = refused(deps, key, 'USAGE_EXCEEDED', now);
+  if (!key.capped) return accepted(deps, input, key, now, null, limit);
+  const cost = input.cost ?? 1;
+  // A dry run, or a call that costs nothing, reads the balance: it must not write it.
+  const settle = cost === 0 || input.dryRun === true
+    ? deps.peekRemaining(key.id, now).then((left) => (left !== null && left >= cost ? left : null))
+    : deps.charge(key.id, cost, now);
+  return settle.then(async (remaining) => {
+    if (remaining !== null) return accepted(deps, input, key, now, remaining, limit);
+    const result = refused(deps, input, key, 'USAGE_EXCEEDED', now);
     result.remaining = (await deps.peekRemaining(key.id, now)) ?? 0;
     if (limit) result.ratelimit = shownLimit(limit);
     return result;
   });
 }
 
-function accepted(deps: VerifyDeps, key: CachedKey, now: number, remaining: number | null, limit: RateDecision | undefined): VerifyResult {
-  deps.record(key.id, 'VALID', now, true);
+function accepted(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, remaining: number | null, limit: RateDecision | undefined): VerifyResult {
+  if (input.dryRun !== true) deps.record(key.id, 'VALID', now, true);
   const result: VerifyResult = {
     valid: true,
     code: 'VALID',

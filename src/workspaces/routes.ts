@@ -1,22 +1,27 @@
 // Workspaces, their members and their root keys.
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { forbidden } from '../errors.js';
 import { parseJson } from '../lib/json.js';
 import { iso, isoOrNull } from '../lib/time.js';
 import { IdOf, withErrors } from '../http/common.js';
-import { Email, Password } from '../auth/schemas.js';
-import { originOf, type Guard } from '../auth/guard.js';
+import { Password, SessionView } from '../auth/schemas.js';
+import { bearerToken, originOf, type Guard } from '../auth/guard.js';
 import { actorOf } from '../auth/service.js';
 import { PERMISSIONS } from '../auth/permissions.js';
-import { CreatedRootKey, MemberView, Role, RootKeyPermission, RootKeyView, WorkspaceView } from './schemas.js';
+import { CreatedInvitation, CreatedRootKey, InvitationView, InviteBody, MemberView, Role, RootKeyPermission, RootKeyView, WorkspaceView } from './schemas.js';
 import type { MemberRow } from '../store/repos/workspaces.js';
-import type { RootKeysTable } from '../store/schema.js';
+import type { InvitationsTable, RootKeysTable } from '../store/schema.js';
+import type { Role as RoleName } from '../store/repos/workspaces.js';
 import type { WorkspaceService } from './service.js';
+import type { InvitationService } from './invitations.js';
 
 const WsParams = Type.Object({ id: IdOf('workspace') });
 
+const invitationView = (i: InvitationsTable) => ({
+  id: i.id, workspaceId: i.workspace_id, email: i.email, role: i.role, createdAt: iso(i.created_at), expiresAt: iso(i.expires_at), createdBy: i.created_by,
+});
 const memberView = (m: MemberRow) => ({ userId: m.userId, email: m.email, name: m.name, role: m.role, createdAt: iso(m.createdAt) });
 const rootKeyView = (k: RootKeysTable) => ({
   id: k.id, workspaceId: k.workspace_id, name: k.name, start: k.start, permissions: parseJson<string[]>(k.permissions, []),
@@ -25,10 +30,11 @@ const rootKeyView = (k: RootKeysTable) => ({
 
 export interface WorkspaceRouteServices {
   workspaces: WorkspaceService;
+  invitations: InvitationService;
   guard: Guard;
 }
 
-export const workspaceRoutes = ({ workspaces, guard }: WorkspaceRouteServices) => async (app: FastifyInstance) => {
+export const workspaceRoutes = ({ workspaces, invitations, guard }: WorkspaceRouteServices) => async (app: FastifyInstance) => {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get('/v1/workspaces', {
@@ -66,20 +72,61 @@ export const workspaceRoutes = ({ workspaces, guard }: WorkspaceRouteServices) =
     return { data: (await workspaces.members(req.params.id)).map(memberView) };
   });
 
+  const invite = async (req: FastifyRequest<{ Params: { id: string }; Body: { email: string; role: RoleName } }>, reply: FastifyReply) => {
+    const access = await guard.workspace(req, req.params.id, '*');
+    if (access.principal.kind !== 'user') throw forbidden('Members are invited by users, not root keys');
+    const { row, token, url } = await invitations.create(req.params.id, access, req.body);
+    reply.code(201).header('cache-control', 'no-store');
+    return { ...invitationView(row), token, url };
+  };
+
+  r.post('/v1/workspaces/:id/invitations', {
+    schema: {
+      tags: ['workspaces'], summary: 'Invite someone by email (a one-time link, valid 7 days)',
+      description: 'The answer is the same whether or not the email has an account anywhere. The invitee sets their own password, or accepts while logged in as that email. Only owners can invite owners.',
+      params: WsParams, body: InviteBody, response: withErrors({ 201: CreatedInvitation }),
+    },
+  }, invite);
+
   r.post('/v1/workspaces/:id/members', {
     schema: {
-      tags: ['workspaces'], summary: 'Add a member',
-      description: 'Adds an existing user by email, or creates the account when `password` is given for a new email. Only owners can add owners.',
-      params: WsParams,
-      body: Type.Object({ email: Email, role: Role, password: Type.Optional(Password), name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
-      response: withErrors({ 201: MemberView }),
+      tags: ['workspaces'], summary: 'Add a member (sends an invitation)',
+      description: 'Kept for v1 clients: creates an invitation exactly like `POST /v1/workspaces/{id}/invitations`. No account is ever created or joined here.',
+      params: WsParams, body: InviteBody, response: withErrors({ 201: CreatedInvitation }),
     },
+  }, invite);
+
+  r.get('/v1/workspaces/:id/invitations', {
+    schema: { tags: ['workspaces'], summary: 'Pending invitations (never their tokens)', params: WsParams, response: withErrors({ 200: Type.Object({ data: Type.Array(InvitationView) }) }) },
+  }, async (req) => {
+    await guard.workspace(req, req.params.id, '*');
+    return { data: (await invitations.pending(req.params.id)).map(invitationView) };
+  });
+
+  r.delete('/v1/workspaces/:id/invitations/:invitationId', {
+    schema: { tags: ['workspaces'], summary: 'Revoke a pending invitation', params: Type.Object({ id: IdOf('workspace'), invitationId: IdOf('invitation') }), response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, '*');
-    if (access.principal.kind !== 'user') throw forbidden('Members are managed by users, not root keys');
-    const member = await workspaces.addMember(req.params.id, access, req.body);
-    reply.code(201);
-    return memberView(member);
+    await invitations.revoke(req.params.id, req.params.invitationId, access);
+    return reply.code(204).send();
+  });
+
+  r.post('/v1/invitations/accept', {
+    schema: {
+      tags: ['workspaces'], summary: 'Accept an invitation', security: [{ bearer: [] }, {}],
+      description: 'A new email sets its password here and gets a session. An existing account must send its own session (`Authorization: Bearer <token>`). A refused accept leaves the invitation usable.',
+      body: Type.Object({
+        token: Type.String({ minLength: 1, maxLength: 200 }),
+        password: Type.Optional(Password),
+        name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+      }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ workspace: Type.Object({ id: Type.String(), name: Type.String(), role: Role }), session: Type.Optional(SessionView) }) }),
+    },
+  }, async (req, reply) => {
+    const principal = bearerToken(req) === null ? null : await guard.principal(req);
+    const accepted = await invitations.accept(req.body.token, principal, req.body, originOf(req));
+    reply.header('cache-control', 'no-store');
+    return accepted;
   });
 
   r.delete('/v1/workspaces/:id/members/:userId', {

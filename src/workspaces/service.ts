@@ -1,18 +1,19 @@
 // Workspaces, their members and their root keys.
-import { AppError, conflict, forbidden, notFound } from '../errors.js';
-import { hashPassword, sha256Hex } from '../lib/hash.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
+import type { InvalidationBus } from '../shared/bus.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { MemberRow, Role } from '../store/repos/workspaces.js';
 import type { RootKeysTable, WorkspacesTable } from '../store/schema.js';
-import { generateKey } from '../keys/format.js';
-import { ROOT_KEY_PREFIX, type Access, type Principal } from '../auth/service.js';
+import { generateKey, ROOT_KEY_PREFIX } from '../keys/format.js';
+import type { Access, Principal } from '../auth/service.js';
 import { grants, type Permission } from '../auth/permissions.js';
 
 export class WorkspaceService {
-  constructor(private readonly store: Store, private readonly clock: Clock) {}
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus) {}
 
   /** A user's workspaces with their role; a root key's one workspace. */
   async listFor(principal: Principal): Promise<(WorkspacesTable & { role?: Role })[]> {
@@ -41,25 +42,6 @@ export class WorkspaceService {
 
   members(workspaceId: string): Promise<MemberRow[]> {
     return this.store.repos.workspaces.members(workspaceId);
-  }
-
-  async addMember(workspaceId: string, access: Access, input: { email: string; role: Role; password?: string | undefined; name?: string | undefined }): Promise<MemberRow> {
-    if (input.role === 'owner' && access.role !== 'owner') throw forbidden('Only an owner can add an owner');
-    const email = input.email.toLowerCase();
-    const now = this.clock.now();
-    const passwordHash = input.password ? await hashPassword(input.password) : null;
-    return this.store.transaction(async (r) => {
-      let user = await r.users.findByEmail(email);
-      if (!user) {
-        if (!passwordHash) throw new AppError('VALIDATION_FAILED', 'No account has this email; give a password to create one', { errors: [{ path: 'body/password', message: 'is required for a new account' }] });
-        user = { id: newId('user'), email, name: input.name ?? email.split('@')[0]!, password_hash: passwordHash, created_at: now };
-        await r.users.insert(user);
-      }
-      if (await r.workspaces.role(workspaceId, user.id)) throw conflict('This user is already a member');
-      await r.workspaces.addMember({ workspace_id: workspaceId, user_id: user.id, role: input.role, created_at: now });
-      await r.audit.record(access.actor, { workspaceId, action: 'member.add', targetType: 'user', targetId: user.id, meta: { role: input.role } }, now);
-      return { userId: user.id, email: user.email, name: user.name, role: input.role, createdAt: now };
-    });
   }
 
   async removeMember(workspaceId: string, access: Access, userId: string): Promise<void> {
@@ -105,5 +87,6 @@ export class WorkspaceService {
       await r.rootKeys.revoke(key.id, now);
       await r.audit.record(access.actor, { workspaceId: key.workspace_id, action: 'root_key.revoke', targetType: 'root_key', targetId: key.id }, now);
     });
+    this.bus.keyChanged(key.id, key.workspace_id);
   }
 }

@@ -43,10 +43,10 @@ describe('durability: a writer SIGKILLed at random moments, 20 times', () => {
       const listed = await call(node.url, 'GET', `/v1/apps/${app.body.id}/keys?limit=1`, undefined, token);
       expect(listed.body.total, `round ${round}`).toBeGreaterThanOrEqual(acknowledged.length);
       for (const k of acknowledged.slice(-25)) {
-        expect((await call(node.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code, `round ${round}: ${k.id}`).toBe('VALID');
+        expect((await call(node.url, 'POST', '/v1/keys/verify', { key: k.key, appId: app.body.id })).body.code, `round ${round}: ${k.id}`).toBe('VALID');
       }
     }
-    for (const k of acknowledged) expect((await call(node.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code).toBe('VALID');
+    for (const k of acknowledged) expect((await call(node.url, 'POST', '/v1/keys/verify', { key: k.key, appId: app.body.id })).body.code).toBe('VALID');
     expect(acknowledged.length).toBeGreaterThan(20);
     await node.kill('SIGTERM');
     const db = new SQLite(path.join(dir, 'keyward.db'), { readonly: true });

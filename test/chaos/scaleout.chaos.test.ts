@@ -70,7 +70,7 @@ describe.runIf(enabled)('scale-out: 3 nodes on PostgreSQL + Redis', () => {
     await Promise.all(Array.from({ length: parallel }, async () => {
       while (next < total) {
         const i = next++;
-        const res = await call(c.nodes[i % c.nodes.length]!.url, 'POST', '/v1/keys/verify', { key });
+        const res = await call(c.nodes[i % c.nodes.length]!.url, 'POST', '/v1/keys/verify', { key, appId: c.appId });
         expect(res.status).toBe(200);
         codes.push(res.body.code);
       }
@@ -103,13 +103,13 @@ describe.runIf(enabled)('scale-out: 3 nodes on PostgreSQL + Redis', () => {
     const samples: number[] = [];
     for (let round = 0; round < 15; round++) {
       const k = await newKey({ ownerRatelimit: null });
-      for (const n of c.nodes) expect((await call(n.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code).toBe('VALID');
+      for (const n of c.nodes) expect((await call(n.url, 'POST', '/v1/keys/verify', { key: k.key, appId: c.appId })).body.code).toBe('VALID');
       const t0 = performance.now();
       const del = await call(c.nodes[0]!.url, 'DELETE', `/v1/keys/${k.id}`, undefined, c.token);
       expect(del.status).toBe(200);
       await Promise.all(c.nodes.slice(1).map(async (n) => {
         for (;;) {
-          const r = await call(n.url, 'POST', '/v1/keys/verify', { key: k.key });
+          const r = await call(n.url, 'POST', '/v1/keys/verify', { key: k.key, appId: c.appId });
           if (r.body.code === 'REVOKED') break;
           expect(r.body.code).toBe('VALID');
           expect(performance.now() - t0).toBeLessThan(1000);
@@ -143,7 +143,7 @@ describe.runIf(enabled)('scale-out: Redis stopped mid-load', () => {
       let stopped = false;
       const load = Promise.all(Array.from({ length: 10 }, async (_, worker) => {
         while (Date.now() < stopAt) {
-          const res = await call(nodes[(sent++ + worker) % 2]!.url, 'POST', '/v1/keys/verify', { key: k.key }).catch((e: Error) => ({ status: 0, body: { code: e.message } }));
+          const res = await call(nodes[(sent++ + worker) % 2]!.url, 'POST', '/v1/keys/verify', { key: k.key, appId: w.appId }).catch((e: Error) => ({ status: 0, body: { code: e.message } }));
           if (res.status !== 200 || res.body.code !== 'VALID') failures.push(`${res.status} ${res.body.code}`);
         }
       }));
@@ -173,7 +173,7 @@ describe.runIf(enabled)('scale-out: Redis stopped mid-load', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       const limited = (await call(nodes[0]!.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'limited', ratelimit: { limit: 20, durationMs: 3_600_000 }, ownerRatelimit: null }, w.token)).body;
-      const codes = await Promise.all(Array.from({ length: 60 }, (_, i) => call(nodes[i % 2]!.url, 'POST', '/v1/keys/verify', { key: limited.key }).then((r) => r.body.code)));
+      const codes = await Promise.all(Array.from({ length: 60 }, (_, i) => call(nodes[i % 2]!.url, 'POST', '/v1/keys/verify', { key: limited.key, appId: w.appId }).then((r) => r.body.code)));
       expect(codes.filter((x) => x === 'VALID')).toHaveLength(20);
     } finally {
       await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
@@ -201,7 +201,7 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
       await proxy.down();
       s.clock.advance(60_000); // past the cache TTL: the entry must be served stale
       expect((await verify(s, { key: seen.key })).code).toBe('VALID');
-      const miss = await s.request('POST', '/v1/keys/verify', { body: { key: unseen.key } });
+      const miss = await s.request('POST', '/v1/keys/verify', { body: { key: unseen.key, appId: w.appId } });
       expect(miss.status).toBe(503);
       expect(miss.body.code).toBe('SERVICE_UNAVAILABLE');
       const create = await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: 'during outage' } });
@@ -239,14 +239,14 @@ describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
       const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'c', ratelimit: { limit: 50, durationMs: 3_600_000 }, ownerRatelimit: null }, w.token)).body;
       const pids = new Set<string>();
       const codes = await Promise.all(Array.from({ length: 150 }, async () => {
-        const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ key: k.key }) });
+        const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ key: k.key, appId: w.appId }) });
         pids.add(res.headers.get('x-keyward-worker') ?? '');
         return ((await res.json()) as { code: string }).code;
       }));
       expect(codes.filter((x) => x === 'VALID')).toHaveLength(50);
       expect(pids.size).toBe(2);
       await call(node.url, 'DELETE', `/v1/keys/${k.id}`, undefined, w.token);
-      const after = await Promise.all(Array.from({ length: 20 }, () => call(node.url, 'POST', '/v1/keys/verify', { key: k.key }).then((r) => r.body.code)));
+      const after = await Promise.all(Array.from({ length: 20 }, () => call(node.url, 'POST', '/v1/keys/verify', { key: k.key, appId: w.appId }).then((r) => r.body.code)));
       expect(new Set(after)).toEqual(new Set(['REVOKED']));
     } finally {
       expect(await node.kill('SIGTERM')).toBe(0);

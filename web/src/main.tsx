@@ -5,7 +5,7 @@ import './styles.css';
 import { Layout } from './Layout';
 import { match, navigate, usePath } from './router';
 import { SessionProvider, useLoad, useSession } from './state';
-import { Login, Setup } from './pages/Auth';
+import { AcceptInvite, Login, Setup } from './pages/Auth';
 import { Apps } from './pages/Apps';
 import { AppKeys } from './pages/AppKeys';
 import { KeyDetail } from './pages/KeyDetail';
@@ -21,12 +21,13 @@ function Routes() {
   const open = path.startsWith('/setup') || path.startsWith('/login');
 
   useEffect(() => {
-    if (loading || !setup.data) return;
+    if (loading || !setup.data || path.startsWith('/accept-invite')) return;
     if (setup.data.needsSetup && !path.startsWith('/setup')) navigate('/setup', true);
     else if (!setup.data.needsSetup && !me && !path.startsWith('/login')) navigate('/login', true);
     else if (me && (open || path === '/')) navigate('/apps', true);
   }, [loading, setup.data, me, path, open]);
 
+  if (path.startsWith('/accept-invite')) return <AcceptInvite />;
   if (path.startsWith('/setup')) return <Setup />;
   if (path.startsWith('/login')) return <Login />;
   if (!me || !workspace) return <div className="auth-page"><p>Loading…</p></div>;

@@ -1,9 +1,12 @@
-// First-run setup and login.
+// First-run setup, login, and accepting an invitation.
 import { useState, type FormEvent } from 'react';
 import { api, ApiError, type SessionInfo } from '../api';
 import { navigate } from '../router';
 import { useSession } from '../state';
 import { Button, ErrorNote, Field } from '../ui';
+
+/** An invitation token kept while its invitee logs in first (this tab only). */
+const PENDING_INVITE = 'keyward.invite';
 
 function AuthCard({ title, lead, children }: { title: string; lead: string; children: React.ReactNode }) {
   return (
@@ -29,7 +32,8 @@ function useSessionForm<T>(path: string, initial: T) {
     setBusy(true);
     try {
       signedIn(await api<SessionInfo>('POST', path, form));
-      navigate('/apps', true);
+      // Logged in to accept an invitation: back to it.
+      navigate(sessionStorage.getItem(PENDING_INVITE) ? '/accept-invite' : '/apps', true);
     } catch (err) {
       // Someone finished setup meanwhile: logging in is what is left.
       if (err instanceof ApiError && err.problem.code === 'CONFLICT') navigate('/login', true);
@@ -65,6 +69,74 @@ export function Login() {
         <Field label="Password" htmlFor="password"><input id="password" type="password" required autoComplete="current-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>
         <ErrorNote error={error} />
         <Button kind="primary" type="submit" disabled={busy}>{busy ? 'Logging in…' : 'Log in'}</Button>
+      </form>
+    </AuthCard>
+  );
+}
+
+interface Accepted {
+  workspace: { id: string; name: string; role: string };
+  session?: SessionInfo;
+}
+
+/** /accept-invite#token=…: a new email chooses its password; an existing account accepts logged in. */
+export function AcceptInvite() {
+  const { me, signedIn, refresh, setWorkspace } = useSession();
+  const [token] = useState(() => {
+    const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+    if (fromLink) {
+      sessionStorage.setItem(PENDING_INVITE, fromLink);
+      history.replaceState(null, '', '/accept-invite');
+    }
+    return fromLink ?? sessionStorage.getItem(PENDING_INVITE) ?? '';
+  });
+  const [form, setForm] = useState({ name: '', password: '' });
+  const [error, setError] = useState<unknown>();
+  const [needsLogin, setNeedsLogin] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const accept = async (e?: FormEvent) => {
+    e?.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const body = me ? { token } : { token, password: form.password, ...(form.name ? { name: form.name } : {}) };
+      const done = await api<Accepted>('POST', '/v1/invitations/accept', body);
+      sessionStorage.removeItem(PENDING_INVITE);
+      if (done.session) signedIn(done.session);
+      else await refresh();
+      setWorkspace(done.workspace.id);
+      navigate('/apps', true);
+    } catch (err) {
+      if (err instanceof ApiError && err.problem.code === 'UNAUTHORIZED' && !me) setNeedsLogin(true);
+      else setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!token) return <AuthCard title="Invitation" lead="This link holds no invitation. Ask for a new one."><span /></AuthCard>;
+  if (needsLogin) {
+    return (
+      <AuthCard title="Log in to accept" lead="An account with the invited email exists. Log in with it, and you will come back here to accept.">
+        <Button kind="primary" onClick={() => navigate('/login')}>Log in</Button>
+      </AuthCard>
+    );
+  }
+  if (me) {
+    return (
+      <AuthCard title="Join the workspace" lead={`You are logged in as ${me.user.email}. The invitation must be for this email.`}>
+        <ErrorNote error={error} />
+        <Button kind="primary" disabled={busy} onClick={() => void accept()}>{busy ? 'Joining…' : 'Accept invitation'}</Button>
+      </AuthCard>
+    );
+  }
+  return (
+    <AuthCard title="You are invited" lead="Choose your password to create your account and join the workspace. If you already have an account, log in first.">
+      <form className="stack" onSubmit={accept}>
+        <Field label="Your name" htmlFor="inv-name"><input id="inv-name" autoComplete="name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></Field>
+        <Field label="Password" htmlFor="inv-password" hint="At least 10 characters"><input id="inv-password" type="password" required minLength={10} autoComplete="new-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>
+        <ErrorNote error={error} />
+        <Button kind="primary" type="submit" disabled={busy}>{busy ? 'Joining…' : 'Create account and join'}</Button>
+        <Button kind="ghost" onClick={() => navigate('/login')}>I already have an account</Button>
       </form>
     </AuthCard>
   );

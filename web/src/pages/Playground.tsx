@@ -1,9 +1,9 @@
 // API playground: try any endpoint of the spec with the console session or a pasted API key,
 // see the answer, copy it as cURL, and keep a replayable history in this browser.
 import { useEffect, useMemo, useState } from 'react';
-import { raw, session, type Raw, type Verdict } from '../api';
+import { api, raw, session, type App, type Key, type Raw, type Verdict } from '../api';
 import { VERIFY_EXPLANATIONS } from '../../../src/verify/steps';
-import { useLoad } from '../state';
+import { useLoad, useSession } from '../state';
 import { Badge, Button, CopyButton, ErrorNote, Field, Md } from '../ui';
 import { exampleOf, operations, type Operation, type Spec } from './spec';
 
@@ -14,6 +14,8 @@ interface HistoryItem {
   body: string;
   status: number;
   ms: number;
+  /** Which credential the request was sent with (never the credential itself). */
+  as?: 'session' | 'key' | 'none';
 }
 
 const HISTORY = 'keyward.playground.history';
@@ -28,6 +30,27 @@ function loadHistory(): HistoryItem[] {
   }
 }
 
+/** Fields that hold credentials or secret values: never written to this browser's storage. */
+const SECRET_FIELD = /^(key|secret|password|value|token|authorization)$/i;
+const NOT_STORED = '<not stored>';
+
+/** The body as history keeps it: every secret-looking field replaced, so replay asks for it again. */
+export function redactBody(text: string): string {
+  if (!text.trim()) return '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return '';
+  }
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_FIELD.test(k) && typeof x === 'string' ? NOT_STORED : walk(x)]));
+    return v;
+  };
+  return JSON.stringify(walk(parsed));
+}
+
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 export function Playground() {
@@ -39,6 +62,8 @@ export function Playground() {
   const [body, setBody] = useState('');
   const [apiKey, setApiKey] = useState('');
   const [keyInfo, setKeyInfo] = useState<Verdict | null>(null);
+  const [keySettings, setKeySettings] = useState<Key | null>(null);
+  const { workspace } = useSession();
   const [auth, setAuth] = useState<'session' | 'key' | 'none'>('session');
   const [sending, setSending] = useState(false);
   const [result, setResult] = useState<Raw | null>(null);
@@ -89,7 +114,7 @@ export function Playground() {
     try {
       const res = await raw(method, target, payload || undefined, headers());
       setResult(res);
-      const item: HistoryItem = { at: new Date().toISOString(), method, url: target, body: payload, status: res.status, ms: res.ms };
+      const item: HistoryItem = { at: new Date().toISOString(), method, url: target, body: redactBody(payload), status: res.status, ms: res.ms, as: auth };
       const next = [item, ...history].slice(0, 50);
       setHistory(next);
       localStorage.setItem(HISTORY, JSON.stringify(next));
@@ -106,12 +131,30 @@ export function Playground() {
     return [`curl -X ${op?.method} ${shellQuote(location.origin + url)}`, ...auths, ...(hasBody ? [` -H 'content-type: application/json'`, ` -d ${shellQuote(JSON.stringify(JSON.parse(body)))}`] : [])].join(' \\\n');
   };
 
+  /**
+   * A dry run: nothing is charged or counted (usage cap, rate limits, analytics). Verify is scoped to
+   * an app: key prefixes are unique, so the app is the workspace's app with this key's prefix.
+   */
   const checkKey = async () => {
-    const res = await raw('POST', '/v1/keys/verify', JSON.stringify({ key: apiKey.trim() }));
-    setKeyInfo(res.json as Verdict);
+    const value = apiKey.trim();
+    setKeyInfo(null);
+    setKeySettings(null);
+    const prefix = value.split('_')[0];
+    const apps = workspace ? await api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace.id}`) : { data: [] };
+    const app = apps.data.find((a) => a.keyPrefix === prefix);
+    if (!app) {
+      setKeyInfo({ valid: false, code: 'NOT_FOUND' });
+      return;
+    }
+    const res = await raw('POST', '/v1/keys/verify', JSON.stringify({ key: value, appId: app.id, dryRun: true }));
+    const verdict = res.json as Verdict;
+    setKeyInfo(verdict);
+    // The key's own settings, whatever the verdict: an IP allowlist must not hide the scope.
+    if (verdict.keyId) setKeySettings(await api<Key>('GET', `/v1/keys/${verdict.keyId}`).catch(() => null));
   };
 
-  const scoped = keyInfo && (keyInfo.permissions?.length || keyInfo.resources?.length);
+  const scope = keySettings ?? keyInfo;
+  const scoped = scope && (scope.permissions?.length || scope.resources?.length || keySettings?.ipAllowlist.length);
   const statusClass = result ? `status-${String(result.status)[0]}` : '';
   const verdict = result && op?.path === '/v1/keys/verify' ? (result.json as Verdict | undefined) : undefined;
 
@@ -123,13 +166,15 @@ export function Playground() {
         <div className="stack">
           <section className="card card-pad stack">
             <Field label="API key to inspect" htmlFor="pg-key" hint="Paste a key: it is verified and its settings are shown">
-              <div className="row"><input id="pg-key" className="mono" style={{ flex: 1 }} value={apiKey} onChange={(e) => { setApiKey(e.target.value); setKeyInfo(null); }} placeholder="acme_live_…" /><Button onClick={() => void checkKey()} disabled={!apiKey.trim()}>Check key</Button></div>
+              <div className="row"><input id="pg-key" className="mono" style={{ flex: 1 }} value={apiKey} onChange={(e) => { setApiKey(e.target.value); setKeyInfo(null); setKeySettings(null); }} placeholder="acme_live_…" /><Button onClick={() => void checkKey()} disabled={!apiKey.trim()}>Check key</Button></div>
             </Field>
             {keyInfo && (
               <div data-testid="key-info" className={`note ${keyInfo.valid ? 'note-info' : 'note-error'}`}>
                 <strong>{keyInfo.code}</strong> — {EXPLAIN[keyInfo.code] ?? ''}
                 {keyInfo.keyId && <div>{keyInfo.name} · <span className="mono">{keyInfo.keyId}</span> · owner {keyInfo.ownerId ?? '—'} · {keyInfo.environment}</div>}
-                {scoped ? <div className="note note-warn" style={{ marginTop: 8 }}>This key is scoped: permissions [{keyInfo.permissions?.join(', ') || 'any'}], resources [{keyInfo.resources?.join(', ') || 'all'}]. Requests outside that scope are refused.</div> : null}
+                {keyInfo.code === 'IP_NOT_ALLOWED' && <div style={{ marginTop: 8 }}>The check was made without a caller address; this key accepts only the addresses of its allowlist.</div>}
+                {scoped ? <div className="note note-warn" style={{ marginTop: 8 }}>This key is scoped: permissions [{scope?.permissions?.join(', ') || 'any'}], resources [{scope?.resources?.join(', ') || 'all'}]{keySettings?.ipAllowlist.length ? `, addresses [${keySettings.ipAllowlist.join(', ')}]` : ''}. Requests outside that scope are refused.</div> : null}
+                <div className="hint" style={{ marginTop: 8 }}>A dry run: nothing was charged or counted.</div>
               </div>
             )}
           </section>
@@ -193,7 +238,7 @@ export function Playground() {
             <div className="history" data-testid="history">
               {history.map((h) => (
                 <button type="button" key={h.at + h.url} title="Replay" onClick={() => void send(h.method, h.url, h.body)}>
-                  <span className={`method m-${h.method.toLowerCase()}`}>{h.method}</span> <span className={`status-${String(h.status)[0]}`}>{h.status}</span>
+                  <span className={`method m-${h.method.toLowerCase()}`}>{h.method}</span> <span className={`status-${String(h.status)[0]}`}>{h.status}</span>{h.as && <span className="hint"> · as {h.as === 'session' ? 'me' : h.as === 'key' ? 'the pasted key' : 'nobody'}</span>}
                   <div className="mono" style={{ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>{h.url}</div>
                 </button>
               ))}

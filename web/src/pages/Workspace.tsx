@@ -138,18 +138,39 @@ interface Member {
   createdAt: string;
 }
 
+interface Invitation {
+  id: string;
+  email: string;
+  role: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
 export function Members() {
   const { workspace, me, toast } = useSession();
   const list = useLoad(() => api<{ data: Member[] }>('GET', `/v1/workspaces/${workspace!.id}/members`).then((r) => r.data), [workspace?.id]);
-  const [adding, setAdding] = useState(false);
-  const [form, setForm] = useState({ email: '', role: 'member', password: '' });
+  const pending = useLoad(() => api<{ data: Invitation[] }>('GET', `/v1/workspaces/${workspace!.id}/invitations`).then((r) => r.data), [workspace?.id]);
+  const [inviting, setInviting] = useState(false);
+  const [form, setForm] = useState({ email: '', role: 'member' });
+  const [link, setLink] = useState<string | null>(null);
   const [error, setError] = useState<unknown>();
-  const add = async () => {
+  const invite = async () => {
     try {
-      await api('POST', `/v1/workspaces/${workspace!.id}/members`, { email: form.email, role: form.role, ...(form.password ? { password: form.password } : {}) });
-      setAdding(false);
-      list.reload();
-      toast('Member added');
+      setError(undefined);
+      const created = await api<Invitation & { url: string }>('POST', `/v1/workspaces/${workspace!.id}/invitations`, form);
+      setLink(created.url.startsWith('/') ? location.origin + created.url : created.url);
+      setInviting(false);
+      setForm({ email: '', role: 'member' });
+      pending.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const revoke = async (i: Invitation) => {
+    try {
+      await api('DELETE', `/v1/workspaces/${workspace!.id}/invitations/${i.id}`);
+      pending.reload();
+      toast('Invitation revoked');
     } catch (err) {
       setError(err);
     }
@@ -164,8 +185,15 @@ export function Members() {
   };
   return (
     <>
-      <div className="page-head"><div><h1>Members</h1><p>Owners and admins run the workspace; members work with keys.</p></div><Button kind="primary" onClick={() => setAdding(true)}>Add member</Button></div>
+      <div className="page-head"><div><h1>Members</h1><p>Owners and admins run the workspace; members work with keys. People join by invitation and choose their own password.</p></div><Button kind="primary" onClick={() => setInviting(true)}>Invite member</Button></div>
       <ErrorNote error={error ?? list.error} />
+      {link && (
+        <div className="note note-info stack" data-testid="invite-link">
+          <strong>Invitation created. Send this link to the person you invited: it works once, for 7 days, and is not shown again.</strong>
+          <div className="row"><code className="mono" style={{ flex: 1, overflowWrap: 'anywhere' }} data-testid="invite-url">{link}</code><CopyButton text={link} label="Copy link" testId="copy-invite" /></div>
+          <div><Button onClick={() => setLink(null)}>Done</Button></div>
+        </div>
+      )}
       <div className="card"><div className="table-wrap"><table>
         <thead><tr><th>Email</th><th>Role</th><th className="hide-sm">Since</th><th><span className="sr-only">Actions</span></th></tr></thead>
         <tbody>{(list.data ?? []).map((m) => (
@@ -173,11 +201,21 @@ export function Members() {
             <td>{m.userId !== me?.user.id && <Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => void remove(m)}>Remove</Button>}</td></tr>
         ))}</tbody>
       </table></div></div>
-      {adding && (
-        <Modal title="Add member" onClose={() => setAdding(false)} footer={<><Button onClick={() => setAdding(false)}>Cancel</Button><Button kind="primary" onClick={() => void add()}>Add</Button></>}>
+      <h2>Pending invitations</h2>
+      {(pending.data ?? []).length === 0 ? <p className="hint">No pending invitations.</p> : (
+        <div className="card"><div className="table-wrap"><table data-testid="pending-invitations">
+          <thead><tr><th>Email</th><th>Role</th><th className="hide-sm">Expires</th><th><span className="sr-only">Actions</span></th></tr></thead>
+          <tbody>{(pending.data ?? []).map((i) => (
+            <tr key={i.id}><td>{i.email}</td><td><Badge tone="grey">{i.role}</Badge></td><td className="hide-sm">{when(i.expiresAt)}</td>
+              <td><Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => void revoke(i)}>Revoke invitation for {i.email}</Button></td></tr>
+          ))}</tbody>
+        </table></div></div>
+      )}
+      {inviting && (
+        <Modal title="Invite member" onClose={() => setInviting(false)} footer={<><Button onClick={() => setInviting(false)}>Cancel</Button><Button kind="primary" onClick={() => void invite()}>Create invitation</Button></>}>
+          <ErrorNote error={error} />
           <Field label="Email" htmlFor="m-email"><input id="m-email" type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} /></Field>
           <Field label="Role" htmlFor="m-role"><select id="m-role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}><option value="member">member</option><option value="admin">admin</option><option value="owner">owner</option></select></Field>
-          <Field label="Initial password" htmlFor="m-pw" hint="Only for a new account; leave empty for someone who already has one"><input id="m-pw" type="password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>
         </Modal>
       )}
     </>
