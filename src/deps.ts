@@ -88,7 +88,7 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
 }
 
 /** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config): VerifyDeps {
+function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -111,6 +111,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
     charge: (id, cost, now) => store.repos.keys.charge(id, cost, now),
     peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
+    firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
     now: () => clock.now(),
   };
 }
@@ -167,7 +168,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   }
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
-  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config);
+  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
   const services: AppServices = {

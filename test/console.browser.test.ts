@@ -143,7 +143,7 @@ describe('web console', () => {
     await bobPage.getByLabel('Password').fill('bobs own password');
     await bobPage.getByRole('button', { name: 'Create account and join' }).click();
     await bobPage.waitForURL(/\/apps$/);
-    await bobPage.getByRole('link', { name: 'Acme API' }).waitFor();
+    await bobPage.getByRole('link', { name: 'Acme API', exact: true }).waitFor();
     await bob.close();
     await page.reload();
     await page.getByRole('cell', { name: 'bob@example.com', exact: true }).first().waitFor();

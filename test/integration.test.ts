@@ -11,8 +11,8 @@ import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, t
 const enc = new TextEncoder();
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
-async function jwt(secret: string, kid: string, now: number, opts: { alg?: string; exp?: number; nbf?: number; iat?: number | null } = {}) {
-  const t = new SignJWT({ sub: 'client' }).setProtectedHeader({ alg: opts.alg ?? 'HS256', kid });
+async function jwt(secret: string, kid: string, now: number, opts: { alg?: string; exp?: number; nbf?: number; iat?: number | null; jti?: string } = {}) {
+  const t = new SignJWT({ sub: 'client', ...(opts.jti ? { jti: opts.jti } : {}) }).setProtectedHeader({ alg: opts.alg ?? 'HS256', kid });
   if (opts.iat !== null) t.setIssuedAt(Math.floor((opts.iat ?? now) / 1000));
   if (opts.exp !== undefined) t.setExpirationTime(Math.floor(opts.exp / 1000));
   if (opts.nbf !== undefined) t.setNotBefore(Math.floor(opts.nbf / 1000));
@@ -82,6 +82,12 @@ describe.each(DIALECTS)('integration keys (%s)', (dialect) => {
     // Unknown kid, garbage.
     expect((await verify(s, { authorization: `Bearer ${await jwt(secret, 'key_AAAAAAAAAAAAAAAAAAAA', now)}` })).code).toBe('NOT_FOUND');
     expect((await verify(s, { authorization: 'Bearer a.b.c' })).code).toBe('MALFORMED');
+    // A token that carries a jti is good once: a replay within its max age is refused.
+    const once = `Bearer ${await jwt(secret, id, now, { jti: 'req-1' })}`;
+    expect((await verify(s, { authorization: once, dryRun: true })).code).toBe('VALID');
+    expect((await verify(s, { authorization: once })).code).toBe('VALID');
+    expect((await verify(s, { authorization: once })).code).toBe('TOKEN_EXPIRED');
+    expect((await verify(s, { authorization: `Bearer ${await jwt(secret, id, now, { jti: 'req-2' })}` })).code).toBe('VALID');
   });
 
   it('a JWT for a revoked or disabled key is refused; a rolled secret signs during the grace period only', async () => {

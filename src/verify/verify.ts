@@ -51,6 +51,8 @@ export interface VerifyDeps {
   charge(keyId: string, cost: number, now: number): Promise<number | null>;
   peekRemaining(keyId: string, now: number): Promise<number | null>;
   record(keyId: string, code: VerifyCode, now: number, valid: boolean): void;
+  /** True the first time an id is seen within ttlMs (single-use JWT ids), on every node. */
+  firstUse(id: string, ttlMs: number, now: number): Promise<boolean>;
   now(): number;
 }
 
@@ -151,7 +153,11 @@ async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, scope: Veri
   for (const { secret, valueExpiresAt } of found.secrets) {
     if (valueExpiresAt !== null && valueExpiresAt <= now) continue;
     try {
-      await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(now), maxTokenAge: deps.jwtMaxAgeSec });
+      const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(now), maxTokenAge: deps.jwtMaxAgeSec });
+      // A token with a `jti` is good once: a replay within its max age is refused like a stale one.
+      if (typeof payload.jti === 'string' && input.dryRun !== true && !(await deps.firstUse(`jti:${found.key.id}:${payload.jti}`, deps.jwtMaxAgeSec * 1000, now))) {
+        return refuse('TOKEN_EXPIRED');
+      }
       return { key: found.key, valueExpiresAt };
     } catch (err) {
       if (err instanceof jose.JWSSignatureVerificationFailed) continue;
