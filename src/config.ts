@@ -32,6 +32,10 @@ export interface Config {
   readonly passwordCost: number;
   /** How often a change stream re-checks that its credential still holds. */
   readonly streamRecheckMs: number;
+  /** How often every node reads the store's change feed (revocation that does not depend on Redis). */
+  readonly feedPollMs: number;
+  /** How long a starting node waits for its store before giving up. */
+  readonly storeWaitMs: number;
   /** Longest wait on the store (a query, a pooled connection) before answering 503. */
   readonly storeTimeoutMs: number;
   /** Worker processes sharing the port (node:cluster); more than 1 needs REDIS_URL. */
@@ -122,6 +126,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
     streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 5000, 20, 60_000),
+    feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),
+    storeWaitMs: int(env, 'KEYWARD_STORE_WAIT_MS', 60_000, 0, 3_600_000),
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),
     workers,
     usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),

@@ -11,7 +11,8 @@ import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, Sec
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
-import { localBus, type InvalidationBus } from './shared/bus.js';
+import { KeyChangeListeners, localBus, type InvalidationBus } from './shared/bus.js';
+import { ChangeFeed } from './shared/feed.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/replay.js';
 import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
@@ -32,6 +33,8 @@ import { LeakService } from './leaks/service.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
+/** The contract's bound: a change is refused by every node reaching the store within 1 s. */
+const FEED_LAG_BOUND_MS = 1000;
 /** Windows of the local rate limiter are swept this often. */
 const LIMITER_SWEEP_MS = 60_000;
 
@@ -48,6 +51,8 @@ export interface Deps {
   verify: VerifyDeps;
   /** What buildApp is given. */
   services: AppServices;
+  /** The change feed this node follows (tests poll it explicitly instead of waiting). */
+  feed: ChangeFeed;
   close(): Promise<void>;
 }
 
@@ -151,7 +156,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
-  let bus: InvalidationBus = localBus(caches);
+  const listeners = new KeyChangeListeners();
+  const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
+  let bus: InvalidationBus = localBus(caches, listeners);
   let counters: CounterStore = new MemoryCounters(now);
   let replay: ReplayGuard = new MemoryReplayGuard();
   let redis: Redis | undefined;
@@ -162,12 +169,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
     limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
-    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger);
+    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
   }
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
+  await feed.start();
   const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
@@ -209,6 +217,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
               checks.redis = { ok: false, detail: (err as Error).message };
             }
           }
+          const lag = feed.status().lagMs;
+          checks.changeFeed = lag <= FEED_LAG_BOUND_MS ? { ok: true } : { ok: false, detail: `${lag} ms behind; revocations may not be seen` };
           return checks;
         },
       },
@@ -218,6 +228,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
           const size = cache.size;
           metrics.cacheEntries.labels('keys').set(size.keys);
           metrics.cacheEntries.labels('unknown').set(size.unknown);
+          metrics.feedLag.set(feed.status().lagMs / 1000);
           return metrics.registry.metrics();
         },
       },
@@ -226,7 +237,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
 
   return {
     config, logger, clock, store, box, metrics, cache, usage, verify, services,
+    feed,
     async close() {
+      await feed.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

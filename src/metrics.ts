@@ -10,6 +10,7 @@ export interface Metrics {
   cacheEntries: Gauge<'kind'>;
   usageFlushFailures: Counter;
   limiterFallbacks: Counter;
+  feedLag: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -37,6 +38,7 @@ export function createMetrics(): Metrics {
     }),
     cacheEntries: new Gauge({ name: 'keyward_key_cache_entries', help: 'Cached key values', labelNames: ['kind'], registers: [registry] }),
     usageFlushFailures: new Counter({ name: 'keyward_usage_flush_failures_total', help: 'Failed usage flushes', registers: [registry] }),
+    feedLag: new Gauge({ name: 'keyward_change_feed_lag_seconds', help: 'Time since this node last read the change feed', registers: [registry] }),
     limiterFallbacks: new Counter({ name: 'keyward_ratelimit_fallback_total', help: 'Decisions taken by the local limiter because the shared one failed', registers: [registry] }),
   };
 }

@@ -3,8 +3,8 @@
 import cluster from 'node:cluster';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createDeps, createLogger } from './deps.js';
-import { migrate, openStore } from './store/db.js';
+import { createDeps, createLogger, type Deps } from './deps.js';
+import { isStoreUnavailable, migrate, openStore } from './store/db.js';
 import { loadMasterKey } from './lib/secretbox.js';
 import { tickShapeHeld } from './lib/tick-shape.js';
 
@@ -67,6 +67,25 @@ function installShutdown(close: () => Promise<void>, logger: { info(o: object, m
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
+/**
+ * A node started before its store (a restart of the whole stack, say) waits for it with backoff,
+ * saying so in one line per attempt, instead of exiting with a stack trace. It listens only once
+ * ready, so nothing routes traffic to it before.
+ */
+async function depsOnceTheStoreAnswers(config: Config): Promise<Deps> {
+  const logger = createLogger(config.logLevel);
+  const deadline = Date.now() + config.storeWaitMs;
+  for (let attempt = 1, delay = 250; ; attempt++, delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await createDeps(config);
+    } catch (err) {
+      if (!isStoreUnavailable(err) || Date.now() + delay > deadline) throw err;
+      logger.warn({ attempt, retryInMs: delay, reason: (err as Error).message }, 'store unavailable; waiting for it');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export interface ServeOptions {
   /** The benchmark's control row starts without the tick-shape hold on purpose. */
   withoutTickHold?: boolean;
@@ -78,7 +97,7 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   if (!options.withoutTickHold && !tickShapeHeld()) throw new Error('the entry point must call holdTickObjectShape() before loading the server');
   const config = configOrExit();
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
-  const deps = await createDeps(config);
+  const deps = await depsOnceTheStoreAnswers(config);
   const app = await buildApp(deps.services);
   installShutdown(async () => {
     await app.close();

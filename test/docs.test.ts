@@ -56,10 +56,11 @@ describe('docs and operations', () => {
   it('health, readiness and metrics', async () => {
     expect((await s.request('GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await s.request('GET', '/readyz');
-    expect(ready.body).toEqual({ status: 'ready', checks: { store: { ok: true, detail: 'sqlite' } } });
+    expect(ready.body).toEqual({ status: 'ready', checks: { store: { ok: true, detail: 'sqlite' }, changeFeed: { ok: true } } });
     await s.request('POST', '/v1/keys/verify', { body: { key: 'junk', appId: 'app_AAAAAAAAAAAAAAAAAAAA' } });
     const metrics = await s.request('GET', '/metrics');
     expect(metrics.text).toMatch(/keyward_verify_total\{code="MALFORMED"\} 1/);
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
+    expect(metrics.text).toMatch(/keyward_change_feed_lag_seconds \d/);
   });
 });

@@ -5,6 +5,8 @@ export interface TcpProxy {
   port: number;
   down(): Promise<void>;
   up(): Promise<void>;
+  /** Connections stay open (and new ones are accepted) but nothing is forwarded: a hung dependency. */
+  blackhole(): void;
   close(): Promise<void>;
 }
 
@@ -12,9 +14,16 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
   let port = 0;
+  let hung = false;
   const listen = () =>
     new Promise<void>((resolve, reject) => {
+      hung = false;
       server = net.createServer((client) => {
+        if (hung) {
+          sockets.add(client);
+          client.on('error', () => client.destroy());
+          return;
+        }
         const upstream = net.connect(targetPort, targetHost);
         sockets.add(client).add(upstream);
         const drop = () => {
@@ -40,5 +49,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server = undefined;
   };
-  return { get port() { return port; }, down, up: listen, close: down };
+  const blackhole = () => {
+    hung = true;
+    for (const sock of sockets) {
+      sock.unpipe();
+      sock.pause();
+    }
+  };
+  return { get port() { return port; }, down, up: listen, blackhole, close: down };
 }

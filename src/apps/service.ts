@@ -92,6 +92,7 @@ export class AppService {
     const now = this.clock.now();
     const revoked = await this.store.transaction(async (r) => {
       const ids = await r.keys.revokeAllOfApp(app.id, now);
+      for (const id of ids) await r.changes.record('key', id, app.workspace_id, now);
       await r.apps.markDeleted(app.id, now);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
       return ids;

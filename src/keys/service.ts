@@ -104,6 +104,7 @@ export class KeyService {
     if (row.refill_amount !== null) row.last_refill_at = now;
     await this.store.transaction(async (r) => {
       await r.keys.insert(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
+      await r.changes.record('value', hash, app.workspace_id, now);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
     });
     this.bus.valueAdded(hash);
@@ -132,6 +133,7 @@ export class KeyService {
     const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
     await this.store.transaction(async (r) => {
       if (!(await r.keys.update(key.id, cols))) throw conflict('A revoked key cannot be changed');
+      await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
@@ -145,6 +147,8 @@ export class KeyService {
     const hash = sha256Hex(plaintext);
     await this.store.transaction(async (r) => {
       await r.keys.roll(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, start, now + gracePeriodMs, now);
+      await r.changes.record('key', key.id, key.workspace_id, now);
+      await r.changes.record('value', hash, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
@@ -157,6 +161,7 @@ export class KeyService {
     const now = this.clock.now();
     await this.store.transaction(async (r) => {
       await r.keys.revoke(key.id, now);
+      await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);

@@ -42,6 +42,7 @@ export class LeakService {
       if (root.revoked_at !== null) return result('true_positive', 'already_inactive');
       await this.store.transaction(async (r) => {
         await r.rootKeys.revoke(root.id, now);
+        await r.changes.record('root_key', root.id, root.workspace_id, now);
         await r.audit.record(actor, { workspaceId: root.workspace_id, action: 'root_key.leak_revoke', targetType: 'root_key', targetId: root.id, meta }, now);
       });
       this.bus.keyChanged(root.id, root.workspace_id);
@@ -55,6 +56,7 @@ export class LeakService {
     await this.store.transaction(async (r) => {
       if (revoke) await r.keys.revoke(key.id, now);
       else await r.keys.update(key.id, { status: 'disabled', updated_at: now });
+      await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: revoke ? 'key.leak_revoke' : 'key.leak_disable', targetType: 'key', targetId: key.id, meta }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);

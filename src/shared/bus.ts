@@ -41,9 +41,8 @@ export class KeyChangeListeners {
   }
 }
 
-/** One node, no Redis: invalidation is local. */
-export function localBus(cache: Invalidatable): InvalidationBus {
-  const listeners = new KeyChangeListeners();
+/** One node, no Redis: invalidation is local (other processes on the store follow the change feed). */
+export function localBus(cache: Invalidatable, listeners: KeyChangeListeners): InvalidationBus {
   return {
     keyChanged: (keyId, workspaceId) => {
       cache.invalidateKey(keyId);

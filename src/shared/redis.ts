@@ -30,7 +30,6 @@ export class RedisInvalidationBus implements InvalidationBus {
   private readonly channel: string;
   private wasReady = false;
   private readonly nodeId = randomBytes(6).toString('hex');
-  private readonly listeners = new KeyChangeListeners();
 
   constructor(
     private readonly pub: Redis,
@@ -38,6 +37,9 @@ export class RedisInvalidationBus implements InvalidationBus {
     prefix: string,
     private readonly cache: Invalidatable,
     private readonly logger: Logger,
+    private readonly listeners: KeyChangeListeners,
+    /** Messages sent while this node was away are lost: catch up from the change feed. */
+    private readonly catchUp: () => Promise<void>,
   ) {
     this.channel = `${prefix}invalidate`;
     void sub.subscribe(this.channel).catch((err: unknown) => logger.warn({ err }, 'redis subscribe failed'));
@@ -51,10 +53,11 @@ export class RedisInvalidationBus implements InvalidationBus {
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
     });
     sub.on('ready', () => {
-      // Messages sent while we were away are lost: forget everything rather than serve stale keys.
+      // Messages sent while we were away are lost; the change feed has every one of them. The
+      // cache stays: it is what answers when the store is away too (KEYWARD_CACHE_STALE_MS).
       if (this.wasReady) {
-        this.cache.clear();
-        this.logger.info('redis reconnected; key cache cleared');
+        this.logger.info('redis reconnected; catching up from the change feed');
+        void this.catchUp();
       }
       this.wasReady = true;
     });
@@ -77,6 +80,7 @@ export class RedisInvalidationBus implements InvalidationBus {
     return this.listeners.add(listener);
   }
 
+  /** Best effort: when Redis is away the change feed carries the change within a poll. */
   private publish(message: string): void {
     if (this.pub.status !== 'ready') return;
     this.pub.publish(this.channel, message).catch((err: unknown) => this.logger.warn({ err }, 'redis publish failed'));

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 // Row types of every table, shared by both dialects. Timestamps are epoch milliseconds; JSON is text.
 export interface UsersTable {
   id: string;
@@ -141,6 +143,25 @@ export interface InvitationsTable {
   revoked_at: number | null;
 }
 
+export interface ChangesTable {
+  /** Generated: monotonic per store. */
+  seq: Generated<number>;
+  /** `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash). */
+  kind: 'key' | 'root_key' | 'value';
+  target: string;
+  workspace_id: string;
+  created_at: number;
+}
+
+export interface IdempotencyTable {
+  /** Who may replay: the credential's workspace and the route, e.g. `ws_…:POST /v1/apps/{appId}/keys`. */
+  scope: string;
+  key: string;
+  request_hash: string;
+  resource_id: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -155,4 +176,6 @@ export interface Database {
   settings: SettingsTable;
   vault_secrets: VaultSecretsTable;
   invitations: InvitationsTable;
+  changes: ChangesTable;
+  idempotency: IdempotencyTable;
 }

@@ -111,8 +111,10 @@ export class KeyCache {
   private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
   /** Integration keys by id (JWT `kid`), with decrypted secrets: memory only, never logged. */
   private readonly integrations = new Map<string, { entry: IntegrationEntry | null; loadedAt: number }>();
-  /** Bumped by every invalidation; a load that started before a bump does not fill the cache. */
+  /** Bumped by every key invalidation; a load that started before a bump does not fill the cache. */
   private epoch = 0;
+  /** Bumped when a value appears; a load that started before it may not record the value as unknown. */
+  private valueEpoch = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -144,9 +146,10 @@ export class KeyCache {
     let pending = this.inflight.get(hash);
     if (!pending) {
       const epoch = this.epoch;
+      const valueEpoch = this.valueEpoch;
       pending = load(hash).finally(() => this.inflight.delete(hash));
       pending.then((entry) => {
-        if (epoch === this.epoch) this.fill(hash, entry, now);
+        if (epoch === this.epoch && (entry !== null || valueEpoch === this.valueEpoch)) this.fill(hash, entry, now);
       }, () => {});
       this.inflight.set(hash, pending);
     }
@@ -230,11 +233,14 @@ export class KeyCache {
     for (const hash of typeof known === 'string' ? [known] : [...known]) this.dropHash(hash);
   }
 
-  /** A value that was unknown may exist now (create, roll): forget that it was unknown. */
+  /**
+   * A value that was unknown may exist now (create, roll): forget that it was unknown. A cached
+   * entry for it can only have been loaded after it was created, so it stays (it is what answers
+   * while the store is away).
+   */
   invalidateHash(hash: string): void {
-    this.epoch++;
+    this.valueEpoch++;
     this.negative.delete(hash);
-    this.dropHash(hash);
   }
 
   clear(): void {

@@ -85,6 +85,7 @@ export class WorkspaceService {
     const now = this.clock.now();
     await this.store.transaction(async (r) => {
       await r.rootKeys.revoke(key.id, now);
+      await r.changes.record('root_key', key.id, key.workspace_id, now);
       await r.audit.record(access.actor, { workspaceId: key.workspace_id, action: 'root_key.revoke', targetType: 'root_key', targetId: key.id }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
 import { AppRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
+import { ChangeRepo } from './changes.js';
 import { InvitationRepo } from './invitations.js';
 import { KeyRepo } from './keys.js';
 import { RootKeyRepo } from './root-keys.js';
@@ -15,6 +16,7 @@ import { WorkspaceRepo } from './workspaces.js';
 export class Repos {
   readonly apps: AppRepo;
   readonly audit: AuditRepo;
+  readonly changes: ChangeRepo;
   readonly invitations: InvitationRepo;
   readonly keys: KeyRepo;
   readonly rootKeys: RootKeyRepo;
@@ -27,6 +29,7 @@ export class Repos {
   constructor(db: Kysely<Database>) {
     this.apps = new AppRepo(db);
     this.audit = new AuditRepo(db);
+    this.changes = new ChangeRepo(db);
     this.invitations = new InvitationRepo(db);
     this.keys = new KeyRepo(db);
     this.rootKeys = new RootKeyRepo(db);
