@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { KeyChangeListeners, type Invalidatable, type InvalidationBus, type KeyChange } from './bus.js';
+import type { Invalidatable, InvalidationBus, KeyChange, KeyChangeListeners } from './bus.js';
 
 export function connectRedis(url: string, logger: Logger, name: string): Redis {
   const redis = new Redis(url, {
