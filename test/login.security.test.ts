@@ -36,13 +36,29 @@ describe('login throttling', () => {
     expect((await login(s, PASSWORD)).status).toBe(200);
   });
 
+  it('failures from one address grow the wait before the next attempt: 1 s, 2 s, 4 s …', async () => {
+    const s = await startServer({ env: { KEYWARD_TRUST_PROXY: '127.0.0.1/32' } });
+    servers.push(s);
+    await world(s);
+    for (let i = 0; i < 3; i++) expect((await login(s, 'wrong password!')).status).toBe(401);
+    for (const wait of [1000, 2000, 4000]) {
+      const early = await login(s, PASSWORD);
+      expect(early.status, `before ${wait} ms`).toBe(429);
+      expect(Number(early.headers.get('retry-after'))).toBeGreaterThan(0);
+      s.clock.advance(wait);
+      expect((await login(s, 'wrong password!')).status, `after ${wait} ms`).toBe(401);
+    }
+    // Another address is not slowed down by these failures.
+    expect((await login(s, PASSWORD, '198.51.100.4')).status).toBe(200);
+  });
+
   it('many addresses guessing one account hit the per-email ceiling; an address the owner used before is exempt', async () => {
     const s = await startServer({ env: { KEYWARD_TRUST_PROXY: '127.0.0.1/32' } });
     servers.push(s);
     await world(s);
     // The owner's first login counted once against the email's ceiling (the address was not known yet).
     expect((await login(s, PASSWORD, '198.51.100.4')).status).toBe(200);
-    for (let i = 0; i < 99; i++) expect((await login(s, 'wrong password!', `10.9.${Math.floor(i / 5)}.${i % 5}`)).status).toBe(401);
+    for (let i = 0; i < 99; i++) expect((await login(s, 'wrong password!', `10.9.${Math.floor(i / 3)}.${i % 3}`)).status).toBe(401);
     expect((await login(s, 'wrong password!', '10.99.0.1')).status).toBe(429);
     expect((await login(s, PASSWORD, '10.99.0.2')).status).toBe(429);
     expect((await login(s, PASSWORD, '198.51.100.4')).status).toBe(200);

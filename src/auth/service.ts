@@ -146,7 +146,10 @@ export class AuthService {
     const user = await this.store.repos.users.findByEmail(email);
     // Unknown emails are checked against a dummy hash: both failures cost one password check.
     const ok = await this.passwords.verify(password, user?.password_hash ?? (await this.passwords.dummyHash()));
-    if (!user || !ok) throw new AppError('UNAUTHORIZED', 'Email or password is wrong');
+    if (!user || !ok) {
+      await ticket.failed();
+      throw new AppError('UNAUTHORIZED', 'Email or password is wrong');
+    }
     await ticket.succeeded();
     if (this.passwords.needsRehash(user.password_hash)) await this.store.repos.users.setPasswordHash(user.id, await this.passwords.hash(password));
     const session = await this.startSession(this.store.repos, user.id, origin.ip);

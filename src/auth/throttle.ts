@@ -1,6 +1,7 @@
 // Login throttling. Each attempt is charged before the password is checked (one atomic increment),
 // so parallel guesses cannot slip past the count. Two ceilings per window:
 // - per email and address (10): one address guessing one account;
+// After 3 failures from one address, each further attempt must wait, doubling from 1 s to a minute.
 // - per email (100), from addresses that have not logged in to that account before: many addresses
 //   guessing one account. An address the owner logged in from is exempt, so an attacker elsewhere
 //   cannot lock the owner out.
@@ -13,6 +14,12 @@ import { DAY, MINUTE } from '../lib/time.js';
 export const LOGIN_WINDOW_MS = 15 * MINUTE;
 export const MAX_FAILURES_PER_ADDRESS = 10;
 export const MAX_FAILURES_PER_EMAIL = 100;
+/** Failures from one address before each further attempt must wait: 1 s, 2 s, 4 s … up to a minute. */
+const FREE_FAILURES = 3;
+const MAX_DELAY_MS = 60_000;
+
+/** The wait after the `failures`-th failure from one address for one email. */
+export const delayAfter = (failures: number): number => (failures < FREE_FAILURES ? 0 : Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES)));
 /** How long an address that logged in stays exempt from the per-email ceiling. */
 const KNOWN_ADDRESS_MS = 30 * DAY;
 
@@ -105,6 +112,8 @@ export class RedisCounters implements CounterStore {
 export interface LoginTicket {
   /** The password was right: the address's failures are forgotten and the address is known. */
   succeeded(): Promise<void>;
+  /** The password was wrong: the next attempt from this address waits, longer each time. */
+  failed(): Promise<void>;
 }
 
 export class LoginThrottle {
@@ -118,6 +127,8 @@ export class LoginThrottle {
     const pair = `login:f:${who}:${where}`;
     const known = `login:k:${who}:${where}`;
     const refuse = (resetInMs: number) => new AppError('RATE_LIMITED', 'Too many failed logins; try again later', { retryAfterSec: Math.max(1, Math.ceil(resetInMs / 1000)) });
+    const cooldown = `login:d:${who}:${where}`;
+    if (await this.counters.has(cooldown)) throw refuse(1000);
     const perAddress = await this.counters.incr(pair, LOGIN_WINDOW_MS);
     if (perAddress.count > MAX_FAILURES_PER_ADDRESS) throw refuse(perAddress.resetInMs);
     if (!(await this.counters.has(known))) {
@@ -128,6 +139,10 @@ export class LoginThrottle {
       succeeded: async () => {
         await this.counters.del(pair);
         await this.counters.mark(known, KNOWN_ADDRESS_MS);
+      },
+      failed: async () => {
+        const wait = delayAfter(perAddress.count);
+        if (wait > 0) await this.counters.mark(cooldown, wait);
       },
     };
   }
