@@ -125,7 +125,7 @@ describe.runIf(enabled)('scale-out: 3 nodes on PostgreSQL + Redis', () => {
 
   it('/readyz reports the store and Redis', async () => {
     const r = await call(c.nodes[1]!.url, 'GET', '/readyz');
-    expect(r.body).toEqual({ status: 'ready', checks: { store: { ok: true, detail: 'postgres' }, redis: { ok: true } } });
+    expect(r.body).toEqual({ status: 'ready', checks: { store: { ok: true, detail: 'postgres' }, redis: { ok: true }, changeFeed: { ok: true } } });
   });
 });
 
