@@ -27,6 +27,7 @@ import { systemRoutes, type SystemRouteServices } from './http/system.js';
 import { registerConsole, wantsConsole } from './http/console.js';
 import { securityHeaders } from './http/headers.js';
 import { toProblem } from './http/problem.js';
+import type { Idempotency } from './http/idempotency.js';
 import { checkRequestText } from './http/text.js';
 import { ajvFor, fieldErrors, type AjvError } from './http/validation.js';
 import { vaultRoutes } from './vault/routes.js';
@@ -48,6 +49,7 @@ export interface AppServices {
   http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number };
   auth: AuthService;
   guard: Guard;
+  idempotency: Idempotency;
   workspaces: WorkspaceService;
   invitations: InvitationService;
   apps: AppService;

@@ -23,6 +23,7 @@ import { RootKeyCache } from './verify/scope.js';
 import type { VerifyDeps } from './verify/verify.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
+import { Idempotency } from './http/idempotency.js';
 import { LoginThrottle, MemoryCounters, RedisCounters, type CounterStore } from './auth/throttle.js';
 import { AppService } from './apps/service.js';
 import { KeyService } from './keys/service.js';
@@ -185,6 +186,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs },
     auth,
     guard: new Guard(auth, store.repos),
+    idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
     apps: new AppService(store, clock, bus),

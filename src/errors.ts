@@ -30,13 +30,16 @@ export class AppError extends Error {
   readonly status: number;
   readonly errors: FieldError[] | undefined;
   readonly retryAfterSec: number | undefined;
+  /** Fields the problem body carries beside the standard ones (e.g. `id` of ALREADY_CREATED). */
+  readonly extra: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, detail?: string, opts: { errors?: FieldError[]; retryAfterSec?: number } = {}) {
+  constructor(code: ErrorCode, detail?: string, opts: { errors?: FieldError[]; retryAfterSec?: number; extra?: Record<string, unknown> } = {}) {
     super(detail ?? ERROR_CODES[code].title);
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.errors = opts.errors;
     this.retryAfterSec = opts.retryAfterSec;
+    this.extra = opts.extra;
   }
 }
 
@@ -64,6 +67,7 @@ export const ProblemSchema = Type.Object(
     code: Type.Union(Object.keys(ERROR_CODES).map((c) => Type.Literal(c))),
     requestId: Type.String(),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+    id: Type.Optional(Type.String({ description: 'ALREADY_CREATED: the id of what the first request created' })),
   },
   { $id: 'Problem', description: 'RFC 9457 problem details' },
 );

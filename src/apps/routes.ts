@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { IdOf, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
+import type { Idempotency } from '../http/idempotency.js';
 import { AppDefaultsSchema, AppView, KeyPrefix, appView } from './model.js';
 import type { AppService } from './service.js';
 
@@ -12,9 +13,10 @@ const AppParams = Type.Object({ appId: IdOf('app') });
 export interface AppRouteServices {
   apps: AppService;
   guard: Guard;
+  idempotency: Idempotency;
 }
 
-export const appRoutes = ({ apps, guard }: AppRouteServices) => async (fastify: FastifyInstance) => {
+export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get('/v1/apps', {
@@ -41,7 +43,7 @@ export const appRoutes = ({ apps, guard }: AppRouteServices) => async (fastify: 
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.body.workspaceId, 'apps:write');
-    const row = await apps.create(req.body.workspaceId, access.actor, req.body);
+    const row = await idempotency.run(req, () => apps.create(req.body.workspaceId, access.actor, req.body));
     reply.code(201);
     return appView(row);
   });

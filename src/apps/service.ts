@@ -4,6 +4,7 @@ import { AppError, invalid, notFound } from '../errors.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
@@ -56,6 +57,7 @@ export class AppService {
       try {
         await this.store.transaction(async (r) => {
           await r.apps.insert(row);
+          createdResource(row.id);
           await r.audit.record(actor, { workspaceId, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
         });
         return row;

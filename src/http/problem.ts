@@ -73,5 +73,6 @@ export function toProblem(err: unknown, requestId: string): ProblemAnswer {
     detail = FIXED_DETAIL.internal;
   }
   const body = problemBody(code, detail, requestId, errors);
+  if (err instanceof AppError && err.extra) Object.assign(body, err.extra);
   return { body, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}), internal: body.status >= 500 && code !== 'SERVICE_UNAVAILABLE' };
 }

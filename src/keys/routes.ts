@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { IdOf, Page, setPageLinks, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
+import type { Idempotency } from '../http/idempotency.js';
 import type { AppService } from '../apps/service.js';
 import { CreateKeyBody, CreatedKey, KeyView, ListKeysQuery, PatchKeyBody, RollBody } from './schemas.js';
 import type { Created, KeyService } from './service.js';
@@ -19,9 +20,10 @@ export interface KeyRouteServices {
   keys: KeyService;
   apps: AppService;
   guard: Guard;
+  idempotency: Idempotency;
 }
 
-export const keyRoutes = ({ keys, apps, guard }: KeyRouteServices) => async (fastify: FastifyInstance) => {
+export const keyRoutes = ({ keys, apps, guard, idempotency }: KeyRouteServices) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
   r.post('/v1/apps/:appId/keys', {
@@ -31,7 +33,7 @@ export const keyRoutes = ({ keys, apps, guard }: KeyRouteServices) => async (fas
     },
   }, async (req, reply) => {
     const { target: app, access } = await guard.app(req, req.params.appId, 'keys:write');
-    const created = await keys.create(app, access.actor, req.body);
+    const created = await idempotency.run(req, () => keys.create(app, access.actor, req.body));
     reply.code(201).header('cache-control', 'no-store');
     return shownOnce(created);
   });
@@ -70,7 +72,8 @@ export const keyRoutes = ({ keys, apps, guard }: KeyRouteServices) => async (fas
     },
   }, async (req, reply) => {
     const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
-    const rolled = await keys.roll(target, await apps.get(target.app_id), access.actor, req.body?.gracePeriodMs ?? 0);
+    const app = await apps.get(target.app_id);
+    const rolled = await idempotency.run(req, () => keys.roll(target, app, access.actor, req.body?.gracePeriodMs ?? 0));
     reply.header('cache-control', 'no-store');
     return shownOnce(rolled);
   });

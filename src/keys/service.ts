@@ -7,6 +7,7 @@ import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import { sealContext, type SecretBox } from '../lib/secretbox.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { KeyFilters } from '../store/repos/keys.js';
@@ -105,6 +106,7 @@ export class KeyService {
     await this.store.transaction(async (r) => {
       await r.keys.insert(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
       await r.changes.record('value', hash, app.workspace_id, now);
+      createdResource(row.id);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
     });
     this.bus.valueAdded(hash);
@@ -149,6 +151,7 @@ export class KeyService {
       await r.keys.roll(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, start, now + gracePeriodMs, now);
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.changes.record('value', hash, key.workspace_id, now);
+      createdResource(key.id);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);

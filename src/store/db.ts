@@ -4,6 +4,7 @@ import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialects/types.js';
 import { Repos } from './repos/index.js';
+import { activeClaim } from '../shared/idempotency.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
 export { sqlitePath } from './paths.js';
@@ -88,7 +89,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     dialect: dialect.name,
     repos,
     db: store.db,
-    transaction: (fn) => store.db.transaction().execute((trx) => fn(new Repos(trx))),
+    transaction: (fn) => store.db.transaction().execute(async (trx) => {
+      const repos = new Repos(trx);
+      const result = await fn(repos);
+      // A create made under an Idempotency-Key records the key with the object, atomically.
+      const claim = activeClaim();
+      if (claim && claim.resourceId !== undefined && !claim.recorded) {
+        await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: claim.resourceId, created_at: claim.at });
+        claim.recorded = true;
+      }
+      return result;
+    }),
     keyByHash: (hash) => (keyByHash ??= store.keyByHash(store.db))(hash),
     ping: store.ping,
     isUnavailable: isStoreUnavailable,

@@ -8,6 +8,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import { DAY } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
+import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Role } from '../store/repos/workspaces.js';
 import type { InvitationsTable } from '../store/schema.js';
@@ -48,6 +49,7 @@ export class InvitationService {
     };
     await this.store.transaction(async (r) => {
       await r.invitations.insert(row);
+      createdResource(row.id);
       await r.audit.record(access.actor, { workspaceId, action: 'invitation.create', targetType: 'invitation', targetId: row.id, meta: { email: row.email, role: row.role } }, now);
     });
     // The token travels in the fragment: it never reaches a server log or a Referer header.

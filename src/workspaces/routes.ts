@@ -16,6 +16,7 @@ import type { InvitationsTable, RootKeysTable } from '../store/schema.js';
 import type { Role as RoleName } from '../store/repos/workspaces.js';
 import type { WorkspaceService } from './service.js';
 import type { InvitationService } from './invitations.js';
+import type { Idempotency } from '../http/idempotency.js';
 
 const WsParams = Type.Object({ id: IdOf('workspace') });
 
@@ -32,9 +33,10 @@ export interface WorkspaceRouteServices {
   workspaces: WorkspaceService;
   invitations: InvitationService;
   guard: Guard;
+  idempotency: Idempotency;
 }
 
-export const workspaceRoutes = ({ workspaces, invitations, guard }: WorkspaceRouteServices) => async (app: FastifyInstance) => {
+export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }: WorkspaceRouteServices) => async (app: FastifyInstance) => {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get('/v1/workspaces', {
@@ -75,7 +77,7 @@ export const workspaceRoutes = ({ workspaces, invitations, guard }: WorkspaceRou
   const invite = async (req: FastifyRequest<{ Params: { id: string }; Body: { email: string; role: RoleName } }>, reply: FastifyReply) => {
     const access = await guard.workspace(req, req.params.id, '*');
     if (access.principal.kind !== 'user') throw forbidden('Members are invited by users, not root keys');
-    const { row, token, url } = await invitations.create(req.params.id, access, req.body);
+    const { row, token, url } = await idempotency.run(req, () => invitations.create(req.params.id, access, req.body));
     reply.code(201).header('cache-control', 'no-store');
     return { ...invitationView(row), token, url };
   };
@@ -156,7 +158,7 @@ export const workspaceRoutes = ({ workspaces, invitations, guard }: WorkspaceRou
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, '*');
-    const { row, value } = await workspaces.createRootKey(req.params.id, access, req.body.name, req.body.permissions);
+    const { row, value } = await idempotency.run(req, () => workspaces.createRootKey(req.params.id, access, req.body.name, req.body.permissions));
     reply.code(201).header('cache-control', 'no-store');
     return { ...rootKeyView(row), key: value };
   });

@@ -4,6 +4,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { MemberRow, Role } from '../store/repos/workspaces.js';
@@ -75,6 +76,7 @@ export class WorkspaceService {
     };
     await this.store.transaction(async (r) => {
       await r.rootKeys.insert(row);
+      createdResource(row.id);
       await r.audit.record(access.actor, { workspaceId, action: 'root_key.create', targetType: 'root_key', targetId: row.id, meta: { permissions } }, now);
     });
     return { row, value: plaintext };

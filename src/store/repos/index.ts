@@ -4,6 +4,7 @@ import type { Database } from '../schema.js';
 import { AppRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
 import { ChangeRepo } from './changes.js';
+import { IdempotencyRepo } from './idempotency.js';
 import { InvitationRepo } from './invitations.js';
 import { KeyRepo } from './keys.js';
 import { RootKeyRepo } from './root-keys.js';
@@ -18,6 +19,7 @@ export class Repos {
   readonly audit: AuditRepo;
   readonly changes: ChangeRepo;
   readonly invitations: InvitationRepo;
+  readonly idempotency: IdempotencyRepo;
   readonly keys: KeyRepo;
   readonly rootKeys: RootKeyRepo;
   readonly settings: SettingsRepo;
@@ -31,6 +33,7 @@ export class Repos {
     this.audit = new AuditRepo(db);
     this.changes = new ChangeRepo(db);
     this.invitations = new InvitationRepo(db);
+    this.idempotency = new IdempotencyRepo(db);
     this.keys = new KeyRepo(db);
     this.rootKeys = new RootKeyRepo(db);
     this.settings = new SettingsRepo(db);
