@@ -32,6 +32,8 @@ export interface Config {
   readonly passwordCost: number;
   /** How often a change stream re-checks that its credential still holds. */
   readonly streamRecheckMs: number;
+  /** Rate limits while Redis is away: each live node enforces its share (`share`), or refuses (`deny`). */
+  readonly ratelimitFallback: 'share' | 'deny';
   /** How often every node reads the store's change feed (revocation that does not depend on Redis). */
   readonly feedPollMs: number;
   /** How long a starting node waits for its store before giving up. */
@@ -58,6 +60,13 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!values.includes(raw)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T[number];
 }
 
 function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
@@ -126,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
     streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 5000, 20, 60_000),
+    ratelimitFallback: oneOf(env, 'KEYWARD_RATELIMIT_FALLBACK', ['share', 'deny'] as const, 'share'),
     feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),
     storeWaitMs: int(env, 'KEYWARD_STORE_WAIT_MS', 60_000, 0, 3_600_000),
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),

@@ -13,6 +13,7 @@ import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
 import { KeyChangeListeners, localBus, type InvalidationBus } from './shared/bus.js';
 import { ChangeFeed } from './shared/feed.js';
+import { NodeRegistry } from './shared/nodes.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/replay.js';
 import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
@@ -54,6 +55,8 @@ export interface Deps {
   services: AppServices;
   /** The change feed this node follows (tests poll it explicitly instead of waiting). */
   feed: ChangeFeed;
+  /** This node's heartbeat and the count of live nodes. */
+  nodes: NodeRegistry;
   close(): Promise<void>;
 }
 
@@ -157,6 +160,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
+  const nodes = new NodeRegistry(store, clock);
+  await nodes.start();
   const listeners = new KeyChangeListeners();
   const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
   let bus: InvalidationBus = localBus(caches, listeners);
@@ -169,7 +174,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     const { connectRedis, RedisInvalidationBus } = await import('./shared/redis.js');
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
-    limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc());
+    limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc(), { mode: config.ratelimitFallback, liveNodes: () => nodes.live() });
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
@@ -240,8 +245,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   return {
     config, logger, clock, store, box, metrics, cache, usage, verify, services,
     feed,
+    nodes,
     async close() {
       await feed.close();
+      await nodes.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

@@ -29,6 +29,11 @@ async function runPrimary(config: Config): Promise<void> {
   // Created here, once, so workers never race to generate different master keys.
   loadMasterKey(config.masterKey, config.dataDir);
   let stopping = false;
+  // Each worker accepts its own connections (the OS spreads them). With Node's default round-robin
+  // the primary accepts and hands each socket over, and keeps its copy until the worker says it took
+  // it: a worker killed in between leaves that client hanging forever. Here a dying worker's
+  // connections die with it (the client sees a reset at once) and the primary starts another.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {

@@ -47,9 +47,27 @@ return out
 
 type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
 
+/** What a node does with limits while Redis cannot answer. */
+export type FallbackMode = 'share' | 'deny';
+
+export interface FallbackOptions {
+  mode: FallbackMode;
+  /** How many nodes are live (from the store's heartbeat): each takes its share of every limit. */
+  liveNodes: () => number;
+}
+
+/** The deny mode's answer: every limited key refused until Redis answers again. */
+function denied(subject: LimitSubject, now: number): LimitVerdict {
+  const spec = subject.ratelimit ?? subject.ownerRatelimit!;
+  return { allowed: false, limit: spec.limit, remaining: 0, resetAt: now + 1000 };
+}
+
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: RedisWithLimit;
   private lastWarn = 0;
+  /** Set while local decisions are being made; their counts go back to Redis once it answers again. */
+  private fellBack = false;
+  private handingBack: Promise<void> | undefined;
 
   constructor(
     redis: Redis,
@@ -57,6 +75,7 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly fallback: MemoryRateLimiter,
     private readonly logger: Logger,
     private readonly onFallback: () => void,
+    private readonly options: FallbackOptions = { mode: 'share', liveNodes: () => 1 },
   ) {
     redis.defineCommand('keywardLimit', { lua: SCRIPT });
     this.redis = redis as RedisWithLimit;
@@ -91,6 +110,7 @@ export class RedisRateLimiter implements RateLimiter {
     const args: (string | number)[] = [...keys, now, commit ? 1 : 0];
     for (const s of specs) args.push(s.limit, s.durationMs);
     try {
+      if (this.fellBack) await this.handBack();
       const out = await this.redis.keywardLimit(specs.length, ...args);
       let shown: RateDecision | undefined;
       specs.forEach((s, i) => {
@@ -109,11 +129,34 @@ export class RedisRateLimiter implements RateLimiter {
 
   private local(subject: LimitSubject, now: number, commit: boolean, reason: string): LimitVerdict {
     this.onFallback();
+    this.fellBack = true;
     if (now - this.lastWarn > 10_000) {
       this.lastWarn = now;
-      this.logger.warn({ reason }, 'shared rate limiter unavailable; deciding with the local limiter');
+      this.logger.warn({ reason, mode: this.options.mode }, 'shared rate limiter unavailable; deciding locally');
     }
-    return this.fallback.takeSync(subject, now, commit);
+    if (this.options.mode === 'deny') return denied(subject, now);
+    return this.fallback.takeSync(subject, now, commit, this.options.liveNodes());
+  }
+
+  /**
+   * Redis is back, perhaps empty: what this node admitted meanwhile is added to the shared windows
+   * before the next shared decision, so nobody gets a fresh full window for free.
+   */
+  private handBack(): Promise<void> {
+    this.handingBack ??= (async () => {
+      const pipeline = this.redis.pipeline();
+      for (const { name, state } of this.fallback.windows()) {
+        const base = `${this.prefix}rl:${name}:`;
+        if (state.current > 0) pipeline.incrby(`${base}${state.windowStart}`, state.current).pexpire(`${base}${state.windowStart}`, state.durationMs * 2);
+        if (state.previous > 0) pipeline.incrby(`${base}${state.windowStart - state.durationMs}`, state.previous).pexpire(`${base}${state.windowStart - state.durationMs}`, state.durationMs * 2);
+      }
+      await pipeline.exec();
+      this.fallback.clear();
+      this.fellBack = false;
+    })().finally(() => {
+      this.handingBack = undefined;
+    });
+    return this.handingBack;
   }
 
   async close(): Promise<void> {

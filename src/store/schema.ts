@@ -162,6 +162,11 @@ export interface IdempotencyTable {
   created_at: number;
 }
 
+export interface NodesTable {
+  id: string;
+  seen_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -178,4 +183,5 @@ export interface Database {
   invitations: InvitationsTable;
   changes: ChangesTable;
   idempotency: IdempotencyTable;
+  nodes: NodesTable;
 }

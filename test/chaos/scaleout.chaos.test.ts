@@ -1,6 +1,7 @@
 // Many stateless nodes on PostgreSQL + Redis behave as one service: exact shared limits and caps,
 // revocation seen by every node within a second, verify unharmed by a Redis outage, and a
 // PostgreSQL outage answered from cache (verify) or with 503 (writes) without half-writes.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -230,6 +231,41 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
 });
 
 describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
+  it('a worker killed under load costs its clients a reset, never a hang; the primary replaces it', async () => {
+    const db = await createPgDatabase();
+    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2', KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY });
+    try {
+      const w = await bootstrap(node);
+      const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'busy', ratelimit: null, ownerRatelimit: null }, w.token)).body;
+      const workers = () => execFileSync('pgrep', ['-P', String(node.child.pid)]).toString().trim().split('\n').map(Number);
+      const [victim] = workers();
+      let hung = 0;
+      let ok = 0;
+      const stopAt = Date.now() + 3000;
+      const load = Promise.all(Array.from({ length: 8 }, async () => {
+        while (Date.now() < stopAt) {
+          try {
+            const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: k.key, appId: w.appId }), signal: AbortSignal.timeout(5000) });
+            if ((await res.json() as { code: string }).code === 'VALID') ok++;
+          } catch (err) {
+            // A reset (the killed worker's connections) is allowed; waiting forever is not.
+            if ((err as Error).name === 'TimeoutError') hung++;
+          }
+        }
+      }));
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(victim!, 'SIGKILL');
+      await load;
+      expect(hung).toBe(0);
+      expect(ok).toBeGreaterThan(50);
+      // The primary starts a replacement: two workers again, the victim not among them.
+      await expect.poll(() => workers().filter((p) => p !== victim).length, { timeout: 10_000 }).toBe(2);
+    } finally {
+      await node.kill('SIGTERM');
+      await db.drop();
+    }
+  }, 60_000);
+
   it('workers share one port and one state: exact limits, revocation seen by both', async () => {
     const db = await createPgDatabase();
     const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2', KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY });

@@ -213,9 +213,20 @@ const m004: Migration = {
   },
 };
 
+const m005: Migration = {
+  async up(db: AnyDb) {
+    // Live nodes, by heartbeat: while Redis is away each node takes its share of every rate limit.
+    await db.schema.createTable('nodes')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('seen_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
   '002_integration_vault': m002,
   '003_unique_prefix_invitations': m003,
   '004_change_feed_idempotency': m004,
+  '005_nodes': m005,
 };

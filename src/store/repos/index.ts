@@ -7,6 +7,7 @@ import { ChangeRepo } from './changes.js';
 import { IdempotencyRepo } from './idempotency.js';
 import { InvitationRepo } from './invitations.js';
 import { KeyRepo } from './keys.js';
+import { NodeRepo } from './nodes.js';
 import { RootKeyRepo } from './root-keys.js';
 import { SettingsRepo } from './settings.js';
 import { UsageRepo } from './usage.js';
@@ -21,6 +22,7 @@ export class Repos {
   readonly invitations: InvitationRepo;
   readonly idempotency: IdempotencyRepo;
   readonly keys: KeyRepo;
+  readonly nodes: NodeRepo;
   readonly rootKeys: RootKeyRepo;
   readonly settings: SettingsRepo;
   readonly usage: UsageRepo;
@@ -35,6 +37,7 @@ export class Repos {
     this.invitations = new InvitationRepo(db);
     this.idempotency = new IdempotencyRepo(db);
     this.keys = new KeyRepo(db);
+    this.nodes = new NodeRepo(db);
     this.rootKeys = new RootKeyRepo(db);
     this.settings = new SettingsRepo(db);
     this.usage = new UsageRepo(db);

@@ -1,0 +1,25 @@
+// Node heartbeats: how many nodes share this store right now.
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+export class NodeRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async beat(id: string, now: number): Promise<void> {
+    await this.db.insertInto('nodes').values({ id, seen_at: now })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ seen_at: now })).execute();
+  }
+
+  async liveSince(since: number): Promise<number> {
+    const { n } = await this.db.selectFrom('nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('seen_at', '>=', since).executeTakeFirstOrThrow();
+    return Number(n);
+  }
+
+  async leave(id: string): Promise<void> {
+    await this.db.deleteFrom('nodes').where('id', '=', id).execute();
+  }
+
+  async prune(before: number): Promise<void> {
+    await this.db.deleteFrom('nodes').where('seen_at', '<', before).execute();
+  }
+}
