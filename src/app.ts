@@ -21,6 +21,8 @@ import { usageRoute } from './usage/routes.js';
 import type { UsageService } from './usage/service.js';
 import { verifyRoutes, VerifyBody, type Verifier } from './verify/routes.js';
 import { verifyFastPath } from './verify/fastpath.js';
+import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
+import { trustedProxies } from './gateway/forward.js';
 import { serializeVerifyResult } from './verify/serialize.js';
 import { auditRoutes } from './audit/routes.js';
 import { systemRoutes, type SystemRouteServices } from './http/system.js';
@@ -86,10 +88,13 @@ export async function buildApp(s: AppServices): Promise<App> {
     requestId,
     isClosing: () => closing,
   });
+  const forward: ForwardAuthServices = { verify: s.verify, trusted: trustedProxies(s.http.trustProxy), now: () => s.clock.now(), logger: s.logger };
+  const fastForward = forwardAuthFastPath(forward, requestId, () => closing);
   const app = Fastify({
-    // Verify is answered before Fastify's pipeline (src/verify/fastpath.ts); all else goes through it.
+    // Verify and forward auth are answered before Fastify's pipeline (src/verify/fastpath.ts,
+    // src/gateway/routes.ts); all else goes through it.
     serverFactory: (handler) => http.createServer((req, res) => {
-      if (!fastVerify(req, res)) handler(req, res);
+      if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
     }),
     // No per-request logger at all (it costs the verify hot path measurably): the error handler
     // logs with the request id, and there are no access logs.
@@ -144,6 +149,7 @@ export async function buildApp(s: AppServices): Promise<App> {
   // Verify sits outside the scope below: its JSON answers need none of the page headers, and the
   // hook that sets them measurably slows the hot path.
   await app.register(verifyRoutes(s));
+  await app.register(forwardAuthRoutes(forward));
   await app.register(async (scope) => {
     scope.addHook('onSend', (_req, reply, payload, done) => {
       securityHeaders(reply);

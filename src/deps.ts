@@ -153,6 +153,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       rootKeys.invalidate(id);
     },
     invalidateHash: (hash: string) => cache.invalidateHash(hash),
+    invalidateApp: (appId: string) => cache.invalidateApp(appId),
     clear: () => {
       cache.clear();
       rootKeys.clear();

@@ -4,6 +4,7 @@ import { parseJson } from '../lib/json.js';
 import { iso, MINUTE } from '../lib/time.js';
 import type { AppsTable } from '../store/schema.js';
 import type { AppView, RateLimitSchema } from './schemas.js';
+import type { GatewayRule } from '../gateway/rules.js';
 
 export { AppDefaultsSchema, AppView, KeyPrefix, RateLimitSchema } from './schemas.js';
 
@@ -23,6 +24,7 @@ export function appDefaults(row: Pick<AppsTable, 'defaults'>): AppDefaults {
 export function appView(row: AppsTable): Static<typeof AppView> {
   return {
     id: row.id, workspaceId: row.workspace_id, name: row.name, keyPrefix: row.key_prefix, defaults: appDefaults(row),
+    gatewayRules: parseJson<GatewayRule[]>(row.gateway_rules, []),
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
 }

@@ -6,6 +6,7 @@ import { IdOf, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
 import type { Idempotency } from '../http/idempotency.js';
 import { AppDefaultsSchema, AppView, KeyPrefix, appView } from './model.js';
+import { GatewayRulesSchema } from './schemas.js';
 import type { AppService } from './service.js';
 
 const AppParams = Type.Object({ appId: IdOf('app') });
@@ -38,6 +39,7 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
         name: Type.String({ minLength: 1, maxLength: 100, examples: ['Acme API'] }),
         keyPrefix: Type.Optional(KeyPrefix),
         defaults: Type.Optional(AppDefaultsSchema),
+        gatewayRules: Type.Optional(GatewayRulesSchema),
       }, { additionalProperties: false }),
       response: withErrors({ 201: AppView }),
     },
@@ -54,8 +56,8 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
 
   r.patch('/v1/apps/:appId', {
     schema: {
-      tags: ['apps'], summary: 'Rename an app or change its defaults (affects keys created afterwards)', params: AppParams,
-      body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), keyPrefix: Type.Optional(KeyPrefix), defaults: Type.Optional(AppDefaultsSchema) }, { additionalProperties: false, minProperties: 1 }),
+      tags: ['apps'], summary: 'Rename an app, change its defaults (keys created afterwards) or its gateway rules (at once, on every node)', params: AppParams,
+      body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), keyPrefix: Type.Optional(KeyPrefix), defaults: Type.Optional(AppDefaultsSchema), gatewayRules: Type.Optional(GatewayRulesSchema) }, { additionalProperties: false, minProperties: 1 }),
       response: withErrors({ 200: AppView }),
     },
   }, async (req) => {

@@ -2,6 +2,9 @@
 import { Type } from '@sinclair/typebox';
 import { PREFIX_PATTERN } from '../lib/ids.js';
 import { Nullable, StringEnum } from '../http/schema.js';
+import { GatewayRulesSchema } from '../gateway/rules.js';
+
+export { GatewayRulesSchema };
 
 export const RateLimitSchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1_000_000_000, examples: [100] }),
@@ -21,5 +24,6 @@ export const KeyPrefix = Type.String({ pattern: PREFIX_PATTERN, description: 'Lo
 export const AppView = Type.Object({
   id: Type.String(), workspaceId: Type.String(), name: Type.String(), keyPrefix: Type.String(),
   defaults: Type.Object({ environment: Environment, ratelimit: Nullable(RateLimitSchema), ownerRatelimit: Nullable(RateLimitSchema) }),
+  gatewayRules: GatewayRulesSchema,
   createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }),
 });

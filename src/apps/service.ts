@@ -9,12 +9,14 @@ import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
 import { ROOT_KEY_PREFIX } from '../keys/format.js';
+import type { GatewayRule } from '../gateway/rules.js';
 import { DEFAULTS, appDefaults, prefixFromName, type AppDefaults } from './model.js';
 
 export interface AppInput {
   name?: string | undefined;
   keyPrefix?: string | undefined;
   defaults?: Partial<AppDefaults> | undefined;
+  gatewayRules?: GatewayRule[] | null | undefined;
 }
 
 const PREFIX_MAX = 16;
@@ -53,6 +55,7 @@ export class AppService {
       const row: AppsTable = {
         id: newId('app'), workspace_id: workspaceId, name: input.name, key_prefix: prefix,
         defaults: JSON.stringify({ ...DEFAULTS, ...input.defaults }), created_at: now, updated_at: now, deleted_at: null,
+        gateway_rules: input.gatewayRules?.length ? JSON.stringify(input.gatewayRules) : null,
       };
       try {
         await this.store.transaction(async (r) => {
@@ -77,16 +80,21 @@ export class AppService {
       key_prefix: input.keyPrefix ?? app.key_prefix,
       defaults: JSON.stringify({ ...appDefaults(app), ...input.defaults }),
       updated_at: now,
+      gateway_rules: input.gatewayRules === undefined ? app.gateway_rules : input.gatewayRules?.length ? JSON.stringify(input.gatewayRules) : null,
     };
+    const rulesChanged = next.gateway_rules !== app.gateway_rules;
     try {
       await this.store.transaction(async (r) => {
-        await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now });
+        await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now, gateway_rules: next.gateway_rules });
+        // Rules travel with every cached key of the app: each node drops those, like a key change.
+        if (rulesChanged) await r.changes.record('app', app.id, app.workspace_id, now);
         await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input) } }, now);
       });
     } catch (err) {
       if (this.store.isUniqueViolation(err)) throw prefixTaken();
       throw err;
     }
+    if (rulesChanged) this.bus.appChanged(app.id);
     return next;
   }
 

@@ -9,6 +9,8 @@ export interface KeyChange {
 /** What the bus invalidates: the verify cache implements it. */
 export interface Invalidatable {
   invalidateKey(keyId: string): void;
+  /** Every cached key of an app (its gateway rules changed). */
+  invalidateApp(appId: string): void;
   invalidateHash(hash: string): void;
   clear(): void;
 }
@@ -18,6 +20,8 @@ export interface InvalidationBus {
   keyChanged(keyId: string, workspaceId: string): void;
   /** A new value exists (create, roll): a node that cached it as unknown forgets that. */
   valueAdded(hash: string): void;
+  /** An app's gateway rules changed: every node forgets that app's cached keys. */
+  appChanged(appId: string): void;
   /** Every key change seen by this node, its own and other nodes'; returns the unsubscribe. */
   onKeyChange(listener: (change: KeyChange) => void): () => void;
   close(): Promise<void>;
@@ -49,6 +53,7 @@ export function localBus(cache: Invalidatable, listeners: KeyChangeListeners): I
       listeners.emit({ keyId, workspaceId });
     },
     valueAdded: (hash) => cache.invalidateHash(hash),
+    appChanged: (appId) => cache.invalidateApp(appId),
     onKeyChange: (listener) => listeners.add(listener),
     close: async () => {},
   };

@@ -96,6 +96,10 @@ export class ChangeFeed {
       this.caches.invalidateHash(row.target);
       return;
     }
+    if (row.kind === 'app') {
+      this.caches.invalidateApp(row.target);
+      return;
+    }
     this.caches.invalidateKey(row.target);
     if (row.kind === 'key') this.emit({ keyId: row.target, workspaceId: row.workspace_id });
   }

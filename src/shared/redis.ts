@@ -51,6 +51,7 @@ export class RedisInvalidationBus implements InvalidationBus {
         if (origin !== this.nodeId) this.listeners.emit({ keyId, workspaceId } satisfies KeyChange);
       }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
+      else if (message.startsWith('a:')) cache.invalidateApp(message.slice(2));
     });
     sub.on('ready', () => {
       // Messages sent while we were away are lost; the change feed has every one of them. The
@@ -74,6 +75,11 @@ export class RedisInvalidationBus implements InvalidationBus {
   valueAdded(hash: string): void {
     this.cache.invalidateHash(hash);
     this.publish(`h:${hash}`);
+  }
+
+  appChanged(appId: string): void {
+    this.cache.invalidateApp(appId);
+    this.publish(`a:${appId}`);
   }
 
   onKeyChange(listener: (change: KeyChange) => void): () => void {

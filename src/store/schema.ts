@@ -41,6 +41,8 @@ export interface AppsTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** JSON: [{ methods?, path, permissions }] for /v1/forward-auth; null = none. */
+  gateway_rules: string | null;
 }
 
 export interface KeysTable {
@@ -147,7 +149,7 @@ export interface ChangesTable {
   /** Generated: monotonic per store. */
   seq: Generated<number>;
   /** `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash). */
-  kind: 'key' | 'root_key' | 'value';
+  kind: 'key' | 'root_key' | 'value' | 'app';
   target: string;
   workspace_id: string;
   created_at: number;

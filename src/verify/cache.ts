@@ -4,6 +4,7 @@ import { parseJson } from '../lib/json.js';
 import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../keys/ip.js';
 import type { RateLimitSpec } from '../keys/model.js';
 import type { KeysTable } from '../store/schema.js';
+import { compileRules, type CompiledRule, type GatewayRule } from '../gateway/rules.js';
 
 export interface CachedKey {
   id: string;
@@ -27,6 +28,8 @@ export interface CachedKey {
   /** Whether a usage cap applies: then `remaining` lives in the store and is charged atomically. */
   capped: boolean;
   meta: Readonly<Record<string, unknown>>;
+  /** The app's gateway rules (for /v1/forward-auth), compiled; null = none. */
+  gatewayRules: readonly CompiledRule[] | null;
 }
 
 export interface CacheEntry {
@@ -69,7 +72,7 @@ function parseIpScope(text: string | null): IpScope {
   return { ranges: allowlist.length === 0 ? null : ranges, v4: toIpv4Ranges(ranges) };
 }
 
-export function toCachedKey(row: KeysTable): CachedKey {
+export function toCachedKey(row: KeysTable & { gateway_rules?: string | null }): CachedKey {
   const ip = intern('ip', row.ip_allowlist, parseIpScope);
   return {
     id: row.id,
@@ -90,6 +93,7 @@ export function toCachedKey(row: KeysTable): CachedKey {
     ownerRatelimit: intern('rl', row.owner_ratelimit, (t) => parseJson<RateLimitSpec | null>(t, null)),
     capped: row.remaining !== null,
     meta: intern('meta', row.meta, (t) => parseJson<Record<string, unknown>>(t, {})),
+    gatewayRules: row.gateway_rules ? intern('gw', row.gateway_rules, (t) => compileRules(parseJson<GatewayRule[]>(t, []))) : null,
   };
 }
 
@@ -222,6 +226,13 @@ export class KeyCache {
       if (slot?.entry && now - slot.loadedAt < this.ttlMs + this.staleMs) return slot.entry;
       throw err;
     }
+  }
+
+  /** Every cached key of an app is forgotten (its gateway rules changed). */
+  invalidateApp(appId: string): void {
+    this.epoch++;
+    for (const [hash, slot] of this.positive) if (slot.entry.key.appId === appId) this.dropHash(hash);
+    for (const [id, slot] of this.integrations) if (slot.entry?.key.appId === appId) this.integrations.delete(id);
   }
 
   /** Every cached value of this key is forgotten; the next verify reads the store. */

@@ -3,12 +3,15 @@
 import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
 import type { CacheEntry, CachedKey } from './cache.js';
 import type { VerifyCode } from './steps.js';
+import { permissionsFor } from '../gateway/rules.js';
 
 /** What a check may look at; the input fields it needs are the ones verify was called with. */
 export interface CheckInput {
   permissions?: readonly string[] | undefined;
   resource?: string | undefined;
   ip?: string | undefined;
+  /** A forwarded request (gateway forward auth): the app's gateway rules may add permissions. */
+  forwarded?: { method: string; path: string } | undefined;
 }
 
 export interface KeyCheck {
@@ -63,5 +66,9 @@ export const KEY_CHECKS: readonly KeyCheck[] = [
   },
   { code: 'IP_NOT_ALLOWED', fails: (key, _found, input) => key.ipRanges !== null && !clientAllowed(input.ip, key) },
   { code: 'RESOURCE_FORBIDDEN', fails: (key, _found, input) => input.resource !== undefined && !resourceAllowed(key.resources, input.resource) },
-  { code: 'INSUFFICIENT_PERMISSIONS', fails: (key, _found, input) => lacksPermission(key, input.permissions) },
+  {
+    code: 'INSUFFICIENT_PERMISSIONS',
+    fails: (key, _found, input) => lacksPermission(key, input.permissions)
+      || (input.forwarded !== undefined && lacksPermission(key, permissionsFor(key.gatewayRules, input.forwarded.method, input.forwarded.path) ?? undefined)),
+  },
 ];

@@ -23,6 +23,8 @@ export interface VerifyInput {
   cost?: number;
   /** Decide only: no usage charge, no rate-limit count, no usage analytics, no last use. */
   dryRun?: boolean;
+  /** Set by gateway forward auth: the forwarded request, matched against the app's gateway rules. */
+  forwarded?: { method: string; path: string };
 }
 
 export interface VerifyResult {

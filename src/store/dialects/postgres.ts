@@ -32,8 +32,9 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
     close: () => db.destroy(),
     keyByHash: (kdb) => async (hash) => (await kdb.selectFrom('key_hashes')
       .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
+      .innerJoin('apps', 'apps.id', 'keys.app_id')
       .selectAll('keys')
-      .select('key_hashes.expires_at as value_expires_at')
+      .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
       .where('key_hashes.hash', '=', hash)
       .executeTakeFirst()) as KeyByHashRow | undefined,
     usageSink: () => storeSink(db),

@@ -29,8 +29,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at
-  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id WHERE key_hashes.hash = ?`;
+const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at, apps.gateway_rules AS gateway_rules
+  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id JOIN apps ON apps.id = keys.app_id WHERE key_hashes.hash = ?`;
 
 async function open(opts: StoreOptions): Promise<OpenedDialect> {
   fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });

@@ -14,7 +14,7 @@ export interface StoreOptions {
 }
 
 /** A key row as verify loads it: with the expiry of the value that was presented. */
-export type KeyByHashRow = KeysTable & { value_expires_at: number | null };
+export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null };
 
 export interface OpenedDialect {
   db: Kysely<Database>;

@@ -223,10 +223,18 @@ const m005: Migration = {
   },
 };
 
+const m006: Migration = {
+  async up(db: AnyDb) {
+    // Gateway forward auth: per-app rules mapping method and path to the permissions they need.
+    await db.schema.alterTable('apps').addColumn('gateway_rules', 'text').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
   '002_integration_vault': m002,
   '003_unique_prefix_invitations': m003,
   '004_change_feed_idempotency': m004,
   '005_nodes': m005,
+  '006_gateway_rules': m006,
 };

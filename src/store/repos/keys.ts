@@ -108,8 +108,9 @@ export class KeyRepo {
   }
 
   /** An integration key with the sealed secrets of its values. */
-  async findIntegration(id: string): Promise<{ key: KeysTable; values: { secret_enc: string; expires_at: number | null }[] } | undefined> {
-    const key = await this.db.selectFrom('keys').selectAll().where('id', '=', id).where('kind', '=', 'integration').executeTakeFirst();
+  async findIntegration(id: string): Promise<{ key: KeysTable & { gateway_rules: string | null }; values: { secret_enc: string; expires_at: number | null }[] } | undefined> {
+    const key = await this.db.selectFrom('keys').innerJoin('apps', 'apps.id', 'keys.app_id').selectAll('keys').select('apps.gateway_rules as gateway_rules')
+      .where('keys.id', '=', id).where('keys.kind', '=', 'integration').executeTakeFirst();
     if (!key) return undefined;
     const values = await this.db.selectFrom('key_hashes').select(['secret_enc', 'expires_at'])
       .where('key_id', '=', id).where('secret_enc', 'is not', null).execute();

@@ -1,0 +1,148 @@
+// Gateway forward auth (contract v2): nginx auth_request, Caddy forward_auth, Traefik ForwardAuth
+// and Envoy ext_authz ask /v1/forward-auth before forwarding a request. The answer is the verify
+// verdict as HTTP: 200 with identity headers, or 401/403/429 with a problem+json body.
+import type { IncomingHttpHeaders } from 'node:http';
+import { AppError, ERROR_CODES } from '../errors.js';
+import { idPattern } from '../lib/ids.js';
+import { ipAllowed, parseClientIp, parseIpEntry, type IpRange } from '../keys/ip.js';
+import type { Verifier } from '../verify/routes.js';
+import type { VerifyCode } from '../verify/steps.js';
+import type { VerifyInput, VerifyResult } from '../verify/verify.js';
+
+export const FORWARD_AUTH_PATH = '/v1/forward-auth';
+
+/** What a verdict becomes for a gateway. */
+const STATUS: Partial<Record<VerifyCode, number>> = {
+  IP_NOT_ALLOWED: 403, RESOURCE_FORBIDDEN: 403, INSUFFICIENT_PERMISSIONS: 403,
+  RATE_LIMITED: 429, USAGE_EXCEEDED: 429,
+};
+const TITLES: Record<number, string> = { 401: 'Authentication required', 403: 'Not allowed', 429: 'Too many requests' };
+
+export interface ForwardRequest {
+  url: string;
+  headers: IncomingHttpHeaders;
+  remoteAddress: string | undefined;
+}
+
+export interface ForwardAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const APP_ID = new RegExp(idPattern('app'));
+const MAX_PERMISSIONS = 50;
+
+const header = (h: IncomingHttpHeaders, name: string): string | undefined => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Trusted proxies: whose X-Forwarded-For / X-Real-IP is believed. */
+export function trustedProxies(entries: readonly string[]): (address: string | undefined) => boolean {
+  const ranges = entries.map((e) => parseIpEntry(e.trim())).filter((r): r is IpRange => r !== null);
+  return (address) => {
+    if (address === undefined || ranges.length === 0) return false;
+    const ip = parseClientIp(address);
+    return ip !== null && ipAllowed(ip, ranges);
+  };
+}
+
+/** The right-most X-Forwarded-For entry that is not a trusted proxy, else X-Real-IP. */
+function clientAddress(req: ForwardRequest, trusted: (a: string | undefined) => boolean): string | undefined {
+  if (!trusted(req.remoteAddress)) return undefined;
+  const chain = (header(req.headers, 'x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i])) return chain[i];
+  return header(req.headers, 'x-real-ip')?.trim() || undefined;
+}
+
+function problem(status: number, code: string, detail: string, requestId: string, extra: Record<string, string> = {}): ForwardAnswer {
+  const body = JSON.stringify({ type: `https://keyward.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`, title: TITLES[status] ?? 'Refused', status, detail, code, requestId });
+  return { status, headers: { 'content-type': 'application/problem+json; charset=utf-8', 'x-keyward-code': code, ...extra }, body };
+}
+
+function badQuery(path: string, message: string): never {
+  throw new AppError('VALIDATION_FAILED', `${path}: ${message}`, { errors: [{ path, message }] });
+}
+
+/** The verify input a forwarded request stands for; throws a 400 for a bad query. */
+function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolean): { input: VerifyInput; rootKey: string | undefined } | null {
+  const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+  const input: VerifyInput = {};
+  const appId = query.get('appId');
+  if (appId !== null) {
+    if (!APP_ID.test(appId)) badQuery('query/appId', 'is not an app id');
+    input.appId = appId;
+  }
+  const permissions = query.get('permissions');
+  if (permissions) {
+    const list = permissions.split(',').map((p) => p.trim()).filter(Boolean);
+    if (list.length > MAX_PERMISSIONS || list.some((p) => p.length > 128)) badQuery('query/permissions', `must be at most ${MAX_PERMISSIONS} comma-separated permissions`);
+    input.permissions = list;
+  }
+  const cost = query.get('cost');
+  if (cost !== null) {
+    if (!/^\d{1,7}$/.test(cost) || Number(cost) > 1_000_000) badQuery('query/cost', 'must be a whole number from 0 to 1000000');
+    input.cost = Number(cost);
+  } else {
+    input.cost = 1;
+  }
+  const authorization = header(req.headers, 'authorization')?.trim();
+  const apiKey = header(req.headers, 'x-api-key')?.trim();
+  if (authorization) input.authorization = authorization.slice(0, 8192);
+  else if (apiKey) input.key = apiKey.slice(0, 512);
+  else return null;
+  const method = (header(req.headers, 'x-forwarded-method') ?? header(req.headers, 'x-original-method') ?? 'GET').toUpperCase();
+  const uri = header(req.headers, 'x-forwarded-uri') ?? header(req.headers, 'x-original-uri') ?? '/';
+  input.forwarded = { method, path: uri.split('?')[0] || '/' };
+  const host = header(req.headers, 'x-forwarded-host')?.split(',')[0]?.trim();
+  if (host) input.resource = host.replace(/:\d+$/, '').slice(0, 253);
+  const ip = clientAddress(req, trusted);
+  if (ip !== undefined) input.ip = ip;
+  const rootKey = header(req.headers, 'x-keyward-root-key')?.trim();
+  return { input, rootKey: rootKey ? `Bearer ${rootKey}` : undefined };
+}
+
+function answerFor(verdict: VerifyResult, now: number, requestId: string): ForwardAnswer {
+  const limits: Record<string, string> = {};
+  if (verdict.ratelimit) {
+    limits['ratelimit-limit'] = String(verdict.ratelimit.limit);
+    limits['ratelimit-remaining'] = String(verdict.ratelimit.remaining);
+    limits['ratelimit-reset'] = String(Math.max(0, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - now) / 1000)));
+  }
+  if (verdict.valid) {
+    return {
+      status: 200,
+      headers: {
+        'x-keyward-code': 'VALID',
+        'x-keyward-key-id': verdict.keyId ?? '',
+        'x-keyward-owner-id': verdict.ownerId ?? '',
+        'x-keyward-environment': verdict.environment ?? '',
+        ...limits,
+      },
+      body: '',
+    };
+  }
+  const status = STATUS[verdict.code] ?? 401;
+  const extra: Record<string, string> = { ...limits };
+  if (status === 401) extra['www-authenticate'] = 'Bearer realm="keyward"';
+  if (verdict.code === 'RATE_LIMITED') extra['retry-after'] = limits['ratelimit-reset'] && limits['ratelimit-reset'] !== '0' ? limits['ratelimit-reset'] : '1';
+  return problem(status, verdict.code, `The key was refused: ${verdict.code}`, requestId, extra);
+}
+
+/** The gateway's answer: synchronous when verify is (a cached key under the local limiter). */
+export function forwardAuth(verify: Verifier, trusted: (a: string | undefined) => boolean, req: ForwardRequest, requestId: string, now: number): ForwardAnswer | Promise<ForwardAnswer> {
+  const failed = (err: unknown): ForwardAnswer => {
+    if (!(err instanceof AppError) || ERROR_CODES[err.code].status >= 500) throw err;
+    const extra: Record<string, string> = err.code === 'UNAUTHORIZED' ? { 'www-authenticate': 'Bearer realm="keyward"' } : {};
+    return problem(ERROR_CODES[err.code].status, err.code, err.message, requestId, extra);
+  };
+  try {
+    const parsed = inputOf(req, trusted);
+    if (parsed === null) return problem(401, 'MISSING_KEY', 'Send the key as "Authorization: Bearer <key>" (or Basic, or a JWT) or "X-API-Key: <key>"', requestId, { 'www-authenticate': 'Bearer realm="keyward"' });
+    const verdict = verify(parsed.input, parsed.rootKey);
+    return verdict instanceof Promise ? verdict.then((v) => answerFor(v, now, requestId), failed) : answerFor(verdict, now, requestId);
+  } catch (err) {
+    return failed(err);
+  }
+}
