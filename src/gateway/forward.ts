@@ -48,12 +48,15 @@ export function trustedProxies(entries: readonly string[]): (address: string | u
   };
 }
 
-/** The right-most X-Forwarded-For entry that is not a trusted proxy, else X-Real-IP. */
+/**
+ * The right-most X-Forwarded-For entry that is not a trusted proxy, else X-Real-IP, else (every hop
+ * trusted: a request from inside) the first entry.
+ */
 function clientAddress(req: ForwardRequest, trusted: (a: string | undefined) => boolean): string | undefined {
   if (!trusted(req.remoteAddress)) return undefined;
   const chain = (header(req.headers, 'x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i])) return chain[i];
-  return header(req.headers, 'x-real-ip')?.trim() || undefined;
+  return header(req.headers, 'x-real-ip')?.trim() || chain[0];
 }
 
 function problem(status: number, code: string, detail: string, requestId: string, extra: Record<string, string> = {}): ForwardAnswer {
