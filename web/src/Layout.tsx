@@ -1,17 +1,14 @@
 // The frame around every signed-in page: sidebar with workspace switcher and navigation.
-import { useEffect, useState, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, type App } from './api';
 import { Link, navigate } from './router';
-import { useLoad, useSession } from './state';
+import { useSession } from './state';
+import { useApi } from './query';
 
 export function Layout({ children }: { children: ReactNode }) {
   const { me, workspace, setWorkspace, signOut } = useSession();
   const [open, setOpen] = useState(false);
-  const apps = useLoad(() => (workspace ? api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace.id}`).then((r) => r.data) : Promise.resolve([])), [workspace?.id]);
-  useEffect(() => {
-    window.addEventListener('keyward:apps', apps.reload);
-    return () => window.removeEventListener('keyward:apps', apps.reload);
-  }, [apps.reload]);
+  const apps = useApi(['apps', workspace?.id], () => api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace!.id}`).then((r) => r.data), Boolean(workspace));
   return (
     <div className="shell">
       <aside className={`sidebar${open ? ' open' : ''}`} aria-label="Navigation">

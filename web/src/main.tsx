@@ -1,23 +1,21 @@
-// The console entry: session, routing, pages.
+// The console entry: server state, session, and the route table (routes.tsx).
 import { StrictMode, useEffect } from 'react';
 import { createRoot } from 'react-dom/client';
 import './styles.css';
 import { Layout } from './Layout';
-import { match, navigate, usePath } from './router';
-import { SessionProvider, useLoad, useSession } from './state';
-import { AcceptInvite, Login, Setup } from './pages/Auth';
-import { Apps } from './pages/Apps';
-import { AppKeys } from './pages/AppKeys';
-import { KeyDetail } from './pages/KeyDetail';
-import { Audit, Members, Vault } from './pages/Workspace';
-import { Playground } from './pages/Playground';
-import { Reference } from './pages/Reference';
+import { Route, Switch } from 'wouter';
+import { navigate, usePath } from './router';
+import { ROUTES } from './routes';
+import { SessionProvider, useSession } from './state';
+import { QueryClientProvider } from '@tanstack/react-query';
+import { queryClient, useApi } from './query';
+import { AcceptInvite, Login, Setup } from './features/auth/Auth';
 import { Empty } from './ui';
 
 function Routes() {
   const path = usePath();
   const { me, loading, workspace } = useSession();
-  const setup = useLoad(() => fetch('/v1/setup').then((r) => r.json() as Promise<{ needsSetup: boolean }>), [me?.user.id]);
+  const setup = useApi(['setup', me?.user.id], () => fetch('/v1/setup').then((r) => r.json() as Promise<{ needsSetup: boolean }>));
   const open = path.startsWith('/setup') || path.startsWith('/login');
 
   useEffect(() => {
@@ -32,24 +30,22 @@ function Routes() {
   if (path.startsWith('/login')) return <Login />;
   if (!me || !workspace) return <div className="auth-page"><p>Loading…</p></div>;
 
-  let page;
-  let m;
-  if ((m = match('/apps/:appId/vault', path))) page = <Vault appId={m.appId!} />;
-  else if ((m = match('/apps/:appId', path))) page = <AppKeys appId={m.appId!} />;
-  else if (match('/apps', path)) page = <Apps />;
-  else if ((m = match('/keys/:keyId', path))) page = <KeyDetail keyId={m.keyId!} />;
-  else if (match('/audit', path)) page = <Audit />;
-  else if (match('/members', path)) page = <Members />;
-  else if (match('/playground', path)) page = <Playground />;
-  else if (match('/reference', path)) page = <Reference />;
-  else page = <Empty title="Page not found" />;
-  return <Layout>{page}</Layout>;
+  return (
+    <Layout>
+      <Switch>
+        {ROUTES.map((r) => <Route key={r.path} path={r.path}>{(params) => r.render(params)}</Route>)}
+        <Route><Empty title="Page not found" /></Route>
+      </Switch>
+    </Layout>
+  );
 }
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <SessionProvider>
-      <Routes />
-    </SessionProvider>
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider>
+        <Routes />
+      </SessionProvider>
+    </QueryClientProvider>
   </StrictMode>,
 );

@@ -1,6 +1,7 @@
 // Who is signed in and which workspace is open, shared by every page.
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { api, session, type SessionInfo, type Workspace } from './api';
+import { queryClient } from './query';
 
 interface Ctx {
   me: SessionInfo | null;
@@ -55,6 +56,8 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     },
     signedIn(info) {
       if (info.token) session.set(info.token);
+      // Nothing read as someone else may be shown to this user.
+      queryClient.clear();
       setMe(info);
     },
     async signOut() {
@@ -64,6 +67,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         // The session may already be gone; signing out locally is what matters.
       }
       session.set(null);
+      queryClient.clear();
       setMe(null);
     },
     refresh,
@@ -87,19 +91,3 @@ export function useSession(): Ctx {
 }
 
 /** Loads data for a page and reloads it on demand. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: unknown; reload: () => void; loading: boolean } {
-  const [data, setData] = useState<T>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let live = true;
-    setLoading(true);
-    load().then((d) => live && (setData(d), setError(undefined)), (e: unknown) => live && setError(e)).finally(() => live && setLoading(false));
-    return () => {
-      live = false;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
-  return { data, error, loading, reload: () => setTick((t) => t + 1) };
-}

@@ -1,5 +1,6 @@
 // The console's building blocks: buttons, badges, modals, fields, copy buttons, toasts.
 import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { ApiError } from './api';
 
 export function Button({ children, kind = 'secondary', ...props }: { children: ReactNode; kind?: 'primary' | 'secondary' | 'danger' | 'ghost' } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
   return <button type="button" className={`btn btn-${kind}`} {...props}>{children}</button>;
@@ -73,8 +74,32 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
+/** Schema wording in field errors, said the way a person would. */
+const FRIENDLY: [RegExp, string][] = [
+  [/^must match format "email"$/, 'is not a valid email address'],
+  [/^must match format "date-time"$/, 'is not a valid date and time'],
+  [/^must NOT have fewer than (\d+) characters$/, 'needs at least $1 characters'],
+  [/^must NOT have more than (\d+) characters$/, 'can have at most $1 characters'],
+  [/^must match pattern .*$/, 'is not in the expected form'],
+  [/^unknown field$/, 'is not a field this form knows'],
+  [/^is required$/, 'is required'],
+];
+
+const fieldName = (path: string) => path.replace(/^(body|query|params)\/?/, '').replaceAll('/', ' › ') || 'The request';
+
+/** An API error as sentences: each invalid field by name, never raw schema text or a stack. */
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
+  if (error instanceof ApiError && error.problem.errors?.length) {
+    return (
+      <div className="note note-error" role="alert">
+        {error.problem.errors.map((e) => {
+          const rule = FRIENDLY.find(([re]) => re.test(e.message));
+          return <div key={e.path}>{fieldName(e.path)} {rule ? e.message.replace(rule[0], rule[1]) : e.message}.</div>;
+        })}
+      </div>
+    );
+  }
   return <div className="note note-error" role="alert">{error instanceof Error ? error.message : String(error)}</div>;
 }
 

@@ -1,9 +1,10 @@
 // An app's keys: table with search, filters and pages; create, edit, disable, roll, revoke.
 import { useState } from 'react';
-import { api, type App, type Key, type Page } from '../api';
-import { Link } from '../router';
-import { useLoad, useSession } from '../state';
-import { Badge, Button, day, Empty, ErrorNote, Field, Modal, relative, statusTone } from '../ui';
+import { api, type App, type Key, type Page } from '../../api';
+import { Link } from '../../router';
+import { useSession } from '../../state';
+import { invalidate, useApi } from '../../query';
+import { Badge, Button, day, Empty, ErrorNote, Field, Modal, relative, statusTone } from '../../ui';
 import { KeyForm, ShownOnce } from './KeyForm';
 
 const LIMIT = 20;
@@ -15,15 +16,16 @@ export function AppKeys({ appId }: { appId: string }) {
   const [environment, setEnvironment] = useState('');
   const [page, setPage] = useState(1);
   const [modal, setModal] = useState<{ kind: 'create' } | { kind: 'edit' | 'roll' | 'revoke'; key: Key } | { kind: 'shown'; value: string; label: string } | null>(null);
-  const app = useLoad(() => api<App>('GET', `/v1/apps/${appId}`), [appId]);
+  const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
   const query = new URLSearchParams({ page: String(page), limit: String(LIMIT), ...(q ? { q } : {}), ...(status ? { status } : {}), ...(environment ? { environment } : {}) });
-  const keys = useLoad(() => api<Page<Key>>('GET', `/v1/apps/${appId}/keys?${query}`), [appId, query.toString()]);
+  const keys = useApi(['keys', appId, query.toString()], () => api<Page<Key>>('GET', `/v1/apps/${appId}/keys?${query}`));
+  const reloadKeys = () => void invalidate('keys', appId);
   const pages = Math.max(1, Math.ceil((keys.data?.total ?? 0) / LIMIT));
 
   const setEnabled = async (key: Key, enabled: boolean) => {
     await api('PATCH', `/v1/keys/${key.id}`, { status: enabled ? 'active' : 'disabled' });
     toast(`${key.name} ${enabled ? 'enabled' : 'disabled'}`);
-    keys.reload();
+    reloadKeys();
   };
 
   return (
@@ -91,11 +93,11 @@ export function AppKeys({ appId }: { appId: string }) {
       </div>
 
       {modal?.kind === 'create' && (
-        <KeyForm appId={appId} onClose={() => setModal(null)} onSaved={(k) => { keys.reload(); setModal({ kind: 'shown', value: k.key ?? k.secret ?? '', label: 'key' }); }} />
+        <KeyForm appId={appId} onClose={() => setModal(null)} onSaved={(k) => { reloadKeys(); setModal({ kind: 'shown', value: k.key ?? k.secret ?? '', label: 'key' }); }} />
       )}
-      {modal?.kind === 'edit' && <KeyForm appId={appId} keyToEdit={modal.key} onClose={() => setModal(null)} onSaved={() => { keys.reload(); setModal(null); toast('Key saved'); }} />}
-      {modal?.kind === 'roll' && <RollDialog keyToRoll={modal.key} onClose={() => setModal(null)} onRolled={(value) => { keys.reload(); setModal({ kind: 'shown', value, label: 'new key' }); }} />}
-      {modal?.kind === 'revoke' && <RevokeDialog keyToRevoke={modal.key} onClose={() => setModal(null)} onRevoked={() => { keys.reload(); setModal(null); toast('Key revoked'); }} />}
+      {modal?.kind === 'edit' && <KeyForm appId={appId} keyToEdit={modal.key} onClose={() => setModal(null)} onSaved={() => { reloadKeys(); setModal(null); toast('Key saved'); }} />}
+      {modal?.kind === 'roll' && <RollDialog keyToRoll={modal.key} onClose={() => setModal(null)} onRolled={(value) => { reloadKeys(); setModal({ kind: 'shown', value, label: 'new key' }); }} />}
+      {modal?.kind === 'revoke' && <RevokeDialog keyToRevoke={modal.key} onClose={() => setModal(null)} onRevoked={() => { reloadKeys(); setModal(null); toast('Key revoked'); }} />}
       {modal?.kind === 'shown' && <ShownOnce title="Your API key" value={modal.value} secretLabel={modal.label} onClose={() => setModal(null)} />}
     </>
   );

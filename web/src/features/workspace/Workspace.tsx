@@ -1,9 +1,10 @@
 // Workspace pages: the vault of an app, the audit log, members.
 import { useState } from 'react';
-import { api, type App, type AuditEntry, type Page } from '../api';
-import { Link } from '../router';
-import { useLoad, useSession } from '../state';
-import { Badge, Button, CopyButton, Empty, ErrorNote, Field, Modal, when } from '../ui';
+import { api, type App, type AuditEntry, type Page } from '../../api';
+import { Link } from '../../router';
+import { useSession } from '../../state';
+import { invalidate, useApi } from '../../query';
+import { Badge, Button, CopyButton, Empty, ErrorNote, Field, Modal, when } from '../../ui';
 
 interface SecretInfo {
   name: string;
@@ -13,8 +14,8 @@ interface SecretInfo {
 
 export function Vault({ appId }: { appId: string }) {
   const { toast } = useSession();
-  const app = useLoad(() => api<App>('GET', `/v1/apps/${appId}`), [appId]);
-  const list = useLoad(() => api<{ data: SecretInfo[] }>('GET', `/v1/apps/${appId}/vault`).then((r) => r.data), [appId]);
+  const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
+  const list = useApi(['vault', appId], () => api<{ data: SecretInfo[] }>('GET', `/v1/apps/${appId}/vault`).then((r) => r.data));
   const [editing, setEditing] = useState<{ name: string; isNew: boolean } | null>(null);
   const [revealed, setRevealed] = useState<{ name: string; value: string } | null>(null);
   const [confirm, setConfirm] = useState<{ name: string; action: 'reveal' | 'delete' } | null>(null);
@@ -24,7 +25,7 @@ export function Vault({ appId }: { appId: string }) {
     else {
       await api('DELETE', `/v1/apps/${appId}/vault/${encodeURIComponent(confirm.name)}`);
       toast(`${confirm.name} deleted`);
-      list.reload();
+      void list.refetch();
     }
     setConfirm(null);
   };
@@ -61,7 +62,7 @@ export function Vault({ appId }: { appId: string }) {
           </div>
         )}
       </div>
-      {editing && <SecretForm appId={appId} initialName={editing.name} isNew={editing.isNew} onClose={() => setEditing(null)} onSaved={() => { setEditing(null); list.reload(); toast('Secret saved'); }} />}
+      {editing && <SecretForm appId={appId} initialName={editing.name} isNew={editing.isNew} onClose={() => setEditing(null)} onSaved={() => { setEditing(null); void list.refetch(); toast('Secret saved'); }} />}
       {confirm && (
         <Modal title={confirm.action === 'reveal' ? `Reveal ${confirm.name}?` : `Delete ${confirm.name}?`} onClose={() => setConfirm(null)}
           footer={<><Button onClick={() => setConfirm(null)}>Cancel</Button><Button kind={confirm.action === 'delete' ? 'danger' : 'primary'} onClick={() => void act()}>{confirm.action === 'reveal' ? 'Reveal' : 'Delete'}</Button></>}>
@@ -103,7 +104,7 @@ export function Audit() {
   const { workspace } = useSession();
   const [page, setPage] = useState(1);
   const [action, setAction] = useState('');
-  const log = useLoad(() => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?page=${page}&limit=25${action ? `&action=${encodeURIComponent(action)}` : ''}`), [workspace?.id, page, action]);
+  const log = useApi(['audit', workspace?.id, page, action], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?page=${page}&limit=25${action ? `&action=${encodeURIComponent(action)}` : ''}`));
   const pages = Math.max(1, Math.ceil((log.data?.total ?? 0) / 25));
   return (
     <>
@@ -148,8 +149,8 @@ interface Invitation {
 
 export function Members() {
   const { workspace, me, toast } = useSession();
-  const list = useLoad(() => api<{ data: Member[] }>('GET', `/v1/workspaces/${workspace!.id}/members`).then((r) => r.data), [workspace?.id]);
-  const pending = useLoad(() => api<{ data: Invitation[] }>('GET', `/v1/workspaces/${workspace!.id}/invitations`).then((r) => r.data), [workspace?.id]);
+  const list = useApi(['members', workspace?.id], () => api<{ data: Member[] }>('GET', `/v1/workspaces/${workspace!.id}/members`).then((r) => r.data));
+  const pending = useApi(['invitations', workspace?.id], () => api<{ data: Invitation[] }>('GET', `/v1/workspaces/${workspace!.id}/invitations`).then((r) => r.data));
   const [inviting, setInviting] = useState(false);
   const [form, setForm] = useState({ email: '', role: 'member' });
   const [link, setLink] = useState<string | null>(null);
@@ -161,7 +162,7 @@ export function Members() {
       setLink(created.url.startsWith('/') ? location.origin + created.url : created.url);
       setInviting(false);
       setForm({ email: '', role: 'member' });
-      pending.reload();
+      void pending.refetch();
     } catch (err) {
       setError(err);
     }
@@ -169,7 +170,7 @@ export function Members() {
   const revoke = async (i: Invitation) => {
     try {
       await api('DELETE', `/v1/workspaces/${workspace!.id}/invitations/${i.id}`);
-      pending.reload();
+      void pending.refetch();
       toast('Invitation revoked');
     } catch (err) {
       setError(err);
@@ -178,7 +179,7 @@ export function Members() {
   const remove = async (m: Member) => {
     try {
       await api('DELETE', `/v1/workspaces/${workspace!.id}/members/${m.userId}`);
-      list.reload();
+      void list.refetch();
     } catch (err) {
       setError(err);
     }

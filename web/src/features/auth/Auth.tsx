@@ -1,9 +1,9 @@
 // First-run setup, login, and accepting an invitation.
 import { useState, type FormEvent } from 'react';
-import { api, ApiError, type SessionInfo } from '../api';
-import { navigate } from '../router';
-import { useSession } from '../state';
-import { Button, ErrorNote, Field } from '../ui';
+import { api, ApiError, type SessionInfo } from '../../api';
+import { navigate } from '../../router';
+import { useSession } from '../../state';
+import { Button, ErrorNote, Field } from '../../ui';
 
 /** An invitation token kept while its invitee logs in first (this tab only). */
 const PENDING_INVITE = 'keyward.invite';

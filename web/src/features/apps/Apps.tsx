@@ -1,13 +1,14 @@
 // Apps of the workspace, and creating one.
 import { useState } from 'react';
-import { api, type App } from '../api';
-import { Link, navigate } from '../router';
-import { useLoad, useSession } from '../state';
-import { Button, Empty, ErrorNote, Field, Modal, when } from '../ui';
+import { api, type App } from '../../api';
+import { Link, navigate } from '../../router';
+import { useSession } from '../../state';
+import { invalidate, useApi } from '../../query';
+import { Button, Empty, ErrorNote, Field, Modal, when } from '../../ui';
 
 export function Apps() {
   const { workspace } = useSession();
-  const apps = useLoad(() => api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace!.id}`).then((r) => r.data), [workspace?.id]);
+  const apps = useApi(['apps', workspace?.id], () => api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace!.id}`).then((r) => r.data));
   const [creating, setCreating] = useState(false);
   return (
     <>
@@ -53,7 +54,7 @@ function CreateApp({ workspaceId, onClose }: { workspaceId: string; onClose: () 
     try {
       const app = await api<App>('POST', '/v1/apps', { workspaceId, name, ...(prefix ? { keyPrefix: prefix } : {}) });
       onClose();
-      window.dispatchEvent(new Event('keyward:apps'));
+      void invalidate('apps');
       navigate(`/apps/${app.id}`);
     } catch (err) {
       setError(err);

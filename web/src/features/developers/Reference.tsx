@@ -1,8 +1,8 @@
 // API docs inside the console: every endpoint of the spec by tag, with auth, parameters,
 // schemas and examples, plus one-click copies of openapi.json and llms.txt.
 import { useMemo } from 'react';
-import { useLoad } from '../state';
-import { Badge, CopyButton, ErrorNote, Md } from '../ui';
+import { useApi } from '../../query';
+import { Badge, CopyButton, ErrorNote, Md } from '../../ui';
 import { exampleOf, operations, resolve, typeLabel, type Schema, type Spec } from './spec';
 
 function Props({ spec, schema }: { spec: Spec; schema: Schema | undefined }) {
@@ -21,7 +21,7 @@ function Props({ spec, schema }: { spec: Spec; schema: Schema | undefined }) {
 }
 
 export function Reference() {
-  const spec = useLoad(() => fetch('/openapi.json').then((r) => r.json() as Promise<Spec>), []);
+  const spec = useApi(['openapi'], () => fetch('/openapi.json').then((r) => r.json() as Promise<Spec>));
   const ops = useMemo(() => (spec.data ? operations(spec.data) : []), [spec.data]);
   const tags = spec.data?.tags?.map((t) => t.name) ?? [...new Set(ops.map((o) => o.tag))];
   const fetchText = (path: string) => () => fetch(path).then((r) => r.text());
@@ -67,6 +67,6 @@ export function Reference() {
 }
 
 function CopyAsync({ label, load, testId }: { label: string; load: () => Promise<string>; testId: string }) {
-  const text = useLoad(load, []);
+  const text = useApi(['copy', testId], load);
   return <CopyButton label={label} text={() => text.data ?? ''} testId={testId} />;
 }

@@ -1,10 +1,11 @@
 // API playground: try any endpoint of the spec with the console session or a pasted API key,
 // see the answer, copy it as cURL, and keep a replayable history in this browser.
 import { useEffect, useMemo, useState } from 'react';
-import { api, raw, session, type App, type Key, type Raw, type Verdict } from '../api';
-import { VERIFY_EXPLANATIONS } from '../../../src/verify/steps';
-import { useLoad, useSession } from '../state';
-import { Badge, Button, CopyButton, ErrorNote, Field, Md } from '../ui';
+import { api, raw, session, type App, type Key, type Raw, type Verdict } from '../../api';
+import { VERIFY_EXPLANATIONS } from '../../../../src/verify/steps';
+import { useSession } from '../../state';
+import { useApi } from '../../query';
+import { Badge, Button, CopyButton, ErrorNote, Field, Md } from '../../ui';
 import { exampleOf, operations, type Operation, type Spec } from './spec';
 
 interface HistoryItem {
@@ -54,7 +55,7 @@ export function redactBody(text: string): string {
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 export function Playground() {
-  const spec = useLoad(() => fetch('/openapi.json').then((r) => r.json() as Promise<Spec>), []);
+  const spec = useApi(['openapi'], () => fetch('/openapi.json').then((r) => r.json() as Promise<Spec>));
   const ops = useMemo(() => (spec.data ? operations(spec.data) : []), [spec.data]);
   const [opId, setOpId] = useState('POST /v1/keys/verify');
   const op: Operation | undefined = ops.find((o) => `${o.method} ${o.path}` === opId);

@@ -1,7 +1,7 @@
 // The create and edit modals of a key: every field but the value, with inline validation.
 import { useState } from 'react';
-import { api, ApiError, type Key } from '../api';
-import { Button, CopyButton, ErrorNote, Field, Modal } from '../ui';
+import { api, ApiError, type Key } from '../../api';
+import { Button, CopyButton, ErrorNote, Field, Modal } from '../../ui';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 

@@ -1,8 +1,9 @@
 // One key: its settings, a 24-hour usage chart by outcome, and its audit entries.
-import { api, type AuditEntry, type Key, type Page } from '../api';
-import { Link } from '../router';
-import { useLoad, useSession } from '../state';
-import { Badge, ErrorNote, statusTone, when } from '../ui';
+import { api, type AuditEntry, type Key, type Page } from '../../api';
+import { Link } from '../../router';
+import { useSession } from '../../state';
+import { useApi } from '../../query';
+import { Badge, ErrorNote, statusTone, when } from '../../ui';
 
 interface Usage {
   data: { at: string; total: number; counts: Record<string, number> }[];
@@ -51,9 +52,9 @@ export function UsageChart({ usage }: { usage: Usage }) {
 
 export function KeyDetail({ keyId }: { keyId: string }) {
   const { workspace } = useSession();
-  const key = useLoad(() => api<Key>('GET', `/v1/keys/${keyId}`), [keyId]);
-  const usage = useLoad(() => api<Usage>('GET', `/v1/keys/${keyId}/usage?granularity=hour`), [keyId]);
-  const audit = useLoad(() => (workspace ? api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace.id}/audit?targetId=${keyId}&limit=50`) : Promise.resolve({ data: [], total: 0 })), [keyId, workspace?.id]);
+  const key = useApi(['key', keyId], () => api<Key>('GET', `/v1/keys/${keyId}`));
+  const usage = useApi(['usage', keyId], () => api<Usage>('GET', `/v1/keys/${keyId}/usage?granularity=hour`));
+  const audit = useApi(['audit', workspace?.id, 'target', keyId], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?targetId=${keyId}&limit=50`), Boolean(workspace));
   const k = key.data;
   return (
     <>

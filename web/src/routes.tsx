@@ -1,0 +1,25 @@
+// Every page of the console and the path it answers, in one table.
+import type { ReactNode } from 'react';
+import { Apps } from './features/apps/Apps';
+import { AppKeys } from './features/keys/AppKeys';
+import { KeyDetail } from './features/keys/KeyDetail';
+import { Audit, Members, Vault } from './features/workspace/Workspace';
+import { Playground } from './features/developers/Playground';
+import { Reference } from './features/developers/Reference';
+
+export interface PageRoute {
+  path: string;
+  render(params: Record<string, string | undefined>): ReactNode;
+}
+
+/** Signed-in pages, shown inside the layout. Setup, login and accepting an invitation are outside it. */
+export const ROUTES: readonly PageRoute[] = [
+  { path: '/apps/:appId/vault', render: (p) => <Vault appId={p.appId!} /> },
+  { path: '/apps/:appId', render: (p) => <AppKeys appId={p.appId!} /> },
+  { path: '/apps', render: () => <Apps /> },
+  { path: '/keys/:keyId', render: (p) => <KeyDetail keyId={p.keyId!} /> },
+  { path: '/audit', render: () => <Audit /> },
+  { path: '/members', render: () => <Members /> },
+  { path: '/playground', render: () => <Playground /> },
+  { path: '/reference', render: () => <Reference /> },
+];
