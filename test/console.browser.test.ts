@@ -192,6 +192,51 @@ describe('web console', () => {
     await expect.poll(() => page.getByTestId('history').count()).toBe(0);
   }, 60_000);
 
+  it('root keys: created with keys:verify (shown once, verifies), revoked; gateway rules edited and saved', async () => {
+    const login = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+    const ws = login.body.workspaces[0].id;
+    const appId = (await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: login.body.token })).body.data[0].id as string;
+    const k = await s.request('POST', `/v1/apps/${appId}/keys`, { token: login.body.token, body: { name: 'gw' } });
+
+    await page.goto(`${s.url}/root-keys`);
+    await page.getByRole('button', { name: 'New root key' }).click();
+    await page.getByLabel('Name').fill('nginx gateway');
+    // Enter in a field submits the dialog.
+    await page.getByLabel('Name').press('Enter');
+    const shown = page.getByTestId('shown-key');
+    await shown.waitFor();
+    const rootKey = (await shown.textContent())!;
+    expect(rootKey).toMatch(/^kwroot_live_/);
+    await shot('15-root-key-shown');
+    await page.getByRole('button', { name: 'I have stored it' }).click();
+    const viaRoot = await s.request('POST', '/v1/keys/verify', { body: { key: k.body.key }, headers: { authorization: `Bearer ${rootKey}` } });
+    expect(viaRoot.body.code).toBe('VALID');
+    await page.getByRole('button', { name: 'Revoke nginx gateway' }).click();
+    await page.getByText('Root key revoked').waitFor();
+    expect((await s.request('POST', '/v1/keys/verify', { body: { key: k.body.key }, headers: { authorization: `Bearer ${rootKey}` } })).status).toBe(401);
+
+    await page.goto(`${s.url}/apps/${appId}/settings`);
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    await page.getByLabel('Rule 1 methods').fill('post, delete');
+    await page.getByLabel('Rule 1 path').fill('/orders/*');
+    await page.getByLabel('Rule 1 permissions').fill('orders.write');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText('Gateway rules saved').waitFor();
+    await shot('16-gateway-rules');
+    const app = await s.request('GET', `/v1/apps/${appId}`, { token: login.body.token });
+    expect(app.body.gatewayRules).toEqual([{ methods: ['POST', 'DELETE'], path: '/orders/*', permissions: ['orders.write'] }]);
+    await page.getByLabel('Rule 1 methods').fill('FETCH');
+    await page.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByText(/"FETCH" is not a method/).waitFor();
+
+    await page.getByRole('button', { name: '+ New workspace' }).click();
+    await page.getByLabel('Workspace name').fill('Side project');
+    await page.getByLabel('Workspace name').press('Enter');
+    await page.getByText('Workspace created').waitFor();
+    await expect.poll(() => page.getByLabel('Workspace').inputValue()).not.toBe(ws);
+    await page.getByRole('heading', { name: 'Apps', exact: true }).waitFor();
+  }, 60_000);
+
   it('docs page copies the real openapi.json and llms.txt', async () => {
     await page.goto(`${s.url}/reference`);
     await page.getByRole('heading', { name: 'verify', exact: true }).waitFor();

@@ -1,6 +1,8 @@
 // Every page of the console and the path it answers, in one table.
 import type { ReactNode } from 'react';
 import { Apps } from './features/apps/Apps';
+import { AppSettings } from './features/apps/AppSettings';
+import { RootKeys } from './features/workspace/RootKeys';
 import { AppKeys } from './features/keys/AppKeys';
 import { KeyDetail } from './features/keys/KeyDetail';
 import { Audit, Members, Vault } from './features/workspace/Workspace';
@@ -15,11 +17,13 @@ export interface PageRoute {
 /** Signed-in pages, shown inside the layout. Setup, login and accepting an invitation are outside it. */
 export const ROUTES: readonly PageRoute[] = [
   { path: '/apps/:appId/vault', render: (p) => <Vault appId={p.appId!} /> },
+  { path: '/apps/:appId/settings', render: (p) => <AppSettings appId={p.appId!} /> },
   { path: '/apps/:appId', render: (p) => <AppKeys appId={p.appId!} /> },
   { path: '/apps', render: () => <Apps /> },
   { path: '/keys/:keyId', render: (p) => <KeyDetail keyId={p.keyId!} /> },
   { path: '/audit', render: () => <Audit /> },
   { path: '/members', render: () => <Members /> },
+  { path: '/root-keys', render: () => <RootKeys /> },
   { path: '/playground', render: () => <Playground /> },
   { path: '/reference', render: () => <Reference /> },
 ];

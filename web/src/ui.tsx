@@ -23,6 +23,27 @@ export function Modal({ title, onClose, children, footer, wide }: { title: strin
     first?.focus();
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') onClose();
+      // Tab stays inside the dialog.
+      if (e.key === 'Tab' && ref.current) {
+        const items = [...ref.current.querySelectorAll<HTMLElement>('input:not([disabled]), select, textarea, button:not([disabled]), a[href]')];
+        const first = items[0];
+        const last = items[items.length - 1];
+        if (e.shiftKey && document.activeElement === first) {
+          e.preventDefault();
+          last?.focus();
+        } else if (!e.shiftKey && document.activeElement === last) {
+          e.preventDefault();
+          first?.focus();
+        }
+      }
+      // Enter in a field submits: the dialog's primary action, when it may be pressed.
+      if (e.key === 'Enter' && e.target instanceof HTMLInputElement && e.target.type !== 'checkbox' && ref.current?.contains(e.target)) {
+        const primary = ref.current.querySelector<HTMLButtonElement>('.modal-foot .btn-primary:not([disabled])');
+        if (primary) {
+          e.preventDefault();
+          primary.click();
+        }
+      }
     };
     document.addEventListener('keydown', onKey);
     return () => {

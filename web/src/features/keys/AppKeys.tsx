@@ -34,7 +34,7 @@ export function AppKeys({ appId }: { appId: string }) {
         <div>
           <div className="crumbs"><Link to="/apps">Apps</Link> / {app.data?.name ?? '…'}</div>
           <h1>{app.data?.name ?? 'App'}</h1>
-          <p>Keys start with <code>{app.data?.keyPrefix}_live_</code> or <code>{app.data?.keyPrefix}_test_</code>. <Link to={`/apps/${appId}/vault`}>Vault →</Link></p>
+          <p>Keys start with <code>{app.data?.keyPrefix}_live_</code> or <code>{app.data?.keyPrefix}_test_</code>. <Link to={`/apps/${appId}/vault`}>Vault →</Link> <Link to={`/apps/${appId}/settings`}>Gateway rules →</Link></p>
         </div>
         <Button kind="primary" onClick={() => setModal({ kind: 'create' })}>Create API key</Button>
       </div>

@@ -187,6 +187,7 @@ export function Members() {
   return (
     <>
       <div className="page-head"><div><h1>Members</h1><p>Owners and admins run the workspace; members work with keys. People join by invitation and choose their own password.</p></div><Button kind="primary" onClick={() => setInviting(true)}>Invite member</Button></div>
+      <div className="stack">
       <ErrorNote error={error ?? list.error} />
       {link && (
         <div className="note note-info stack" data-testid="invite-link">
@@ -202,7 +203,7 @@ export function Members() {
             <td>{m.userId !== me?.user.id && <Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => void remove(m)}>Remove</Button>}</td></tr>
         ))}</tbody>
       </table></div></div>
-      <h2>Pending invitations</h2>
+      <h2 style={{ margin: '8px 0 0' }}>Pending invitations</h2>
       {(pending.data ?? []).length === 0 ? <p className="hint">No pending invitations.</p> : (
         <div className="card"><div className="table-wrap"><table data-testid="pending-invitations">
           <thead><tr><th>Email</th><th>Role</th><th className="hide-sm">Expires</th><th><span className="sr-only">Actions</span></th></tr></thead>
@@ -212,6 +213,7 @@ export function Members() {
           ))}</tbody>
         </table></div></div>
       )}
+      </div>
       {inviting && (
         <Modal title="Invite member" onClose={() => setInviting(false)} footer={<><Button onClick={() => setInviting(false)}>Cancel</Button><Button kind="primary" onClick={() => void invite()}>Create invitation</Button></>}>
           <ErrorNote error={error} />
