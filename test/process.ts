@@ -11,14 +11,21 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startProcess(env: Record<string, string>): Promise<Proc> {
+/** `onOutput` sees everything the process prints, from its first line (before it is ready). */
+export async function startProcess(env: Record<string, string>, onOutput?: (text: string) => void): Promise<Proc> {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'warn', KEYWARD_PASSWORD_COST: '12', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    onOutput?.(out);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+    onOutput?.(out);
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 15_000);
     const onData = () => {

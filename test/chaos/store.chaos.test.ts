@@ -32,9 +32,13 @@ describe.runIf(enabled)('PostgreSQL under faults', () => {
   it('a node started while PostgreSQL is down waits for it, says so in one line, and starts when it is back', async () => {
     await proxy.down();
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-wait-'));
-    const starting = startProcess({ DATABASE_URL: viaProxy, KEYWARD_DATA_DIR: dataDir, KEYWARD_STORE_WAIT_MS: '20000', KEYWARD_MASTER_KEY: Buffer.alloc(32, 8).toString('base64') });
-    // Let it fail a few times, then bring the store up.
-    await new Promise((r) => setTimeout(r, 1500));
+    let waiting!: () => void;
+    const saidItWaits = new Promise<void>((resolve) => (waiting = resolve));
+    const starting = startProcess({ DATABASE_URL: viaProxy, KEYWARD_DATA_DIR: dataDir, KEYWARD_STORE_WAIT_MS: '30000', KEYWARD_MASTER_KEY: Buffer.alloc(32, 8).toString('base64') }, (out) => {
+      if (/store unavailable; waiting for it/.test(out)) waiting();
+    });
+    // The store comes up only once the node has said it waits for it.
+    await saidItWaits;
     await proxy.up();
     const node = await starting;
     try {
