@@ -103,6 +103,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   const config = configOrExit();
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
   const deps = await depsOnceTheStoreAnswers(config);
+  // A dependency's client may drop a promise it made (a connection closing mid-command): log it and
+  // keep serving, rather than let Node end the process over a request nobody waits for any more.
+  process.on('unhandledRejection', (err) => deps.logger.error({ err }, 'unhandled rejection'));
   const app = await buildApp(deps.services);
   installShutdown(async () => {
     await app.close();

@@ -65,7 +65,36 @@ describe('keyward CLI', () => {
 
     const revoke = await keyward(['keys', 'revoke', id], env);
     expect(revoke.code).toBe(0);
+    expect(revoke.stdout).toMatch(/^revoked from cli/);
     expect((await verify(s, { key: rolled })).code).toBe('REVOKED');
+    const again = await keyward(['keys', 'revoke', id], env);
+    expect(again.stdout).toMatch(/was already revoked on .*; nothing changed/);
+  });
+
+  it('keys show, update, disable and enable; root keys create, list and revoke', async () => {
+    const gen = await keyward(['--json', 'keys', 'generate', '--app', w.appId, '--name', 'managed'], env);
+    const { id, key } = JSON.parse(gen.stdout) as { id: string; key: string };
+    const updated = await keyward(['keys', 'update', id, '--owner', 'u9', '--permissions', 'x,y', '--ratelimit', '10/1m', '--expires', '30d'], env);
+    expect(updated.code, updated.stderr).toBe(0);
+    const shown = await keyward(['--json', 'keys', 'show', id], env);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, ownerId: 'u9', permissions: ['x', 'y'], ratelimit: { limit: 10, durationMs: 60_000 } });
+    expect(shown.stdout).not.toContain(key);
+    expect((await keyward(['keys', 'show', id], env)).stdout).toMatch(/ownerId\s+u9/);
+    expect((await keyward(['keys', 'disable', id], env)).stdout).toContain('is disabled');
+    expect((await verify(s, { key })).code).toBe('DISABLED');
+    expect((await keyward(['keys', 'enable', id], env)).stdout).toContain('is active');
+    expect((await verify(s, { key })).code).toBe('VALID');
+    expect((await keyward(['keys', 'update', id], env)).code).toBe(2);
+
+    const created = await keyward(['--json', 'root-keys', 'create', 'verifier', '--permissions', 'keys:verify'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const root = JSON.parse(created.stdout) as { id: string; key: string };
+    expect((await verify(s, { key, appId: undefined }, { headers: { authorization: `Bearer ${root.key}` } })).code).toBe('VALID');
+    const listed = await keyward(['root-keys', 'list'], env);
+    expect(listed.stdout).toContain('verifier');
+    expect(listed.stdout).not.toContain(root.key);
+    expect((await keyward(['root-keys', 'revoke', root.id], env)).code).toBe(0);
+    expect((await s.request('POST', '/v1/keys/verify', { body: { key }, headers: { authorization: `Bearer ${root.key}` } })).status).toBe(401);
   });
 
   it('apps list/create and vault set/get/list/rm', async () => {

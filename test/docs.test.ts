@@ -1,4 +1,5 @@
 // OpenAPI, llms.txt, interactive docs and the operational endpoints, all served for real.
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './harness.js';
 
@@ -62,5 +63,20 @@ describe('docs and operations', () => {
     expect(metrics.text).toMatch(/keyward_verify_total\{code="MALFORMED"\} 1/);
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
     expect(metrics.text).toMatch(/keyward_change_feed_lag_seconds \d/);
+  });
+
+  it('console assets are sent compressed and cached for good; the page itself is revalidated', async () => {
+    const page = await s.app.inject({ method: 'GET', url: '/', headers: { accept: 'text/html', 'accept-encoding': 'br, gzip' } });
+    expect(page.headers['cache-control']).toBe('no-cache');
+    const html = fs.readFileSync('web/dist/index.html', 'utf8');
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const plain = await s.app.inject({ method: 'GET', url: script });
+    for (const [encoding, accept] of [['br', 'br, gzip'], ['gzip', 'gzip']] as const) {
+      const res = await s.app.inject({ method: 'GET', url: script, headers: { 'accept-encoding': accept } });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-encoding']).toBe(encoding);
+      expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(res.rawPayload.length).toBeLessThan(plain.rawPayload.length / 2);
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Key management through the API: pagination, filters, reads, changes, audit trail.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, startServer, world, type TestServer, type World } from './harness.js';
+import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from './harness.js';
 
 function links(header: string | null): Record<string, string> {
   const out: Record<string, string> = {};
@@ -74,7 +74,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(read.text).not.toMatch(/[0-9a-f]{64}/);
     expect(read.body.start).toBe(k.key.slice(0, 'acme_live_'.length + 4));
     const patch = {
-      name: 'renamed', ownerId: 'u2', environment: 'test', permissions: ['p'], resources: ['r.com'], ipAllowlist: ['::1'],
+      name: 'renamed', ownerId: 'u2', environment: 'live', permissions: ['p'], resources: ['r.com'], ipAllowlist: ['::1'],
       expiresAt: new Date(s.clock.now() + 3_600_000).toISOString(), ratelimit: { limit: 5, durationMs: 1000 }, ownerRatelimit: null,
       remaining: 7, refill: { amount: 7, interval: 'daily' }, meta: { a: 1 }, status: 'disabled',
     };
@@ -83,6 +83,18 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(res.body).toMatchObject({ ...patch, id: k.id, start: k.body.start });
     const again = await s.request('GET', `/v1/keys/${k.id}`, { token: w.token });
     expect(again.body).toMatchObject(patch);
+  });
+
+  it('the environment is part of the value: PATCH refuses to change it, a roll moves the key', async () => {
+    const k = await createKey(s, w);
+    const refused = await s.request('PATCH', `/v1/keys/${k.id}`, { token: w.token, body: { environment: 'test' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors[0].path).toBe('body/environment');
+    const rolled = await s.request('POST', `/v1/keys/${k.id}/roll`, { token: w.token, body: { environment: 'test' } });
+    expect(rolled.status).toBe(200);
+    expect(rolled.body.key).toMatch(/^acme_test_/);
+    expect(rolled.body.environment).toBe('test');
+    expect((await verify(s, { key: rolled.body.key })).environment).toBe('test');
   });
 
   it('every change lands in the audit trail with actor, target, IP and time', async () => {

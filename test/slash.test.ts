@@ -49,6 +49,21 @@ describe('chat slash commands', () => {
     expect((await send(signed('frobnicate'))).body.text).toContain('Unknown command');
   });
 
+  it('delete revokes only the caller\'s own key; list says how many more there are', async () => {
+    const gen = await send(signed('generate phone'));
+    const key = /`(acme_live_\w+)`/.exec(gen.body.text)![1]!;
+    const start = key.slice(0, 'acme_live_'.length + 4);
+    const notYours = await send(signed(`delete ${start}`, { user: 'U999' }));
+    expect(notYours.body.text).toContain('No active key of yours');
+    expect((await verify(s, { key, appId: w.appId })).code).toBe('VALID');
+    const deleted = await send(signed(`delete ${start}…`));
+    expect(deleted.body.text).toMatch(/Revoked \*phone\*/);
+    expect((await verify(s, { key, appId: w.appId })).code).toBe('REVOKED');
+    for (let i = 0; i < 22; i++) await send(signed(`generate many ${i}`, { user: 'U777' }));
+    const list = await send(signed('list', { user: 'U777' }));
+    expect(list.body.text).toContain('…and 2 more');
+  });
+
   it('bad, stale and replayed signatures are refused and change nothing', async () => {
     const before = await snapshot(s);
     expect((await send(signed('generate x', { secret: 'wrong' }))).status).toBe(401);

@@ -104,7 +104,7 @@ apps.command('create <name>').option('--workspace <id>', 'workspace id').option(
   });
 
 // ── keys ──────────────────────────────────────────────────────────────────────
-const keys = program.command('keys').description('keys: generate, list, revoke, roll');
+const keys = program.command('keys').description('keys: generate, list, show, update, enable, disable, roll, revoke');
 appOption(keys.command('generate').description('create a key (its value is printed once)'))
   .option('--name <name>', 'key name', 'cli key')
   .option('--owner <ownerId>', 'your user or customer id')
@@ -163,9 +163,58 @@ appOption(keys.command('list').description('list keys of an app'))
   });
 keys.command('revoke <keyId>').description('revoke a key: immediate and irreversible').action(async (keyId: string) => {
   const { api } = client();
+  const before = await api.keys.get(keyId);
+  if (before.status === 'revoked') {
+    out({ ...before, alreadyRevoked: true }, () => process.stdout.write(`${before.name} (${before.id}) was already revoked on ${before.revokedAt}; nothing changed\n`));
+    return;
+  }
   const key = await api.keys.revoke(keyId);
   out(key, () => process.stdout.write(`revoked ${key.name} (${key.id})\n`));
 });
+keys.command('show <keyId>').description('a key\'s settings (never its value)').action(async (keyId: string) => {
+  const { api } = client();
+  const key = await api.keys.get(keyId);
+  out(key, () => printTable(Object.entries(key).map(([field, value]) => ({ field, value: value === null ? '—' : typeof value === 'object' ? JSON.stringify(value) : String(value) })), ['field', 'value']));
+});
+for (const [verb, status] of [['enable', 'active'], ['disable', 'disabled']] as const) {
+  keys.command(`${verb} <keyId>`).description(`${verb} a key (takes effect on every node at once)`).action(async (keyId: string) => {
+    const { api } = client();
+    const key = await api.keys.update(keyId, { status });
+    out(key, () => process.stdout.write(`${key.name} (${key.id}) is ${key.status}\n`));
+  });
+}
+keys.command('update <keyId>').description('change a key\'s name, owner, scopes, expiry or limits')
+  .option('--name <name>', 'key name')
+  .option('--owner <ownerId>', 'your user or customer id')
+  .option('--permissions <list>', 'comma-separated permissions (replaces them)')
+  .option('--resources <list>', 'comma-separated domain scope (replaces it)')
+  .option('--ip <list>', 'comma-separated IP addresses / CIDRs (replaces them)')
+  .option('--expires <when>', 'ISO date-time, a duration from now such as 30d, or "never"')
+  .option('--ratelimit <limit>', 'per-key limit, e.g. 100/1m, or "none"')
+  .option('--remaining <n>', 'usage cap, or "none"')
+  .action(async (keyId: string, opts: Record<string, string | undefined>) => {
+    const { api } = client();
+    const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
+    const change: Record<string, unknown> = {};
+    if (opts.name !== undefined) change.name = opts.name;
+    if (opts.owner !== undefined) change.ownerId = opts.owner;
+    if (opts.permissions !== undefined) change.permissions = list(opts.permissions);
+    if (opts.resources !== undefined) change.resources = list(opts.resources);
+    if (opts.ip !== undefined) change.ipAllowlist = list(opts.ip);
+    if (opts.expires !== undefined) {
+      if (opts.expires === 'never') change.expiresAt = null;
+      else {
+        const ms = /^\d+[smhd]$/.test(opts.expires) ? Date.now() + parseDuration(opts.expires) : Date.parse(opts.expires);
+        if (!Number.isFinite(ms)) throw new UsageError(`--expires: "${opts.expires}" is neither a date, a duration nor "never"`);
+        change.expiresAt = new Date(ms).toISOString();
+      }
+    }
+    if (opts.ratelimit !== undefined) change.ratelimit = opts.ratelimit === 'none' ? null : parseLimit(opts.ratelimit);
+    if (opts.remaining !== undefined) change.remaining = opts.remaining === 'none' ? null : Number(opts.remaining);
+    if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give at least one option (see keyward keys update --help)');
+    const key = await api.keys.update(keyId, change);
+    out(key, () => process.stdout.write(`updated ${key.name} (${key.id}): ${Object.keys(change).join(', ')}\n`));
+  });
 keys.command('roll <keyId>').description('give a key a new value (printed once)')
   .option('--grace <duration>', 'how long the old value keeps working, e.g. 10m', '0s')
   .action(async (keyId: string, opts: { grace: string }) => {
@@ -174,6 +223,26 @@ keys.command('roll <keyId>').description('give a key a new value (printed once)'
     out(rolled, () => process.stdout.write(`rolled ${rolled.name} (${rolled.id}); old value works for ${opts.grace}\n${rolled.secret ? `secret: ${rolled.secret}` : `key: ${rolled.key}`}\n`));
   });
 keys.command('help').description('show help for keys').action(() => keys.outputHelp());
+
+// ── root keys ─────────────────────────────────────────────────────────────────
+const rootKeys = program.command('root-keys').description('root keys: create, list, revoke');
+rootKeys.command('list').option('--workspace <id>', 'workspace id').description('root keys of the workspace (never their values)').action(async (opts: { workspace?: string }) => {
+  const { api } = client();
+  const list = await api.rootKeys.list(await workspaceId(api, opts.workspace));
+  out(list, () => printTable(list.map((k) => ({ ...k, permissions: k.permissions.join(','), revokedAt: k.revokedAt ?? '—' })), ['id', 'name', 'start', 'permissions', 'revokedAt']));
+});
+rootKeys.command('create <name>').option('--workspace <id>', 'workspace id')
+  .requiredOption('--permissions <list>', 'comma-separated, e.g. keys:verify or keys:read,keys:write')
+  .description('create a root key (its value is printed once)').action(async (name: string, opts: { workspace?: string; permissions: string }) => {
+    const { api } = client();
+    const created = await api.rootKeys.create(await workspaceId(api, opts.workspace), { name, permissions: opts.permissions.split(',').map((p) => p.trim()).filter(Boolean) });
+    out(created, () => process.stdout.write(`created root key ${created.name} (${created.id})\nkey: ${created.key}\nStore it now: it will not be shown again.\n`));
+  });
+rootKeys.command('revoke <id>').description('revoke a root key (immediate)').action(async (id: string) => {
+  const { api } = client();
+  await api.rootKeys.revoke(id);
+  out({ id, revoked: true }, () => process.stdout.write(`revoked root key ${id}\n`));
+});
 
 // ── vault ─────────────────────────────────────────────────────────────────────
 const vault = program.command('vault').description('vault: list, set, get, rm');

@@ -37,9 +37,13 @@ export async function registerConsole(app: FastifyInstance): Promise<(req: Fasti
     prefix: '/',
     wildcard: false,
     index: ['index.html'],
+    // Brotli or gzip files written at build time (web/compress.mjs), chosen by Accept-Encoding.
+    preCompressed: true,
+    // Our own Cache-Control below, not the library's `max-age=0`.
+    cacheControl: false,
     // Hashed assets never change; the page itself is always revalidated.
     setHeaders: (res, file) => {
-      const page = file.endsWith('index.html');
+      const page = /index\.html(\.br|\.gz)?$/.test(file);
       res.setHeader('cache-control', page ? 'no-cache' : 'public, max-age=31536000, immutable');
       res.setHeader('x-content-type-options', 'nosniff');
       res.setHeader('referrer-policy', 'no-referrer');

@@ -24,6 +24,7 @@ const HELP = [
   '*/api-keys* — your API keys',
   '• `/api-keys generate [name]` — create a key for you (shown once, only to you)',
   '• `/api-keys list` — your keys (never their values)',
+  '• `/api-keys delete <key start or id>` — revoke one of your keys (immediate)',
   '• `/api-keys help` — this help',
 ].join('\n');
 
@@ -85,6 +86,17 @@ export const slashRoutes = ({ apps, keys, replay, clock, signingSecret, appId }:
       const name = rest.join(' ').slice(0, 200) || `${body.user_id}'s key`;
       const created = await keys.create(app, actor, { name, ownerId, meta: { createdVia: 'chat' } });
       return reply(`Here is your new key *${name}*. Copy it now — it will not be shown again:\n\`${created.value}\``);
+    }
+    if (verb === 'delete') {
+      const which = rest[0]?.replace(/…$/, '');
+      if (!which) return reply('Say which key: `/api-keys delete <key start or id>` (see `/api-keys list`).');
+      // Only this chat user's own keys can be named here.
+      const { rows } = await keys.list(app.id, { ownerId, status: 'active' }, { page: 1, limit: 100 });
+      const matches = rows.filter((k) => k.id === which || k.start === which);
+      if (matches.length === 0) return reply(`No active key of yours is \`${which}\`. Try \`/api-keys list\`.`);
+      if (matches.length > 1) return reply(`Several of your keys start with \`${which}\`; give the key id instead.`);
+      const revoked = await keys.revoke(await keys.get(matches[0]!.id), actor);
+      return reply(`Revoked *${revoked.name}* \`${revoked.start}…\`. It stops working everywhere at once.`);
     }
     if (verb === 'list') {
       const { rows, total } = await keys.list(app.id, { ownerId }, { page: 1, limit: LIST_LIMIT });

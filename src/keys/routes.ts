@@ -73,7 +73,7 @@ export const keyRoutes = ({ keys, apps, guard, idempotency }: KeyRouteServices) 
   }, async (req, reply) => {
     const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
     const app = await apps.get(target.app_id);
-    const rolled = await idempotency.run(req, () => keys.roll(target, app, access.actor, req.body?.gracePeriodMs ?? 0));
+    const rolled = await idempotency.run(req, () => keys.roll(target, app, access.actor, req.body?.gracePeriodMs ?? 0, req.body?.environment));
     reply.header('cache-control', 'no-store');
     return shownOnce(rolled);
   });

@@ -71,7 +71,8 @@ export const CreatedKey = Type.Composite([KeyView, Type.Object({
 
 export const RollBody = Type.Object({
   gracePeriodMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400_000, default: 0, description: 'How long the old value keeps working; 0 = stops now' })),
-}, { additionalProperties: false });
+  environment: Type.Optional(Environment),
+}, { additionalProperties: false, description: 'The new value may move the key to another environment (it is part of the value)' });
 
 export const ListKeysQuery = Type.Object({
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),

@@ -127,6 +127,10 @@ export class KeyService {
 
   async update(key: KeysTable, actor: Actor, input: PatchInput): Promise<KeyView> {
     if (key.status === 'revoked') throw conflict('A revoked key cannot be changed');
+    // The environment is written into the key's value (acme_live_…): changing it is a roll.
+    if (input.environment !== undefined && input.environment !== key.environment) {
+      throw invalid('body/environment', `is part of the key's value; roll the key with {"environment": "${input.environment}"} to change it`);
+    }
     const now = this.clock.now();
     checkInput(input, now);
     const cols = { ...columnsOf(input), updated_at: now };
@@ -142,21 +146,22 @@ export class KeyService {
     return this.view({ ...key, ...cols });
   }
 
-  async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number): Promise<Created> {
+  async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment): Promise<Created> {
     if (key.status === 'revoked') throw conflict('A revoked key cannot be rolled');
     const now = this.clock.now();
-    const { plaintext, start } = generateKey(app.key_prefix, key.environment);
+    const { plaintext, start } = generateKey(app.key_prefix, environment);
     const hash = sha256Hex(plaintext);
     await this.store.transaction(async (r) => {
       await r.keys.roll(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, start, now + gracePeriodMs, now);
+      if (environment !== key.environment) await r.keys.update(key.id, { environment });
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.changes.record('value', hash, key.workspace_id, now);
       createdResource(key.id);
-      await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs } }, now);
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs, ...(environment !== key.environment ? { environment } : {}) } }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
     this.bus.valueAdded(hash);
-    return { value: plaintext, view: await this.view({ ...key, start, updated_at: now }) };
+    return { value: plaintext, view: await this.view({ ...key, start, environment, updated_at: now }) };
   }
 
   async revoke(key: KeysTable, actor: Actor): Promise<KeyView> {

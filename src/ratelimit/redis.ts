@@ -45,6 +45,15 @@ end
 return out
 `;
 
+/** Adds each window's local count to the shared one: KEYS[i] gets ARGV[2i-1], expiring after ARGV[2i]. */
+const HAND_BACK = `
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
+end
+return #KEYS
+`;
+
 type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
 
 /** What a node does with limits while Redis cannot answer. */
@@ -144,13 +153,22 @@ export class RedisRateLimiter implements RateLimiter {
    */
   private handBack(): Promise<void> {
     this.handingBack ??= (async () => {
-      const pipeline = this.redis.pipeline();
+      const keys: string[] = [];
+      const args: number[] = [];
       for (const { name, state } of this.fallback.windows()) {
         const base = `${this.prefix}rl:${name}:`;
-        if (state.current > 0) pipeline.incrby(`${base}${state.windowStart}`, state.current).pexpire(`${base}${state.windowStart}`, state.durationMs * 2);
-        if (state.previous > 0) pipeline.incrby(`${base}${state.windowStart - state.durationMs}`, state.previous).pexpire(`${base}${state.windowStart - state.durationMs}`, state.durationMs * 2);
+        if (state.current > 0) {
+          keys.push(`${base}${state.windowStart}`);
+          args.push(state.current, state.durationMs * 2);
+        }
+        if (state.previous > 0) {
+          keys.push(`${base}${state.windowStart - state.durationMs}`);
+          args.push(state.previous, state.durationMs * 2);
+        }
       }
-      await pipeline.exec();
+      // One awaited script rather than a pipeline: a connection that drops mid-way rejects this
+      // one promise, which the caller handles, and leaves no stray command promise behind.
+      if (keys.length > 0) await this.redis.eval(HAND_BACK, keys.length, ...keys, ...args);
       this.fallback.clear();
       this.fellBack = false;
     })().finally(() => {

@@ -106,6 +106,13 @@ export class KeywardClient {
     get: (id: string) => this.request<Workspace>('GET', `/v1/workspaces/${id}`),
   };
 
+  readonly rootKeys = {
+    list: (workspaceId: string) => this.request<{ data: Api.RootKey[] }>('GET', `/v1/workspaces/${workspaceId}/root-keys`).then((r) => r.data),
+    /** The value is in `key`, returned only here. */
+    create: (workspaceId: string, input: { name: string; permissions: string[] }) => this.request<Api.RootKey & { key: string }>('POST', `/v1/workspaces/${workspaceId}/root-keys`, input),
+    revoke: (id: string) => this.request<void>('DELETE', `/v1/root-keys/${id}`),
+  };
+
   readonly apps = {
     list: (workspaceId: string) => this.request<{ data: App[] }>('GET', '/v1/apps', undefined, { workspaceId }).then((r) => r.data),
     create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: AppDefaults }) => this.request<App>('POST', '/v1/apps', input),

@@ -7,6 +7,8 @@ import type { VerifyCode } from './steps.js';
 import { verifyKey, type VerifyDeps, type VerifyInput, type VerifyResult } from './verify.js';
 import { serializeVerifyResult } from './serialize.js';
 import { resolveScope, type RootKeyCache, type VerifyScope } from './scope.js';
+import { invalid } from '../errors.js';
+import { ipv4ToInt, parseClientIp } from '../keys/ip.js';
 import { WORKER } from '../http/headers.js';
 
 export { VerifyAnswer, VerifyBody } from './schemas.js';
@@ -28,6 +30,9 @@ export function scopedVerify(deps: VerifyDeps, roots: RootKeyCache, countVerdict
     return result instanceof Promise ? result.then(counted) : counted(result);
   };
   return (input, authorization) => {
+    // A caller address that is not an address is the integrator's bug: say so, rather than let a
+    // key without an allowlist pass and one with an allowlist fail for a reason nobody sees.
+    if (input.ip !== undefined && ipv4ToInt(input.ip) === null && parseClientIp(input.ip) === null) throw invalid('body/ip', 'is not an IPv4 or IPv6 address');
     const scope = resolveScope(roots, input.appId, authorization, deps.now());
     return scope instanceof Promise ? scope.then((s) => run(input, s)) : run(input, scope);
   };
