@@ -20,7 +20,7 @@ try {
     const node = await startNode(MAIN, { KEYWARD_DATA_DIR: dir, REDIS_URL, KEYWARD_REDIS_PREFIX: `kwcb${workers}:${Date.now()}:`, KEYWARD_WORKERS: String(workers), KEYWARD_CACHE_TTL_MS: '3600000' });
     cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
     const world = await bootstrap(node.url);
-    const bodies = verifyBodies(await seedKeys({ sqliteFile: sqlitePath(dir), world, count: 1000 }));
+    const bodies = verifyBodies(await seedKeys({ sqliteFile: sqlitePath(dir), world, count: 1000 }), world.appId);
     await warm(node.url, bodies);
     await warm(node.url, bodies);
     runs.push({ workers, url: node.url, bodies, results: [] });

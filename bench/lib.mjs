@@ -133,8 +133,8 @@ export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSi
 }
 
 /** Verify bodies with every check exercised (permissions, resource, IP), rotating over the sample. */
-export function verifyBodies(sample) {
-  return sample.map((key) => JSON.stringify({ key, permissions: ['docs.read'], resource: 'api.acme.dev', ip: '10.20.30.40' }));
+export function verifyBodies(sample, appId) {
+  return sample.map((key) => JSON.stringify({ key, appId, permissions: ['docs.read'], resource: 'api.acme.dev', ip: '10.20.30.40' }));
 }
 
 /**

@@ -7,8 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateKey } from '../dist/keys/format.js';
 import { sqlitePath } from '../dist/store/db.js';
-import { bootstrap, call, createPgDatabase, load, median, percentile, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { bootstrap, call, createPgDatabase, load as loadAutocannon, median, percentile, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
 import { haproxyVersion, startHaproxy } from './haproxy.mjs';
+import { loadWrk, wrkVersion } from './wrk.mjs';
+import { nginxVersion, startNginx } from './nginx.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -28,13 +30,17 @@ const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
 const PINNED = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && pin(process.pid, 1);
 const serverCore = (pid) => { if (PINNED) pin(pid, 0); };
 
+/** wrk (one thread, pinned to CPU 1) unless it is missing or BENCH_LOADGEN=autocannon. */
+const WRK = process.env.BENCH_LOADGEN !== 'autocannon' && wrkVersion() !== null;
+const load = (opts) => (WRK ? loadWrk({ ...opts, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(opts));
+
 const cleanups = [];
 const targets = [];
 const extra = {};
 
 async function keywardEmbedded(label, count, main = MAIN) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
-  const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000' };
+  const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
   const first = await startNode(MAIN, env);
   const world = await bootstrap(first.url);
   // Seed with the server stopped: one writer, no reader pinning the WAL.
@@ -45,15 +51,20 @@ async function keywardEmbedded(label, count, main = MAIN) {
   const node = await startNode(main, env);
   serverCore(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
-  return { node, world, bodies: verifyBodies(sample), dir };
+  return { node, world, sample, bodies: verifyBodies(sample, world.appId), dir };
 }
 
 try {
-  log('starting the bare Fastify route');
-  const bare = await startNode(path.resolve('bench/bare.mjs'));
-  serverCore(bare.pid);
-  cleanups.push(() => bare.stop());
-  targets.push({ name: 'bare Fastify route (constant JSON)', key: 'bare', run: (duration = SECONDS) => load({ url: bare.url, bodies: ['{}'], connections: CONNECTIONS, duration, pid: bare.pid }) });
+  log(`load generator: ${WRK ? 'wrk, one thread' : 'autocannon'}`);
+  // The reference every other row is paired with: Node's own HTTP server, the floor verify stands on.
+  const raw = await startNode(path.resolve('bench/raw.mjs'));
+  serverCore(raw.pid);
+  cleanups.push(() => raw.stop());
+  targets.push({ name: 'node:http route (constant JSON)', key: 'bare', run: (duration = SECONDS) => load({ url: raw.url, bodies: ['{}'], connections: CONNECTIONS, duration, pid: raw.pid }) });
+  const fastify = await startNode(path.resolve('bench/bare.mjs'));
+  serverCore(fastify.pid);
+  cleanups.push(() => fastify.stop());
+  targets.push({ name: 'Fastify route (constant JSON)', key: 'fastify', run: (duration = SECONDS) => load({ url: fastify.url, bodies: ['{}'], connections: CONNECTIONS, duration, pid: fastify.pid }) });
 
   if (haproxyVersion()) {
     const hkeys = Array.from({ length: 1000 }, () => generateKey('bench', 'live').plaintext);
@@ -72,6 +83,27 @@ try {
     targets.push({ name: label, key: `kw${size}`, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     if (size === SIZES[0]) extra.embedded = kw;
   }
+  // Gateway forward auth on the same 1k-key node: a GET with the key and forwarded headers.
+  {
+    const kw = extra.embedded;
+    const headerSets = kw.sample.map((key) => ({ Authorization: `Bearer ${key}`, 'X-Forwarded-Host': 'api.acme.dev', 'X-Forwarded-For': '10.20.30.40', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/docs/1' }));
+    const fwdPath = `/v1/forward-auth?appId=${kw.world.appId}&permissions=docs.read`;
+    targets.push({ name: `Keyward forward auth, embedded, ${SIZES[0].toLocaleString('en')} keys`, key: 'forward', run: (duration = SECONDS) => load({ url: kw.node.url, path: fwdPath, method: 'GET', headerSets, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    if (nginxVersion()) {
+      // nginx in front of an API (the node:http route), without and with auth_request to Keyward.
+      const direct = await startNginx({ upstream: new URL(raw.url).host });
+      const guarded = await startNginx({ upstream: new URL(raw.url).host, keyward: new URL(kw.node.url).host, appId: kw.world.appId });
+      for (const n of [direct, guarded]) {
+        serverCore(n.pid);
+        cleanups.push(() => n.stop());
+      }
+      targets.push({ name: 'nginx → API (no auth)', key: 'nginx', run: (duration = SECONDS) => load({ url: direct.url, path: '/docs/1', method: 'GET', headerSets: [{ Host: 'api.acme.dev' }], connections: CONNECTIONS, duration, pid: [direct.pid, raw.pid] }) });
+      targets.push({ name: 'nginx → API with auth_request to Keyward', key: 'nginxAuth', run: (duration = SECONDS) => load({ url: guarded.url, path: '/docs/1', method: 'GET', headerSets: kw.sample.map((key) => ({ Authorization: `Bearer ${key}`, Host: 'api.acme.dev', 'X-Forwarded-For': '10.20.30.40' })), connections: CONNECTIONS, duration, pid: [guarded.pid, raw.pid, kw.node.pid] }) });
+    } else {
+      log('nginx is not installed; its rows are skipped');
+    }
+  }
+
   if (process.env.BENCH_CONTROL !== '0') {
     // The same server without the tick-shape hold at start (src/lib/tick-shape.ts): what it is worth.
     const label = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, started without the tick-shape hold`;
@@ -96,7 +128,7 @@ try {
     }
     const world = await bootstrap(pgNodes[0].url);
     const sample = await seedKeys({ databaseUrl: db.url, world, count: 1000 });
-    const bodies = verifyBodies(sample);
+    const bodies = verifyBodies(sample, world.appId);
     await warm(pgNodes[0].url, bodies);
     targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     extra.pg = { nodes: pgNodes, world };
@@ -156,12 +188,12 @@ try {
     const samples = [];
     for (let i = 0; i < 100; i++) {
       const k = (await call(a.url, 'POST', `/v1/apps/${extra.pg.world.appId}/keys`, { name: 'revoke me', ownerRatelimit: null }, extra.pg.world.token)).body;
-      if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code !== 'VALID') throw new Error('node B did not accept a new key');
+      if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key, appId: extra.pg.world.appId })).body.code !== 'VALID') throw new Error('node B did not accept a new key');
       const t0 = performance.now();
       await call(a.url, 'DELETE', `/v1/keys/${k.id}`, undefined, extra.pg.world.token);
       const answered = performance.now();
       for (;;) {
-        if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key })).body.code === 'REVOKED') break;
+        if ((await call(b.url, 'POST', '/v1/keys/verify', { key: k.key, appId: extra.pg.world.appId })).body.code === 'REVOKED') break;
         if (performance.now() - t0 > 5000) throw new Error('revocation not seen within 5 s');
       }
       samples.push({ total: performance.now() - t0, afterAnswer: performance.now() - answered });
@@ -182,43 +214,48 @@ try {
   const pairedOf = (key, f) => (key === 'bare' ? 1 : median(paired.get(key)[f]));
   const ratioOf = (key) => pairedOf(key, 'rps');
   const hapRatio = results.has('haproxy') ? ratioOf('haproxy') : null;
+  const fastifyRatio = ratioOf('fastify');
   const cpu = os.cpus();
   const lines = [
     '# Keyward benchmark results',
     '',
     `Run ${new Date().toISOString()} on ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
-      `Node ${process.version}, ${haproxyVersion() ?? 'no HAProxy'}. Load: autocannon in the same machine, ${CONNECTIONS} connections, ` +
+      `Node ${process.version}, ${haproxyVersion() ?? 'no HAProxy'}. Load: ${WRK ? 'wrk (one thread)' : 'autocannon'} on the same machine, ${CONNECTIONS} connections, ` +
       `${SECONDS} s per run, ${ROUNDS} rounds. ` +
-      (PINNED ? 'Each server is pinned to CPU 0 and the load generator to CPU 1 (taskset); PostgreSQL and Redis are not pinned. ' : 'Servers and load generator are not pinned to CPUs. ') +
+      (PINNED ? 'Each server (and nginx) is pinned to CPU 0 and the load generator to CPU 1 (taskset); PostgreSQL and Redis are not pinned. ' : 'Servers and load generator are not pinned to CPUs. ') +
       'The host is shared and its speed drifts, so compare ratios, not absolutes.',
     '',
-    'Each round measures every target between two runs of the bare Fastify route; "× bare" is the target\'s req/s over the mean of those two runs ' +
-      '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× HAProxy" divides the two paired ratios. ' +
+    'Each round measures every target between two runs of the node:http route (the floor: Node\'s own HTTP handling, no framework); "× node:http" is the target\'s req/s over the mean of those two runs ' +
+      '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× Fastify" and "× HAProxy" divide the paired ratios. ' +
       'req/s, p50 and p99 are plain medians over the rounds.',
     '',
-    `Verify bodies exercise every check: permissions, domain scope, IP allowlist (CIDR), per-key and per-owner rate limits, usage counting. Keys rotate over the same number of distinct keys (${SAMPLE.toLocaleString('en')}, spread over the whole store) at every store size.`,
+    `Verify bodies exercise every check: permissions, domain scope, IP allowlist (CIDR), per-key and per-owner rate limits, usage counting. Keys rotate over the same number of distinct keys (${SAMPLE.toLocaleString('en')}, spread over the whole store) at every store size. Forward auth sends the same checks as headers. The nginx rows proxy to the node:http route; with auth_request each request also asks Keyward (both rows without upstream keepalive, as the shipped config).`,
     '',
-    '| target | req/s | p50 ms | p99 ms | × bare Fastify | × HAProxy | p99 × bare |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| target | req/s | p50 ms | p99 ms | × node:http | × Fastify | × HAProxy | p99 × node:http |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of targets) {
     const ratio = ratioOf(t.key);
-    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${pairedOf(t.key, 'p99').toFixed(2)} |`);
+    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${(ratio / fastifyRatio).toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${pairedOf(t.key, 'p99').toFixed(2)} |`);
   }
   const hapCpu = results.has('haproxy') ? pairedOf('haproxy', 'cpu') : null;
+  const fastifyCpu = pairedOf('fastify', 'cpu');
   lines.push(
     '',
     'Server cost per request, from the server process\'s CPU time in /proc (all its threads, user + system) over requests answered. ' +
       'It does not depend on whether the server or the load generator was the bottleneck: when the server uses less than a whole core, ' +
-      'req/s above measures the load generator, not the server. "efficiency × bare" is the bare route\'s CPU per request over the target\'s, ' +
-      'paired and medianed like req/s; the PostgreSQL + Redis row counts Keyward\'s process only, not the database\'s or Redis\'s.',
+      'req/s above measures the load generator, not the server. "efficiency × node:http" is the node:http route\'s CPU per request over the target\'s, ' +
+      'paired and medianed like req/s; the nginx rows count nginx, the API and (with auth) Keyward together; the PostgreSQL + Redis row counts Keyward\'s process only.',
     '',
-    '| target | server CPU µs/req | server core use | efficiency × bare | efficiency × HAProxy | load generator µs/req |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| target | server CPU µs/req | server core use | efficiency × node:http | × Fastify | × HAProxy | load generator µs/req |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   );
   for (const t of targets) {
     const eff = pairedOf(t.key, 'cpu');
-    lines.push(`| ${t.name} | ${med(t.key, 'cpuPerReq').toFixed(1)} | ${(med(t.key, 'serverCore') * 100).toFixed(0)}% | ${eff.toFixed(2)} | ${hapCpu ? (eff / hapCpu).toFixed(2) : '—'} | ${med(t.key, 'clientPerReq').toFixed(1)} |`);
+    lines.push(`| ${t.name} | ${med(t.key, 'cpuPerReq').toFixed(1)} | ${(med(t.key, 'serverCore') * 100).toFixed(0)}% | ${eff.toFixed(2)} | ${(eff / fastifyCpu).toFixed(2)} | ${hapCpu ? (eff / hapCpu).toFixed(2) : '—'} | ${med(t.key, 'clientPerReq').toFixed(1)} |`);
+  }
+  if (results.has('forward')) {
+    lines.push('', `Forward auth costs ${(med('forward', 'cpuPerReq') / med(`kw${SIZES[0]}`, 'cpuPerReq')).toFixed(2)}× verify's server CPU per request (same node, same keys).`);
   }
   const sizes = SIZES.map((s) => `kw${s}`);
   if (sizes.length > 1) {
