@@ -7,7 +7,9 @@ import type { SessionView } from '../auth/schemas.js';
 import type { Problem as ProblemSchema } from '../errors.js';
 import type { CreateKeyBody, CreatedKey as CreatedKeySchema, KeyView, ListKeysQuery, PatchKeyBody } from '../keys/schemas.js';
 import type { VerifyAnswer, VerifyBody } from '../verify/schemas.js';
-import type { MemberView, RootKeyView, WorkspaceView } from '../workspaces/schemas.js';
+import type { InvitationView, MemberView, RootKeyView, WorkspaceView } from '../workspaces/schemas.js';
+import type { UsageView } from '../usage/schemas.js';
+import type { SecretInfoView } from '../vault/schemas.js';
 
 export type { VerifyCode } from '../verify/steps.js';
 export type Problem = ProblemSchema;
@@ -25,3 +27,6 @@ export type Workspace = Static<typeof WorkspaceView>;
 export type Member = Static<typeof MemberView>;
 export type RootKey = Static<typeof RootKeyView>;
 export type AuditEntry = Static<typeof AuditView>;
+export type Invitation = Static<typeof InvitationView>;
+export type Usage = Static<typeof UsageView>;
+export type SecretInfo = Static<typeof SecretInfoView>;

@@ -41,10 +41,18 @@ const header = (h: IncomingHttpHeaders, name: string): string | undefined => {
 /** Trusted proxies: whose X-Forwarded-For / X-Real-IP is believed. */
 export function trustedProxies(entries: readonly string[]): (address: string | undefined) => boolean {
   const ranges = entries.map((e) => parseIpEntry(e.trim())).filter((r): r is IpRange => r !== null);
+  // The same few gateway and client addresses come again and again: decide each once.
+  const known = new Map<string, boolean>();
   return (address) => {
     if (address === undefined || ranges.length === 0) return false;
-    const ip = parseClientIp(address);
-    return ip !== null && ipAllowed(ip, ranges);
+    let trusted = known.get(address);
+    if (trusted === undefined) {
+      const ip = parseClientIp(address);
+      trusted = ip !== null && ipAllowed(ip, ranges);
+      if (known.size >= 10_000) known.clear();
+      known.set(address, trusted);
+    }
+    return trusted;
   };
 }
 
@@ -69,27 +77,48 @@ function badQuery(path: string, message: string): never {
 }
 
 /** The verify input a forwarded request stands for; throws a 400 for a bad query. */
-function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolean): { input: VerifyInput; rootKey: string | undefined } | null {
-  const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
-  const input: VerifyInput = {};
+/** What a forward-auth URL asks for: the same few URLs come from a gateway again and again. */
+interface QueryAsk {
+  appId?: string;
+  permissions?: readonly string[];
+  cost: number;
+}
+
+const parsedQueries = new Map<string, QueryAsk>();
+const MAX_PARSED_QUERIES = 1000;
+
+function parseQuery(url: string): QueryAsk {
+  const known = parsedQueries.get(url);
+  if (known !== undefined) return known;
+  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  const ask: QueryAsk = { cost: 1 };
   const appId = query.get('appId');
   if (appId !== null) {
     if (!APP_ID.test(appId)) badQuery('query/appId', 'is not an app id');
-    input.appId = appId;
+    ask.appId = appId;
   }
   const permissions = query.get('permissions');
   if (permissions) {
     const list = permissions.split(',').map((p) => p.trim()).filter(Boolean);
     if (list.length > MAX_PERMISSIONS || list.some((p) => p.length > 128)) badQuery('query/permissions', `must be at most ${MAX_PERMISSIONS} comma-separated permissions`);
-    input.permissions = list;
+    ask.permissions = Object.freeze(list);
   }
   const cost = query.get('cost');
   if (cost !== null) {
     if (!/^\d{1,7}$/.test(cost) || Number(cost) > 1_000_000) badQuery('query/cost', 'must be a whole number from 0 to 1000000');
-    input.cost = Number(cost);
-  } else {
-    input.cost = 1;
+    ask.cost = Number(cost);
   }
+  if (parsedQueries.size >= MAX_PARSED_QUERIES) parsedQueries.clear();
+  parsedQueries.set(url, Object.freeze(ask));
+  return ask;
+}
+
+/** The verify input a forwarded request stands for; throws a 400 for a bad query. */
+function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolean): { input: VerifyInput; rootKey: string | undefined } | null {
+  const ask = parseQuery(req.url);
+  const input: VerifyInput = { cost: ask.cost };
+  if (ask.appId !== undefined) input.appId = ask.appId;
+  if (ask.permissions !== undefined) input.permissions = ask.permissions;
   const authorization = header(req.headers, 'authorization')?.trim();
   const apiKey = header(req.headers, 'x-api-key')?.trim();
   if (authorization) input.authorization = authorization.slice(0, 8192);

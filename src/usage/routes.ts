@@ -7,18 +7,8 @@ import { IdOf, StringEnum, Timestamp, withErrors } from '../http/common.js';
 import { iso, parseInstant } from '../lib/time.js';
 import type { Guard } from '../auth/guard.js';
 import { BUCKET_SIZES, type Granularity, type UsageService } from './service.js';
+import { UsageView } from './schemas.js';
 
-const UsageView = Type.Object({
-  keyId: Type.String(),
-  granularity: Type.String(),
-  since: Type.String(),
-  until: Type.String(),
-  data: Type.Array(Type.Object({
-    at: Type.String({ description: 'Start of the bucket' }),
-    total: Type.Integer(),
-    counts: Type.Record(Type.String(), Type.Integer(), { description: 'Verify outcomes by code', examples: [{ VALID: 120, RATE_LIMITED: 3 }] }),
-  })),
-});
 
 /** A query date-time, or a 400 when it names no real instant (a leap second, say). */
 function instant(name: string, text: string | undefined): number | undefined {

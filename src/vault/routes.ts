@@ -4,13 +4,13 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { iso } from '../lib/time.js';
-import { IdOf, Nullable, withErrors } from '../http/common.js';
+import { IdOf, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
 import type { SecretInfo, VaultService } from './service.js';
+import { SecretInfoView } from './schemas.js';
 
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$', description: 'Letters, digits, `_`, `.`, `-`', examples: ['STRIPE_SECRET_KEY'] });
 const Params = Type.Object({ appId: IdOf('app'), name: Name });
-const SecretInfoView = Type.Object({ name: Type.String(), createdAt: Type.String(), updatedAt: Type.String(), updatedBy: Nullable(Type.String()) });
 
 const infoView = (s: SecretInfo) => ({ name: s.name, createdAt: iso(s.created_at), updatedAt: iso(s.updated_at), updatedBy: s.updated_by });
 

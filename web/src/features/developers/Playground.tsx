@@ -95,7 +95,8 @@ export function Playground() {
     const query = new URLSearchParams();
     for (const p of op.parameters) {
       const v = params[p.name];
-      if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(v ?? `{${p.name}}`));
+      // An unfilled parameter stays readable as {name} in the preview (it is not sent like that).
+      if (p.in === 'path') path = path.replace(`{${p.name}}`, v ? encodeURIComponent(v) : `{${p.name}}`);
       else if (p.in === 'query' && v) query.set(p.name, v);
     }
     const qs = query.toString();
@@ -128,7 +129,9 @@ export function Playground() {
 
   const curl = () => {
     const h = headers();
-    const auths = h.authorization ? [` -H ${shellQuote(`authorization: ${auth === 'session' ? 'Bearer $KEYWARD_TOKEN' : h.authorization}`)}`] : [];
+    // In session mode the token comes from the shell: double quotes, so $KEYWARD_TOKEN is filled in
+    // (export it from the "token" of POST /v1/auth/login, or use a root key).
+    const auths = h.authorization ? [auth === 'session' ? ' -H "authorization: Bearer $KEYWARD_TOKEN"' : ` -H ${shellQuote(`authorization: ${h.authorization}`)}`] : [];
     return [`curl -X ${op?.method} ${shellQuote(location.origin + url)}`, ...auths, ...(hasBody ? [` -H 'content-type: application/json'`, ` -d ${shellQuote(JSON.stringify(JSON.parse(body)))}`] : [])].join(' \\\n');
   };
 
@@ -197,6 +200,7 @@ export function Playground() {
               </Field>
             </div>
             {op?.description && <p className="hint" style={{ margin: 0 }}><Md text={op.description} /></p>}
+            {auth === 'session' && <p className="hint" style={{ margin: 0 }}>Copy cURL sends <code>$KEYWARD_TOKEN</code>: set it to the <code>token</code> that <code>POST /v1/auth/login</code> answers, or to a root key (Root keys page).</p>}
             {op && op.parameters.filter((p) => p.in !== 'header').length > 0 && (
               <div className="grid-2">
                 {op.parameters.filter((p) => p.in !== 'header').map((p) => (
@@ -212,7 +216,7 @@ export function Playground() {
               </Field>
             )}
             <div className="row">
-              <code data-testid="request-preview"><span className={`method m-${op?.method.toLowerCase()}`}>{op?.method}</span> {url}</code>
+              <code data-testid="request-preview" style={{ whiteSpace: 'pre-wrap' }}><span className={`method m-${op?.method.toLowerCase()}`}>{op?.method}</span> {url}{Object.keys(headers()).map((h) => `\n${h}: ${h === 'authorization' ? 'Bearer …' : headers()[h]}`).join('')}{hasBody ? `\ncontent-type: application/json\n\n${body}` : ''}</code>
               <span className="spacer" />
               <CopyButton text={curl} label="Copy cURL" testId="copy-curl" />
               <Button kind="primary" onClick={() => void send()} disabled={sending || Boolean(hasBody && bodyError?.startsWith('Invalid'))}>{sending ? 'Sending…' : 'Send'}</Button>

@@ -85,7 +85,7 @@ export function AppKeys({ appId }: { appId: string }) {
           </div>
         )}
         <div className="pager">
-          <span>{keys.data?.total ?? 0} keys</span>
+          <span>{keys.data?.total ?? 0} {keys.data?.total === 1 ? 'key' : 'keys'}</span>
           <Button disabled={page <= 1} onClick={() => setPage(page - 1)}>Previous</Button>
           <span>Page {page} of {pages}</span>
           <Button disabled={page >= pages} onClick={() => setPage(page + 1)}>Next</Button>

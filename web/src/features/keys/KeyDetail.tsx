@@ -1,13 +1,12 @@
 // One key: its settings, a 24-hour usage chart by outcome, and its audit entries.
-import { api, type AuditEntry, type Key, type Page } from '../../api';
+import { api, type App, type AuditEntry, type Key, type Page } from '../../api';
 import { Link } from '../../router';
 import { useSession } from '../../state';
+import type * as Api from '../../../../src/api/types';
 import { useApi } from '../../query';
 import { Badge, ErrorNote, statusTone, when } from '../../ui';
 
-interface Usage {
-  data: { at: string; total: number; counts: Record<string, number> }[];
-}
+type Usage = Api.Usage;
 
 const COLORS: Record<string, string> = {
   VALID: '#16a34a', RATE_LIMITED: '#f59e0b', USAGE_EXCEEDED: '#fb923c', INSUFFICIENT_PERMISSIONS: '#a855f7', RESOURCE_FORBIDDEN: '#8b5cf6',
@@ -53,6 +52,7 @@ export function UsageChart({ usage }: { usage: Usage }) {
 export function KeyDetail({ keyId }: { keyId: string }) {
   const { workspace } = useSession();
   const key = useApi(['key', keyId], () => api<Key>('GET', `/v1/keys/${keyId}`));
+  const app = useApi(['app', key.data?.appId], () => api<App>('GET', `/v1/apps/${key.data!.appId}`), Boolean(key.data));
   const usage = useApi(['usage', keyId], () => api<Usage>('GET', `/v1/keys/${keyId}/usage?granularity=hour`));
   const audit = useApi(['audit', workspace?.id, 'target', keyId], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?targetId=${keyId}&limit=50`), Boolean(workspace));
   const k = key.data;
@@ -60,7 +60,7 @@ export function KeyDetail({ keyId }: { keyId: string }) {
     <>
       <div className="page-head">
         <div>
-          <div className="crumbs"><Link to="/apps">Apps</Link> / {k && <Link to={`/apps/${k.appId}`}>App</Link>} / key</div>
+          <div className="crumbs"><Link to="/apps">Apps</Link> / {k && <Link to={`/apps/${k.appId}`}>{app.data?.name ?? 'App'}</Link>} / {k?.name ?? 'key'}</div>
           <h1>{k?.name ?? 'Key'} {k && <Badge tone={statusTone(k.status)}>{k.status}</Badge>}</h1>
           <p><code>{k?.start}…</code> · <span className="mono">{keyId}</span></p>
         </div>

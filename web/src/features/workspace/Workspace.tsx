@@ -2,15 +2,12 @@
 import { useState } from 'react';
 import { api, type App, type AuditEntry, type Page } from '../../api';
 import { Link } from '../../router';
+import type * as Api from '../../../../src/api/types';
 import { useSession } from '../../state';
 import { invalidate, useApi } from '../../query';
 import { Badge, Button, CopyButton, Empty, ErrorNote, Field, Modal, when } from '../../ui';
 
-interface SecretInfo {
-  name: string;
-  updatedAt: string;
-  updatedBy: string | null;
-}
+type SecretInfo = Api.SecretInfo;
 
 export function Vault({ appId }: { appId: string }) {
   const { toast } = useSession();
@@ -131,21 +128,8 @@ export function Audit() {
   );
 }
 
-interface Member {
-  userId: string;
-  email: string;
-  name: string;
-  role: string;
-  createdAt: string;
-}
-
-interface Invitation {
-  id: string;
-  email: string;
-  role: string;
-  createdAt: string;
-  expiresAt: string;
-}
+type Member = Api.Member;
+type Invitation = Api.Invitation;
 
 export function Members() {
   const { workspace, me, toast } = useSession();
