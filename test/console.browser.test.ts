@@ -229,6 +229,9 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Save rules' }).click();
     await page.getByText(/"FETCH" is not a method/).waitFor();
 
+    await page.goto(`${s.url}/keys/not-a-key`);
+    await page.getByRole('heading', { name: 'No such key' }).waitFor();
+
     await page.getByRole('button', { name: '+ New workspace' }).click();
     await page.getByLabel('Workspace name').fill('Side project');
     await page.getByLabel('Workspace name').press('Enter');

@@ -106,7 +106,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(audit.status).toBe(200);
     expect(audit.body.data.map((a: { action: string }) => a.action).sort()).toEqual(['key.create', 'key.revoke', 'key.roll', 'key.update']);
     for (const a of audit.body.data) {
-      expect(a.actor).toEqual({ type: 'user', id: w.userId });
+      expect(a.actor).toEqual({ type: 'user', id: w.userId, email: 'owner@example.com' });
       expect(a.target).toEqual({ type: 'key', id: k.id });
       expect(a.ip).toBe('127.0.0.1');
       expect(Date.parse(a.at)).toBeGreaterThan(0);
@@ -114,5 +114,23 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     const all = await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=app.create`, { token: w.token });
     expect(all.body.total).toBe(1);
     expect(audit.text).not.toContain(k.key);
+  });
+
+  it('the audit log filters by an action\'s start and by a date range; a root key shows as itself', async () => {
+    const k = await createKey(s, w);
+    s.clock.advance(3_600_000);
+    const middle = new Date(s.clock.now()).toISOString();
+    await s.request('PATCH', `/v1/keys/${k.id}`, { token: w.token, body: { name: 'later' } });
+    const root = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['*'] } })).body;
+    await s.request('PUT', `/v1/apps/${w.appId}/vault/A`, { token: root.key, body: { value: 'x' } });
+    const q = async (query: string) => (await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?${query}`, { token: w.token })).body;
+    expect((await q('action=key')).data.map((a: { action: string }) => a.action).sort()).toEqual(['key.create', 'key.update']);
+    expect((await q('action=key.up')).total).toBe(1);
+    expect((await q('action=k_y')).total).toBe(0);
+    const vault = await q('action=vault');
+    expect(vault.data[0].actor).toEqual({ type: 'root_key', id: root.id });
+    expect((await q(`since=${encodeURIComponent(middle)}&action=key`)).data.map((a: { action: string }) => a.action)).toEqual(['key.update']);
+    expect((await q(`until=${encodeURIComponent(middle)}&action=key`)).data.map((a: { action: string }) => a.action)).toEqual(['key.create']);
+    expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?since=2026-06-30T23:59:60Z`, { token: w.token })).status).toBe(400);
   });
 });

@@ -1,8 +1,8 @@
 // The audit trail: written in the same transaction as the change it describes.
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AuditTable, Database } from '../schema.js';
 import { newId } from '../../lib/random.js';
-import { offsetOf, type PageOf, type PageRequest } from './sql.js';
+import { offsetOf, prefixPattern, type PageOf, type PageRequest } from './sql.js';
 
 export interface Actor {
   type: 'user' | 'root_key' | 'system' | 'chat';
@@ -20,9 +20,17 @@ export interface AuditEntry {
 }
 
 export interface AuditFilters {
+  /** An action, or the start of one: `vault` finds `vault.create`, `vault.reveal` … */
   action?: string | undefined;
   targetId?: string | undefined;
+  /** Epoch ms, inclusive. */
+  since?: number | undefined;
+  /** Epoch ms, exclusive. */
+  until?: number | undefined;
 }
+
+/** An entry with the email of its actor when the actor is a user. */
+export type AuditRow = AuditTable & { actor_email: string | null };
 
 const MAX_USER_AGENT = 256;
 
@@ -46,12 +54,16 @@ export class AuditRepo {
   }
 
   /** Newest first. */
-  async list(workspaceId: string, filters: AuditFilters, page: PageRequest): Promise<PageOf<AuditTable>> {
-    let q = this.db.selectFrom('audit_log').where('workspace_id', '=', workspaceId);
-    if (filters.action) q = q.where('action', '=', filters.action);
-    if (filters.targetId) q = q.where('target_id', '=', filters.targetId);
+  async list(workspaceId: string, filters: AuditFilters, page: PageRequest): Promise<PageOf<AuditRow>> {
+    let q = this.db.selectFrom('audit_log').where('audit_log.workspace_id', '=', workspaceId);
+    if (filters.action) q = q.where(sql<boolean>`audit_log.action like ${prefixPattern(filters.action)} escape '\\'`);
+    if (filters.targetId) q = q.where('audit_log.target_id', '=', filters.targetId);
+    if (filters.since !== undefined) q = q.where('audit_log.created_at', '>=', filters.since);
+    if (filters.until !== undefined) q = q.where('audit_log.created_at', '<', filters.until);
     const { n } = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const rows = await q.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
+    const rows = await q.leftJoin('users', (j) => j.onRef('users.id', '=', 'audit_log.actor_id').on('audit_log.actor_type', '=', 'user'))
+      .selectAll('audit_log').select('users.email as actor_email')
+      .orderBy('audit_log.created_at', 'desc').orderBy('audit_log.id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
     return { rows, total: Number(n) };
   }
 }

@@ -6,6 +6,11 @@ export function containsPattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** `text%` with LIKE's wildcards escaped (case kept); pair with `ESCAPE '\'`. */
+export function prefixPattern(text: string): string {
+  return `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 /** `lower(column) LIKE pattern ESCAPE '\'`, the same in both dialects. */
 export function likeLower(column: string, pattern: string): RawBuilder<boolean> {
   return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;

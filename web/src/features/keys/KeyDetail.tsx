@@ -4,7 +4,7 @@ import { Link } from '../../router';
 import { useSession } from '../../state';
 import type * as Api from '../../../../src/api/types';
 import { useApi } from '../../query';
-import { Badge, ErrorNote, statusTone, when } from '../../ui';
+import { Badge, Empty, ErrorNote, statusTone, when } from '../../ui';
 
 type Usage = Api.Usage;
 
@@ -56,6 +56,15 @@ export function KeyDetail({ keyId }: { keyId: string }) {
   const usage = useApi(['usage', keyId], () => api<Usage>('GET', `/v1/keys/${keyId}/usage?granularity=hour`));
   const audit = useApi(['audit', workspace?.id, 'target', keyId], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?targetId=${keyId}&limit=50`), Boolean(workspace));
   const k = key.data;
+  // A key id that is malformed, unknown or another tenant's: one plain page, not a stuck loader.
+  if (key.error) {
+    return (
+      <>
+        <div className="crumbs"><Link to="/apps">Apps</Link> / key</div>
+        <Empty title="No such key"><p>This key does not exist, or it belongs to a workspace you are not in.</p><Link to="/apps">Back to apps</Link></Empty>
+      </>
+    );
+  }
   return (
     <>
       <div className="page-head">
@@ -69,7 +78,7 @@ export function KeyDetail({ keyId }: { keyId: string }) {
       <div className="stack">
         <section className="card card-pad">
           <h3>Usage, last 24 hours</h3>
-          {usage.data ? <UsageChart usage={usage.data} /> : <p>Loading…</p>}
+          {usage.data ? <UsageChart usage={usage.data} /> : usage.error ? <ErrorNote error={usage.error} /> : <p>Loading…</p>}
         </section>
         <div className="grid-2">
           <section className="card card-pad">

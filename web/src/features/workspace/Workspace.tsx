@@ -101,21 +101,32 @@ export function Audit() {
   const { workspace } = useSession();
   const [page, setPage] = useState(1);
   const [action, setAction] = useState('');
-  const log = useApi(['audit', workspace?.id, page, action], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?page=${page}&limit=25${action ? `&action=${encodeURIComponent(action)}` : ''}`));
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const query = new URLSearchParams({ page: String(page), limit: '25' });
+  if (action.trim()) query.set('action', action.trim());
+  // Dates from the pickers are local days: from the start of the first to the end of the last.
+  if (from) query.set('since', new Date(`${from}T00:00:00`).toISOString());
+  if (to) query.set('until', new Date(new Date(`${to}T00:00:00`).getTime() + 86_400_000).toISOString());
+  const log = useApi(['audit', workspace?.id, query.toString()], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?${query}`));
   const pages = Math.max(1, Math.ceil((log.data?.total ?? 0) / 25));
   return (
     <>
       <div className="page-head"><div><h1>Audit log</h1><p>Every change in this workspace: who, what, when and from where.</p></div></div>
       <ErrorNote error={log.error} />
       <div className="card">
-        <div className="toolbar"><input aria-label="Filter by action" placeholder="Action, e.g. key.revoke" value={action} onChange={(e) => { setAction(e.target.value); setPage(1); }} /></div>
+        <div className="toolbar">
+          <input aria-label="Filter by action" placeholder="Action or its start, e.g. vault or key.revoke" value={action} onChange={(e) => { setAction(e.target.value); setPage(1); }} />
+          <label className="row">From <input type="date" aria-label="From day" value={from} onChange={(e) => { setFrom(e.target.value); setPage(1); }} /></label>
+          <label className="row">To <input type="date" aria-label="To day" value={to} onChange={(e) => { setTo(e.target.value); setPage(1); }} /></label>
+        </div>
         <div className="table-wrap">
           <table>
             <thead><tr><th>When</th><th>Action</th><th>Actor</th><th className="hide-sm">Target</th><th className="hide-sm">From</th></tr></thead>
             <tbody>
               {(log.data?.data ?? []).map((a) => (
                 <tr key={a.id}>
-                  <td>{when(a.at)}</td><td><Badge tone="blue">{a.action}</Badge></td><td>{a.actor.type} <span className="mono">{a.actor.id}</span></td>
+                  <td>{when(a.at)}</td><td><Badge tone="blue">{a.action}</Badge></td><td>{a.actor.email ?? <>{a.actor.type} <span className="mono">{a.actor.id}</span></>}</td>
                   <td className="hide-sm"><span className="mono">{a.target.type === 'key' ? <Link to={`/keys/${a.target.id}`}>{a.target.id}</Link> : a.target.id}</span></td><td className="hide-sm">{a.ip ?? '—'}</td>
                 </tr>
               ))}
