@@ -9,6 +9,8 @@ import type { Invalidatable, KeyChange } from './bus.js';
 
 /** A slow transaction's row can surface this long after its sequence number was taken. */
 const RECENT_WINDOW_MS = 10_000;
+/** Gaps remembered at most (a burst of rolled-back inserts cannot grow memory without bound). */
+const MAX_GAPS = 10_000;
 const BATCH = 1000;
 /** Changes older than this are pruned: a node away longer than that has dropped its cache anyway. */
 const RETENTION_MS = 24 * 3_600_000;
@@ -27,8 +29,12 @@ export class ChangeFeed {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastWarn = 0;
-  /** Sequence numbers already applied within the recent window, so each change is applied once. */
-  private readonly applied = new Map<number, number>();
+  /**
+   * Sequence numbers skipped over, with when they were first missed. A PostgreSQL sequence is
+   * taken at insert but seen at commit, so a slower transaction's row can appear behind a newer
+   * one; each gap is looked up again until it appears or is older than the window (a rollback).
+   */
+  private readonly gaps = new Map<number, number>();
 
   constructor(
     private readonly store: Store,
@@ -63,25 +69,31 @@ export class ChangeFeed {
 
   private async read(): Promise<void> {
     const started = this.clock.now();
+    const changes = this.store.repos.changes;
     try {
+      // New changes, in order, each applied once.
       for (;;) {
-        const rows = await this.store.repos.changes.after(this.lastSeq, started - RECENT_WINDOW_MS, BATCH);
+        const rows = await changes.after(this.lastSeq, BATCH);
         for (const row of rows) {
           const seq = Number(row.seq);
-          if (this.applied.has(seq)) continue;
-          this.applied.set(seq, row.created_at);
+          for (let missing = this.lastSeq + 1; missing < seq && this.gaps.size < MAX_GAPS; missing++) this.gaps.set(missing, started);
+          this.lastSeq = seq;
           this.apply(row);
         }
-        const newest = rows.reduce((m, r) => Math.max(m, Number(r.seq)), this.lastSeq);
-        const advanced = newest > this.lastSeq;
-        this.lastSeq = newest;
-        if (rows.length < BATCH || !advanced) break;
+        if (rows.length < BATCH) break;
+      }
+      // Late commits: the gaps that have appeared since.
+      for (const [seq, at] of this.gaps) if (at < started - RECENT_WINDOW_MS) this.gaps.delete(seq);
+      if (this.gaps.size > 0) {
+        for (const row of await changes.bySeq([...this.gaps.keys()])) {
+          this.gaps.delete(Number(row.seq));
+          this.apply(row);
+        }
       }
       this.lastRead = started;
-      for (const [seq, at] of this.applied) if (at < started - 2 * RECENT_WINDOW_MS) this.applied.delete(seq);
       if (started - this.lastPrune > PRUNE_EVERY_MS) {
         this.lastPrune = started;
-        await this.store.repos.changes.prune(started - RETENTION_MS);
+        await changes.prune(started - RETENTION_MS);
       }
     } catch (err) {
       if (started - this.lastWarn > 10_000) {

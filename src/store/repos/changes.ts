@@ -24,15 +24,14 @@ export class ChangeRepo {
     return Number(row?.seq ?? 0);
   }
 
-  /**
-   * Changes after `seq`, and every change made since `recentSince`: a sequence number is taken when
-   * a row is inserted but seen when its transaction commits, so a slow transaction can surface
-   * behind a newer one. Re-reading a short recent window catches it (invalidating twice is harmless).
-   */
-  after(seq: number, recentSince: number, limit: number): Promise<ChangeRow[]> {
-    return this.db.selectFrom('changes').selectAll()
-      .where((eb) => eb.or([eb('seq', '>', seq), eb('created_at', '>=', recentSince)]))
-      .orderBy('seq').limit(limit).execute() as Promise<ChangeRow[]>;
+  /** Changes after `seq`, oldest first. */
+  after(seq: number, limit: number): Promise<ChangeRow[]> {
+    return this.db.selectFrom('changes').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute() as Promise<ChangeRow[]>;
+  }
+
+  /** The changes with these sequence numbers (those that exist). */
+  bySeq(seqs: readonly number[]): Promise<ChangeRow[]> {
+    return this.db.selectFrom('changes').selectAll().where('seq', 'in', [...seqs]).orderBy('seq').execute() as Promise<ChangeRow[]>;
   }
 
   async prune(before: number): Promise<void> {
