@@ -37,6 +37,8 @@ import type { VaultService } from './vault/service.js';
 import { leakRoutes } from './leaks/routes.js';
 import type { LeakService } from './leaks/service.js';
 import { slashRoutes } from './integrations/slash.js';
+import { webhookRoutes } from './webhooks/routes.js';
+import type { WebhookService } from './webhooks/service.js';
 import type { Clock } from './lib/clock.js';
 import type { InvalidationBus } from './shared/bus.js';
 import type { ReplayGuard } from './shared/replay.js';
@@ -58,6 +60,7 @@ export interface AppServices {
   keys: KeyService;
   usage: UsageService;
   vault: VaultService;
+  webhooks: WebhookService;
   audit: Pick<AuditRepo, 'list'>;
   leaks: LeakService;
   leakPublicKeys: readonly { id: string; pem: string }[];
@@ -165,6 +168,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs }));
     await scope.register(auditRoutes(s));
     await scope.register(vaultRoutes(s));
+    await scope.register(webhookRoutes(s));
     await scope.register(leakRoutes({ leaks: s.leaks, publicKeys: s.leakPublicKeys }));
     await scope.register(slashRoutes({ ...s, signingSecret: s.slash.signingSecret, appId: s.slash.appId }));
   });

@@ -47,6 +47,25 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
+  readonly webhooks: {
+    /** First retry delay (doubling, with jitter). */
+    readonly retryBaseMs: number;
+    readonly maxAttempts: number;
+    /** Longest wait for one attempt. */
+    readonly timeoutMs: number;
+    /** Loopback and private targets allowed (development, tests). */
+    readonly allowPrivate: boolean;
+    /** How often each node looks for due deliveries of other nodes' events and retries. */
+    readonly pollMs: number;
+    /** How often keys are scanned for key.expiring, key.expired and key.usage_low. */
+    readonly scanMs: number;
+    /** key.expiring is sent this long before expiresAt. */
+    readonly expiryNoticeMs: number;
+    /** Failed attempts in a row after which an endpoint is disabled. */
+    readonly disableAfter: number;
+    /** Settled deliveries are kept this long. */
+    readonly retentionMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -60,6 +79,13 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
 }
 
 function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
@@ -144,5 +170,16 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
     sqliteSync: sync,
+    webhooks: Object.freeze({
+      retryBaseMs: int(env, 'KEYWARD_WEBHOOK_RETRY_BASE_MS', 5000, 10, 3_600_000),
+      maxAttempts: int(env, 'KEYWARD_WEBHOOK_MAX_ATTEMPTS', 8, 1, 20),
+      timeoutMs: int(env, 'KEYWARD_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE'),
+      pollMs: int(env, 'KEYWARD_WEBHOOK_POLL_MS', 1000, 10, 60_000),
+      scanMs: int(env, 'KEYWARD_WEBHOOK_SCAN_MS', 60_000, 10, 3_600_000),
+      expiryNoticeMs: int(env, 'KEYWARD_EXPIRY_NOTICE_HOURS', 168, 0, 24 * 365) * 3_600_000,
+      disableAfter: int(env, 'KEYWARD_WEBHOOK_DISABLE_AFTER', 40, 1, 10_000),
+      retentionMs: int(env, 'KEYWARD_WEBHOOK_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
+    }),
   });
 }

@@ -32,6 +32,10 @@ import { WorkspaceService } from './workspaces/service.js';
 import { InvitationService } from './workspaces/invitations.js';
 import { VaultService } from './vault/service.js';
 import { LeakService } from './leaks/service.js';
+import { WebhookOutbox } from './webhooks/outbox.js';
+import { WebhookSender } from './webhooks/sender.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { WebhookService } from './webhooks/service.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
@@ -57,6 +61,8 @@ export interface Deps {
   feed: ChangeFeed;
   /** This node's heartbeat and the count of live nodes. */
   nodes: NodeRegistry;
+  /** This node's webhook worker (tests drain it explicitly instead of waiting). */
+  webhooks: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -185,6 +191,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await feed.start();
   const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
 
+  const wh = config.webhooks;
+  // Events are written by the services in their transactions; the dispatcher sends them. A local
+  // commit wakes it at once; other nodes' events are found by its poll.
+  const outbox = new WebhookOutbox(wh.maxAttempts, wh.expiryNoticeMs, () => webhooks.kick());
+  const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, wh);
+  webhooks.start();
+
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
   const services: AppServices = {
     logger,
@@ -193,14 +206,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     auth,
     guard: new Guard(auth, store.repos),
     idempotency: new Idempotency(store, clock),
-    workspaces: new WorkspaceService(store, clock, bus),
+    workspaces: new WorkspaceService(store, clock, bus, outbox),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
-    apps: new AppService(store, clock, bus),
-    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id)),
+    apps: new AppService(store, clock, bus, outbox),
+    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
+    webhooks: new WebhookService(store, clock, box, wh.allowPrivate, () => webhooks.kick()),
     audit: store.repos.audit,
-    leaks: new LeakService(store, clock, bus, config.leakPolicy),
+    leaks: new LeakService(store, clock, bus, config.leakPolicy, outbox),
     leakPublicKeys: config.leakPublicKeys,
     bus,
     replay,
@@ -247,7 +261,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     config, logger, clock, store, box, metrics, cache, usage, verify, services,
     feed,
     nodes,
+    webhooks,
     async close() {
+      await webhooks.close();
       await feed.close();
       await nodes.close();
       await usage.stop();

@@ -4,6 +4,7 @@ import { AppError, invalid, notFound } from '../errors.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
@@ -29,7 +30,7 @@ function checkPrefix(prefix: string | undefined): void {
 }
 
 export class AppService {
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus) {}
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus, private readonly outbox: WebhookOutbox) {}
 
   list(workspaceId: string): Promise<AppsTable[]> {
     return this.store.repos.apps.listByWorkspace(workspaceId);
@@ -102,7 +103,12 @@ export class AppService {
     const now = this.clock.now();
     const revoked = await this.store.transaction(async (r) => {
       const ids = await r.keys.revokeAllOfApp(app.id, now);
-      for (const id of ids) await r.changes.record('key', id, app.workspace_id, now);
+      const notify = await this.outbox.listens(r, app.workspace_id, app.id, 'key.revoked');
+      for (const id of ids) {
+        await r.changes.record('key', id, app.workspace_id, now);
+        const row = notify ? await r.keys.find(id) : undefined;
+        if (row) await this.outbox.key(r, 'key.revoked', row, now);
+      }
       await r.apps.markDeleted(app.id, now);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
       return ids;

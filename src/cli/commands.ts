@@ -68,8 +68,8 @@ program.command('reencrypt')
     try {
       await migrate(store.db);
       const box = await openSecretBox(config, store, createLogger(config.logLevel));
-      const { secrets, vault } = await reencryptAll(store, box);
-      process.stdout.write(`re-sealed ${secrets} integration secret(s) and ${vault} vault value(s) under master key ${box.currentId}\n`);
+      const { secrets, vault, webhooks } = await reencryptAll(store, box);
+      process.stdout.write(`re-sealed ${secrets} integration secret(s), ${vault} vault value(s) and ${webhooks} webhook secret(s) under master key ${box.currentId}\n`);
     } finally {
       await store.close();
     }

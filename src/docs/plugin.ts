@@ -29,6 +29,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'root keys', description: 'Workspace credentials for automation' },
         { name: 'audit', description: 'Who did what' },
         { name: 'vault', description: 'Encrypted secrets per app' },
+        { name: 'webhooks', description: 'Signed event deliveries: key lifecycle, expiry, low usage' },
         { name: 'leaks', description: 'Secret-scanning reports of leaked keys' },
         { name: 'integrations', description: 'Chat slash commands' },
         { name: 'auth', description: 'Sessions' },

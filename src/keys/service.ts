@@ -7,6 +7,7 @@ import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import { sealContext, type SecretBox } from '../lib/secretbox.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
@@ -74,6 +75,7 @@ export class KeyService {
     private readonly bus: InvalidationBus,
     /** This node's latest use of a key not yet written to the store. */
     private readonly pendingLastUse: (keyId: string) => number | undefined,
+    private readonly outbox: WebhookOutbox,
   ) {}
 
   async get(keyId: string): Promise<KeysTable> {
@@ -98,16 +100,19 @@ export class KeyService {
       owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
       remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
       meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-      created_by: actor.id,
+      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null,
       ...columnsOf(input),
     };
     row.remaining = remaining;
+    row.remaining_base = remaining;
     if (row.refill_amount !== null) row.last_refill_at = now;
     await this.store.transaction(async (r) => {
       await r.keys.insert(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
       await r.changes.record('value', hash, app.workspace_id, now);
       createdResource(row.id);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
+      await this.outbox.key(r, 'key.created', row, now);
+      await this.outbox.expiringAtOnce(r, row, now);
     });
     this.bus.valueAdded(hash);
     return { value: plaintext, view: keyView(row) };
@@ -135,15 +140,25 @@ export class KeyService {
     checkInput(input, now);
     const cols = { ...columnsOf(input), updated_at: now };
     if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
-    if (input.refill !== undefined || input.remaining !== undefined) cols.last_refill_at = now;
+    if (input.refill !== undefined || input.remaining !== undefined) {
+      cols.last_refill_at = now;
+      // A new cap or refill starts a new period for key.usage_low.
+      cols.usage_low = null;
+      if (cols.remaining !== undefined) cols.remaining_base = cols.remaining;
+    }
+    // A new expiry date gets its own notices.
+    if (input.expiresAt !== undefined) cols.expiry_notice = null;
     const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
+    const updated: KeysTable = { ...key, ...cols };
     await this.store.transaction(async (r) => {
       if (!(await r.keys.update(key.id, cols))) throw conflict('A revoked key cannot be changed');
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
+      await this.outbox.key(r, action === 'key.disable' ? 'key.disabled' : action === 'key.enable' ? 'key.enabled' : 'key.updated', updated, now);
+      if (input.expiresAt !== undefined) await this.outbox.expiringAtOnce(r, updated, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
-    return this.view({ ...key, ...cols });
+    return this.view(updated);
   }
 
   async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment): Promise<Created> {
@@ -158,6 +173,7 @@ export class KeyService {
       await r.changes.record('value', hash, key.workspace_id, now);
       createdResource(key.id);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs, ...(environment !== key.environment ? { environment } : {}) } }, now);
+      await this.outbox.key(r, 'key.rolled', { ...key, start, environment, updated_at: now }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
     this.bus.valueAdded(hash);
@@ -171,6 +187,7 @@ export class KeyService {
       await r.keys.revoke(key.id, now);
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
+      await this.outbox.key(r, 'key.revoked', { ...key, status: 'revoked', revoked_at: now, updated_at: now }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
     return this.view({ ...key, status: 'revoked', revoked_at: now, updated_at: now });

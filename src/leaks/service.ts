@@ -4,6 +4,7 @@ import { sha256Hex } from '../lib/hash.js';
 import type { Clock } from '../lib/clock.js';
 import { parseKey } from '../keys/format.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 
@@ -27,6 +28,7 @@ export class LeakService {
     private readonly clock: Clock,
     private readonly bus: InvalidationBus,
     private readonly policy: 'disable' | 'revoke',
+    private readonly outbox: WebhookOutbox,
   ) {}
 
   async handle(actor: Actor, item: LeakItem): Promise<LeakOutcome> {
@@ -44,20 +46,30 @@ export class LeakService {
         await r.rootKeys.revoke(root.id, now);
         await r.changes.record('root_key', root.id, root.workspace_id, now);
         await r.audit.record(actor, { workspaceId: root.workspace_id, action: 'root_key.leak_revoke', targetType: 'root_key', targetId: root.id, meta }, now);
+        await this.outbox.rootKey(r, 'rootkey.revoked', { ...root, revoked_at: now }, now);
       });
       this.bus.keyChanged(root.id, root.workspace_id);
       return result('true_positive', 'revoked');
     }
 
-    const key = await repos.keys.findByHash(tokenHash);
+    const found = await repos.keys.findByHash(tokenHash);
+    if (!found) return result('false_positive', 'none');
+    const key = await repos.keys.find(found.id);
     if (!key) return result('false_positive', 'none');
-    if (key.status !== 'active') return result('true_positive', 'already_inactive');
+    if (key.status !== 'active') {
+      // Still worth telling whoever owns it, once per report.
+      await this.store.transaction((r) => this.outbox.key(r, 'key.leaked', key, now));
+      return result('true_positive', 'already_inactive');
+    }
     const revoke = this.policy === 'revoke';
     await this.store.transaction(async (r) => {
       if (revoke) await r.keys.revoke(key.id, now);
       else await r.keys.update(key.id, { status: 'disabled', updated_at: now });
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: revoke ? 'key.leak_revoke' : 'key.leak_disable', targetType: 'key', targetId: key.id, meta }, now);
+      const after = revoke ? { ...key, status: 'revoked' as const, revoked_at: now, updated_at: now } : { ...key, status: 'disabled' as const, updated_at: now };
+      await this.outbox.key(r, 'key.leaked', after, now);
+      await this.outbox.key(r, revoke ? 'key.revoked' : 'key.disabled', after, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
     return result('true_positive', revoke ? 'revoked' : 'disabled');

@@ -12,6 +12,7 @@ const TAG_BYTES = 16;
 export const sealContext = {
   keySecret: (keyId: string): string => `key:${keyId}`,
   vault: (appId: string, name: string): string => `vault:${appId}:${name}`,
+  webhookSecret: (webhookId: string): string => `webhook:${webhookId}`,
 } as const;
 
 /** The current key encrypts; previous keys (during a rotation) still decrypt. */

@@ -89,17 +89,23 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     dialect: dialect.name,
     repos,
     db: store.db,
-    transaction: (fn) => store.db.transaction().execute(async (trx) => {
-      const repos = new Repos(trx);
-      const result = await fn(repos);
-      // A create made under an Idempotency-Key records the key with the object, atomically.
-      const claim = activeClaim();
-      if (claim && claim.resourceId !== undefined && !claim.recorded) {
-        await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: claim.resourceId, created_at: claim.at });
-        claim.recorded = true;
-      }
+    transaction: async (fn) => {
+      let bound: Repos | undefined;
+      const result = await store.db.transaction().execute(async (trx) => {
+        const repos = (bound = new Repos(trx, true));
+        const value = await fn(repos);
+        // A create made under an Idempotency-Key records the key with the object, atomically.
+        const claim = activeClaim();
+        if (claim && claim.resourceId !== undefined && !claim.recorded) {
+          await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: claim.resourceId, created_at: claim.at });
+          claim.recorded = true;
+        }
+        return value;
+      });
+      // What waits for the commit (a webhook worker's wake-up) runs only once it happened.
+      bound?.runCommitted();
       return result;
-    }),
+    },
     keyByHash: (hash) => (keyByHash ??= store.keyByHash(store.db))(hash),
     ping: store.ping,
     isUnavailable: isStoreUnavailable,

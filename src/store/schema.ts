@@ -71,6 +71,12 @@ export interface KeysTable {
   revoked_at: number | null;
   last_used_at: number | null;
   created_by: string | null;
+  /** Webhook notices sent for the current expires_at: null, 'expiring', 'expired'. */
+  expiry_notice: 'expiring' | 'expired' | null;
+  /** key.usage_low: 'due' once a charge takes remaining to 10% or less, 'sent' once emitted; a refill clears it. */
+  usage_low: 'due' | 'sent' | null;
+  /** What `remaining` was last set to (without a refill, the 10% of key.usage_low is of this). */
+  remaining_base: number | null;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -169,6 +175,57 @@ export interface NodesTable {
   seen_at: number;
 }
 
+export interface WebhooksTable {
+  id: string;
+  workspace_id: string;
+  /** Only this app's key events; null = every event of the workspace. */
+  app_id: string | null;
+  url: string;
+  description: string;
+  /** JSON array of event types. */
+  events: string;
+  secret_enc: string;
+  /** After a rotation, the old secret still signs until previous_secret_until. */
+  previous_secret_enc: string | null;
+  previous_secret_until: number | null;
+  status: 'active' | 'disabled';
+  disabled_reason: string | null;
+  consecutive_failures: number;
+  created_at: number;
+  updated_at: number;
+  created_by: string | null;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  workspace_id: string;
+  type: string;
+  /** The JSON body every delivery of this event sends, byte for byte. */
+  payload: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  seq: Generated<number>;
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  /** Deliveries with one order key go out one at a time, in seq order. */
+  order_key: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number;
+  /** A node sending it holds it until then; a killed node's claim lapses. */
+  locked_until: number | null;
+  last_attempt_at: number | null;
+  response_status: number | null;
+  error: string | null;
+  latency_ms: number | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -186,4 +243,7 @@ export interface Database {
   changes: ChangesTable;
   idempotency: IdempotencyTable;
   nodes: NodesTable;
+  webhooks: WebhooksTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -4,6 +4,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
@@ -14,7 +15,7 @@ import type { Access, Principal } from '../auth/service.js';
 import { grants, type Permission } from '../auth/permissions.js';
 
 export class WorkspaceService {
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus) {}
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus, private readonly outbox: WebhookOutbox) {}
 
   /** A user's workspaces with their role; a root key's one workspace. */
   async listFor(principal: Principal): Promise<(WorkspacesTable & { role?: Role })[]> {
@@ -78,6 +79,7 @@ export class WorkspaceService {
       await r.rootKeys.insert(row);
       createdResource(row.id);
       await r.audit.record(access.actor, { workspaceId, action: 'root_key.create', targetType: 'root_key', targetId: row.id, meta: { permissions } }, now);
+      await this.outbox.rootKey(r, 'rootkey.created', row, now);
     });
     return { row, value: plaintext };
   }
@@ -89,6 +91,7 @@ export class WorkspaceService {
       await r.rootKeys.revoke(key.id, now);
       await r.changes.record('root_key', key.id, key.workspace_id, now);
       await r.audit.record(access.actor, { workspaceId: key.workspace_id, action: 'root_key.revoke', targetType: 'root_key', targetId: key.id }, now);
+      await this.outbox.rootKey(r, 'rootkey.revoked', { ...key, revoked_at: now }, now);
     });
     this.bus.keyChanged(key.id, key.workspace_id);
   }

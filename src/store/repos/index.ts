@@ -13,6 +13,7 @@ import { SettingsRepo } from './settings.js';
 import { UsageRepo } from './usage.js';
 import { UserRepo } from './users.js';
 import { VaultRepo } from './vault.js';
+import { WebhookRepo } from './webhooks.js';
 import { WorkspaceRepo } from './workspaces.js';
 
 export class Repos {
@@ -29,8 +30,13 @@ export class Repos {
   readonly users: UserRepo;
   readonly vault: VaultRepo;
   readonly workspaces: WorkspaceRepo;
+  readonly webhooks: WebhookRepo;
+  /** Run once the transaction these repositories are bound to has committed (at once outside one). */
+  private readonly committed: (() => void)[] | null;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, inTransaction = false) {
+    this.committed = inTransaction ? [] : null;
+    this.webhooks = new WebhookRepo(db);
     this.apps = new AppRepo(db);
     this.audit = new AuditRepo(db);
     this.changes = new ChangeRepo(db);
@@ -44,6 +50,16 @@ export class Repos {
     this.users = new UserRepo(db);
     this.vault = new VaultRepo(db);
     this.workspaces = new WorkspaceRepo(db);
+  }
+
+  afterCommit(fn: () => void): void {
+    if (this.committed === null) fn();
+    else if (!this.committed.includes(fn)) this.committed.push(fn);
+  }
+
+  /** Called by the store once the transaction committed. */
+  runCommitted(): void {
+    for (const fn of this.committed?.splice(0) ?? []) fn();
   }
 }
 

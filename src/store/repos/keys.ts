@@ -77,7 +77,9 @@ export class KeyRepo {
 
   /**
    * Refills (when a new day/month has begun) and charges `cost` in one statement, so concurrent
-   * verifies on any number of nodes can never spend more than the cap. Returns what is left, or
+   * verifies on any number of nodes can never spend more than the cap. The charge that takes
+   * `remaining` to 10% or less of its refill (or of what it was set to) marks key.usage_low due, in
+   * the same statement: the webhook scan sends it, once per refill period. Returns what is left, or
    * null when the cap would be exceeded (nothing is charged then).
    */
   async charge(id: string, cost: number, now: number): Promise<number | null> {
@@ -86,7 +88,13 @@ export class KeyRepo {
     const result = await sql<{ remaining: number }>`
       UPDATE keys SET
         remaining = (CASE WHEN ${due} THEN refill_amount ELSE remaining END) - CAST(${cost} AS bigint),
-        last_refill_at = CASE WHEN ${due} THEN CAST(${now} AS bigint) ELSE last_refill_at END
+        last_refill_at = CASE WHEN ${due} THEN CAST(${now} AS bigint) ELSE last_refill_at END,
+        usage_low = CASE
+          WHEN COALESCE(refill_amount, remaining_base) IS NOT NULL
+            AND ((CASE WHEN ${due} THEN refill_amount ELSE remaining END) - CAST(${cost} AS bigint)) * 10 <= COALESCE(refill_amount, remaining_base)
+            THEN (CASE WHEN ${due} OR usage_low IS NULL THEN 'due' ELSE usage_low END)
+          WHEN ${due} THEN NULL
+          ELSE usage_low END
       WHERE id = ${id} AND remaining IS NOT NULL
         AND (CASE WHEN ${due} THEN refill_amount ELSE remaining END) >= CAST(${cost} AS bigint)
       RETURNING remaining`.execute(this.db);

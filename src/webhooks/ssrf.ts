@@ -1,0 +1,28 @@
+// Where a webhook may be sent: public unicast addresses only, unless KEYWARD_WEBHOOK_ALLOW_PRIVATE.
+// Checked on the literal address at creation and on every resolved address at send time (the
+// address actually connected to), so a name that later resolves to 127.0.0.1 is refused too.
+import ipaddr from 'ipaddr.js';
+
+/** Why an address may not receive webhooks, or null when it may. */
+export function refusedAddress(address: string): string | null {
+  if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  const range = ip.range();
+  // Public unicast only; everything else (loopback, private, link-local with the cloud metadata
+  // service at 169.254.169.254, unique-local, carrier-grade NAT, multicast, reserved …) is refused.
+  if (range === 'unicast') return null;
+  return `${ip.toString()} is a ${range} address`;
+}
+
+/** The host of a URL when it is a literal IP (brackets stripped), else null. */
+export function literalHost(url: URL): string | null {
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return ipaddr.isValid(host) ? host : null;
+}
+
+/** Names that always mean this machine, whatever DNS says. */
+export function isLocalName(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  return h === 'localhost' || h.endsWith('.localhost');
+}

@@ -1,0 +1,428 @@
+// Webhooks through the API with a real receiver: signatures, events of the whole key lifecycle
+// in order, retries keeping the webhook-id, give-up and manual retry, disabling, secret rotation,
+// time-driven notices, the SSRF guard, and the outbox's atomicity.
+import { createHmac } from 'node:crypto';
+import os from 'node:os';
+import dns from 'node:dns/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
+import { startReceiver, type Receiver } from './webhook-receiver.js';
+import { verifySignature } from '../src/webhooks/signing.js';
+import { WebhookSender } from '../src/webhooks/sender.js';
+import { refusedAddress } from '../src/webhooks/ssrf.js';
+
+const ALL_KEY_EVENTS = ['key.created', 'key.updated', 'key.disabled', 'key.enabled', 'key.rolled', 'key.revoked', 'key.expiring', 'key.expired', 'key.leaked', 'key.usage_low'];
+const DAY = 86_400_000;
+
+/** The Standard Webhooks signature, computed here from the spec, not with the server's code. */
+function expectedSignature(secret: string, id: string, ts: string, body: string): string {
+  return 'v1,' + createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`${id}.${ts}.${body}`).digest('base64');
+}
+
+async function deliveries(s: TestServer, w: World, hookId: string): Promise<any[]> {
+  const res = await s.request('GET', `/v1/webhooks/${hookId}/deliveries?limit=100`, { token: w.token });
+  expect(res.status).toBe(200);
+  return res.body.data;
+}
+
+/** Polls the deliveries API until `check` holds (an attempt's outcome is recorded after the receiver answered). */
+async function until(s: TestServer, w: World, hookId: string, check: (d: any[]) => boolean): Promise<any[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const list = await deliveries(s, w, hookId);
+    if (check(list)) return list;
+    if (Date.now() > deadline) throw new Error(`deliveries never matched: ${JSON.stringify(list)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
+  let s: TestServer;
+  let w: World;
+  let rx: Receiver;
+  beforeEach(async () => {
+    rx = await startReceiver();
+    s = await startServer({ dialect, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1', KEYWARD_WEBHOOK_RETRY_BASE_MS: '1000', KEYWARD_WEBHOOK_TIMEOUT_MS: '2000', KEYWARD_SESSION_TTL_HOURS: '2160' } });
+    w = await world(s);
+  });
+  afterEach(async () => {
+    await s.close();
+    await rx.close();
+  });
+
+  const subscribe = async (events = ALL_KEY_EVENTS, extra: Record<string, unknown> = {}) => {
+    const res = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx.url, events, ...extra } });
+    expect(res.status, res.text).toBe(201);
+    return res.body as { id: string; secret: string };
+  };
+
+  it('signs each delivery per Standard Webhooks; the secret is shown once; the payload is the key view without its value', async () => {
+    const hook = await subscribe();
+    expect(hook.secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect(Buffer.from(hook.secret.slice(6), 'base64')).toHaveLength(32);
+    const read = await s.request('GET', `/v1/webhooks/${hook.id}`, { token: w.token });
+    expect(read.text).not.toContain(hook.secret);
+    expect(read.body).not.toHaveProperty('secret');
+
+    const key = await createKey(s, w, { name: 'signed', meta: { plan: 'pro' } });
+    const [got] = await rx.waitFor(1);
+    const h = got!.headers;
+    expect(h['content-type']).toBe('application/json');
+    expect(h['webhook-id']).toMatch(/^evt_/);
+    expect(Number(h['webhook-timestamp'])).toBe(Math.floor(s.clock.now() / 1000));
+    expect(h['webhook-signature']).toBe(expectedSignature(hook.secret, h['webhook-id'] as string, h['webhook-timestamp'] as string, got!.body));
+    expect(verifySignature(hook.secret, { id: h['webhook-id'] as string, timestamp: h['webhook-timestamp'] as string, signature: h['webhook-signature'] as string }, got!.body, Math.floor(s.clock.now() / 1000))).toBe(true);
+    expect(verifySignature(hook.secret, { id: h['webhook-id'] as string, timestamp: h['webhook-timestamp'] as string, signature: h['webhook-signature'] as string }, got!.body + ' ', Math.floor(s.clock.now() / 1000))).toBe(false);
+
+    expect(got!.json).toMatchObject({ type: 'key.created', timestamp: new Date(s.clock.now()).toISOString(), data: { id: key.id, appId: w.appId, name: 'signed', start: key.body.start, meta: { plan: 'pro' }, status: 'active' } });
+    expect(got!.body).not.toContain(key.key);
+    expect(got!.body).not.toContain(key.key.slice(key.body.start.length));
+
+    const list = await until(s, w, hook.id, (d) => d[0]?.status === 'delivered');
+    expect(list[0]).toMatchObject({ type: 'key.created', eventId: h['webhook-id'], attempts: 1, responseStatus: 200, error: null });
+    expect(list[0].latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('sends the whole lifecycle of a key in order, with data as it was at each event', async () => {
+    const hook = await subscribe();
+    const key = await createKey(s, w);
+    const token = { token: w.token };
+    expect((await s.request('PATCH', `/v1/keys/${key.id}`, { ...token, body: { name: 'renamed' } })).status).toBe(200);
+    expect((await s.request('PATCH', `/v1/keys/${key.id}`, { ...token, body: { status: 'disabled' } })).status).toBe(200);
+    expect((await s.request('PATCH', `/v1/keys/${key.id}`, { ...token, body: { status: 'active' } })).status).toBe(200);
+    const rolled = await s.request('POST', `/v1/keys/${key.id}/roll`, { ...token, body: {} });
+    expect(rolled.status).toBe(200);
+    expect((await s.request('DELETE', `/v1/keys/${key.id}`, token)).status).toBeLessThan(300);
+    const got = await rx.waitFor(6);
+    expect(got.map((r) => r.json.type)).toEqual(['key.created', 'key.updated', 'key.disabled', 'key.enabled', 'key.rolled', 'key.revoked']);
+    expect(got.map((r) => r.json.data.status)).toEqual(['active', 'active', 'disabled', 'active', 'active', 'revoked']);
+    expect(got[1]!.json.data.name).toBe('renamed');
+    expect(got[4]!.json.data.start).toBe(rolled.body.start);
+    for (const r of got) {
+      expect(r.body).not.toContain(key.key);
+      expect(r.body).not.toContain(rolled.body.key);
+    }
+    expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(6);
+    await until(s, w, hook.id, (d) => d.length === 6 && d.every((x) => x.status === 'delivered'));
+  });
+
+  it('sends only the events asked for, only of its app when scoped, and root-key events to workspace endpoints', async () => {
+    await subscribe(['key.revoked', 'rootkey.created']);
+    const other = await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Other', keyPrefix: 'other' } });
+    const rx2 = await startReceiver();
+    try {
+      const scoped = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx2.url, events: ['key.created', 'rootkey.created'], appId: other.body.id } });
+      expect(scoped.status).toBe(201);
+      const key = await createKey(s, w);
+      await s.request('DELETE', `/v1/keys/${key.id}`, { token: w.token });
+      const otherKey = await s.request('POST', `/v1/apps/${other.body.id}/keys`, { token: w.token, body: { name: 'o' } });
+      const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['keys:read'] } });
+      expect(root.status).toBe(201);
+      const got = await rx.waitFor(2);
+      const got2 = await rx2.waitFor(1);
+      await s.deps.webhooks.drain();
+      await s.deps.webhooks.idle();
+      expect(got.map((r) => r.json.type).sort()).toEqual(['key.revoked', 'rootkey.created']);
+      expect(got.find((r) => r.json.type === 'rootkey.created')!.json.data).toMatchObject({ id: root.body.id, name: 'ci', permissions: ['keys:read'] });
+      expect(got.find((r) => r.json.type === 'rootkey.created')!.body).not.toContain(root.body.key);
+      expect(got2.map((r) => [r.json.type, r.json.data.id])).toEqual([['key.created', otherKey.body.id]]);
+    } finally {
+      await rx2.close();
+    }
+  });
+
+  it('retries after 503s with backoff and the same webhook-id; a later event of the key waits for it', async () => {
+    const hook = await subscribe();
+    rx.respond(503, 503);
+    const key = await createKey(s, w);
+    await rx.waitFor(1);
+    let list = await until(s, w, hook.id, (d) => d[0]?.responseStatus === 503);
+    expect(list[0]).toMatchObject({ status: 'pending', attempts: 1, error: 'answered 503' });
+    const firstRetryAt = Date.parse(list[0].nextAttemptAt) - s.clock.now();
+    // Base 1 s with equal jitter: between half and all of it.
+    expect(firstRetryAt).toBeGreaterThanOrEqual(500);
+    expect(firstRetryAt).toBeLessThanOrEqual(1000);
+
+    // The key changes while its first event is being retried: that change waits.
+    await s.request('PATCH', `/v1/keys/${key.id}`, { token: w.token, body: { name: 'later' } });
+    await s.deps.webhooks.drain();
+    await s.deps.webhooks.idle();
+    expect(rx.received).toHaveLength(1);
+
+    s.clock.advance(1000);
+    await s.deps.webhooks.drain();
+    list = await until(s, w, hook.id, (d) => d.find((x) => x.type === 'key.created')?.attempts === 2 && d.find((x) => x.type === 'key.created')?.responseStatus === 503);
+    const second = Date.parse(list.find((x) => x.type === 'key.created').nextAttemptAt) - s.clock.now();
+    expect(second).toBeGreaterThanOrEqual(1000);
+    expect(second).toBeLessThanOrEqual(2000);
+    expect(rx.received).toHaveLength(2);
+
+    s.clock.advance(2000);
+    await s.deps.webhooks.drain();
+    const got = await rx.waitFor(4);
+    expect(got.map((r) => r.json.type)).toEqual(['key.created', 'key.created', 'key.created', 'key.updated']);
+    expect(new Set(got.slice(0, 3).map((r) => r.headers['webhook-id'])).size).toBe(1);
+    for (const r of got.slice(0, 3)) expect(r.headers['webhook-signature']).toBe(expectedSignature(hook.secret, r.headers['webhook-id'] as string, r.headers['webhook-timestamp'] as string, r.body));
+    list = await until(s, w, hook.id, (d) => d.every((x) => x.status === 'delivered'));
+    expect(list.find((x) => x.type === 'key.created')).toMatchObject({ attempts: 3, responseStatus: 200 });
+  });
+
+  it('gives up after the last attempt; a manual retry sends it again with the same webhook-id', async () => {
+    await s.close();
+    s = await startServer({ dialect, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1', KEYWARD_WEBHOOK_RETRY_BASE_MS: '10', KEYWARD_WEBHOOK_MAX_ATTEMPTS: '3' } });
+    w = await world(s);
+    const hook = await subscribe();
+    rx.respond(500, 500, 500);
+    await createKey(s, w);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await rx.waitFor(attempt);
+      await until(s, w, hook.id, (d) => d[0]?.attempts === attempt && d[0]?.responseStatus === 500);
+      s.clock.advance(10_000);
+      await s.deps.webhooks.drain();
+    }
+    let [failed] = await until(s, w, hook.id, (d) => d[0]?.status === 'failed');
+    expect(failed).toMatchObject({ attempts: 3, maxAttempts: 3, nextAttemptAt: null, error: 'answered 500' });
+    expect(rx.received).toHaveLength(3);
+
+    const retried = await s.request('POST', `/v1/webhooks/${hook.id}/deliveries/${failed.id}/retry`, { token: w.token });
+    expect(retried.status).toBe(202);
+    const got = await rx.waitFor(4);
+    expect(got[3]!.headers['webhook-id']).toBe(got[0]!.headers['webhook-id']);
+    [failed] = await until(s, w, hook.id, (d) => d[0]?.status === 'delivered');
+    expect(failed).toMatchObject({ attempts: 4, responseStatus: 200 });
+    const audit = await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=webhook`, { token: w.token });
+    expect(audit.body.data.map((e: any) => e.action)).toEqual(['webhook.retry', 'webhook.create']);
+  });
+
+  it('a timeout is a failed attempt; the endpoint is disabled after failures in a row, with an audit entry, and enabling resumes', async () => {
+    await s.close();
+    s = await startServer({ dialect, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1', KEYWARD_WEBHOOK_RETRY_BASE_MS: '10', KEYWARD_WEBHOOK_TIMEOUT_MS: '200', KEYWARD_WEBHOOK_DISABLE_AFTER: '2' } });
+    w = await world(s);
+    const hook = await subscribe();
+    rx.holdMs = 1000;
+    await createKey(s, w);
+    let [d] = await until(s, w, hook.id, (l) => l[0]?.attempts === 1 && l[0]?.error !== null);
+    expect(d.error).toBe('no answer within 200 ms');
+    expect(d.responseStatus).toBeNull();
+    s.clock.advance(10_000);
+    await s.deps.webhooks.drain();
+    [d] = await until(s, w, hook.id, (l) => l[0]?.attempts === 2 && l[0]?.error !== null);
+    const read = await s.request('GET', `/v1/webhooks/${hook.id}`, { token: w.token });
+    expect(read.body).toMatchObject({ status: 'disabled', consecutiveFailures: 2 });
+    expect(read.body.disabledReason).toBe('2 failed attempts in a row; the last: no answer within 200 ms');
+    const audit = await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=webhook.disable`, { token: w.token });
+    expect(audit.body.data).toHaveLength(1);
+    expect(audit.body.data[0]).toMatchObject({ actor: { type: 'system' }, target: { id: hook.id } });
+
+    // Disabled: nothing is sent, even when due.
+    rx.holdMs = 0;
+    s.clock.advance(60_000);
+    await s.deps.webhooks.drain();
+    expect((await deliveries(s, w, hook.id))[0]).toMatchObject({ status: 'pending', attempts: 2 });
+    const enabled = await s.request('PATCH', `/v1/webhooks/${hook.id}`, { token: w.token, body: { status: 'active' } });
+    expect(enabled.body).toMatchObject({ status: 'active', disabledReason: null, consecutiveFailures: 0 });
+    await until(s, w, hook.id, (l) => l[0]?.status === 'delivered');
+  });
+
+  it('rotating the secret signs with both secrets for 24 hours, then with the new one only', async () => {
+    const hook = await subscribe();
+    const rotated = await s.request('POST', `/v1/webhooks/${hook.id}/rotate-secret`, { token: w.token });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).not.toBe(hook.secret);
+    expect(Date.parse(rotated.body.previousValidUntil) - s.clock.now()).toBe(DAY);
+    await createKey(s, w);
+    const [first] = await rx.waitFor(1);
+    const sigs = (first!.headers['webhook-signature'] as string).split(' ');
+    expect(sigs).toEqual([
+      expectedSignature(rotated.body.secret, first!.headers['webhook-id'] as string, first!.headers['webhook-timestamp'] as string, first!.body),
+      expectedSignature(hook.secret, first!.headers['webhook-id'] as string, first!.headers['webhook-timestamp'] as string, first!.body),
+    ]);
+    s.clock.advance(DAY + 1);
+    await createKey(s, w);
+    const [, second] = await rx.waitFor(2);
+    expect(second!.headers['webhook-signature']).toBe(expectedSignature(rotated.body.secret, second!.headers['webhook-id'] as string, second!.headers['webhook-timestamp'] as string, second!.body));
+  });
+
+  it('key.expiring once (at once inside the window, else by the scan), key.expired once, for every expiry date', async () => {
+    await subscribe(['key.expiring', 'key.expired']);
+    const soon = await createKey(s, w, { expiresAt: new Date(s.clock.now() + 2 * DAY).toISOString() });
+    const [atOnce] = await rx.waitFor(1);
+    expect(atOnce!.json).toMatchObject({ type: 'key.expiring', data: { id: soon.id } });
+    const later = await createKey(s, w, { expiresAt: new Date(s.clock.now() + 30 * DAY).toISOString() });
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.drain();
+    expect(rx.received).toHaveLength(1);
+
+    s.clock.advance(3 * DAY);
+    await s.deps.webhooks.scan();
+    await rx.waitFor(2);
+    expect(rx.received[1]!.json).toMatchObject({ type: 'key.expired', data: { id: soon.id } });
+
+    s.clock.advance(21 * DAY);
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.scan();
+    await rx.waitFor(3);
+    expect(rx.received[2]!.json).toMatchObject({ type: 'key.expiring', data: { id: later.id } });
+
+    // A new expiry date gets its own notices; the old one's are not sent again.
+    await s.request('PATCH', `/v1/keys/${later.id}`, { token: w.token, body: { expiresAt: new Date(s.clock.now() + 60 * DAY).toISOString() } });
+    s.clock.advance(10 * DAY);
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.drain();
+    await s.deps.webhooks.idle();
+    expect(rx.received.map((r) => r.json.type), JSON.stringify(rx.received.map((r) => r.json))).toHaveLength(3);
+    s.clock.advance(45 * DAY);
+    await s.deps.webhooks.scan();
+    s.clock.advance(6 * DAY);
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.scan();
+    const got = await rx.waitFor(5);
+    await s.deps.webhooks.drain();
+    await s.deps.webhooks.idle();
+    expect(got.slice(3).map((r) => r.json.type)).toEqual(['key.expiring', 'key.expired']);
+    expect(rx.received).toHaveLength(5);
+  });
+
+  it('key.usage_low once when remaining first falls to 10%, and again after a refill', async () => {
+    await subscribe(['key.usage_low']);
+    const key = await createKey(s, w, { remaining: 20 });
+    for (let i = 0; i < 17; i++) expect((await verify(s, { key: key.key })).valid).toBe(true);
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.drain();
+    expect(rx.received).toHaveLength(0);
+    expect((await verify(s, { key: key.key })).remaining).toBe(2);
+    await s.deps.webhooks.scan();
+    const [low] = await rx.waitFor(1);
+    expect(low!.json).toMatchObject({ type: 'key.usage_low', data: { id: key.id, remaining: 2 } });
+    expect((await verify(s, { key: key.key })).remaining).toBe(1);
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.drain();
+    await s.deps.webhooks.idle();
+    expect(rx.received).toHaveLength(1);
+
+    // A daily refill starts a new period.
+    const refilled = await createKey(s, w, { refill: { amount: 10, interval: 'daily' } });
+    for (let i = 0; i < 9; i++) await verify(s, { key: refilled.key });
+    await s.deps.webhooks.scan();
+    await rx.waitFor(2);
+    s.clock.advance(DAY);
+    for (let i = 0; i < 8; i++) await verify(s, { key: refilled.key });
+    await s.deps.webhooks.scan();
+    await s.deps.webhooks.drain();
+    await s.deps.webhooks.idle();
+    expect(rx.received).toHaveLength(2);
+    await verify(s, { key: refilled.key });
+    await s.deps.webhooks.scan();
+    const got = await rx.waitFor(3);
+    expect(got.slice(1).map((r) => [r.json.type, r.json.data.id])).toEqual([['key.usage_low', refilled.id], ['key.usage_low', refilled.id]]);
+  });
+
+  it('bad input is a 400 naming the field and changes nothing; members may read but not write; other tenants see 404', async () => {
+    const before = await snapshot(s);
+    const bad = [
+      { url: 'not a url', events: ['key.created'] },
+      { url: 'ftp://example.com/x', events: ['key.created'] },
+      { url: 'https://example.com/x', events: [] },
+      { url: 'https://example.com/x', events: ['key.exploded'] },
+      { url: 'https://example.com/x', events: ['key.created', 'key.created'] },
+      { url: 'https://example.com/x', events: ['key.created'], appId: 'app_00000000000000000000' },
+      { url: 'https://user:pw@example.com/x', events: ['key.created'] },
+      { url: 'https://example.com/x', events: ['key.created'], secret: 'mine' },
+    ];
+    for (const body of bad) {
+      const res = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(res.body.code).toBe('VALIDATION_FAILED');
+      if (body.url.includes('pw@')) expect(res.text).not.toContain('pw@');
+    }
+    expect(await snapshot(s)).toBe(before);
+  });
+});
+
+describe.each(DIALECTS)('webhook targets (%s)', (dialect) => {
+  let s: TestServer | undefined;
+  let w: World;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+  });
+
+  it('refuses loopback, private, link-local, metadata and unique-local targets at creation, never probing them', async () => {
+    s = await startServer({ dialect });
+    w = await world(s);
+    const before = await snapshot(s);
+    for (const url of ['http://127.0.0.1/h', 'http://10.0.0.1/h', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/h', 'http://[fd00:ec2::254]/h', 'http://192.168.1.1/h', 'http://[::ffff:127.0.0.1]/h', 'http://0.0.0.0/h', 'http://localhost:8080/h', 'http://api.localhost/h', 'http://2130706433/h']) {
+      const res = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url, events: ['key.created'] } });
+      expect(res.status, url).toBe(400);
+      expect(res.body.errors[0].path).toBe('body/url');
+      expect(res.body.detail).toContain('KEYWARD_WEBHOOK_ALLOW_PRIVATE');
+    }
+    expect(await snapshot(s)).toBe(before);
+    // A public name is accepted without any request being made to it (there is no network here).
+    const ok = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'https://hooks.example.com/keyward', events: ['key.created'] } });
+    expect(ok.status).toBe(201);
+  });
+
+  it('checks the resolved address at send time: a name resolving to loopback, and a target allowed when created, are refused', async () => {
+    const rx = await startReceiver();
+    try {
+      const sender = new WebhookSender({ timeoutMs: 2000, allowPrivate: false, userAgent: 't' });
+      const attempt = (url: string) => sender.send({ url, id: 'evt_x', timestampSec: 1, body: '{}', signature: 'v1,x' });
+      const byName = await attempt(`http://localhost:${rx.port}/hooks`);
+      expect(byName).toMatchObject({ ok: false, status: null });
+      expect(byName.error).toMatch(/^refused: localhost resolves to (127\.0\.0\.1|::1) is a loopback address$/);
+      const host = os.hostname();
+      const resolved = await dns.lookup(host, { all: true }).catch(() => []);
+      // This machine's own name, where it resolves to its own (non-public) addresses.
+      if (resolved.length > 0 && resolved.every((a) => refusedAddress(a.address) !== null)) {
+        const viaHost = await attempt(`http://${host}:${rx.port}/hooks`);
+        expect(viaHost.ok).toBe(false);
+      }
+      for (const url of [`http://127.0.0.1:${rx.port}/hooks`, `http://[::1]:${rx.port}/hooks`, 'http://169.254.169.254/', 'http://10.0.0.1/']) {
+        const r = await attempt(url);
+        expect(r.ok, url).toBe(false);
+        expect(r.error, url).toMatch(/^refused: /);
+      }
+      expect(rx.received).toHaveLength(0);
+
+      // Created while private targets were allowed; sent by a node that does not allow them.
+      s = await startServer({ dialect, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
+      w = await world(s);
+      const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx.url, events: ['key.created'] } });
+      expect(hook.status).toBe(201);
+      const strict = await startServer({ dialect, dataDir: s.dataDir, ...(dialect === 'postgres' ? { databaseUrl: (s.deps.config.databaseUrl as string) } : {}), clock: s.clock, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '0' } });
+      try {
+        // Only the strict node sends.
+        await s.deps.webhooks.close();
+        await createKey(s, w);
+        await strict.deps.webhooks.drain();
+        const list = await until(s, w, hook.body.id, (d) => d[0]?.attempts === 1 && d[0]?.error !== null);
+        expect(list[0].error).toBe(`refused: 127.0.0.1 is a loopback address`);
+        expect(rx.received).toHaveLength(0);
+      } finally {
+        await strict.close();
+      }
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('does not follow redirects', async () => {
+    const http = await import('node:http');
+    const target = await startReceiver();
+    const server = http.createServer((_req, res) => res.writeHead(302, { location: target.url }).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const sender = new WebhookSender({ timeoutMs: 2000, allowPrivate: true, userAgent: 't' });
+      const r = await sender.send({ url: `http://127.0.0.1:${port}/`, id: 'evt_x', timestampSec: 1, body: '{}', signature: 'v1,x' });
+      expect(r).toMatchObject({ ok: false, status: 302, error: 'redirects are not followed; use the final URL' });
+      expect(target.received).toHaveLength(0);
+    } finally {
+      server.close();
+      await target.close();
+    }
+    s = await startServer({ dialect });
+  });
+});
