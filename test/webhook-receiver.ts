@@ -18,6 +18,8 @@ export interface Receiver {
   respond(...statuses: number[]): void;
   /** Holds every answer this long (timeouts). */
   holdMs: number;
+  /** Requests read but not answered yet. */
+  pending(): number;
   /** Polls until at least n requests arrived; throws after `withinMs`. */
   waitFor(n: number, withinMs?: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -26,8 +28,10 @@ export interface Receiver {
 export async function startReceiver(): Promise<Receiver> {
   const received: Received[] = [];
   const queue: number[] = [];
+  let waiting = 0;
   const rx: Receiver = {
     url: '', port: 0, received, holdMs: 0,
+    pending: () => waiting,
     respond: (...statuses) => void queue.push(...statuses),
     async waitFor(n, withinMs = 10_000) {
       const deadline = Date.now() + withinMs;
@@ -54,7 +58,9 @@ export async function startReceiver(): Promise<Receiver> {
         json = null;
       }
       const status = queue.shift() ?? 200;
+      waiting++;
       const answer = () => {
+        waiting--;
         received.push({ headers: req.headers, body, json, at: Date.now() });
         res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'not now');
       };

@@ -5,7 +5,8 @@ import { createHmac } from 'node:crypto';
 import os from 'node:os';
 import dns from 'node:dns/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
+import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
+import { WebhookOutbox } from '../src/webhooks/outbox.js';
 import { startReceiver, type Receiver } from './webhook-receiver.js';
 import { verifySignature } from '../src/webhooks/signing.js';
 import { WebhookSender } from '../src/webhooks/sender.js';
@@ -337,6 +338,110 @@ describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
       if (body.url.includes('pw@')) expect(res.text).not.toContain('pw@');
     }
     expect(await snapshot(s)).toBe(before);
+  });
+
+  it('members read endpoints but cannot change them; another workspace gets 404 as for a missing one', async () => {
+    const hook = await subscribe();
+    const member = await addMember(s, w, 'member@example.com', 'member', 'member password 1');
+    expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: member.token })).body.data).toHaveLength(1);
+    expect((await s.request('GET', `/v1/webhooks/${hook.id}/deliveries`, { token: member.token })).status).toBe(200);
+    const before = await snapshot(s);
+    expect((await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: member.token, body: { url: rx.url, events: ['key.created'] } })).status).toBe(403);
+    expect((await s.request('PATCH', `/v1/webhooks/${hook.id}`, { token: member.token, body: { status: 'disabled' } })).status).toBe(403);
+    expect((await s.request('POST', `/v1/webhooks/${hook.id}/rotate-secret`, { token: member.token })).status).toBe(403);
+    expect((await s.request('DELETE', `/v1/webhooks/${hook.id}`, { token: member.token })).status).toBe(403);
+
+    const other = await s.request('POST', '/v1/workspaces', { token: member.token, body: { name: 'Elsewhere' } });
+    expect(other.status).toBe(201);
+    const stranger = await s.request('POST', '/v1/auth/login', { body: { email: 'member@example.com', password: 'member password 1' } });
+    await s.request('DELETE', `/v1/workspaces/${w.workspaceId}/members/${member.userId}`, { token: w.token });
+    const afterRemoval = await snapshot(s);
+    for (const [method, path] of [['GET', `/v1/webhooks/${hook.id}`], ['PATCH', `/v1/webhooks/${hook.id}`], ['DELETE', `/v1/webhooks/${hook.id}`], ['GET', `/v1/webhooks/${hook.id}/deliveries`], ['POST', `/v1/webhooks/${hook.id}/rotate-secret`]] as const) {
+      const res = await s.request(method, path, { token: stranger.body.token, ...(method === 'PATCH' ? { body: { description: 'x' } } : {}) });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.detail).toBe('Webhook not found');
+    }
+    expect(await snapshot(s)).toBe(afterRemoval);
+    expect(before).not.toBe(afterRemoval);
+  });
+
+  it('an event is committed with its change or not at all', async () => {
+    await subscribe(['key.created']);
+    const outbox = new WebhookOutbox(8, 0);
+    const key = await s.deps.store.repos.keys.find((await createKey(s, w)).id);
+    await rx.waitFor(1);
+    const count = async () => (await s.deps.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+    expect(Number(await count())).toBe(1);
+    await expect(s.deps.store.transaction(async (r) => {
+      await outbox.key(r, 'key.created', key!, s.clock.now());
+      throw new Error('the change failed');
+    })).rejects.toThrow('the change failed');
+    expect(Number(await count())).toBe(1);
+    await s.deps.store.transaction((r) => outbox.key(r, 'key.created', key!, s.clock.now()));
+    expect(Number(await count())).toBe(2);
+  });
+
+  it('never carries a key value, an integration secret or a root key value', async () => {
+    await subscribe([...ALL_KEY_EVENTS, 'rootkey.created', 'rootkey.revoked']);
+    const secrets: string[] = [];
+    const bearer = await createKey(s, w);
+    secrets.push(bearer.key);
+    const integration = await createKey(s, w, { kind: 'integration' });
+    expect(integration.body.secret).toEqual(expect.any(String));
+    secrets.push(integration.body.secret);
+    const rolled = await s.request('POST', `/v1/keys/${bearer.id}/roll`, { token: w.token, body: {} });
+    secrets.push(rolled.body.key);
+    const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['keys:read'] } });
+    secrets.push(root.body.key);
+    expect((await s.request('DELETE', `/v1/root-keys/${root.body.id}`, { token: w.token })).status).toBeLessThan(300);
+    await s.request('DELETE', `/v1/apps/${w.appId}`, { token: w.token });
+    const got = await rx.waitFor(7);
+    expect(got.map((r) => r.json.type).sort()).toEqual(['key.created', 'key.created', 'key.revoked', 'key.revoked', 'key.rolled', 'rootkey.created', 'rootkey.revoked']);
+    const stored = JSON.stringify(await s.deps.store.db.selectFrom('webhook_events').selectAll().execute());
+    for (const secret of secrets) {
+      expect(secret.length).toBeGreaterThan(10);
+      for (const r of got) expect(r.body).not.toContain(secret);
+      expect(stored).not.toContain(secret);
+    }
+  });
+});
+
+describe.runIf(DIALECTS.includes('postgres'))('webhooks on two nodes (PostgreSQL)', () => {
+  const dialect = 'postgres' as const;
+  it('deliver each event once and emit each notice once, both nodes working the same outbox', async () => {
+    const rx = await startReceiver();
+    const env = { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1', KEYWARD_WEBHOOK_POLL_MS: '10', KEYWARD_SESSION_TTL_HOURS: '2160' };
+    const a = await startServer({ dialect, env });
+    const b = await startServer({ dialect, env, clock: a.clock, dataDir: a.dataDir, databaseUrl: a.deps.config.databaseUrl! });
+    try {
+      const w = await world(a);
+      const hook = await a.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx.url, events: ['key.created', 'key.expiring'] } });
+      expect(hook.status).toBe(201);
+      const expiresAt = new Date(a.clock.now() + 30 * DAY).toISOString();
+      // Keys made on both nodes at once; both dispatchers poll every 10 ms and are woken by their own commits.
+      await Promise.all([a, b].map(async (node) => {
+        for (let i = 0; i < 20; i++) {
+          const res = await node.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: `k${i}`, expiresAt } });
+          expect(res.status).toBe(201);
+        }
+      }));
+      await rx.waitFor(40);
+      a.clock.advance(25 * DAY);
+      await Promise.all([a.deps.webhooks.scan(), b.deps.webhooks.scan(), a.deps.webhooks.scan(), b.deps.webhooks.scan()]);
+      await rx.waitFor(80);
+      await Promise.all([a.deps.webhooks.drain(), b.deps.webhooks.drain()]);
+      await Promise.all([a.deps.webhooks.idle(), b.deps.webhooks.idle()]);
+      const ids = rx.received.map((r) => r.headers['webhook-id']);
+      expect(ids).toHaveLength(80);
+      expect(new Set(ids).size).toBe(80);
+      const types = rx.received.map((r) => r.json.type);
+      expect(types.filter((t) => t === 'key.expiring')).toHaveLength(40);
+      expect(new Set(rx.received.filter((r) => r.json.type === 'key.expiring').map((r) => r.json.data.id)).size).toBe(40);
+    } finally {
+      await b.close();
+      await a.close();
+      await rx.close();
+    }
   });
 });
 
