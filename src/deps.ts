@@ -195,7 +195,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // Events are written by the services in their transactions; the dispatcher sends them. A local
   // commit wakes it at once; other nodes' events are found by its poll.
   const outbox = new WebhookOutbox(wh.maxAttempts, wh.expiryNoticeMs, () => webhooks.kick());
-  const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, wh);
+  const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));

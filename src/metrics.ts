@@ -11,6 +11,7 @@ export interface Metrics {
   usageFlushFailures: Counter;
   limiterFallbacks: Counter;
   feedLag: Gauge;
+  webhookAttempts: Counter<'outcome'>;
 }
 
 export function createMetrics(): Metrics {
@@ -39,6 +40,7 @@ export function createMetrics(): Metrics {
     cacheEntries: new Gauge({ name: 'keyward_key_cache_entries', help: 'Cached key values', labelNames: ['kind'], registers: [registry] }),
     usageFlushFailures: new Counter({ name: 'keyward_usage_flush_failures_total', help: 'Failed usage flushes', registers: [registry] }),
     feedLag: new Gauge({ name: 'keyward_change_feed_lag_seconds', help: 'Time since this node last read the change feed', registers: [registry] }),
+    webhookAttempts: new Counter({ name: 'keyward_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retry, failed)', labelNames: ['outcome'], registers: [registry] }),
     limiterFallbacks: new Counter({ name: 'keyward_ratelimit_fallback_total', help: 'Decisions taken by the local limiter because the shared one failed', registers: [registry] }),
   };
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, verify, world, type TestServer, type World } from './harness.js';
+import { startReceiver } from './webhook-receiver.js';
 
 const BIN = path.resolve('dist/cli/main.js');
 
@@ -31,7 +32,7 @@ describe('keyward CLI', () => {
   let configDir: string;
   beforeAll(async () => {
     if (!fs.existsSync(BIN)) throw new Error('dist/cli/main.js is missing: run `npm run build` (npm test does)');
-    s = await startServer({ listen: true });
+    s = await startServer({ listen: true, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
     w = await world(s);
     const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'cli', permissions: ['*'] } });
     configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-cli-'));
@@ -96,6 +97,48 @@ describe('keyward CLI', () => {
     expect((await keyward(['root-keys', 'revoke', root.id], env)).code).toBe(0);
     expect((await s.request('POST', '/v1/keys/verify', { body: { key }, headers: { authorization: `Bearer ${root.key}` } })).status).toBe(401);
   });
+
+  it('webhooks create (secret once), list, deliveries, retry, disable, rotate-secret, delete', async () => {
+    const rx = await startReceiver();
+    try {
+      const created = await keyward(['webhooks', 'create', rx.url, '--events', 'key.created,key.revoked', '--description', 'ops'], env);
+      expect(created.code, created.stderr).toBe(0);
+      const secret = /secret: (whsec_\S+)/.exec(created.stdout)![1]!;
+      const id = /webhook (wh_\w+)/.exec(created.stdout)![1]!;
+      const listed = await keyward(['webhooks', 'list'], env);
+      expect(listed.stdout).toMatch(/ID\s+URL\s+EVENTS/);
+      expect(listed.stdout).toContain('key.created,key.revoked');
+      expect(listed.stdout).not.toContain(secret);
+
+      expect((await keyward(['keys', 'generate', '--app', w.appId, '--name', 'hooked'], env)).code).toBe(0);
+      await rx.waitFor(1);
+      let deliveries = await keyward(['--json', 'webhooks', 'deliveries', id], env);
+      for (let i = 0; i < 100 && JSON.parse(deliveries.stdout).data[0]?.status !== 'delivered'; i++) deliveries = await keyward(['--json', 'webhooks', 'deliveries', id], env);
+      const [delivery] = JSON.parse(deliveries.stdout).data;
+      expect(delivery).toMatchObject({ type: 'key.created', status: 'delivered', responseStatus: 200 });
+      expect((await keyward(['webhooks', 'deliveries', id, '--status', 'delivered'], env)).stdout).toMatch(/key\.created\s+delivered\s+1\s+200/);
+      expect((await keyward(['webhooks', 'deliveries', id, '--status', 'bogus'], env)).code).toBe(2);
+
+      expect((await keyward(['webhooks', 'retry', id, delivery.id], env)).code).toBe(0);
+      const again = await rx.waitFor(2);
+      expect(again[1]!.headers['webhook-id']).toBe(again[0]!.headers['webhook-id']);
+
+      expect((await keyward(['webhooks', 'disable', id], env)).stdout).toContain('disabled');
+      expect((await keyward(['webhooks', 'show', id], env)).stdout).toMatch(/disabled/);
+      expect((await keyward(['webhooks', 'enable', id], env)).code).toBe(0);
+      const rotated = await keyward(['webhooks', 'rotate-secret', id], env);
+      expect(rotated.stdout).toMatch(/secret: whsec_/);
+      expect(rotated.stdout).not.toContain(secret);
+      expect((await keyward(['webhooks', 'update', id], env)).code).toBe(2);
+      const refused = await keyward(['webhooks', 'create', 'ftp://example.com/x', '--events', 'key.created'], env);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('body/url');
+      expect((await keyward(['webhooks', 'delete', id], env)).code).toBe(0);
+      expect((await keyward(['webhooks', 'show', id], env)).code).toBe(4);
+    } finally {
+      await rx.close();
+    }
+  }, 30_000);
 
   it('apps list/create and vault set/get/list/rm', async () => {
     const created = await keyward(['--json', 'apps', 'create', 'CLI App', '--prefix', 'cliapp'], env);

@@ -7,6 +7,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_DIR } from '../src/http/console.js';
 import { startServer, verify, type TestServer } from './harness.js';
+import { startReceiver } from './webhook-receiver.js';
+import { verifySignature } from '../src/webhooks/signing.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-artifacts/screenshots');
@@ -24,7 +26,7 @@ describe('web console', () => {
     if (!fs.existsSync(path.join(CONSOLE_DIR, 'index.html'))) throw new Error('the console is not built: run `npm run build` (npm test does)');
     if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
     fs.mkdirSync(SHOTS, { recursive: true });
-    s = await startServer({ listen: true });
+    s = await startServer({ listen: true, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu', '--no-first-run'],
@@ -238,6 +240,58 @@ describe('web console', () => {
     await page.getByText('Workspace created').waitFor();
     await expect.poll(() => page.getByLabel('Workspace').inputValue()).not.toBe(ws);
     await page.getByRole('heading', { name: 'Apps', exact: true }).waitFor();
+  }, 60_000);
+
+  it('webhooks: created with an event picker (secret shown once), deliveries with status and response, retry, disable; readable on a phone', async () => {
+    const rx = await startReceiver();
+    try {
+      const login = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+      const ws = login.body.workspaces[0].id;
+      const appId = (await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: login.body.token })).body.data[0].id as string;
+      await page.goto(`${s.url}/webhooks`);
+      await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'New webhook' }).click();
+      await page.getByLabel('Endpoint URL').fill(rx.url);
+      await page.getByLabel('Description').fill('ops alerts');
+      await page.getByLabel('key.created').check();
+      await shot('17-webhook-new');
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      const shown = page.getByTestId('shown-key');
+      await shown.waitFor();
+      const secret = (await shown.textContent())!;
+      expect(secret).toMatch(/^whsec_/);
+      await page.getByRole('button', { name: 'I have stored it' }).click();
+
+      const k = await s.request('POST', `/v1/apps/${appId}/keys`, { token: login.body.token, body: { name: 'hooked' } });
+      const [got] = await rx.waitFor(1);
+      expect(got!.json).toMatchObject({ type: 'key.created', data: { id: k.body.id } });
+      expect(verifySignature(secret, { id: got!.headers['webhook-id'] as string, timestamp: got!.headers['webhook-timestamp'] as string, signature: got!.headers['webhook-signature'] as string }, got!.body, Number(got!.headers['webhook-timestamp']))).toBe(true);
+
+      await page.getByRole('link', { name: rx.url }).click();
+      await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+      const row = page.getByTestId('delivery').first();
+      await expect.poll(async () => { await page.reload(); return row.textContent(); }, { timeout: 10_000 }).toMatch(/key\.createddelivered.*200/);
+      await shot('18-webhook-deliveries');
+      await row.getByRole('button', { name: 'Retry' }).click();
+      await page.getByText('Delivery queued again').waitFor();
+      await rx.waitFor(2);
+      expect(rx.received[1]!.headers['webhook-id']).toBe(got!.headers['webhook-id']);
+      await page.getByRole('button', { name: 'Disable' }).click();
+      await page.getByText('Webhook disabled').waitFor();
+      await page.getByRole('button', { name: 'Enable' }).waitFor();
+
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+      const p = await phone.newPage();
+      await p.goto(s.url + '/login');
+      await p.evaluate((t) => localStorage.setItem('keyward.session', t), login.body.token as string);
+      await p.goto(page.url());
+      await p.getByRole('heading', { name: 'Deliveries' }).waitFor();
+      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await shot('19-phone-webhook', p);
+      await phone.close();
+    } finally {
+      await rx.close();
+    }
   }, 60_000);
 
   it('docs page copies the real openapi.json and llms.txt', async () => {

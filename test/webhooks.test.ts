@@ -166,6 +166,9 @@ describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
     for (const r of got.slice(0, 3)) expect(r.headers['webhook-signature']).toBe(expectedSignature(hook.secret, r.headers['webhook-id'] as string, r.headers['webhook-timestamp'] as string, r.body));
     list = await until(s, w, hook.id, (d) => d.every((x) => x.status === 'delivered'));
     expect(list.find((x) => x.type === 'key.created')).toMatchObject({ attempts: 3, responseStatus: 200 });
+    const metrics = (await s.request('GET', '/metrics')).text;
+    expect(metrics).toContain('keyward_webhook_attempts_total{outcome="retry"} 2');
+    expect(metrics).toContain('keyward_webhook_attempts_total{outcome="delivered"} 2');
   });
 
   it('gives up after the last attempt; a manual retry sends it again with the same webhook-id', async () => {

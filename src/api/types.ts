@@ -10,6 +10,7 @@ import type { VerifyAnswer, VerifyBody } from '../verify/schemas.js';
 import type { InvitationView, MemberView, RootKeyView, WorkspaceView } from '../workspaces/schemas.js';
 import type { UsageView } from '../usage/schemas.js';
 import type { SecretInfoView } from '../vault/schemas.js';
+import type { CreatedWebhook as CreatedWebhookSchema, CreateWebhookBody, DeliveryView, PatchWebhookBody, RotatedSecret as RotatedSecretSchema, WebhookView } from '../webhooks/schemas.js';
 
 export type { VerifyCode } from '../verify/steps.js';
 export type Problem = ProblemSchema;
@@ -30,3 +31,10 @@ export type AuditEntry = Static<typeof AuditView>;
 export type Invitation = Static<typeof InvitationView>;
 export type Usage = Static<typeof UsageView>;
 export type SecretInfo = Static<typeof SecretInfoView>;
+export type { WebhookEventType } from '../webhooks/events.js';
+export type Webhook = Static<typeof WebhookView>;
+export type CreatedWebhook = Static<typeof CreatedWebhookSchema>;
+export type CreateWebhookInput = Static<typeof CreateWebhookBody>;
+export type UpdateWebhookInput = Static<typeof PatchWebhookBody>;
+export type WebhookDelivery = Static<typeof DeliveryView>;
+export type RotatedSecret = Static<typeof RotatedSecretSchema>;

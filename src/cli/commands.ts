@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { KeywardClient, KeywardError } from '../sdk/client.js';
+import type * as Api from '../api/types.js';
 import { credentials, saveProfile, type Credentials } from './profile.js';
 import { parseDuration, parseLimit, printTable, readStdin, UsageError } from './format.js';
 
@@ -242,6 +243,72 @@ rootKeys.command('revoke <id>').description('revoke a root key (immediate)').act
   const { api } = client();
   await api.rootKeys.revoke(id);
   out({ id, revoked: true }, () => process.stdout.write(`revoked root key ${id}\n`));
+});
+
+// ── webhooks ──────────────────────────────────────────────────────────────────
+const webhooks = program.command('webhooks').description('webhooks: list, create, show, update, enable, disable, rotate-secret, deliveries, retry, delete');
+const eventList = (text: string) => text.split(',').map((e) => e.trim()).filter(Boolean) as Api.WebhookEventType[];
+const webhookRow = (w: Api.Webhook) => ({ ...w, events: w.events.join(','), app: w.appId ?? 'all', status: w.status === 'disabled' && w.disabledReason ? `disabled: ${w.disabledReason}` : w.status });
+webhooks.command('list').option('--workspace <id>', 'workspace id').description('webhook endpoints of the workspace (never their secrets)').action(async (opts: { workspace?: string }) => {
+  const { api } = client();
+  const list = await api.webhooks.list(await workspaceId(api, opts.workspace));
+  out(list, () => printTable(list.map(webhookRow), ['id', 'url', 'events', 'app', 'status']));
+});
+webhooks.command('create <url>').option('--workspace <id>', 'workspace id')
+  .requiredOption('--events <list>', 'comma-separated, e.g. key.expiring,key.revoked')
+  .option('--app <appId>', 'only events of this app\'s keys')
+  .option('--description <text>', 'what it is for')
+  .description('add an endpoint (its signing secret is printed once)').action(async (url: string, opts: { workspace?: string; events: string; app?: string; description?: string }) => {
+    const { api } = client();
+    const created = await api.webhooks.create(await workspaceId(api, opts.workspace), {
+      url, events: eventList(opts.events), ...(opts.app ? { appId: opts.app } : {}), ...(opts.description ? { description: opts.description } : {}),
+    });
+    out(created, () => process.stdout.write(`created webhook ${created.id} → ${created.url}\nsecret: ${created.secret}\nStore it now: it will not be shown again. Verify each delivery's webhook-signature with it.\n`));
+  });
+webhooks.command('show <id>').description('an endpoint\'s settings').action(async (id: string) => {
+  const { api } = client();
+  const hook = await api.webhooks.get(id);
+  out(hook, () => printTable([webhookRow(hook)], ['id', 'url', 'events', 'app', 'status', 'consecutiveFailures']));
+});
+webhooks.command('update <id>').option('--url <url>', 'new URL').option('--events <list>', 'comma-separated event types').option('--description <text>', 'what it is for')
+  .description('change an endpoint').action(async (id: string, opts: { url?: string; events?: string; description?: string }) => {
+    const input: Api.UpdateWebhookInput = {
+      ...(opts.url !== undefined ? { url: opts.url } : {}), ...(opts.events !== undefined ? { events: eventList(opts.events) } : {}),
+      ...(opts.description !== undefined ? { description: opts.description } : {}),
+    };
+    if (Object.keys(input).length === 0) throw new UsageError('nothing to change: pass --url, --events or --description');
+    const { api } = client();
+    const hook = await api.webhooks.update(id, input);
+    out(hook, () => process.stdout.write(`updated webhook ${id}\n`));
+  });
+for (const [verb, status] of [['enable', 'active'], ['disable', 'disabled']] as const) {
+  webhooks.command(`${verb} <id>`).description(verb === 'enable' ? 'resume deliveries (those left pending go out)' : 'stop deliveries until enabled again').action(async (id: string) => {
+    const { api } = client();
+    const hook = await api.webhooks.update(id, { status });
+    out(hook, () => process.stdout.write(`${verb}d webhook ${id}\n`));
+  });
+}
+webhooks.command('rotate-secret <id>').description('new signing secret (printed once); the old one signs too for 24 hours').action(async (id: string) => {
+  const { api } = client();
+  const rotated = await api.webhooks.rotateSecret(id);
+  out(rotated, () => process.stdout.write(`secret: ${rotated.secret}\nThe previous secret also signs until ${rotated.previousValidUntil}.\n`));
+});
+webhooks.command('deliveries <id>').addOption(new Option('--status <status>', 'only these').choices(['pending', 'delivered', 'failed']))
+  .option('--limit <n>', 'how many (newest first)', '20')
+  .description('recent deliveries with their outcome').action(async (id: string, opts: { status?: 'pending' | 'delivered' | 'failed'; limit: string }) => {
+    const { api } = client();
+    const page = await api.webhooks.deliveries(id, { limit: Number(opts.limit), ...(opts.status ? { status: opts.status } : {}) });
+    out(page, () => printTable(page.data.map((d) => ({ ...d, response: d.responseStatus ?? d.error ?? '—', latency: d.latencyMs === null ? '—' : `${d.latencyMs} ms` })), ['id', 'type', 'status', 'attempts', 'response', 'latency', 'createdAt']));
+  });
+webhooks.command('retry <id> <deliveryId>').description('send a delivery again now (same webhook-id)').action(async (id: string, deliveryId: string) => {
+  const { api } = client();
+  const d = await api.webhooks.retry(id, deliveryId);
+  out(d, () => process.stdout.write(`queued ${deliveryId} again\n`));
+});
+webhooks.command('delete <id>').description('remove an endpoint and its deliveries').action(async (id: string) => {
+  const { api } = client();
+  await api.webhooks.delete(id);
+  out({ id, deleted: true }, () => process.stdout.write(`deleted webhook ${id}\n`));
 });
 
 // ── vault ─────────────────────────────────────────────────────────────────────

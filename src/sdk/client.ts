@@ -132,6 +132,19 @@ export class KeywardClient {
       this.request<{ data: UsageBucket[] }>('GET', `/v1/keys/${keyId}/usage`, undefined, query),
   };
 
+  readonly webhooks = {
+    list: (workspaceId: string) => this.request<{ data: Api.Webhook[] }>('GET', `/v1/workspaces/${workspaceId}/webhooks`).then((r) => r.data),
+    /** The signing secret is in `secret`, returned only here. */
+    create: (workspaceId: string, input: Api.CreateWebhookInput) => this.request<Api.CreatedWebhook>('POST', `/v1/workspaces/${workspaceId}/webhooks`, input),
+    get: (id: string) => this.request<Api.Webhook>('GET', `/v1/webhooks/${id}`),
+    update: (id: string, input: Api.UpdateWebhookInput) => this.request<Api.Webhook>('PATCH', `/v1/webhooks/${id}`, input),
+    delete: (id: string) => this.request<void>('DELETE', `/v1/webhooks/${id}`),
+    rotateSecret: (id: string) => this.request<Api.RotatedSecret>('POST', `/v1/webhooks/${id}/rotate-secret`),
+    deliveries: (id: string, query: { page?: number; limit?: number; status?: Api.WebhookDelivery['status'] } = {}) =>
+      this.request<Page<Api.WebhookDelivery>>('GET', `/v1/webhooks/${id}/deliveries`, undefined, query as Query),
+    retry: (id: string, deliveryId: string) => this.request<Api.WebhookDelivery>('POST', `/v1/webhooks/${id}/deliveries/${deliveryId}/retry`),
+  };
+
   readonly vault = {
     list: (appId: string) => this.request<{ data: SecretInfo[] }>('GET', `/v1/apps/${appId}/vault`).then((r) => r.data),
     set: (appId: string, name: string, value: string) => this.request<SecretInfo>('PUT', `/v1/apps/${appId}/vault/${encodeURIComponent(name)}`, { value }),

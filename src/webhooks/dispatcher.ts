@@ -23,6 +23,8 @@ export interface DispatcherOptions {
   scanMs: number;
   /** Settled deliveries are kept this long. */
   retentionMs: number;
+  /** Told of each attempt's outcome (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
 }
 
 const BATCH = 20;
@@ -137,7 +139,9 @@ export class WebhookDispatcher {
     const repo = this.store.repos.webhooks;
     if (result.ok) {
       const settled = await repo.settle(d.seq, leaseUntil, { status: 'delivered', next_attempt_at: d.next_attempt_at, response_status: result.status, error: null, latency_ms: result.latencyMs, delivered_at: after });
-      if (settled) await repo.resetFailures(d.webhook_id);
+      if (!settled) return;
+      this.opts.onAttempt?.('delivered');
+      await repo.resetFailures(d.webhook_id);
       return;
     }
     const exhausted = d.attempts >= d.max_attempts;
@@ -147,6 +151,7 @@ export class WebhookDispatcher {
       response_status: result.status, error: result.error, latency_ms: result.latencyMs, delivered_at: null,
     });
     if (!settled) return;
+    this.opts.onAttempt?.(exhausted ? 'failed' : 'retry');
     this.logger.info({ webhookId: d.webhook_id, deliveryId: d.id, attempt: d.attempts, status: result.status, error: result.error }, exhausted ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');
     const failures = await repo.countFailure(d.webhook_id);
     if (failures >= this.opts.disableAfter) await this.disable(d.webhook_id, failures, result.error);

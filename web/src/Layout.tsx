@@ -31,6 +31,7 @@ export function Layout({ children }: { children: ReactNode }) {
           <Link to="/audit">Audit log</Link>
           <Link to="/members">Members</Link>
           <Link to="/root-keys">Root keys</Link>
+          <Link to="/webhooks">Webhooks</Link>
           <div className="nav-label">Developers</div>
           <Link to="/playground">API playground</Link>
           <Link to="/reference">API docs</Link>

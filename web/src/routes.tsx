@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { Apps } from './features/apps/Apps';
 import { AppSettings } from './features/apps/AppSettings';
 import { RootKeys } from './features/workspace/RootKeys';
+import { WebhookDetail, Webhooks } from './features/workspace/Webhooks';
 import { AppKeys } from './features/keys/AppKeys';
 import { KeyDetail } from './features/keys/KeyDetail';
 import { Audit, Members, Vault } from './features/workspace/Workspace';
@@ -24,6 +25,8 @@ export const ROUTES: readonly PageRoute[] = [
   { path: '/audit', render: () => <Audit /> },
   { path: '/members', render: () => <Members /> },
   { path: '/root-keys', render: () => <RootKeys /> },
+  { path: '/webhooks/:webhookId', render: (p) => <WebhookDetail webhookId={p.webhookId!} /> },
+  { path: '/webhooks', render: () => <Webhooks /> },
   { path: '/playground', render: () => <Playground /> },
   { path: '/reference', render: () => <Reference /> },
 ];

@@ -161,10 +161,10 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
 }
 
 /** The one time a key's value is visible. */
-export function ShownOnce({ title, value, secretLabel, onClose }: { title: string; value: string; secretLabel: string; onClose: () => void }) {
+export function ShownOnce({ title, value, secretLabel, onClose, stored = 'only a hash of it is stored' }: { title: string; value: string; secretLabel: string; onClose: () => void; stored?: string }) {
   return (
     <Modal title={title} onClose={onClose} footer={<Button kind="primary" onClick={onClose}>I have stored it</Button>}>
-      <div className="note note-warn"><strong>Copy it now.</strong> This {secretLabel} will not be shown again; only a hash of it is stored.</div>
+      <div className="note note-warn"><strong>Copy it now.</strong> This {secretLabel} will not be shown again; {stored}.</div>
       <div className="secret-box"><code data-testid="shown-key">{value}</code><CopyButton text={value} testId="copy-key" /></div>
     </Modal>
   );
