@@ -248,12 +248,15 @@ describe('web console', () => {
       const login = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
       const ws = login.body.workspaces[0].id;
       const appId = (await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: login.body.token })).body.data[0].id as string;
-      await page.goto(`${s.url}/webhooks`);
+      await page.goto(`${s.url}/apps`);
+      await page.getByLabel('Workspace').selectOption({ label: 'Acme' });
+      await page.getByRole('link', { name: 'Webhooks' }).click();
       await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+      await page.getByText('No webhooks yet').waitFor();
       await page.getByRole('button', { name: 'New webhook' }).click();
       await page.getByLabel('Endpoint URL').fill(rx.url);
       await page.getByLabel('Description').fill('ops alerts');
-      await page.getByLabel('key.created').check();
+      await page.getByLabel('key.created', { exact: true }).check();
       await shot('17-webhook-new');
       await page.getByRole('button', { name: 'Create webhook' }).click();
       const shown = page.getByTestId('shown-key');
@@ -270,7 +273,7 @@ describe('web console', () => {
       await page.getByRole('link', { name: rx.url }).click();
       await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
       const row = page.getByTestId('delivery').first();
-      await expect.poll(async () => { await page.reload(); return row.textContent(); }, { timeout: 10_000 }).toMatch(/key\.createddelivered.*200/);
+      await expect.poll(async () => { await page.reload(); return row.textContent(); }, { timeout: 10_000 }).toMatch(/^key\.created.*delivered 200/);
       await shot('18-webhook-deliveries');
       await row.getByRole('button', { name: 'Retry' }).click();
       await page.getByText('Delivery queued again').waitFor();
@@ -286,8 +289,8 @@ describe('web console', () => {
       await p.evaluate((t) => localStorage.setItem('keyward.session', t), login.body.token as string);
       await p.goto(page.url());
       await p.getByRole('heading', { name: 'Deliveries' }).waitFor();
-      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       await shot('19-phone-webhook', p);
+      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       await phone.close();
     } finally {
       await rx.close();

@@ -61,7 +61,7 @@ function EventPicker({ value, onChange }: { value: Api.WebhookEventType[]; onCha
       <legend>Events</legend>
       <label className="row"><input type="checkbox" checked={value.length === WEBHOOK_EVENT_TYPES.length} onChange={(e) => onChange(e.target.checked ? [...WEBHOOK_EVENT_TYPES] : [])} /> <strong>All events</strong></label>
       {WEBHOOK_EVENT_TYPES.map((t) => (
-        <label key={t} className="row"><input type="checkbox" checked={value.includes(t)} onChange={(e) => onChange(e.target.checked ? [...value, t] : value.filter((v) => v !== t))} /> <code>{t}</code> <span className="hint">{WEBHOOK_EVENTS[t]}</span></label>
+        <label key={t} className="row"><input type="checkbox" aria-label={t} checked={value.includes(t)} onChange={(e) => onChange(e.target.checked ? [...value, t] : value.filter((v) => v !== t))} /> <code>{t}</code> <span className="hint">{WEBHOOK_EVENTS[t]}</span></label>
       ))}
     </fieldset>
   );
@@ -141,7 +141,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
       <nav className="crumbs"><Link to="/webhooks">Webhooks</Link> / <span className="mono">{h.url}</span></nav>
       <div className="page-head">
         <div>
-          <h1 className="mono" style={{ wordBreak: 'break-all' }}>{h.url}</h1>
+          <h1 className="mono" style={{ wordBreak: 'break-all', fontSize: 20 }}>{h.url}</h1>
           <p><StatusBadge hook={h} /> {h.description} {h.secretRotatedUntil && <span className="hint">Signing with the previous secret too until {when(h.secretRotatedUntil)}.</span>}</p>
         </div>
         <div className="row wrap">
@@ -172,12 +172,15 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
       <ErrorNote error={deliveries.error} />
       {deliveries.data && total === 0 ? <Empty title="No deliveries yet">They appear here as events happen.</Empty> : (
         <div className="card"><div className="table-wrap"><table>
-          <thead><tr><th>Event</th><th>Status</th><th>Response</th><th className="hide-sm">Latency</th><th className="hide-sm">Attempts</th><th className="hide-sm">When</th><th><span className="sr-only">Actions</span></th></tr></thead>
+          <thead><tr><th>Event</th><th>Outcome</th><th className="hide-sm">Latency</th><th className="hide-sm">Attempts</th><th className="hide-sm">When</th><th><span className="sr-only">Actions</span></th></tr></thead>
           <tbody>{(deliveries.data?.data ?? []).map((d) => (
             <tr key={d.id} data-testid="delivery">
-              <td><code>{d.type}</code><div className="hint mono">{d.eventId}</div></td>
-              <td><Badge tone={DELIVERY_TONE[d.status]}>{d.status}</Badge>{d.status === 'pending' && d.nextAttemptAt && <div className="hint">next {relative(d.nextAttemptAt)}</div>}</td>
-              <td>{d.responseStatus ?? '—'}{d.error && <div className="hint">{d.error}</div>}</td>
+              <td><code>{d.type}</code><div className="hint mono" style={{ overflowWrap: 'anywhere' }}>{d.eventId}</div></td>
+              <td>
+                <Badge tone={DELIVERY_TONE[d.status]}>{d.status}</Badge> {d.responseStatus !== null && <span className="mono" title="HTTP status of the last answer">{d.responseStatus}</span>}
+                {d.error && d.error !== `answered ${d.responseStatus}` && <div className="hint">{d.error}</div>}
+                {d.status === 'pending' && d.nextAttemptAt && <div className="hint">next attempt {relative(d.nextAttemptAt)}</div>}
+              </td>
               <td className="hide-sm">{d.latencyMs === null ? '—' : `${d.latencyMs} ms`}</td>
               <td className="hide-sm">{d.attempts} / {d.maxAttempts}</td>
               <td className="hide-sm">{when(d.lastAttemptAt ?? d.createdAt)}</td>
