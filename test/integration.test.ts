@@ -193,11 +193,13 @@ describe('master key rotation (sqlite)', () => {
       const w = await world(s);
       const k = await createKey(s, w, { kind: 'integration' });
       await s.request('PUT', `/v1/apps/${w.appId}/vault/TOKEN`, { token: w.token, body: { value: 'the vault value' } });
+      const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'https://hooks.invalid/k', events: ['key.created'] } });
+      await s.request('POST', `/v1/webhooks/${hook.body.id}/rotate-secret`, { token: w.token });
       await s.close();
 
       s = await startServer({ dialect: 'sqlite', dataDir, env: { KEYWARD_MASTER_KEY: newKey, KEYWARD_MASTER_KEY_PREVIOUS: oldKey } });
       const { reencryptAll } = await import('../src/cli/reencrypt.js');
-      expect(await reencryptAll(s.deps.store, s.deps.box)).toEqual({ secrets: 1, vault: 1 });
+      expect(await reencryptAll(s.deps.store, s.deps.box)).toEqual({ secrets: 1, vault: 1, webhooks: 1 });
       await s.close();
 
       s = await startServer({ dialect: 'sqlite', dataDir, env: { KEYWARD_MASTER_KEY: newKey } });
@@ -205,6 +207,20 @@ describe('master key rotation (sqlite)', () => {
         const token = (await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } })).body.token;
         expect((await s.request('GET', `/v1/apps/${w.appId}/vault/TOKEN`, { token })).body.value).toBe('the vault value');
         expect((await verify(s, { appId: w.appId, authorization: `Bearer ${await jwt(k.body.secret, k.id, s.clock.now())}` })).code).toBe('VALID');
+        // The webhook's secrets (current and previous) open under the new key: a delivery is signed with both.
+        const rx = await import('./webhook-receiver.js').then((m) => m.startReceiver());
+        try {
+          const hooks = await s.request('GET', `/v1/workspaces/${w.workspaceId}/webhooks`, { token });
+          await s.deps.store.db.updateTable('webhooks').set({ url: rx.url }).where('id', '=', hooks.body.data[0].id).execute();
+          await s.close();
+          s = await startServer({ dialect: 'sqlite', dataDir, env: { KEYWARD_MASTER_KEY: newKey, KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
+          const again = (await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } })).body.token;
+          await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: again, body: { name: 'after rotation' } });
+          const [got] = await rx.waitFor(1);
+          expect((got!.headers['webhook-signature'] as string).split(' ')).toHaveLength(2);
+        } finally {
+          await rx.close();
+        }
       } finally {
         await s.close();
       }

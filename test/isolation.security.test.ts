@@ -5,7 +5,8 @@ import { DIALECTS, addMember, createKey, snapshot, startServer, world, type Test
 
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept',
   ...['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => `${m} /v1/forward-auth`)]);
-const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces']);
+const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces',
+  'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries']);
 
 /** What a credential may rightly do, which the matrix skips; everything else must be refused. */
 function allowed(op: { method: string; path: string }, cred: string): boolean {
@@ -27,6 +28,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
   const ghost: Record<string, string> = {
     id: 'ws_AAAAAAAAAAAAAAAAAAAA', appId: 'app_AAAAAAAAAAAAAAAAAAAA', keyId: 'key_AAAAAAAAAAAAAAAAAAAA',
     userId: 'usr_AAAAAAAAAAAAAAAAAAAA', name: 'NOPE', rootKeyId: 'rk_AAAAAAAAAAAAAAAAAAAA', invitationId: 'inv_AAAAAAAAAAAAAAAAAAAA',
+    webhookId: 'wh_AAAAAAAAAAAAAAAAAAAA', deliveryId: 'whd_AAAAAAAAAAAAAAAAAAAA',
   };
   const creds: Record<string, string> = {};
   let ops: { method: string; path: string }[];
@@ -36,8 +38,11 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     w = await world(s);
     const k = await createKey(s, w);
     await s.request('PUT', `/v1/apps/${w.appId}/vault/SECRET`, { token: w.token, body: { value: 'v' } });
+    // A webhook with one delivery (to a name that does not resolve here: it fails, and stays listed).
+    const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'https://hooks.invalid/keyward', events: ['rootkey.created'] } });
     const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'victim', permissions: ['*'] } });
-    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '' };
+    const delivery = (await s.request('GET', `/v1/webhooks/${hook.body.id}/deliveries`, { token: w.token })).body.data[0];
+    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '', webhookId: hook.body.id, deliveryId: delivery.id };
 
     // Another tenant: a user who owns a workspace of their own.
     const eve = await addMember(s, w, 'eve@example.com', 'member', 'eve password 123');
@@ -75,6 +80,9 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.path === '/v1/workspaces') return { name: 'mine' };
     if (op.path.endsWith('/keys')) return { name: 'sneaky' };
     if (op.path.endsWith('/roll')) return {};
+    if (op.path.endsWith('/webhooks')) return { url: 'https://hooks.invalid/sneaky', events: ['key.created'] };
+    if (op.path === '/v1/webhooks/{webhookId}') return { description: 'sneaky' };
+    if (op.path.startsWith('/v1/webhooks/')) return undefined;
     return { name: 'sneaky' };
   };
   const call = (op: { method: string; path: string }, token: string, ids: Record<string, string>) => {
