@@ -26,7 +26,8 @@ export interface ForwardRequest {
 
 export interface ForwardAnswer {
   status: number;
-  headers: Record<string, string>;
+  /** Flat name, value, name, value … as `writeHead` takes them: no header object per answer. */
+  headers: string[];
   body: string;
 }
 
@@ -62,15 +63,23 @@ export function trustedProxies(entries: readonly string[]): (address: string | u
  */
 function clientAddress(req: ForwardRequest, trusted: (a: string | undefined) => boolean): string | undefined {
   if (!trusted(req.remoteAddress)) return undefined;
-  const chain = (header(req.headers, 'x-forwarded-for') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const xff = header(req.headers, 'x-forwarded-for');
+  // One address (a single gateway in front): no list to build.
+  if (xff !== undefined && !xff.includes(',')) {
+    const only = xff.trim();
+    if (only !== '' && !trusted(only)) return only;
+  }
+  const chain = (xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i])) return chain[i];
   return header(req.headers, 'x-real-ip')?.trim() || chain[0];
 }
 
-function problem(status: number, code: string, detail: string, requestId: string, extra: Record<string, string> = {}): ForwardAnswer {
+function problem(status: number, code: string, detail: string, requestId: string, extra: string[] = []): ForwardAnswer {
   const body = JSON.stringify({ type: `https://keyward.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`, title: TITLES[status] ?? 'Refused', status, detail, code, requestId });
-  return { status, headers: { 'content-type': 'application/problem+json; charset=utf-8', 'x-keyward-code': code, ...extra }, body };
+  return { status, headers: ['content-type', 'application/problem+json; charset=utf-8', 'x-keyward-code', code, ...extra], body };
 }
+
+const WWW_AUTHENTICATE = ['www-authenticate', 'Bearer realm="keyward"'];
 
 function badQuery(path: string, message: string): never {
   throw new AppError('VALIDATION_FAILED', `${path}: ${message}`, { errors: [{ path, message }] });
@@ -113,6 +122,20 @@ function parseQuery(url: string): QueryAsk {
   return ask;
 }
 
+/** Methods arrive upper-case from every gateway: no new string then. */
+const upper = (m: string): string => (m === 'GET' || m === 'POST' || m === 'PUT' || m === 'DELETE' || m === 'PATCH' || m === 'HEAD' ? m : m.toUpperCase());
+
+/** The first host of X-Forwarded-Host without its port. */
+function firstHost(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let host = value;
+  const comma = host.indexOf(',');
+  if (comma !== -1) host = host.slice(0, comma);
+  host = host.trim();
+  if (host.includes(':')) host = host.replace(/:\d+$/, '');
+  return host;
+}
+
 /** The verify input a forwarded request stands for; throws a 400 for a bad query. */
 function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolean): { input: VerifyInput; rootKey: string | undefined } | null {
   const ask = parseQuery(req.url);
@@ -124,41 +147,41 @@ function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolea
   if (authorization) input.authorization = authorization.slice(0, 8192);
   else if (apiKey) input.key = apiKey.slice(0, 512);
   else return null;
-  const method = (header(req.headers, 'x-forwarded-method') ?? header(req.headers, 'x-original-method') ?? 'GET').toUpperCase();
+  const method = header(req.headers, 'x-forwarded-method') ?? header(req.headers, 'x-original-method') ?? 'GET';
   const uri = header(req.headers, 'x-forwarded-uri') ?? header(req.headers, 'x-original-uri') ?? '/';
-  input.forwarded = { method, path: uri.split('?')[0] || '/' };
-  const host = header(req.headers, 'x-forwarded-host')?.split(',')[0]?.trim();
-  if (host) input.resource = host.replace(/:\d+$/, '').slice(0, 253);
+  const q = uri.indexOf('?');
+  input.forwarded = { method: upper(method), path: (q === -1 ? uri : uri.slice(0, q)) || '/' };
+  const host = firstHost(header(req.headers, 'x-forwarded-host'));
+  if (host) input.resource = host.slice(0, 253);
   const ip = clientAddress(req, trusted);
   if (ip !== undefined) input.ip = ip;
   const rootKey = header(req.headers, 'x-keyward-root-key')?.trim();
   return { input, rootKey: rootKey ? `Bearer ${rootKey}` : undefined };
 }
 
-function answerFor(verdict: VerifyResult, now: number, requestId: string): ForwardAnswer {
-  const limits: Record<string, string> = {};
-  if (verdict.ratelimit) {
-    limits['ratelimit-limit'] = String(verdict.ratelimit.limit);
-    limits['ratelimit-remaining'] = String(verdict.ratelimit.remaining);
-    limits['ratelimit-reset'] = String(Math.max(0, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - now) / 1000)));
+/** A window's end comes as ISO text; the same few ends repeat (one per window), so parse each once. */
+let lastResetIso = '';
+let lastResetMs = 0;
+function resetMs(iso: string): number {
+  if (iso !== lastResetIso) {
+    lastResetMs = Date.parse(iso);
+    lastResetIso = iso;
   }
+  return lastResetMs;
+}
+
+function answerFor(verdict: VerifyResult, now: number, requestId: string): ForwardAnswer {
+  const limit = verdict.ratelimit;
+  const reset = limit ? Math.max(0, Math.ceil((resetMs(limit.resetAt) - now) / 1000)) : 0;
   if (verdict.valid) {
-    return {
-      status: 200,
-      headers: {
-        'x-keyward-code': 'VALID',
-        'x-keyward-key-id': verdict.keyId ?? '',
-        'x-keyward-owner-id': verdict.ownerId ?? '',
-        'x-keyward-environment': verdict.environment ?? '',
-        ...limits,
-      },
-      body: '',
-    };
+    const headers = ['x-keyward-code', 'VALID', 'x-keyward-key-id', verdict.keyId ?? '', 'x-keyward-owner-id', verdict.ownerId ?? '', 'x-keyward-environment', verdict.environment ?? ''];
+    if (limit) headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', String(limit.remaining), 'ratelimit-reset', String(reset));
+    return { status: 200, headers, body: '' };
   }
   const status = STATUS[verdict.code] ?? 401;
-  const extra: Record<string, string> = { ...limits };
-  if (status === 401) extra['www-authenticate'] = 'Bearer realm="keyward"';
-  if (verdict.code === 'RATE_LIMITED') extra['retry-after'] = limits['ratelimit-reset'] && limits['ratelimit-reset'] !== '0' ? limits['ratelimit-reset'] : '1';
+  const extra: string[] = limit ? ['ratelimit-limit', String(limit.limit), 'ratelimit-remaining', String(limit.remaining), 'ratelimit-reset', String(reset)] : [];
+  if (status === 401) extra.push(...WWW_AUTHENTICATE);
+  if (verdict.code === 'RATE_LIMITED') extra.push('retry-after', reset > 0 ? String(reset) : '1');
   return problem(status, verdict.code, `The key was refused: ${verdict.code}`, requestId, extra);
 }
 
@@ -166,12 +189,11 @@ function answerFor(verdict: VerifyResult, now: number, requestId: string): Forwa
 export function forwardAuth(verify: Verifier, trusted: (a: string | undefined) => boolean, req: ForwardRequest, requestId: string, now: number): ForwardAnswer | Promise<ForwardAnswer> {
   const failed = (err: unknown): ForwardAnswer => {
     if (!(err instanceof AppError) || ERROR_CODES[err.code].status >= 500) throw err;
-    const extra: Record<string, string> = err.code === 'UNAUTHORIZED' ? { 'www-authenticate': 'Bearer realm="keyward"' } : {};
-    return problem(ERROR_CODES[err.code].status, err.code, err.message, requestId, extra);
+    return problem(ERROR_CODES[err.code].status, err.code, err.message, requestId, err.code === 'UNAUTHORIZED' ? WWW_AUTHENTICATE : []);
   };
   try {
     const parsed = inputOf(req, trusted);
-    if (parsed === null) return problem(401, 'MISSING_KEY', 'Send the key as "Authorization: Bearer <key>" (or Basic, or a JWT) or "X-API-Key: <key>"', requestId, { 'www-authenticate': 'Bearer realm="keyward"' });
+    if (parsed === null) return problem(401, 'MISSING_KEY', 'Send the key as "Authorization: Bearer <key>" (or Basic, or a JWT) or "X-API-Key: <key>"', requestId, WWW_AUTHENTICATE);
     const verdict = verify(parsed.input, parsed.rootKey);
     return verdict instanceof Promise ? verdict.then((v) => answerFor(v, now, requestId), failed) : answerFor(verdict, now, requestId);
   } catch (err) {

@@ -23,7 +23,7 @@ function settle(s: ForwardAuthServices, req: ForwardRequest, requestId: string, 
     if (answer.internal) s.logger.error({ err }, 'forward auth failed');
     send({
       status: answer.body.status,
-      headers: { 'content-type': 'application/problem+json; charset=utf-8', 'x-keyward-code': answer.body.code, ...(answer.retryAfterSec !== undefined ? { 'retry-after': String(answer.retryAfterSec) } : {}) },
+      headers: ['content-type', 'application/problem+json; charset=utf-8', 'x-keyward-code', answer.body.code, ...(answer.retryAfterSec !== undefined ? ['retry-after', String(answer.retryAfterSec)] : [])],
       body: JSON.stringify(answer.body),
     });
   };
@@ -45,7 +45,8 @@ export function forwardAuthFastPath(s: ForwardAuthServices, requestId: () => str
     // Gateways send no body (or one we do not read): drain it so the connection can be reused.
     req.resume();
     settle(s, { url, headers: req.headers, remoteAddress: req.socket.remoteAddress }, requestId(), (a) => {
-      res.writeHead(a.status, { ...a.headers, 'content-length': Buffer.byteLength(a.body), 'cache-control': 'no-store' });
+      a.headers.push('content-length', a.body === '' ? '0' : String(Buffer.byteLength(a.body)), 'cache-control', 'no-store');
+      res.writeHead(a.status, a.headers);
       res.end(a.body);
     });
     return true;
@@ -71,7 +72,9 @@ export const forwardAuthRoutes = (s: ForwardAuthServices) => async (fastify: Fas
     },
     handler: (req, reply) => {
       settle(s, { url: req.url, headers: req.headers, remoteAddress: req.socket.remoteAddress }, String(req.id), (a) => {
-        void reply.code(a.status).headers({ ...a.headers, 'cache-control': 'no-store' }).send(a.body);
+        const headers: Record<string, string> = { 'cache-control': 'no-store' };
+        for (let i = 0; i < a.headers.length; i += 2) headers[a.headers[i]!] = a.headers[i + 1]!;
+        void reply.code(a.status).headers(headers).send(a.body);
       });
       return reply;
     },
