@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_DIR } from '../src/http/console.js';
 import { startServer, verify, type TestServer } from './harness.js';
 import { startReceiver } from './webhook-receiver.js';
-import { verifySignature } from '../src/webhooks/signing.js';
+import { verifySignature } from '../src/webhooks/receiver.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-artifacts/screenshots');

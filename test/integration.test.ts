@@ -245,6 +245,25 @@ describe.each(DIALECTS)('leak reports (%s)', (dialect) => {
   const post = (body: string, signature: string, keyId = 'gh-1') =>
     s.request('POST', '/v1/leaks', { raw: body, headers: { 'content-type': 'application/json', 'github-public-key-identifier': keyId, 'github-public-key-signature': signature } });
 
+  it('a reported key is announced to webhooks: key.leaked, then key.disabled, in order', async () => {
+    await s.close();
+    s = await startServer({ dialect, env: { KEYWARD_LEAK_PUBLIC_KEYS: JSON.stringify([{ key_identifier: 'gh-1', key: pem }]), KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
+    w = await world(s);
+    const { startReceiver } = await import('./webhook-receiver.js');
+    const rx = await startReceiver();
+    try {
+      await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx.url, events: ['key.leaked', 'key.disabled'] } });
+      const k = await createKey(s, w);
+      const body = JSON.stringify([{ token: k.key, type: 'keyward_api_key', url: 'https://example.com/leak', source: 'content' }]);
+      expect((await post(body, sign('sha256', Buffer.from(body), privateKey).toString('base64'))).status).toBe(200);
+      const got = await rx.waitFor(2);
+      expect(got.map((r) => [r.json.type, r.json.data.id, r.json.data.status])).toEqual([['key.leaked', k.id, 'disabled'], ['key.disabled', k.id, 'disabled']]);
+      for (const r of got) expect(r.body).not.toContain(k.key);
+    } finally {
+      await rx.close();
+    }
+  });
+
   it('a bad signature changes nothing; a good one disables the key, audits it and says so', async () => {
     const k = await createKey(s, w);
     const body = JSON.stringify([

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
 import { WebhookOutbox } from '../src/webhooks/outbox.js';
 import { startReceiver, type Receiver } from './webhook-receiver.js';
-import { verifySignature } from '../src/webhooks/signing.js';
+import { Webhook } from 'standardwebhooks';
+import { verifySignature } from '../src/webhooks/receiver.js';
 import { WebhookSender } from '../src/webhooks/sender.js';
 import { refusedAddress } from '../src/webhooks/ssrf.js';
 
@@ -74,6 +75,8 @@ describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
     expect(h['webhook-signature']).toBe(expectedSignature(hook.secret, h['webhook-id'] as string, h['webhook-timestamp'] as string, got!.body));
     expect(verifySignature(hook.secret, { id: h['webhook-id'] as string, timestamp: h['webhook-timestamp'] as string, signature: h['webhook-signature'] as string }, got!.body, Math.floor(s.clock.now() / 1000))).toBe(true);
     expect(verifySignature(hook.secret, { id: h['webhook-id'] as string, timestamp: h['webhook-timestamp'] as string, signature: h['webhook-signature'] as string }, got!.body + ' ', Math.floor(s.clock.now() / 1000))).toBe(false);
+    // The specification's reference library accepts it as a receiver would.
+    expect(new Webhook(hook.secret).verify(got!.body, { 'webhook-id': h['webhook-id'] as string, 'webhook-timestamp': h['webhook-timestamp'] as string, 'webhook-signature': h['webhook-signature'] as string })).toMatchObject({ type: 'key.created' });
 
     expect(got!.json).toMatchObject({ type: 'key.created', timestamp: new Date(s.clock.now()).toISOString(), data: { id: key.id, appId: w.appId, name: 'signed', start: key.body.start, meta: { plan: 'pro' }, status: 'active' } });
     expect(got!.body).not.toContain(key.key);
@@ -341,6 +344,20 @@ describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
       if (body.url.includes('pw@')) expect(res.text).not.toContain('pw@');
     }
     expect(await snapshot(s)).toBe(before);
+  });
+
+  it('a create retried with the same Idempotency-Key makes one endpoint and never shows the secret twice', async () => {
+    const body = { url: rx.url, events: ['key.created'] };
+    const headers = { 'idempotency-key': 'hook-create-1' };
+    const first = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body, headers });
+    expect(first.status).toBe(201);
+    const again = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body, headers });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ code: 'ALREADY_CREATED', id: first.body.id });
+    expect(again.text).not.toContain(first.body.secret);
+    const other = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { ...body, events: ['key.revoked'] }, headers });
+    expect(other.status).toBe(422);
+    expect((await s.request('GET', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token })).body.data).toHaveLength(1);
   });
 
   it('members read endpoints but cannot change them; another workspace gets 404 as for a missing one', async () => {
