@@ -325,7 +325,39 @@ describe('web console', () => {
     await shot('15-phone-apps', p);
     await p.getByRole('button', { name: '☰ Menu' }).click();
     await shot('16-phone-menu', p);
+
+    // The keys table on a phone: no sideways scroll; each row's actions behind one menu.
+    const ws = login.body.workspaces.find((x: any) => x.name === 'Acme').id;
+    const appId = (await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: login.body.token })).body.data[0].id as string;
+    const phoneKey = await s.request('POST', `/v1/apps/${appId}/keys`, { token: login.body.token, body: { name: 'phone key' } });
+    await p.goto(`${s.url}/apps/${appId}`);
+    await p.getByTestId(`key-row-${phoneKey.body.id}`).waitFor();
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await p.evaluate(() => (document.querySelector('.table-wrap') as HTMLElement).scrollWidth <= (document.querySelector('.table-wrap') as HTMLElement).clientWidth)).toBe(true);
+    await p.getByLabel('Actions for phone key').click();
+    await shot('20-phone-keys-menu', p);
+    await p.getByTestId(`key-row-${phoneKey.body.id}`).getByRole('button', { name: 'Disable' }).click();
+    await p.getByText('phone key disabled').waitFor();
+    expect((await s.request('GET', `/v1/keys/${phoneKey.body.id}`, { token: login.body.token })).body.status).toBe('disabled');
     await phone.close();
+
+    // Sorting by a column header, and a search asked once typing pauses (not once per letter).
+    await page.goto(`${s.url}/apps`);
+    await page.getByLabel('Workspace').selectOption({ label: 'Acme' });
+    await page.goto(`${s.url}/apps/${appId}`);
+    await page.getByTestId(`key-row-${phoneKey.body.id}`).waitFor();
+    await page.getByRole('button', { name: 'Key', exact: true }).click();
+    await expect.poll(() => page.locator('th[aria-sort="ascending"]').textContent()).toContain('Key');
+    const names = await page.locator('tbody tr td:first-child a').allTextContents();
+    expect(names).toEqual([...names].sort((x, y) => x.toLowerCase().localeCompare(y.toLowerCase())));
+    expect(names.length).toBeGreaterThan(2);
+    const searches: string[] = [];
+    page.on('request', (r) => { if (r.url().includes('/keys?') && r.url().includes('q=')) searches.push(r.url()); });
+    await page.getByLabel('Search keys').pressSequentially('phone', { delay: 30 });
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    expect(searches).toHaveLength(1);
+    expect(searches[0]).toContain('q=phone');
+    await shot('21-keys-sorted-searched');
 
     await page.goto(`${s.url}/apps`);
     await page.getByRole('heading', { name: 'Apps', level: 1, exact: true }).waitFor();

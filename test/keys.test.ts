@@ -66,6 +66,31 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(await q(`q=${b.body.start}`)).toEqual(['beta']);
   });
 
+  it('sorts by name, creation, last use and expiry; missing last use and expiry come last either way', async () => {
+    const DAY = 86_400_000;
+    const made: Record<string, { id: string; key: string }> = {};
+    for (const [name, days] of [['beta', 30], ['Alpha', null], ['gamma', 5]] as const) {
+      s.clock.advance(1000);
+      made[name] = await createKey(s, w, { name, ...(days ? { expiresAt: new Date(s.clock.now() + days * DAY).toISOString() } : {}) });
+    }
+    await verify(s, { key: made.gamma!.key });
+    s.clock.advance(1000);
+    await verify(s, { key: made.beta!.key });
+    await s.deps.usage.flush();
+    const order = async (sort: string) => (await s.request('GET', `/v1/apps/${w.appId}/keys?sort=${sort}`, { token: w.token })).body.data.map((k: any) => k.name);
+    expect(await order('name')).toEqual(['Alpha', 'beta', 'gamma']);
+    expect(await order('-name')).toEqual(['gamma', 'beta', 'Alpha']);
+    expect(await order('createdAt')).toEqual(['beta', 'Alpha', 'gamma']);
+    expect(await order('-createdAt')).toEqual(['gamma', 'Alpha', 'beta']);
+    expect(await order('-lastUsedAt')).toEqual(['beta', 'gamma', 'Alpha']);
+    expect(await order('lastUsedAt')).toEqual(['gamma', 'beta', 'Alpha']);
+    expect(await order('expiresAt')).toEqual(['gamma', 'beta', 'Alpha']);
+    expect(await order('-expiresAt')).toEqual(['beta', 'gamma', 'Alpha']);
+    const bad = await s.request('GET', `/v1/apps/${w.appId}/keys?sort=hash`, { token: w.token });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].path).toBe('querystring/sort');
+  });
+
   it('reads never show the value or hash; PATCH changes every field but the value', async () => {
     const k = await createKey(s, w, { ownerId: 'u1' });
     const read = await s.request('GET', `/v1/keys/${k.id}`, { token: w.token });

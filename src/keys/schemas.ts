@@ -2,6 +2,10 @@
 import { Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
+
+/** How the key list can be ordered; `-` first is descending. */
+export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
+export type KeySort = (typeof KEY_SORTS)[number];
 const Permission = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Refill = Type.Object({
   amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),
@@ -81,4 +85,5 @@ export const ListKeysQuery = Type.Object({
   status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('revoked')])),
   environment: Type.Optional(Environment),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Search in name, start, id and owner' })),
+  sort: Type.Optional(StringEnum(KEY_SORTS, { description: 'Order: a field, `-` first for descending (default `-createdAt`, newest first); keys never used or never expiring come last' })),
 }, { additionalProperties: false });

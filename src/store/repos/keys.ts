@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database, KeyHashesTable, KeysTable } from '../schema.js';
 import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.js';
 import { periodStarts } from '../../lib/time.js';
+import type { KeySort } from '../../keys/schemas.js';
 
 export interface KeyFilters {
   ownerId?: string | undefined;
@@ -10,7 +11,11 @@ export interface KeyFilters {
   environment?: KeysTable['environment'] | undefined;
   /** Substring of name, start or owner, or an exact id. */
   q?: string | undefined;
+  /** A column, `-` first for descending; default newest first. */
+  sort?: KeySort | undefined;
 }
+
+const SORT_COLUMNS = { createdAt: 'created_at', name: 'name', lastUsedAt: 'last_used_at', expiresAt: 'expires_at' } as const;
 
 export type KeyChanges = Partial<Omit<KeysTable, 'id' | 'app_id' | 'workspace_id' | 'kind' | 'created_at'>>;
 
@@ -71,7 +76,13 @@ export class KeyRepo {
       query = query.where(sql<boolean>`(lower(name) like ${like} escape '\\' or lower(start) like ${like} escape '\\' or lower(coalesce(owner_id, '')) like ${like} escape '\\' or id = ${filters.q})`);
     }
     const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const rows = await query.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
+    const sort = filters.sort ?? '-createdAt';
+    const desc = sort.startsWith('-');
+    const column = SORT_COLUMNS[(desc ? sort.slice(1) : sort) as keyof typeof SORT_COLUMNS];
+    // Both stores put missing values (never used, never expires) last, whichever the direction.
+    let ordered = column === 'name' || column === 'created_at' ? query.selectAll() : query.selectAll().orderBy(sql`${sql.ref(column)} IS NULL`);
+    ordered = column === 'name' ? ordered.orderBy(sql`lower(name)`, desc ? 'desc' : 'asc') : ordered.orderBy(column, desc ? 'desc' : 'asc');
+    const rows = await ordered.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
     return { rows, total: Number(n) };
   }
 

@@ -1,5 +1,5 @@
 // An app's keys: table with search, filters and pages; create, edit, disable, roll, revoke.
-import { useState } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import { api, type App, type Key, type Page } from '../../api';
 import { Link } from '../../router';
 import { useSession } from '../../state';
@@ -8,16 +8,41 @@ import { Badge, Button, day, Empty, ErrorNote, Field, Modal, relative, statusTon
 import { KeyForm, ShownOnce } from './KeyForm';
 
 const LIMIT = 20;
+/** Typing pauses this long before the list is asked again. */
+const SEARCH_DEBOUNCE_MS = 250;
+
+type Sort = 'createdAt' | '-createdAt' | 'name' | '-name' | 'lastUsedAt' | '-lastUsedAt' | 'expiresAt' | '-expiresAt';
+
+/** A column header that orders the list: first click ascending (newest first for dates), second reverses. */
+function SortHeader({ field, sort, onSort, children, className, firstDescending = false }: { field: string; sort: Sort; onSort: (s: Sort) => void; children: ReactNode; className?: string; firstDescending?: boolean }) {
+  const active = sort === field || sort === `-${field}`;
+  const descending = sort.startsWith('-');
+  const next = (active ? (descending ? field : `-${field}`) : firstDescending ? `-${field}` : field) as Sort;
+  return (
+    <th className={className} aria-sort={active ? (descending ? 'descending' : 'ascending') : 'none'}>
+      <button type="button" className="sort-btn" onClick={() => onSort(next)}>{children}{active ? (descending ? ' ↓' : ' ↑') : ''}</button>
+    </th>
+  );
+}
 
 export function AppKeys({ appId }: { appId: string }) {
   const { toast } = useSession();
+  const [typed, setTyped] = useState('');
   const [q, setQ] = useState('');
+  const [sort, setSort] = useState<Sort>('-createdAt');
+  useEffect(() => {
+    const t = setTimeout(() => {
+      setQ(typed.trim());
+      setPage(1);
+    }, SEARCH_DEBOUNCE_MS);
+    return () => clearTimeout(t);
+  }, [typed]);
   const [status, setStatus] = useState('');
   const [environment, setEnvironment] = useState('');
   const [page, setPage] = useState(1);
   const [modal, setModal] = useState<{ kind: 'create' } | { kind: 'edit' | 'roll' | 'revoke'; key: Key } | { kind: 'shown'; value: string; label: string } | null>(null);
   const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
-  const query = new URLSearchParams({ page: String(page), limit: String(LIMIT), ...(q ? { q } : {}), ...(status ? { status } : {}), ...(environment ? { environment } : {}) });
+  const query = new URLSearchParams({ page: String(page), limit: String(LIMIT), ...(q ? { q } : {}), ...(status ? { status } : {}), ...(environment ? { environment } : {}), ...(sort !== '-createdAt' ? { sort } : {}) });
   const keys = useApi(['keys', appId, query.toString()], () => api<Page<Key>>('GET', `/v1/apps/${appId}/keys?${query}`));
   const reloadKeys = () => void invalidate('keys', appId);
   const pages = Math.max(1, Math.ceil((keys.data?.total ?? 0) / LIMIT));
@@ -41,7 +66,7 @@ export function AppKeys({ appId }: { appId: string }) {
       <ErrorNote error={app.error ?? keys.error} />
       <div className="card">
         <div className="toolbar" role="search">
-          <input aria-label="Search keys" placeholder="Search name, start, owner…" value={q} onChange={(e) => { setQ(e.target.value); setPage(1); }} style={{ flex: 1, minWidth: 180 }} />
+          <input aria-label="Search keys" placeholder="Search name, start, owner…" value={typed} onChange={(e) => setTyped(e.target.value)} style={{ flex: 1, minWidth: 180 }} />
           <select aria-label="Status" value={status} onChange={(e) => { setStatus(e.target.value); setPage(1); }}>
             <option value="">All statuses</option><option value="active">Active</option><option value="disabled">Disabled</option><option value="revoked">Revoked</option>
           </select>
@@ -54,7 +79,14 @@ export function AppKeys({ appId }: { appId: string }) {
         ) : (
           <div className="table-wrap">
             <table>
-              <thead><tr><th>Key</th><th className="hide-sm">Owner</th><th>Status</th><th className="hide-sm">Permissions</th><th className="hide-sm">Expires</th><th className="hide-sm">Last used</th><th><span className="sr-only">Actions</span></th></tr></thead>
+              <thead><tr>
+                <SortHeader field="name" sort={sort} onSort={(v) => { setSort(v); setPage(1); }}>Key</SortHeader>
+                <th className="hide-sm">Owner</th><th>Status</th><th className="hide-sm">Permissions</th>
+                <SortHeader field="expiresAt" sort={sort} onSort={(v) => { setSort(v); setPage(1); }} className="hide-sm">Expires</SortHeader>
+                <SortHeader field="lastUsedAt" sort={sort} onSort={(v) => { setSort(v); setPage(1); }} className="hide-sm" firstDescending>Last used</SortHeader>
+                <SortHeader field="createdAt" sort={sort} onSort={(v) => { setSort(v); setPage(1); }} className="hide-sm" firstDescending>Created</SortHeader>
+                <th><span className="sr-only">Actions</span></th>
+              </tr></thead>
               <tbody>
                 {(keys.data?.data ?? []).map((k) => (
                   <tr key={k.id} data-testid={`key-row-${k.id}`}>
@@ -67,19 +99,32 @@ export function AppKeys({ appId }: { appId: string }) {
                     <td className="hide-sm">{k.permissions.length ? k.permissions.map((p) => <span className="chip" key={p}>{p}</span>) : <span style={{ color: 'var(--muted)' }}>any</span>}</td>
                     <td className="hide-sm" style={{ whiteSpace: 'nowrap' }}>{k.expiresAt ? day(k.expiresAt) : 'never'}</td>
                     <td className="hide-sm" style={{ whiteSpace: 'nowrap' }}>{relative(k.lastUsedAt)}</td>
+                    <td className="hide-sm" style={{ whiteSpace: 'nowrap' }}>{day(k.createdAt)}</td>
                     <td>
-                      {k.status !== 'revoked' && (
-                        <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>
-                          <Button kind="ghost" onClick={() => setModal({ kind: 'edit', key: k })} aria-label={`Edit ${k.name}`}>Edit</Button>
-                          <Button kind="ghost" onClick={() => void setEnabled(k, k.status !== 'active')}>{k.status === 'active' ? 'Disable' : 'Enable'}</Button>
-                          <Button kind="ghost" onClick={() => setModal({ kind: 'roll', key: k })}>Roll</Button>
-                          <Button kind="ghost" onClick={() => setModal({ kind: 'revoke', key: k })} aria-label={`Revoke ${k.name}`} style={{ color: 'var(--danger)' }}>Revoke</Button>
-                        </div>
-                      )}
+                      {k.status !== 'revoked' && (() => {
+                        const actions = (
+                          <>
+                            <Button kind="ghost" onClick={() => setModal({ kind: 'edit', key: k })} aria-label={`Edit ${k.name}`}>Edit</Button>
+                            <Button kind="ghost" onClick={() => void setEnabled(k, k.status !== 'active')}>{k.status === 'active' ? 'Disable' : 'Enable'}</Button>
+                            <Button kind="ghost" onClick={() => setModal({ kind: 'roll', key: k })}>Roll</Button>
+                            <Button kind="ghost" onClick={() => setModal({ kind: 'revoke', key: k })} aria-label={`Revoke ${k.name}`} style={{ color: 'var(--danger)' }}>Revoke</Button>
+                          </>
+                        );
+                        return (
+                          <>
+                            <div className="row hide-sm" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>{actions}</div>
+                            {/* Phones: the same actions behind one menu button, so the row fits the screen. */}
+                            <details className="row-menu show-sm" onClick={(e) => { if ((e.target as HTMLElement).closest('button')) (e.currentTarget as HTMLDetailsElement).open = false; }}>
+                              <summary aria-label={`Actions for ${k.name}`}>⋯</summary>
+                              <div className="row-menu-items">{actions}</div>
+                            </details>
+                          </>
+                        );
+                      })()}
                     </td>
                   </tr>
                 ))}
-                {keys.data && keys.data.data.length === 0 && <tr><td colSpan={7}><Empty title="No keys match" /></td></tr>}
+                {keys.data && keys.data.data.length === 0 && <tr><td colSpan={8}><Empty title="No keys match" /></td></tr>}
               </tbody>
             </table>
           </div>
