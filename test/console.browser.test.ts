@@ -125,6 +125,10 @@ describe('web console', () => {
     await shot('10-vault');
     await page.goto(`${s.url}/audit`);
     await page.getByText('vault.create').waitFor();
+    // The permissions edit above, before and after.
+    await page.getByText('1 change').first().click();
+    const change = page.getByTestId('audit-changes').first();
+    await expect.poll(() => change.textContent()).toMatch(/permissions\["docs\.read","docs\.write"\]\s*→\s*\["docs\.read"\]/);
     await shot('11-audit');
     await page.goto(`${s.url}/members`);
     await page.getByRole('cell', { name: 'owner@example.com (you)' }).waitFor();

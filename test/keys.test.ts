@@ -141,6 +141,18 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(audit.text).not.toContain(k.key);
   });
 
+  it('a change records each changed field before and after, and nothing unchanged', async () => {
+    const k = await createKey(s, w, { name: 'before', permissions: ['a'], ratelimit: { limit: 10, durationMs: 60_000 } });
+    await s.request('PATCH', `/v1/keys/${k.id}`, { token: w.token, body: { name: 'after', permissions: ['a'], ratelimit: { limit: 20, durationMs: 60_000 }, meta: { plan: 'pro' } } });
+    await s.request('PATCH', `/v1/apps/${w.appId}`, { token: w.token, body: { name: 'Renamed API' } });
+    const entry = (await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=key.update&targetId=${k.id}`, { token: w.token })).body.data[0];
+    expect(entry.meta.before).toEqual({ name: 'before', ratelimit: { limit: 10, durationMs: 60_000 }, meta: {} });
+    expect(entry.meta.after).toEqual({ name: 'after', ratelimit: { limit: 20, durationMs: 60_000 }, meta: { plan: 'pro' } });
+    const app = (await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=app.update`, { token: w.token })).body.data[0];
+    expect(app.meta).toMatchObject({ before: { name: 'Acme API' }, after: { name: 'Renamed API' } });
+    expect(Object.keys(app.meta.after)).toEqual(['name']);
+  });
+
   it('the audit log filters by an action\'s start and by a date range; a root key shows as itself', async () => {
     const k = await createKey(s, w);
     s.clock.advance(3_600_000);

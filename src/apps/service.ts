@@ -11,7 +11,8 @@ import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
 import { ROOT_KEY_PREFIX } from '../keys/format.js';
 import type { GatewayRule } from '../gateway/rules.js';
-import { DEFAULTS, appDefaults, prefixFromName, type AppDefaults } from './model.js';
+import { DEFAULTS, appDefaults, appView, prefixFromName, type AppDefaults } from './model.js';
+import { diff } from '../audit/diff.js';
 
 export interface AppInput {
   name?: string | undefined;
@@ -89,7 +90,7 @@ export class AppService {
         await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now, gateway_rules: next.gateway_rules });
         // Rules travel with every cached key of the app: each node drops those, like a key change.
         if (rulesChanged) await r.changes.record('app', app.id, app.workspace_id, now);
-        await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input) } }, now);
+        await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input), ...diff(appView(app), appView(next)) } }, now);
       });
     } catch (err) {
       if (this.store.isUniqueViolation(err)) throw prefixTaken();

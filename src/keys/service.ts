@@ -18,6 +18,7 @@ import { appDefaults } from '../apps/model.js';
 import { generateKey } from './format.js';
 import { parseIpEntry } from './ip.js';
 import { keyView, type KeyView } from './model.js';
+import { diff } from '../audit/diff.js';
 import type { CreateKeyBody, PatchKeyBody } from './schemas.js';
 
 type CreateInput = Static<typeof CreateKeyBody>;
@@ -153,7 +154,7 @@ export class KeyService {
     await this.store.transaction(async (r) => {
       if (!(await r.keys.update(key.id, cols))) throw conflict('A revoked key cannot be changed');
       await r.changes.record('key', key.id, key.workspace_id, now);
-      await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input) } }, now);
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input), ...diff(keyView(key), keyView(updated)) } }, now);
       await this.outbox.key(r, action === 'key.disable' ? 'key.disabled' : action === 'key.enable' ? 'key.enabled' : 'key.updated', updated, now);
       if (input.expiresAt !== undefined) await this.outbox.expiringAtOnce(r, updated, now);
     });

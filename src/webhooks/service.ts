@@ -17,6 +17,7 @@ import type { WebhookEventType } from './events.js';
 import type { CreateWebhookBody, DeliveryView, PatchWebhookBody, WebhookView } from './schemas.js';
 import { WebhookSender } from './sender.js';
 import { newWebhookSecret } from './signing.js';
+import { diff } from '../audit/diff.js';
 
 /** How long the previous secret keeps signing after a rotation. */
 export const SECRET_OVERLAP_MS = 24 * 3_600_000;
@@ -107,12 +108,13 @@ export class WebhookService {
       if (input.status === 'active') changes.consecutive_failures = 0;
     }
     const action = changes.status === 'active' ? 'webhook.enable' : changes.status === 'disabled' ? 'webhook.disable' : 'webhook.update';
+    const next = { ...hook, ...changes };
     await this.store.transaction(async (r) => {
       await r.webhooks.update(hook.id, changes);
-      await r.audit.record(actor, { workspaceId: hook.workspace_id, action, targetType: 'webhook', targetId: hook.id, meta: { changes: Object.keys(input) } }, now);
+      await r.audit.record(actor, { workspaceId: hook.workspace_id, action, targetType: 'webhook', targetId: hook.id, meta: { changes: Object.keys(input), ...diff(webhookView(hook, now), webhookView(next, now)) } }, now);
     });
     if (changes.status === 'active') this.wake();
-    return { ...hook, ...changes };
+    return next;
   }
 
   /** A new secret; the old one keeps signing (a second signature) for SECRET_OVERLAP_MS. */

@@ -97,6 +97,28 @@ function SecretForm({ appId, initialName, isNew, onClose, onSaved }: { appId: st
   );
 }
 
+const shown = (v: unknown): string => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/** Before → after of each changed field, when the entry records them. */
+function Changes({ meta }: { meta: unknown }) {
+  const m = meta as { before?: Record<string, unknown>; after?: Record<string, unknown> } | null;
+  const fields = Object.keys(m?.after ?? {});
+  if (!m?.after || fields.length === 0) return null;
+  return (
+    <details className="changes">
+      <summary>{fields.length === 1 ? '1 change' : `${fields.length} changes`}</summary>
+      <dl className="kv" data-testid="audit-changes">
+        {fields.map((f) => (
+          <div key={f} style={{ display: 'contents' }}>
+            <dt>{f}</dt>
+            <dd><span className="mono" style={{ textDecoration: 'line-through', color: 'var(--muted)' }}>{shown(m.before?.[f])}</span> → <span className="mono">{shown(m.after?.[f])}</span></dd>
+          </div>
+        ))}
+      </dl>
+    </details>
+  );
+}
+
 export function Audit() {
   const { workspace } = useSession();
   const [page, setPage] = useState(1);
@@ -126,7 +148,7 @@ export function Audit() {
             <tbody>
               {(log.data?.data ?? []).map((a) => (
                 <tr key={a.id}>
-                  <td>{when(a.at)}</td><td><Badge tone="blue">{a.action}</Badge></td><td>{a.actor.email ?? <>{a.actor.type} <span className="mono">{a.actor.id}</span></>}</td>
+                  <td>{when(a.at)}</td><td><Badge tone="blue">{a.action}</Badge><Changes meta={a.meta} /></td><td>{a.actor.email ?? <>{a.actor.type} <span className="mono">{a.actor.id}</span></>}</td>
                   <td className="hide-sm"><span className="mono">{a.target.type === 'key' ? <Link to={`/keys/${a.target.id}`}>{a.target.id}</Link> : a.target.id}</span></td><td className="hide-sm">{a.ip ?? '—'}</td>
                 </tr>
               ))}
