@@ -188,12 +188,33 @@ describe('web console', () => {
     await page.getByTestId('copy-curl').click();
     await expect.poll(clipboard).toMatch(/^curl -X GET '.*\/v1\/workspaces'/);
 
+    // A request with a path parameter, to see it come back from history.
+    await page.getByLabel('Endpoint').selectOption('GET /v1/apps/{appId}');
+    await page.getByLabel('appId * (path)').fill(apps.body.data[0].id);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('response-body').getByText('"keyPrefix"').waitFor();
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(3);
+
     await page.reload();
     await page.getByTestId('history').waitFor();
-    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(2);
-    await page.getByTestId('history').locator('button').last().click();
-    await page.getByTestId('explain').waitFor();
     await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(3);
+    // Replaying the verify puts endpoint and body back; its key was never stored, so it waits for it.
+    await page.getByTestId('history').locator('button').last().click();
+    await expect.poll(() => page.getByLabel('Endpoint').inputValue()).toBe('POST /v1/keys/verify');
+    await expect.poll(() => page.getByLabel('JSON body').inputValue()).toContain('"key": "<not stored>"');
+    expect(await page.getByLabel('JSON body').inputValue()).toContain(apps.body.data[0].id);
+    await page.getByTestId('replay-notice').waitFor();
+    expect(await page.getByTestId('history').locator('button').count()).toBe(3);
+    await page.getByLabel('JSON body').fill(JSON.stringify({ key: k.body.key, appId: apps.body.data[0].id, permissions: ['docs.write'] }));
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('explain').waitFor();
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(4);
+    // Replaying the app read restores its parameter and sends it again.
+    await page.getByTestId('history').locator('button').nth(1).click();
+    await expect.poll(() => page.getByLabel('Endpoint').inputValue()).toBe('GET /v1/apps/{appId}');
+    await expect.poll(() => page.getByLabel('appId * (path)').inputValue()).toBe(apps.body.data[0].id);
+    await expect.poll(() => page.getByTestId('history').locator('button').count()).toBe(5);
+    expect(await page.getByTestId('response-status').textContent()).toBe('200');
     await page.getByRole('button', { name: 'Clear' }).click();
     await expect.poll(() => page.getByTestId('history').count()).toBe(0);
   }, 60_000);

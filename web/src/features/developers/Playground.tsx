@@ -1,6 +1,6 @@
 // API playground: try any endpoint of the spec with the console session or a pasted API key,
 // see the answer, copy it as cURL, and keep a replayable history in this browser.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { api, raw, session, type App, type Key, type Raw, type Verdict } from '../../api';
 import { VERIFY_EXPLANATIONS } from '../../../../src/verify/steps';
 import { useSession } from '../../state';
@@ -52,6 +52,26 @@ export function redactBody(text: string): string {
   return JSON.stringify(walk(parsed));
 }
 
+/** The operation a sent URL was made from, with its path and query parameters filled back in. */
+export function matchOperation(ops: readonly Operation[], method: string, url: string): { op: Operation; params: Record<string, string> } | null {
+  const [path = '', qs = ''] = url.split('?');
+  for (const op of ops) {
+    if (op.method !== method) continue;
+    const names: string[] = [];
+    const pattern = new RegExp('^' + op.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{(\w+)\\?\}/g, (_m, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    }) + '$');
+    const m = pattern.exec(path);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]!); });
+    for (const [k, v] of new URLSearchParams(qs)) if (op.parameters.some((p) => p.in === 'query' && p.name === k)) params[k] = v;
+    return { op, params };
+  }
+  return null;
+}
+
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 export function Playground() {
@@ -70,9 +90,19 @@ export function Playground() {
   const [result, setResult] = useState<Raw | null>(null);
   const [error, setError] = useState<unknown>();
   const [history, setHistory] = useState<HistoryItem[]>(loadHistory);
+  const [notice, setNotice] = useState<string | null>(null);
+  /** A history item being put back in the form: applied once its operation is selected. */
+  const restoring = useRef<{ opId: string; params: Record<string, string>; body: string } | null>(null);
 
   useEffect(() => {
     if (!op || !spec.data) return;
+    const restore = restoring.current;
+    if (restore && restore.opId === opId) {
+      restoring.current = null;
+      setParams(restore.params);
+      setBody(restore.body ? JSON.stringify(JSON.parse(restore.body), null, 2) : '');
+      return;
+    }
     setParams({});
     setBody(op.body ? JSON.stringify(op.path === '/v1/keys/verify' && apiKey ? { key: apiKey } : exampleOf(spec.data, op.body), null, 2) : '');
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -125,6 +155,30 @@ export function Playground() {
     } finally {
       setSending(false);
     }
+  };
+
+  /** Puts a history item back in the form (endpoint, parameters, body, credential) and sends it again, unless a secret must be typed first. */
+  const replay = (h: HistoryItem) => {
+    const found = matchOperation(ops, h.method, h.url);
+    if (!found) {
+      setNotice(`${h.method} ${h.url.split('?')[0]} is no longer in the API`);
+      return;
+    }
+    const id = `${found.op.method} ${found.op.path}`;
+    if (h.as) setAuth(h.as === 'key' && !apiKey ? 'session' : h.as);
+    if (id === opId) {
+      setParams(found.params);
+      setBody(h.body ? JSON.stringify(JSON.parse(h.body), null, 2) : '');
+    } else {
+      restoring.current = { opId: id, params: found.params, body: h.body };
+      setOpId(id);
+    }
+    if (h.body.includes(NOT_STORED)) {
+      setNotice(`Fill in the fields marked ${NOT_STORED} (secrets are never kept in history), then send.`);
+      return;
+    }
+    setNotice(null);
+    void send(h.method, h.url, h.body);
   };
 
   const curl = () => {
@@ -235,6 +289,7 @@ export function Playground() {
               <pre className="json" data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
             </section>
           )}
+          {notice && <div className="note note-warn" role="status" data-testid="replay-notice">{notice}</div>}
           <ErrorNote error={error} />
         </div>
         <aside className="card card-pad stack" aria-label="Request history">
@@ -242,7 +297,7 @@ export function Playground() {
           {history.length === 0 ? <p className="hint">Requests you send appear here.</p> : (
             <div className="history" data-testid="history">
               {history.map((h) => (
-                <button type="button" key={h.at + h.url} title="Replay" onClick={() => void send(h.method, h.url, h.body)}>
+                <button type="button" key={h.at + h.url} title="Put back in the form and send again" onClick={() => replay(h)}>
                   <span className={`method m-${h.method.toLowerCase()}`}>{h.method}</span> <span className={`status-${String(h.status)[0]}`}>{h.status}</span>{h.as && <span className="hint"> · as {h.as === 'session' ? 'me' : h.as === 'key' ? 'the pasted key' : 'nobody'}</span>}
                   <div className="mono" style={{ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>{h.url}</div>
                 </button>
