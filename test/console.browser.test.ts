@@ -112,9 +112,25 @@ describe('web console', () => {
     await page.getByRole('cell', { name: 'revoked', exact: true }).waitFor();
 
     await page.getByRole('link', { name: 'Production backend' }).click();
-    await page.getByTestId('usage-chart').waitFor();
+    const chart = page.getByTestId('usage-chart');
+    await chart.waitFor();
     await page.getByText('key.revoke').waitFor();
+    // The last bucket holds this test's verifies: by keyboard, the tooltip names each outcome.
+    expect(await chart.getAttribute('aria-label')).toMatch(/last 24 hours: [1-9]/);
+    await chart.focus();
+    await page.keyboard.press('ArrowLeft');
+    const tip = page.getByTestId('chart-tip');
+    await expect.poll(() => tip.textContent()).toMatch(/VALID\s*\d/);
+    expect(await tip.textContent()).toMatch(/INSUFFICIENT_PERMISSIONS\s*1/);
     await shot('09-key-detail');
+    await page.getByRole('button', { name: '7d' }).click();
+    await expect.poll(() => chart.getAttribute('aria-label')).toMatch(/last 7 days: [1-9]/);
+    await page.getByRole('button', { name: '30d' }).click();
+    await expect.poll(() => chart.getAttribute('aria-label')).toMatch(/last 30 days: [1-9]/);
+    const box = (await chart.boundingBox())!;
+    await page.mouse.move(box.x + box.width - 3, box.y + box.height / 2);
+    await expect.poll(() => tip.textContent()).toMatch(/REVOKED\s*\d/);
+    await shot('09b-key-usage-30d');
 
     await page.goto(`${s.url}/apps/${appId}/vault`);
     await page.getByRole('button', { name: 'Add secret' }).click();
