@@ -257,6 +257,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     },
   };
 
+  if (config.slashAppId) {
+    const app = await store.repos.apps.find(config.slashAppId);
+    if (!app || app.deleted_at !== null) logger.warn({ appId: config.slashAppId }, 'KEYWARD_SLASH_APP_ID names no app: /api-keys will answer that it is not set up; create the app, then set its id');
+  }
+
   return {
     config, logger, clock, store, box, metrics, cache, usage, verify, services,
     feed,

@@ -49,6 +49,23 @@ describe('chat slash commands', () => {
     expect((await send(signed('frobnicate'))).body.text).toContain('Unknown command');
   });
 
+  it('an app id that names no app is said plainly in chat, and nothing is created', async () => {
+    const lost = await startServer({ dataDir, env: { KEYWARD_SLASH_SIGNING_SECRET: SECRET, KEYWARD_SLASH_APP_ID: 'app_AAAAAAAAAAAAAAAAAAAA' } });
+    try {
+      const before = await snapshot(lost);
+      const body = new URLSearchParams({ command: '/api-keys', text: 'generate x', user_id: 'U1', team_id: 'T1' }).toString();
+      const ts = String(Math.floor(lost.clock.now() / 1000));
+      const sig = `v0=${createHmac('sha256', SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+      const res = await lost.request('POST', '/v1/integrations/slash', { raw: body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': sig } });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ response_type: 'ephemeral' });
+      expect(res.body.text).toContain('app that does not exist');
+      expect(await snapshot(lost)).toBe(before);
+    } finally {
+      await lost.close();
+    }
+  });
+
   it('delete revokes only the caller\'s own key; list says how many more there are', async () => {
     const gen = await send(signed('generate phone'));
     const key = /`(acme_live_\w+)`/.exec(gen.body.text)![1]!;

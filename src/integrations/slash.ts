@@ -79,7 +79,12 @@ export const slashRoutes = ({ apps, keys, replay, clock, signingSecret, appId }:
     const [verb = 'help', ...rest] = (body.text ?? '').trim().split(/\s+/).filter(Boolean);
     const ownerId = `chat:${body.team_id ?? 'default'}:${body.user_id}`;
     const reply = (text: string) => ({ response_type: 'ephemeral' as const, text });
-    const app = await apps.get(appId!);
+    // The server may name an app that is not there (deleted, or another store): say so in chat.
+    const app = await apps.get(appId!).catch((err: unknown) => {
+      if (err instanceof AppError && err.code === 'NOT_FOUND') return null;
+      throw err;
+    });
+    if (!app || app.deleted_at !== null) return reply('This Keyward server\'s slash commands point at an app that does not exist (KEYWARD_SLASH_APP_ID). Ask an admin to create the app (console or `keyward apps create`) and set its id.');
     const actor: Actor = { type: 'chat', id: ownerId, ip: req.ip ?? null, userAgent: null };
 
     if (verb === 'generate') {

@@ -2,8 +2,7 @@
 // attaches the verdict. A tiny local cache answers repeated credentials for a few seconds, only
 // where that cannot bypass a limit, and the server invalidates it through /v1/keys/changes.
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { KeywardClient, type VerifyResult } from './client.js';
 
 export interface GuardOptions {
@@ -151,8 +150,7 @@ export interface FastifyGuardOptions extends GuardOptions {
   resource?: (req: FastifyRequest) => string | undefined;
 }
 
-/** Fastify plugin: every request in its scope must carry an accepted key; `request.keyward` holds the verdict. */
-export const keywardFastify = fp<FastifyGuardOptions>(async (fastify, options) => {
+async function keywardGuard(fastify: FastifyInstance, options: FastifyGuardOptions): Promise<void> {
   const guard = new KeyGuard(options);
   fastify.decorateRequest('keyward', undefined);
   fastify.addHook('onClose', async () => guard.close());
@@ -166,7 +164,18 @@ export const keywardFastify = fp<FastifyGuardOptions>(async (fastify, options) =
       return reply.code(r.status).type('application/problem+json').send(JSON.stringify(r.body));
     }
   });
-}, { name: 'keyward-guard', fastify: '5.x' });
+}
+
+/**
+ * Fastify plugin: every request in the scope that registers it must carry an accepted key;
+ * `request.keyward` holds the verdict. Marked the way fastify-plugin marks plugins (so its hook
+ * applies to the registering scope), without depending on it: the SDK has no runtime dependency.
+ */
+export const keywardFastify: FastifyPluginAsync<FastifyGuardOptions> = Object.assign(keywardGuard, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'keyward-guard',
+  [Symbol.for('plugin-meta')]: { name: 'keyward-guard', fastify: '5.x' },
+});
 
 interface ExpressLikeRequest {
   headers: Record<string, string | string[] | undefined>;
