@@ -1,6 +1,6 @@
 // The SDK as its own package: packed like a release, installed into a project outside this
 // repository, it has no runtime dependency, type-checks in a consumer, and verifies a real key.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,7 +86,7 @@ describe('@keyward/sdk package', () => {
       'console.log(JSON.stringify({ code: verdict.code, keyId: verdict.keyId }));',
     ].join('\n'));
     const out = await new Promise<string>((resolve, reject) => {
-      import('node:child_process').then(({ execFile }) => execFile(process.execPath, ['check.mjs', s.url, w.appId, k.key], { cwd: project }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))));
+      execFile(process.execPath, ['check.mjs', s.url, w.appId, k.key], { cwd: project }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
     });
     expect(JSON.parse(out)).toEqual({ code: 'VALID', keyId: k.id });
   });
