@@ -155,6 +155,11 @@ try {
 
   // Each target runs between two runs of the bare route, and its ratio is to their mean: this
   // host's speed drifts over seconds, so only measurements taken side by side compare well.
+  // BENCH_ONLY=kw1000,pg measures only those rows (beside node:http, Fastify and HAProxy), for a quick A/B.
+  if (process.env.BENCH_ONLY) {
+    const only = new Set(['bare', 'fastify', 'haproxy', ...process.env.BENCH_ONLY.split(',')]);
+    targets.splice(0, targets.length, ...targets.filter((t) => only.has(t.key)));
+  }
   const results = new Map(targets.map((t) => [t.key, []]));
   const paired = new Map(targets.map((t) => [t.key, { rps: [], p99: [], cpu: [] }]));
   const [bareTarget, ...others] = targets;
@@ -278,7 +283,10 @@ try {
   if (results.has('hooks')) {
     lines.push('', `Verify with webhooks configured costs ${relative('hooks', `kw${SIZES[0]}`).toFixed(2)}× verify's server CPU per request without (same key set; events are written by changes, not by verify).`);
   }
-  const sizes = SIZES.map((s) => `kw${s}`);
+  if (results.has('pg') && results.has(`kw${SIZES[0]}`)) {
+    lines.push('', `Verify on PostgreSQL + Redis reaches ${(1 / relative('pg', `kw${SIZES[0]}`)).toFixed(2)}× the embedded store's efficiency (server CPU per request, same 1,000-key set, paired round by round).`);
+  }
+  const sizes = SIZES.map((s) => `kw${s}`).filter((k) => results.has(k));
   if (sizes.length > 1) {
     const first = ratioOf(sizes[0]);
     const last = ratioOf(sizes[sizes.length - 1]);

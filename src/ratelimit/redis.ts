@@ -1,46 +1,61 @@
 // Rate limits shared by every node through Redis: the same sliding window as decide.ts, evaluated
-// for all of a request's limits in one Lua script, so the check-and-count is atomic and exact.
+// in one Lua script, so each check-and-count is atomic and exact. The decisions of all requests a
+// node handles in one event-loop turn go in one call (one round trip instead of one per request).
 // When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
 import { hasLimits, ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
 
+/**
+ * The decisions of every request one node handled in one event-loop turn, in one call. For each
+ * request in order (ARGV: now, request count, then per request: commit flag, limit count, and per
+ * limit: limit and duration; KEYS: every limit's bucket, in the same order), each limit's sliding
+ * window is estimated and, when every limit of that request allows it and it commits, counted.
+ * Redis runs the script atomically, so request i sees the counts of requests 1..i-1: the same
+ * decisions, in the same order, as one call per request; only the transport is shared.
+ */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
--- 1: count the request if every limit allows it; 0: only decide (a dry run).
-local commit = tonumber(ARGV[2])
+local requests = tonumber(ARGV[2])
 local cost = 1
-local n = #KEYS
-local cur = {}
-local info = {}
-local all = true
-for i = 1, n do
-  local limit = tonumber(ARGV[1 + 2 * i])
-  local duration = tonumber(ARGV[2 + 2 * i])
-  local ws = now - (now % duration)
-  local ck = KEYS[i] .. ':' .. string.format('%.0f', ws)
-  local pk = KEYS[i] .. ':' .. string.format('%.0f', ws - duration)
-  local c = tonumber(redis.call('GET', ck) or '0')
-  local p = tonumber(redis.call('GET', pk) or '0')
-  local estimate = p * ((duration - (now - ws)) / duration) + c
-  local ok = estimate + cost <= limit
-  if not ok then all = false end
-  cur[i] = ck
-  info[i] = { ok, limit, estimate, ws + duration, duration }
-end
+local a = 3
+local k = 1
 local out = {}
-for i = 1, n do
-  local r = info[i]
-  local used = r[3]
-  if all and commit == 1 then
-    redis.call('INCRBY', cur[i], cost)
-    redis.call('PEXPIRE', cur[i], r[5] * 2)
-    used = used + cost
+for r = 1, requests do
+  local commit = tonumber(ARGV[a])
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local cur = {}
+  local info = {}
+  local all = true
+  for i = 1, n do
+    local limit = tonumber(ARGV[a])
+    local duration = tonumber(ARGV[a + 1])
+    a = a + 2
+    local ws = now - (now % duration)
+    local ck = KEYS[k] .. ':' .. string.format('%.0f', ws)
+    local pk = KEYS[k] .. ':' .. string.format('%.0f', ws - duration)
+    k = k + 1
+    local c = tonumber(redis.call('GET', ck) or '0')
+    local p = tonumber(redis.call('GET', pk) or '0')
+    local estimate = p * ((duration - (now - ws)) / duration) + c
+    if estimate + cost > limit then all = false end
+    cur[i] = ck
+    info[i] = { estimate + cost <= limit, limit, estimate, ws + duration, duration }
   end
-  out[#out + 1] = r[1] and 1 or 0
-  out[#out + 1] = math.max(0, math.floor(r[2] - used))
-  out[#out + 1] = string.format('%.0f', r[4])
+  for i = 1, n do
+    local x = info[i]
+    local used = x[3]
+    if all and commit == 1 then
+      redis.call('INCRBY', cur[i], cost)
+      redis.call('PEXPIRE', cur[i], x[5] * 2)
+      used = used + cost
+    end
+    out[#out + 1] = x[1] and 1 or 0
+    out[#out + 1] = math.max(0, math.floor(x[2] - used))
+    out[#out + 1] = string.format('%.0f', x[4])
+  end
 end
 return out
 `;
@@ -55,6 +70,15 @@ return #KEYS
 `;
 
 type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
+
+interface PendingDecision {
+  subject: LimitSubject;
+  now: number;
+  commit: boolean;
+  specs: LimitSpec[];
+  keys: string[];
+  resolve: (v: LimitVerdict) => void;
+}
 
 /** What a node does with limits while Redis cannot answer. */
 export type FallbackMode = 'share' | 'deny';
@@ -104,7 +128,10 @@ export class RedisRateLimiter implements RateLimiter {
     return this.shared(subject, now, commit);
   }
 
-  private async shared(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
+  /** Decisions waiting for the end of this event-loop turn, sent to Redis together. */
+  private batch: PendingDecision[] = [];
+
+  private shared(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
     // Bucket names as they have always been: `k:<keyId>` and `o:<appId>:<ownerId or keyId>`.
     const specs: LimitSpec[] = [];
     const keys: string[] = [];
@@ -116,23 +143,39 @@ export class RedisRateLimiter implements RateLimiter {
       specs.push(subject.ownerRatelimit);
       keys.push(`${this.prefix}rl:o:${subject.appId}:${ownerOf(subject)}`);
     }
-    const args: (string | number)[] = [...keys, now, commit ? 1 : 0];
-    for (const s of specs) args.push(s.limit, s.durationMs);
+    return new Promise<LimitVerdict>((resolve) => {
+      // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
+      if (this.batch.length === 0) setImmediate(() => void this.flush());
+      this.batch.push({ subject, now, commit, specs, keys, resolve });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length === 0) return;
+    const now = batch[batch.length - 1]!.now;
+    const keys: string[] = [];
+    const args: (string | number)[] = [now, batch.length];
+    for (const d of batch) {
+      keys.push(...d.keys);
+      args.push(d.commit ? 1 : 0, d.specs.length);
+      for (const s of d.specs) args.push(s.limit, s.durationMs);
+    }
     try {
       if (this.fellBack) await this.handBack();
-      const out = await this.redis.keywardLimit(specs.length, ...args);
-      let shown: RateDecision | undefined;
-      specs.forEach((s, i) => {
-        shown = tighter(shown, {
-          allowed: Number(out[i * 3]) === 1,
-          limit: s.limit,
-          remaining: Number(out[i * 3 + 1]),
-          resetAt: Number(out[i * 3 + 2]),
-        });
-      });
-      return shown;
+      const out = await this.redis.keywardLimit(keys.length, ...keys, ...args);
+      let at = 0;
+      for (const d of batch) {
+        let shown: RateDecision | undefined;
+        for (const s of d.specs) {
+          shown = tighter(shown, { allowed: Number(out[at]) === 1, limit: s.limit, remaining: Number(out[at + 1]), resetAt: Number(out[at + 2]) });
+          at += 3;
+        }
+        d.resolve(shown);
+      }
     } catch (err) {
-      return this.local(subject, now, commit, (err as Error).message);
+      for (const d of batch) d.resolve(this.local(d.subject, d.now, d.commit, (err as Error).message));
     }
   }
 

@@ -14,6 +14,9 @@ export function connectRedis(url: string, logger: Logger, name: string): Redis {
     commandTimeout: name === 'sub' ? undefined : 500,
     retryStrategy: (times) => Math.min(100 * times, 2000),
     lazyConnect: false,
+    // Commands issued in one event-loop turn (the limit decisions of every request it handles)
+    // leave in one write.
+    enableAutoPipelining: name !== 'sub',
   });
   let lastError = 0;
   redis.on('error', (err: Error) => {
