@@ -42,6 +42,8 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'https://hooks.invalid/keyward', events: ['rootkey.created'] } });
     const root = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'victim', permissions: ['*'] } });
     const delivery = (await s.request('GET', `/v1/webhooks/${hook.body.id}/deliveries`, { token: w.token })).body.data[0];
+    // The rows are what this test needs; attempts in the background would change them under it.
+    await s.deps.webhooks.close();
     real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '', webhookId: hook.body.id, deliveryId: delivery.id };
 
     // Another tenant: a user who owns a workspace of their own.
