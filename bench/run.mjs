@@ -32,7 +32,30 @@ const serverCore = (pid) => { if (PINNED) pin(pid, 0); };
 
 /** wrk (one thread, pinned to CPU 1) unless it is missing or BENCH_LOADGEN=autocannon. */
 const WRK = process.env.BENCH_LOADGEN !== 'autocannon' && wrkVersion() !== null;
-const load = (opts) => (WRK ? loadWrk({ ...opts, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(opts));
+/** Every Keyward node of the run: idle ones still wake for their timers (feed, usage, webhooks). */
+const keywardPids = new Set();
+const signal = (pid, sig) => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+};
+/**
+ * One measured run. The other Keyward nodes, idle but pinned to the same core, are paused
+ * (SIGSTOP) meanwhile: their timers would otherwise preempt the measured server and show up in
+ * its tail latency. BENCH_ISOLATE=0 leaves them running.
+ */
+const load = async (opts) => {
+  const own = new Set(opts.pid === undefined ? [] : [opts.pid].flat());
+  const paused = opts.pid !== undefined && process.env.BENCH_ISOLATE !== '0' ? [...keywardPids].filter((p) => !own.has(p)) : [];
+  for (const p of paused) signal(p, 'SIGSTOP');
+  try {
+    return await (WRK ? loadWrk({ ...opts, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(opts));
+  } finally {
+    for (const p of paused) signal(p, 'SIGCONT');
+  }
+};
 
 const cleanups = [];
 const targets = [];
@@ -51,6 +74,7 @@ async function keywardEmbedded(label, count, main = MAIN, prepare = async () => 
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const node = await startNode(main, env);
   serverCore(node.pid);
+  keywardPids.add(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
   return { node, world, sample, bodies: verifyBodies(sample, world.appId), dir };
 }
@@ -140,6 +164,7 @@ try {
       const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000' });
       serverCore(n.pid);
       cleanups.push(() => n.stop());
+      keywardPids.add(n.pid);
       pgNodes.push(n);
     }
     const world = await bootstrap(pgNodes[0].url);
@@ -246,7 +271,8 @@ try {
       (PINNED ? 'Each server (and nginx) is pinned to CPU 0 and the load generator to CPU 1 (taskset); PostgreSQL and Redis are not pinned. ' : 'Servers and load generator are not pinned to CPUs. ') +
       'The host is shared and its speed drifts, so compare ratios, not absolutes.',
     '',
-    'Each round measures every target between two runs of the node:http route (the floor: Node\'s own HTTP handling, no framework); "× node:http" is the target\'s req/s over the mean of those two runs ' +
+    (process.env.BENCH_ISOLATE !== '0' ? 'While a target runs, the run\'s other Keyward nodes are paused (SIGSTOP), so their timers do not preempt it on the shared core. ' : 'Idle Keyward nodes keep running during other targets\' runs (BENCH_ISOLATE=0). ') +
+      'Each round measures every target between two runs of the node:http route (the floor: Node\'s own HTTP handling, no framework); "× node:http" is the target\'s req/s over the mean of those two runs ' +
       '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× Fastify" and "× HAProxy" divide the paired ratios. ' +
       'req/s, p50 and p99 are plain medians over the rounds.',
     '',

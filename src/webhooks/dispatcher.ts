@@ -45,6 +45,7 @@ export class WebhookDispatcher {
   private again = false;
   private closed = false;
   private lastPrune = 0;
+  private lastWarn = 0;
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
@@ -67,7 +68,7 @@ export class WebhookDispatcher {
     };
     const scan = () => {
       this.scanTimer = setTimeout(() => {
-        this.scan().catch((err: unknown) => this.logger.warn({ err }, 'webhook scan failed')).finally(() => {
+        this.scan().catch((err: unknown) => this.warn(err, 'webhook scan failed')).finally(() => {
           if (!this.closed) scan();
         });
       }, this.opts.scanMs);
@@ -86,7 +87,7 @@ export class WebhookDispatcher {
       return;
     }
     this.running = this.drain().catch((err: unknown) => {
-      this.logger.warn({ err }, 'webhook delivery round failed');
+      this.warn(err, 'webhook delivery round failed');
     }).finally(() => {
       this.running = null;
       if (this.again) {
@@ -94,6 +95,14 @@ export class WebhookDispatcher {
         this.kick();
       }
     });
+  }
+
+  /** While the store is away every poll fails the same way: one line every 10 s is enough. */
+  private warn(err: unknown, message: string): void {
+    const now = Date.now();
+    if (now - this.lastWarn < 10_000) return;
+    this.lastWarn = now;
+    this.logger.warn({ err }, `${message}; retrying (further failures within 10 s are not logged)`);
   }
 
   /** Sends everything due now, batch after batch; resolves when nothing due is left (tests await it). */
