@@ -258,8 +258,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   };
 
   if (config.slashAppId) {
-    const app = await store.repos.apps.find(config.slashAppId);
-    if (!app || app.deleted_at !== null) logger.warn({ appId: config.slashAppId }, 'KEYWARD_SLASH_APP_ID names no app: /api-keys will answer that it is not set up; create the app, then set its id');
+    if (!(await store.repos.apps.find(config.slashAppId))) logger.warn({ appId: config.slashAppId }, 'KEYWARD_SLASH_APP_ID names no app: /api-keys will answer that it is not set up; create the app, then set its id');
   }
 
   return {

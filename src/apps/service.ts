@@ -103,13 +103,10 @@ export class AppService {
   async delete(app: AppsTable, actor: Actor): Promise<void> {
     const now = this.clock.now();
     const revoked = await this.store.transaction(async (r) => {
-      const ids = await r.keys.revokeAllOfApp(app.id, now);
-      const notify = await this.outbox.listens(r, app.workspace_id, app.id, 'key.revoked');
-      for (const id of ids) {
-        await r.changes.record('key', id, app.workspace_id, now);
-        const row = notify ? await r.keys.find(id) : undefined;
-        if (row) await this.outbox.key(r, 'key.revoked', row, now);
-      }
+      const revoked = await r.keys.revokeAllOfApp(app.id, now);
+      for (const key of revoked) await r.changes.record('key', key.id, app.workspace_id, now);
+      await this.outbox.keys(r, 'key.revoked', app.workspace_id, app.id, revoked, now);
+      const ids = revoked.map((k) => k.id);
       await r.apps.markDeleted(app.id, now);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
       return ids;

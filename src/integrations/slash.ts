@@ -84,7 +84,7 @@ export const slashRoutes = ({ apps, keys, replay, clock, signingSecret, appId }:
       if (err instanceof AppError && err.code === 'NOT_FOUND') return null;
       throw err;
     });
-    if (!app || app.deleted_at !== null) return reply('This Keyward server\'s slash commands point at an app that does not exist (KEYWARD_SLASH_APP_ID). Ask an admin to create the app (console or `keyward apps create`) and set its id.');
+    if (!app) return reply('This Keyward server\'s slash commands point at an app that does not exist (KEYWARD_SLASH_APP_ID). Ask an admin to create the app (console or `keyward apps create`) and set its id.');
     const actor: Actor = { type: 'chat', id: ownerId, ip: req.ip ?? null, userAgent: null };
 
     if (verb === 'generate') {

@@ -52,9 +52,7 @@ export class LeakService {
       return result('true_positive', 'revoked');
     }
 
-    const found = await repos.keys.findByHash(tokenHash);
-    if (!found) return result('false_positive', 'none');
-    const key = await repos.keys.find(found.id);
+    const key = await repos.keys.findByHash(tokenHash);
     if (!key) return result('false_positive', 'none');
     if (key.status !== 'active') {
       // Still worth telling whoever owns it, once per report.

@@ -34,14 +34,13 @@ export class WebhookOutbox {
     private readonly wake: () => void = () => {},
   ) {}
 
-  /** Whether any active endpoint takes this event (to skip building many snapshots for none). */
-  async listens(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<boolean> {
-    return (await r.webhooks.subscribers(workspaceId, appId)).some((h) => parseJson<string[]>(h.events, []).includes(type));
+  /** Active endpoints of the workspace (and app) that take this event type. */
+  private async takers(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<{ id: string }[]> {
+    return (await r.webhooks.subscribers(workspaceId, appId)).filter((h) => parseJson<string[]>(h.events, []).includes(type));
   }
 
-  async emit(r: Repos, event: OutboxEvent, now: number): Promise<void> {
-    const hooks = (await r.webhooks.subscribers(event.workspaceId, event.appId))
-      .filter((h) => parseJson<string[]>(h.events, []).includes(event.type));
+  async emit(r: Repos, event: OutboxEvent, now: number, hooks?: { id: string }[]): Promise<void> {
+    hooks ??= await this.takers(r, event.workspaceId, event.appId, event.type);
     if (hooks.length === 0) return;
     const id = newId('event');
     // The body is fixed now, so every attempt sends (and signs) the same bytes.
@@ -57,6 +56,13 @@ export class WebhookOutbox {
   /** A key event carrying the key's public view as it is now (never a value or secret). */
   key(r: Repos, type: WebhookEventType, key: KeysTable, now: number): Promise<void> {
     return this.emit(r, { type, workspaceId: key.workspace_id, appId: key.app_id, orderKey: key.id, data: keyView(key) }, now);
+  }
+
+  /** The same event for many keys of one app (an app deleted): its endpoints looked up once. */
+  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number): Promise<void> {
+    const hooks = await this.takers(r, workspaceId, appId, type);
+    if (hooks.length === 0) return;
+    for (const key of keys) await this.emit(r, { type, workspaceId, appId, orderKey: key.id, data: keyView(key) }, now, hooks);
   }
 
   rootKey(r: Repos, type: 'rootkey.created' | 'rootkey.revoked', key: RootKeysTable, now: number): Promise<void> {

@@ -77,7 +77,7 @@ export class WebhookService {
     const url = this.checkUrl(input.url);
     if (input.appId !== undefined) {
       const app = await this.store.repos.apps.find(input.appId);
-      if (!app || app.workspace_id !== workspaceId || app.deleted_at !== null) throw invalid('body/appId', 'is not an app of this workspace');
+      if (!app || app.workspace_id !== workspaceId) throw invalid('body/appId', 'is not an app of this workspace');
     }
     const now = this.clock.now();
     const secret = newWebhookSecret();

@@ -27,9 +27,9 @@ export class KeyRepo {
   }
 
   /** The key a value belongs to (any status), for leak reports. */
-  findByHash(hash: string): Promise<Pick<KeysTable, 'id' | 'workspace_id' | 'status'> | undefined> {
+  findByHash(hash: string): Promise<KeysTable | undefined> {
     return this.db.selectFrom('key_hashes').innerJoin('keys', 'keys.id', 'key_hashes.key_id')
-      .select(['keys.id', 'keys.workspace_id', 'keys.status']).where('key_hashes.hash', '=', hash).executeTakeFirst();
+      .selectAll('keys').where('key_hashes.hash', '=', hash).executeTakeFirst();
   }
 
   async insert(key: KeysTable, value: KeyHashesTable): Promise<void> {
@@ -57,12 +57,11 @@ export class KeyRepo {
     await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', id).execute();
   }
 
-  /** Revokes every live key of an app; returns their ids. */
-  async revokeAllOfApp(appId: string, now: number): Promise<string[]> {
-    const ids = (await this.db.selectFrom('keys').select('id').where('app_id', '=', appId).where('status', '!=', 'revoked').execute()).map((k) => k.id);
-    await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
-      .where('app_id', '=', appId).where('status', '!=', 'revoked').execute();
-    return ids;
+  /** Revokes every live key of an app; returns them as they are now. */
+  async revokeAllOfApp(appId: string, now: number): Promise<KeysTable[]> {
+    const rows = await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
+      .where('app_id', '=', appId).where('status', '!=', 'revoked').returningAll().execute();
+    return rows as KeysTable[];
   }
 
   /** Newest first. */

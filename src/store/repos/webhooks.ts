@@ -99,8 +99,8 @@ export class WebhookRepo {
 
   /** Consecutive failed attempts of an endpoint: reset by a success, returns the new count on a failure. */
   async countFailure(id: string): Promise<number> {
-    await this.db.updateTable('webhooks').set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1) })).where('id', '=', id).execute();
-    const row = await this.db.selectFrom('webhooks').select('consecutive_failures').where('id', '=', id).executeTakeFirst();
+    const row = await this.db.updateTable('webhooks').set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1) }))
+      .where('id', '=', id).returning('consecutive_failures').executeTakeFirst();
     return row?.consecutive_failures ?? 0;
   }
 
