@@ -7,7 +7,7 @@ import { sqlitePath } from '../dist/store/db.js';
 import { bootstrap, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
-const MAIN = path.resolve('dist/main.js');
+const MAIN = path.resolve(process.env.PROF_MAIN ?? 'dist/main.js');
 const SECONDS = Number(process.argv[2] ?? 10);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-prof-'));
 const profDir = path.join(dir, 'prof');
@@ -16,7 +16,7 @@ const first = await startNode(MAIN, env);
 const world = await bootstrap(first.url);
 await first.stop();
 const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count: 1000, sampleSize: 1000 });
-const node = await startNode(MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
+const node = await startNode(process.env.PROF_TARGET ? path.resolve(process.env.PROF_TARGET) : MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
 pin(node.pid, 0);
 pin(process.pid, 1);
 const bodies = verifyBodies(sample, world.appId);

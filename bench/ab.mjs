@@ -1,0 +1,96 @@
+// Quick A/B of verify builds or settings against the node:http floor, for trying a change before a
+// full `npm run bench`. Every variant serves the same seeded store (1,000 full-check keys); each
+// round runs the floor, then each variant, then the floor again, one target at a time (the others
+// paused), and prints server CPU per request and req/s as ratios to the floor runs around it.
+//
+//   node bench/ab.mjs [variant ...]
+//   variant: name=path/to/main.js[,ENV=value ...][,--node-flag ...][,+create]
+//   default: keyward=dist/main.js. `+create` makes one app through the API (with an Idempotency-Key)
+//   before the runs, as a node that has served the management API has.
+//   env: AB_ROUNDS (4), AB_SECONDS (4)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sqlitePath } from '../dist/store/db.js';
+import { bootstrap, median, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { loadWrk } from './wrk.mjs';
+
+const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
+const SECONDS = Number(process.env.AB_SECONDS ?? 4);
+const specs = (process.argv.slice(2).length ? process.argv.slice(2) : ['keyward=dist/main.js']).map((arg) => {
+  const [name, rest] = arg.split(/=(.*)/s);
+  const [script, ...opts] = rest.split(',');
+  return {
+    name,
+    script: path.resolve(script),
+    env: Object.fromEntries(opts.filter((o) => o.includes('=') && !o.startsWith('--')).map((o) => o.split(/=(.*)/s).slice(0, 2))),
+    args: opts.filter((o) => o.startsWith('--')),
+    create: opts.includes('+create'),
+  };
+});
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-ab-'));
+const env = { KEYWARD_DATA_DIR: path.join(dir, 'seed'), KEYWARD_CACHE_TTL_MS: '3600000' };
+fs.mkdirSync(env.KEYWARD_DATA_DIR);
+const first = await startNode(path.resolve('dist/main.js'), env);
+const world = await bootstrap(first.url);
+await first.stop();
+const sample = await seedKeys({ sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR), world, count: 1000, sampleSize: 1000 });
+const bodies = verifyBodies(sample, world.appId);
+
+const floor = await startNode(path.resolve('bench/raw.mjs'));
+const nodes = [];
+// Each variant gets its own copy of the store: a paused node must not hold a lock another waits on.
+for (const [i, s] of specs.entries()) {
+  const own = path.join(dir, `v${i}`);
+  fs.cpSync(env.KEYWARD_DATA_DIR, own, { recursive: true });
+  nodes.push({ ...s, node: await startNode(s.script, { ...env, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
+}
+const all = [floor, ...nodes.map((n) => n.node)];
+for (const n of all) pin(n.pid, 0);
+pin(process.pid, 1);
+for (const n of nodes) {
+  if (n.create) {
+    const res = await fetch(`${n.node.url}/v1/apps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${world.token}`, 'idempotency-key': `ab-${n.name}` },
+      body: JSON.stringify({ workspaceId: world.workspaceId, name: `made by ${n.name}` }),
+    });
+    if (res.status !== 201) throw new Error(`create on ${n.name}: ${res.status} ${await res.text()}`);
+  }
+  await warm(n.node.url, bodies);
+}
+
+async function run(node) {
+  for (const other of all) if (other !== node) process.kill(other.pid, 'SIGSTOP');
+  try {
+    return await loadWrk({ url: node.url, bodies, connections: 50, duration: SECONDS, pid: node.pid, cpu: 1 });
+  } finally {
+    for (const other of all) if (other !== node) process.kill(other.pid, 'SIGCONT');
+  }
+}
+
+const ratios = new Map(specs.map((s) => [s.name, { eff: [], rps: [], p99: [], cpu: [] }]));
+for (let round = 1; round <= ROUNDS; round++) {
+  let before = await run(floor);
+  for (const n of nodes) {
+    const r = await run(n.node);
+    const after = await run(floor);
+    const floorCpu = (before.cpuPerReq + after.cpuPerReq) / 2;
+    const floorRps = (before.rps + after.rps) / 2;
+    const floorP99 = (before.p99 + after.p99) / 2;
+    const x = ratios.get(n.name);
+    x.eff.push(floorCpu / r.cpuPerReq);
+    x.rps.push(r.rps / floorRps);
+    x.p99.push(r.p99 / floorP99);
+    x.cpu.push(r.cpuPerReq);
+    console.log(`round ${round} ${n.name}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ${r.cpuPerReq.toFixed(1)} µs CPU/req; floor ${floorCpu.toFixed(1)} µs, efficiency ${(floorCpu / r.cpuPerReq).toFixed(2)}, req/s ${(r.rps / floorRps).toFixed(2)}, p99 ${(r.p99 / floorP99).toFixed(2)}×`);
+    before = after;
+  }
+}
+console.log('\nmedians over rounds (ratios to the node:http floor):');
+for (const [name, x] of ratios) {
+  console.log(`${name.padEnd(20)} efficiency ${median(x.eff).toFixed(2)}  req/s ${median(x.rps).toFixed(2)}  p99 ${median(x.p99).toFixed(2)}×  ${median(x.cpu).toFixed(1)} µs/req`);
+}
+for (const n of all) await n.stop();
+fs.rmSync(dir, { recursive: true, force: true });
