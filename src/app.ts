@@ -21,6 +21,8 @@ import { usageRoute } from './usage/routes.js';
 import type { UsageService } from './usage/service.js';
 import { verifyRoutes, VerifyBody, type Verifier } from './verify/routes.js';
 import { verifyFastPath } from './verify/fastpath.js';
+import { verifyAnswerer } from './verify/answer.js';
+import { Wire } from './http/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
 import { trustedProxies } from './gateway/forward.js';
 import { serializeVerifyResult } from './verify/serialize.js';
@@ -50,7 +52,7 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; verifyWire: boolean };
   auth: AuthService;
   guard: Guard;
   idempotency: Idempotency;
@@ -83,22 +85,27 @@ export async function buildApp(s: AppServices): Promise<App> {
   const otherAjv = ajvFor('other');
   const requestId = requestIds();
   let closing = false;
-  const fastVerify = verifyFastPath(s.verify, s.logger, {
-    bodyLimit: s.http.bodyLimitBytes,
+  const answerer = verifyAnswerer(s.verify, s.logger, {
     validate: bodyAjv.compile(VerifyBody),
     serialize: serializeVerifyResult,
     fieldErrors: (context, errors) => fieldErrors(context, errors as AjvError[]),
     requestId,
-    isClosing: () => closing,
   });
+  const fastVerify = verifyFastPath(answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing });
+  let wire: Wire | undefined;
   const forward: ForwardAuthServices = { verify: s.verify, trusted: trustedProxies(s.http.trustProxy), now: () => s.clock.now(), logger: s.logger };
   const fastForward = forwardAuthFastPath(forward, requestId, () => closing);
   const app = Fastify({
     // Verify and forward auth are answered before Fastify's pipeline (src/verify/fastpath.ts,
     // src/gateway/routes.ts); all else goes through it.
-    serverFactory: (handler) => http.createServer((req, res) => {
-      if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
-    }),
+    serverFactory: (handler) => {
+      const server = http.createServer((req, res) => {
+        if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
+      });
+      // Connections that start with verify are read from the socket (src/http/wire.ts).
+      if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize });
+      return server;
+    },
     // No per-request logger at all (it costs the verify hot path measurably): the error handler
     // logs with the request id, and there are no access logs.
     logger: false,
@@ -115,6 +122,7 @@ export async function buildApp(s: AppServices): Promise<App> {
 
   app.addHook('preClose', async () => {
     closing = true;
+    wire?.stop();
   });
   // Text no store keeps faithfully, and absurd nesting, are refused before validation (src/http/text.ts).
   // Verify stores no text, and its fast path answers it alike without this walk.

@@ -44,6 +44,8 @@ export interface Config {
   readonly workers: number;
   readonly usageFlushMs: number;
   readonly bodyLimitBytes: number;
+  /** Connections that start with a verify request are read from the socket (src/http/wire.ts). */
+  readonly verifyWire: boolean;
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     workers,
     usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
+    verifyWire: env.KEYWARD_VERIFY_WIRE === undefined || flag(env, 'KEYWARD_VERIFY_WIRE'),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
     sqliteSync: sync,
     webhooks: Object.freeze({
