@@ -22,8 +22,10 @@ const HEADER_LINES = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\
 const DIGITS = /^[0-9]{1,15}$/;
 /** Requests answered out of one connection before its later ones wait (pipelining, slow store). */
 const MAX_IN_FLIGHT = 32;
-/** How often partial requests are checked against the server's headersTimeout. */
-const SWEEP_MS = 5_000;
+/** How often, at most, partial requests are checked against the server's headersTimeout. */
+const SWEEP_MS = 1_000;
+/** What node:http answers a request that took longer than headersTimeout, before it closes. */
+const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n';
 
 export interface WireOptions {
   bodyLimit: number;
@@ -247,7 +249,7 @@ class VerifyConnection {
     // answered, a partial or handed-over request is dropped with the connection.
     if (this.closeAfter || this.ended) {
       this.wire.forget(this);
-      this.socket.end();
+      if (!this.socket.writableEnded) this.socket.end();
       return;
     }
     if (this.handOver) {
@@ -290,9 +292,17 @@ class VerifyConnection {
     s.setTimeout(0);
   }
 
+  /** Answers what node:http answers a request that took too long, and closes. */
+  timedOut(): void {
+    this.finishing = this.closeAfter = true;
+    this.buffer = null;
+    this.partialSince = 0;
+    this.socket.end(TIMED_OUT);
+  }
+
   /** Past the server's headersTimeout with a request still incomplete. */
   stale(now: number, headersTimeoutMs: number): boolean {
-    return this.partialSince !== 0 && now - this.partialSince > headersTimeoutMs;
+    return this.partialSince !== 0 && this.first === this.slots.length && now - this.partialSince > headersTimeoutMs;
   }
 }
 
@@ -312,11 +322,8 @@ export class Wire {
     this.nodeHttp = own;
     server.removeListener('connection', own);
     server.on('connection', (socket: Socket) => this.connections.add(new VerifyConnection(this, socket)));
-    server.once('listening', () => {
-      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
-      this.sweeper.unref();
-    });
-    server.once('close', () => clearInterval(this.sweeper));
+    server.once('listening', () => this.scheduleSweep());
+    server.once('close', () => clearTimeout(this.sweeper));
   }
 
   handOver(conn: VerifyConnection, rest: Buffer | null): void {
@@ -339,13 +346,21 @@ export class Wire {
     for (const c of this.connections) c.stop();
   }
 
-  /** A request left incomplete past headersTimeout is dropped, like node:http drops it (slowloris). */
+  private scheduleSweep(): void {
+    this.sweeper = setTimeout(() => {
+      this.sweep();
+      this.scheduleSweep();
+    }, Math.max(20, Math.min(SWEEP_MS, this.server.headersTimeout / 4)));
+    this.sweeper.unref();
+  }
+
+  /** A request left incomplete past headersTimeout gets node:http's 408 and the connection closes (slowloris). */
   private sweep(): void {
     const now = Date.now();
     for (const c of this.connections) {
       if (c.stale(now, this.server.headersTimeout)) {
         this.forget(c);
-        c.socket.destroy();
+        c.timedOut();
       }
     }
   }
