@@ -61,7 +61,7 @@ const cleanups = [];
 const targets = [];
 const extra = {};
 
-async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}) {
+async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}, nodeEnv = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
   const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
   const first = await startNode(MAIN, env);
@@ -72,7 +72,7 @@ async function keywardEmbedded(label, count, main = MAIN, prepare = async () => 
   const t0 = Date.now();
   const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE) });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const node = await startNode(main, env);
+  const node = await startNode(main, { ...env, ...nodeEnv });
   serverCore(node.pid);
   keywardPids.add(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
@@ -149,6 +149,11 @@ try {
     const kw = await keywardEmbedded(label, SIZES[0], path.resolve('bench/entry-without-hold.mjs'));
     await warm(kw.node.url, kw.bodies);
     targets.push({ name: label, key: 'control', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    // The same server with verify served through node:http (src/http/wire.ts off): what the socket path is worth.
+    const viaHttp = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, verify through node:http (KEYWARD_VERIFY_WIRE=0)`;
+    const kwHttp = await keywardEmbedded(viaHttp, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_WIRE: '0' });
+    await warm(kwHttp.node.url, kwHttp.bodies);
+    targets.push({ name: viaHttp, key: 'nowire', run: (duration = SECONDS) => load({ url: kwHttp.node.url, bodies: kwHttp.bodies, connections: CONNECTIONS, duration, pid: kwHttp.node.pid }) });
   }
 
   let pgNodes = [];
@@ -308,6 +313,9 @@ try {
   }
   if (results.has('hooks')) {
     lines.push('', `Verify with webhooks configured costs ${relative('hooks', `kw${SIZES[0]}`).toFixed(2)}× verify's server CPU per request without (same key set; events are written by changes, not by verify).`);
+  }
+  if (results.has('nowire') && results.has(`kw${SIZES[0]}`)) {
+    lines.push('', `Verify read from the socket costs ${relative(`kw${SIZES[0]}`, 'nowire').toFixed(2)}× the server CPU per request of verify through node:http (same key set; the control row with KEYWARD_VERIFY_WIRE=0).`);
   }
   if (results.has('pg') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify on PostgreSQL + Redis reaches ${(1 / relative('pg', `kw${SIZES[0]}`)).toFixed(2)}× the embedded store's efficiency (server CPU per request, same 1,000-key set, paired round by round).`);
