@@ -3,6 +3,9 @@
 // same moment as a usage batch never fail for it.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import { pino } from 'pino';
+import { UsageRecorder } from '../src/usage/recorder.js';
+import type { UsageBatch, UsageSink } from '../src/store/usage-sink.js';
 import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from './harness.js';
 
 describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
@@ -97,5 +100,37 @@ describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
     await s.deps.usage.flush(true);
     const row = await s.deps.store.db.selectFrom('keys').select('last_used_at').where('id', '=', k.id).executeTakeFirstOrThrow();
     expect(Number(row.last_used_at)).toBe(t);
+  });
+});
+
+describe('due last uses', () => {
+  it('are spread over flushes instead of written all at once, and a stop writes the rest', async () => {
+    // The sink records what each flush hands it; the store writes are covered above on both stores.
+    const batches: UsageBatch[] = [];
+    const sink: UsageSink = { write: async (b) => void batches.push(b), close: async () => {} };
+    let now = 1_700_000_000_000;
+    const recorder = new UsageRecorder(sink, pino({ level: 'silent' }), 1000, () => now);
+    const keys = Array.from({ length: 1000 }, (_, i) => `key_${String(i).padStart(20, '0')}`);
+    const flushes = async (n: number) => {
+      const sizes: number[] = [];
+      for (let i = 0; i < n; i++) {
+        batches.length = 0;
+        await recorder.flush();
+        sizes.push(batches[0]?.lastUsed.length ?? 0);
+        now += 1000;
+      }
+      return sizes;
+    };
+    for (const k of keys) recorder.record(k, 'VALID', now, true);
+    // 1,000 keys used at once: their last uses go out 100 a flush (each a scattered row to write).
+    expect(await flushes(11)).toEqual([100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 0]);
+    // A minute later they are all due again together, and go out the same way, oldest first.
+    now += 61_000;
+    for (const k of keys) recorder.record(k, 'VALID', now, true);
+    expect(await flushes(3)).toEqual([100, 100, 100]);
+    expect(new Set(batches[0]!.lastUsed.map(([id]) => id))).toEqual(new Set(keys.slice(200, 300)));
+    batches.length = 0;
+    await recorder.stop();
+    expect(batches[0]!.lastUsed).toHaveLength(700);
   });
 });

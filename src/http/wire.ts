@@ -14,6 +14,7 @@ import { answerHeaders, JSON_TYPE } from '../verify/fastpath.js';
 import type { VerifyAnswer, VerifyAnswerer } from '../verify/answer.js';
 
 const REQUEST_LINE = 'POST /v1/keys/verify HTTP/1.1\r\n';
+const REQUEST_BYTES = Buffer.from(REQUEST_LINE, 'latin1');
 /**
  * Header lines as RFC 9110/9112 allow them, minus obs-fold: a token, a colon, then visible ASCII,
  * obs-text, spaces and tabs, each line ending in CRLF. Anything else is node:http's to refuse.
@@ -150,11 +151,11 @@ class VerifyConnection {
     return this.buffer === null && this.first === this.slots.length;
   }
 
-  /** Shutdown: an idle connection ends now, a busy one after its answers. */
+  /** Shutdown: a connection with no answer outstanding ends now (a partial request with it), a busy one after its answers. */
   stop(): void {
     this.finishing = true;
     this.closeAfter = true;
-    if (this.idle) this.socket.end();
+    if (this.first === this.slots.length) this.socket.end();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -174,7 +175,7 @@ class VerifyConnection {
       }
       // The request line first: anything else goes to node:http without waiting for its headers.
       const prefix = Math.min(buf.length, REQUEST_LINE.length);
-      if (buf.toString('latin1', 0, prefix) !== REQUEST_LINE.slice(0, prefix) || options.isClosing()) {
+      if (buf.compare(REQUEST_BYTES, 0, prefix, 0, prefix) !== 0 || options.isClosing()) {
         this.handOver = true;
         break;
       }
@@ -192,6 +193,7 @@ class VerifyConnection {
       if (buf.length < bodyEnd) break;
       const text = buf.toString('utf8', end + 4, bodyEnd);
       buf = bodyEnd === buf.length ? null : buf.subarray(bodyEnd);
+      this.partialSince = 0;
       const answer = answerer.answer(text, head.authorization);
       const close = head.close || (!(answer instanceof Promise) && answer.close);
       if (close) this.finishing = this.closeAfter = true;

@@ -64,13 +64,44 @@ function usageWorker(): void {
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${setup.sync}`);
   db.pragma('busy_timeout = 5000');
+  // This thread checkpoints the WAL for the whole process (the main connection does not, see
+  // dialects/sqlite.ts): after its own commits past the threshold, and every few seconds for the
+  // pages other connections wrote.
+  db.pragma('wal_autocheckpoint = 1000');
+  setInterval(() => {
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Busy or closed: the next one will do.
+    }
+  }, 5000).unref();
   const count = db.prepare(`INSERT INTO usage (key_id, bucket, code, count) VALUES (?, ?, ?, ?)
     ON CONFLICT (key_id, bucket, code) DO UPDATE SET count = usage.count + excluded.count`);
   const touch = db.prepare('UPDATE keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)');
-  const write = db.transaction((batch: UsageBatch) => {
-    for (const row of batch.rows) count.run(row);
-    for (const [id, at] of batch.lastUsed) touch.run(at, id, at);
+  // The write lock is held while a transaction runs, and the event loop's own writes (heartbeat,
+  // webhook claims, the API's changes) wait for it on their thread, stalling verify. Last uses land
+  // on scattered pages of the keys table, a minute's worth at once: at a million keys, reading those
+  // pages inside the transaction held the lock for 200 ms. So they are read first, outside any
+  // transaction (a read takes no lock in WAL mode), which brings the pages into this connection's
+  // cache and leaves out rows already as new; the transaction then only writes. Last uses go
+  // first, each write only moving last_used_at forward, so a retry after a failure rewrites them
+  // harmlessly; the counts, which must be written exactly once, follow in one transaction.
+  db.pragma('cache_size = -65536');
+  const lastUse = db.prepare('SELECT last_used_at FROM keys WHERE id = ?').pluck();
+  const counts = db.transaction((rows: UsageRow[]) => {
+    for (const row of rows) count.run(row);
   });
+  const touches = db.transaction((pairs: [string, number][]) => {
+    for (const [id, at] of pairs) touch.run(at, id, at);
+  });
+  const write = (batch: UsageBatch) => {
+    const newer = batch.lastUsed.filter(([id, at]) => {
+      const stored = lastUse.get(id) as number | bigint | null | undefined;
+      return stored !== undefined && (stored === null || Number(stored) < at);
+    });
+    if (newer.length > 0) touches(newer);
+    counts(batch.rows);
+  };
   parentPort!.on('message', (msg: { id: number; batch?: UsageBatch; close?: true }) => {
     if (msg.close) {
       db.close();

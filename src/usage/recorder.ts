@@ -9,6 +9,14 @@ export const MINUTE = 60_000;
 const MAX_PENDING = 200_000;
 /** A key's stored last use is written at most this often; reads on this node see the exact time. */
 const LAST_USED_EVERY = 60_000;
+/**
+ * Due last uses are written over about this long rather than all in one flush: keys first used
+ * together come due together, a minute later and every minute after, and each is a scattered
+ * page of the keys table (a burst that took 200 ms of the writer's time at a million keys).
+ */
+const LAST_USED_SPREAD_MS = 20_000;
+/** At least this many due last uses per flush. */
+const LAST_USED_MIN_BATCH = 100;
 
 /** The slot after the counts: the latest accepted use in that minute (0 = none). */
 const LAST_USE = VERIFY_CODES.length;
@@ -89,7 +97,9 @@ export class UsageRecorder {
     // Last uses of keys written less than a minute ago wait for a later flush (readable here meanwhile).
     const now = this.clock();
     const lastUsed = new Map<string, number>();
+    const budget = all ? Infinity : Math.max(LAST_USED_MIN_BATCH, Math.ceil((this.waiting.size * this.flushEveryMs) / LAST_USED_SPREAD_MS));
     for (const [keyId, at] of this.waiting) {
+      if (lastUsed.size >= budget) break;
       const written = this.lastWritten.get(keyId);
       if (all || written === undefined || now - written[1] >= LAST_USED_EVERY) {
         lastUsed.set(keyId, at);

@@ -41,6 +41,10 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
   main.pragma(`synchronous = ${sync}`);
   main.pragma('foreign_keys = ON');
   main.pragma('busy_timeout = 5000');
+  // A commit that finds the WAL over its threshold checkpoints it there and then, in the committing
+  // connection. On this one that is the event loop's thread (a heartbeat once paid 200 ms for the
+  // usage writer's pages), so checkpoints are left to the usage writer's thread (../usage-sink.ts).
+  main.pragma('wal_autocheckpoint = 0');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(main) });
   // Opened on first use (the schema must exist: migrations run first). It sees committed data only,
   // never a write transaction in progress on the main connection, and answers synchronously.

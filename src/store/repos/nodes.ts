@@ -19,7 +19,9 @@ export class NodeRepo {
     await this.db.deleteFrom('nodes').where('id', '=', id).execute();
   }
 
+  /** Forgets nodes not seen since `before`; reads first, so a beat with nothing to prune writes nothing more. */
   async prune(before: number): Promise<void> {
-    await this.db.deleteFrom('nodes').where('seen_at', '<', before).execute();
+    const stale = await this.db.selectFrom('nodes').select('id').where('seen_at', '<', before).limit(1).executeTakeFirst();
+    if (stale !== undefined) await this.db.deleteFrom('nodes').where('seen_at', '<', before).execute();
   }
 }

@@ -61,6 +61,13 @@ export class WebhookRepo {
    * fails the re-checked lease condition, so no delivery is handed to two nodes; SQLite has one writer.
    */
   async claim(now: number, leaseUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    // A read first: most polls find nothing due, and on SQLite a write waits for the usage writer's
+    // lock on the event loop's thread, where a read never waits.
+    const due = await this.db.selectFrom('webhook_deliveries').select('seq')
+      .where('status', '=', 'pending').where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+      .limit(1).executeTakeFirst();
+    if (due === undefined) return [];
     const lock = this.postgres ? sql`FOR UPDATE OF d SKIP LOCKED` : sql``;
     const claimed = await sql<DeliveryRow>`
       UPDATE webhook_deliveries SET locked_until = ${leaseUntil}, attempts = attempts + 1, last_attempt_at = ${now}
