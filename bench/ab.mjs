@@ -7,12 +7,13 @@
 //   variant: name=path/to/main.js[,ENV=value ...][,--node-flag ...][,+create]
 //   default: keyward=dist/main.js. `+create` makes one app through the API (with an Idempotency-Key)
 //   before the runs, as a node that has served the management API has.
-//   env: AB_ROUNDS (4), AB_SECONDS (4)
+//   env: AB_ROUNDS (4), AB_SECONDS (4), AB_PG=1 (every variant on one PostgreSQL database + Redis)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sqlitePath } from '../dist/store/db.js';
-import { bootstrap, median, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { randomBytes } from 'node:crypto';
+import { bootstrap, createPgDatabase, median, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
@@ -32,10 +33,12 @@ const specs = (process.argv.slice(2).length ? process.argv.slice(2) : ['keyward=
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-ab-'));
 const env = { KEYWARD_DATA_DIR: path.join(dir, 'seed'), KEYWARD_CACHE_TTL_MS: '3600000' };
 fs.mkdirSync(env.KEYWARD_DATA_DIR);
+const pgDb = process.env.AB_PG ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
+if (pgDb) Object.assign(env, { DATABASE_URL: pgDb.url, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') });
 const first = await startNode(path.resolve('dist/main.js'), env);
 const world = await bootstrap(first.url);
 await first.stop();
-const sample = await seedKeys({ sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR), world, count: 1000, sampleSize: 1000 });
+const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count: 1000, sampleSize: 1000 });
 const bodies = verifyBodies(sample, world.appId);
 
 const floor = await startNode(path.resolve('bench/raw.mjs'));
@@ -44,7 +47,8 @@ const nodes = [];
 for (const [i, s] of specs.entries()) {
   const own = path.join(dir, `v${i}`);
   fs.cpSync(env.KEYWARD_DATA_DIR, own, { recursive: true });
-  nodes.push({ ...s, node: await startNode(s.script, { ...env, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
+  const redisPrefix = pgDb ? { KEYWARD_REDIS_PREFIX: `kwab:${Date.now()}:${i}:` } : {};
+  nodes.push({ ...s, node: await startNode(s.script, { ...env, ...redisPrefix, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
 }
 const all = [floor, ...nodes.map((n) => n.node)];
 for (const n of all) pin(n.pid, 0);
@@ -94,3 +98,4 @@ for (const [name, x] of ratios) {
 }
 for (const n of all) await n.stop();
 fs.rmSync(dir, { recursive: true, force: true });
+await pgDb?.drop();
