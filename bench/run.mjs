@@ -144,11 +144,14 @@ try {
   }
 
   if (process.env.BENCH_CONTROL !== '0') {
-    // The same server without the tick-shape hold at start (src/lib/tick-shape.ts): what it is worth.
-    const label = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, started without the tick-shape hold`;
+    // The same server without the tick-shape hold at start (src/lib/tick-shape.ts): what it is worth
+    // where node:http handles the request (forward auth; verify connections skip node:http's ticks).
+    const label = `control: forward auth, embedded, ${SIZES[0].toLocaleString('en')} keys, started without the tick-shape hold`;
     const kw = await keywardEmbedded(label, SIZES[0], path.resolve('bench/entry-without-hold.mjs'));
     await warm(kw.node.url, kw.bodies);
-    targets.push({ name: label, key: 'control', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    const headerSets = kw.sample.map((key) => ({ Authorization: `Bearer ${key}`, 'X-Forwarded-Host': 'api.acme.dev', 'X-Forwarded-For': '10.20.30.40', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/docs/1' }));
+    const fwdPath = `/v1/forward-auth?appId=${kw.world.appId}&permissions=docs.read`;
+    targets.push({ name: label, key: 'control', run: (duration = SECONDS) => load({ url: kw.node.url, path: fwdPath, method: 'GET', headerSets, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     // The same server with verify served through node:http (src/http/wire.ts off): what the socket path is worth.
     const viaHttp = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, verify through node:http (KEYWARD_VERIFY_WIRE=0)`;
     const kwHttp = await keywardEmbedded(viaHttp, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_WIRE: '0' });
@@ -313,6 +316,9 @@ try {
   }
   if (results.has('hooks')) {
     lines.push('', `Verify with webhooks configured costs ${relative('hooks', `kw${SIZES[0]}`).toFixed(2)}× verify's server CPU per request without (same key set; events are written by changes, not by verify).`);
+  }
+  if (results.has('control') && results.has('forward')) {
+    lines.push('', `Forward auth without the tick-shape hold costs ${relative('control', 'forward').toFixed(2)}× its server CPU per request with it (same key set, paired round by round).`);
   }
   if (results.has('nowire') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify read from the socket costs ${relative(`kw${SIZES[0]}`, 'nowire').toFixed(2)}× the server CPU per request of verify through node:http (same key set; the control row with KEYWARD_VERIFY_WIRE=0).`);

@@ -240,6 +240,20 @@ describe('verify connections read from the socket', () => {
     }
   });
 
+  it('an idle connection is closed after keepAliveTimeout, as node:http closes its own', async () => {
+    const keepAlive = s.app.server.keepAliveTimeout;
+    s.app.server.keepAliveTimeout = 300;
+    try {
+      const c = await RawClient.open(s.url);
+      await c.write(request(verifyBody(cached)));
+      expect((await c.next())!.headers['keep-alive']).toBe('timeout=0');
+      await c.closed;
+      expect(c.ended || c.socket.destroyed).toBe(true);
+    } finally {
+      s.app.server.keepAliveTimeout = keepAlive;
+    }
+  });
+
   it('a client that ends after sending gets its answers, then the end', async () => {
     const c = await RawClient.open(s.url);
     c.socket.end(request(verifyBody(fresh[1]!)) + request(verifyBody(cached)));

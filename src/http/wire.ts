@@ -137,14 +137,13 @@ class VerifyConnection {
   private blocked = false;
 
   constructor(private readonly wire: Wire, readonly socket: Socket) {
+    this.lastActive = wire.clock;
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
-    socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
-    socket.setTimeout(wire.server.keepAliveTimeout);
   }
 
   get idle(): boolean {
@@ -158,7 +157,11 @@ class VerifyConnection {
     if (this.first === this.slots.length) this.socket.end();
   }
 
+  /** When bytes last came, by the sweeper's coarse clock (no timer per connection to refresh). */
+  lastActive: number;
+
   private readonly onData = (chunk: Buffer): void => {
+    this.lastActive = this.wire.clock;
     this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
     this.parse();
   };
@@ -227,6 +230,7 @@ class VerifyConnection {
 
   /** Writes every answer that is ready and has no unanswered request before it. */
   private fill(slot: number, text: string): void {
+    this.lastActive = this.wire.clock;
     this.slots[slot] = text;
     let out = '';
     while (this.first < this.slots.length && this.slots[this.first] !== null) out += this.slots[this.first++]!;
@@ -275,23 +279,14 @@ class VerifyConnection {
     this.socket.destroy();
   };
 
-  private readonly onTimeout = (): void => {
-    if (this.idle) {
-      this.wire.forget(this);
-      this.socket.destroy();
-    }
-  };
-
   /** Detaches every listener of this connection from its socket (before node:http takes it). */
   detach(): void {
     const s = this.socket;
     s.removeListener('data', this.onData);
     s.removeListener('end', this.onEnd);
     s.removeListener('error', this.onError);
-    s.removeListener('timeout', this.onTimeout);
     s.removeListener('drain', this.onDrain);
     s.removeListener('close', this.onClose);
-    s.setTimeout(0);
   }
 
   /** Answers what node:http answers a request that took too long, and closes. */
@@ -316,6 +311,8 @@ export class Wire {
   private readonly connections = new Set<VerifyConnection>();
   private readonly nodeHttp: (socket: Socket) => void;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Date.now() as of the last sweep: when connections were last active, to the second. */
+  clock = Date.now();
 
   constructor(readonly server: Server, readonly answerer: VerifyAnswerer, readonly options: WireOptions) {
     const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
@@ -358,8 +355,14 @@ export class Wire {
 
   /** A request left incomplete past headersTimeout gets node:http's 408 and the connection closes (slowloris). */
   private sweep(): void {
-    const now = Date.now();
+    const now = (this.clock = Date.now());
     for (const c of this.connections) {
+      // Keep-alive: an idle connection closes after keepAliveTimeout, as node:http's do.
+      if (c.idle && now - c.lastActive > this.server.keepAliveTimeout) {
+        this.forget(c);
+        c.socket.destroy();
+        continue;
+      }
       if (c.stale(now, this.server.headersTimeout)) {
         this.forget(c);
         c.timedOut();
