@@ -11,9 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sqlitePath } from '../dist/store/db.js';
-import { randomBytes } from 'node:crypto';
-import { bootstrap, createPgDatabase, median, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { median, pin, seededStore, startNode, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
@@ -33,12 +31,7 @@ const specs = (process.argv.slice(2).length ? process.argv.slice(2) : ['keyward=
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-ab-'));
 const env = { KEYWARD_DATA_DIR: path.join(dir, 'seed'), KEYWARD_CACHE_TTL_MS: '3600000' };
 fs.mkdirSync(env.KEYWARD_DATA_DIR);
-const pgDb = process.env.AB_PG ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
-if (pgDb) Object.assign(env, { DATABASE_URL: pgDb.url, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') });
-const first = await startNode(path.resolve('dist/main.js'), env);
-const world = await bootstrap(first.url);
-await first.stop();
-const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count: 1000, sampleSize: 1000 });
+const { world, sample, pgDb } = await seededStore({ main: path.resolve('dist/main.js'), env, postgres: Boolean(process.env.AB_PG) });
 const bodies = verifyBodies(sample, world.appId);
 
 const floor = await startNode(path.resolve('bench/raw.mjs'));

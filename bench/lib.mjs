@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { generateKey } from '../dist/keys/format.js';
+import { sqlitePath } from '../dist/store/paths.js';
 
 export function startNode(script, env = {}, args = []) {
   const child = spawn(process.execPath, [...args, script], {
@@ -240,4 +241,19 @@ export async function warm(url, bodies, path = '/v1/keys/verify') {
       if (answer.code !== 'VALID') throw new Error(`warm-up got ${JSON.stringify(answer)}`);
     }
   }));
+}
+
+/**
+ * A store seeded with `count` full-check keys for a quick run (bench/ab.mjs, bench/profile.mjs):
+ * embedded in env.KEYWARD_DATA_DIR, or with `postgres` a fresh PostgreSQL database plus Redis (env gains
+ * DATABASE_URL, REDIS_URL and a master key). Returns the world, the key sample and the database.
+ */
+export async function seededStore({ main, env, postgres = false, count = 1000 }) {
+  const pgDb = postgres ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
+  if (pgDb) Object.assign(env, { DATABASE_URL: pgDb.url, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') });
+  const first = await startNode(main, env);
+  const world = await bootstrap(first.url);
+  await first.stop();
+  const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count, sampleSize: count });
+  return { world, sample, pgDb };
 }

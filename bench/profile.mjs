@@ -4,9 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sqlitePath } from '../dist/store/db.js';
-import { randomBytes } from 'node:crypto';
-import { bootstrap, createPgDatabase, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { pin, seededStore, startNode, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const MAIN = path.resolve(process.env.PROF_MAIN ?? 'dist/main.js');
@@ -14,14 +12,8 @@ const SECONDS = Number(process.argv[2] ?? 10);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-prof-'));
 const profDir = path.join(dir, 'prof');
 const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
-const pgDb = process.env.PROF_PG ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
-if (pgDb) {
-  Object.assign(env, { DATABASE_URL: pgDb.url, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWARD_REDIS_PREFIX: `kwprof:${Date.now()}:`, KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') });
-}
-const first = await startNode(MAIN, env);
-const world = await bootstrap(first.url);
-await first.stop();
-const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(dir) }), world, count: 1000, sampleSize: 1000 });
+if (process.env.PROF_PG) env.KEYWARD_REDIS_PREFIX = `kwprof:${Date.now()}:`;
+const { world, sample, pgDb } = await seededStore({ main: MAIN, env, postgres: Boolean(process.env.PROF_PG) });
 const node = await startNode(process.env.PROF_TARGET ? path.resolve(process.env.PROF_TARGET) : MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
 pin(node.pid, 0);
 pin(process.pid, 1);

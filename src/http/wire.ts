@@ -353,7 +353,7 @@ export class Wire {
     this.sweeper.unref();
   }
 
-  /** A request left incomplete past headersTimeout gets node:http's 408 and the connection closes (slowloris). */
+  /** Once a second: idle connections past keepAliveTimeout close; a request left incomplete past headersTimeout gets node:http's 408 and its connection closes (slowloris). */
   private sweep(): void {
     const now = (this.clock = Date.now());
     for (const c of this.connections) {
