@@ -34,6 +34,8 @@ export interface Config {
   readonly streamRecheckMs: number;
   /** Rate limits while Redis is away: each live node enforces its share (`share`), or refuses (`deny`). */
   readonly ratelimitFallback: 'share' | 'deny';
+  /** How long a node keeps tokens leased from Redis before giving back what it did not spend (0: no leases). */
+  readonly ratelimitLeaseMs: number;
   /** How often every node reads the store's change feed (revocation that does not depend on Redis). */
   readonly feedPollMs: number;
   /** How long a starting node waits for its store before giving up. */
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
     streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 5000, 20, 60_000),
     ratelimitFallback: oneOf(env, 'KEYWARD_RATELIMIT_FALLBACK', ['share', 'deny'] as const, 'share'),
+    ratelimitLeaseMs: int(env, 'KEYWARD_RATELIMIT_LEASE_MS', 2000, 0, 60_000),
     feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),
     storeWaitMs: int(env, 'KEYWARD_STORE_WAIT_MS', 60_000, 0, 3_600_000),
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),

@@ -5,57 +5,51 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
-import { hasLimits, ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
+import { ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
 
 /**
- * The decisions of every request one node handled in one event-loop turn, in one call. For each
- * request in order (ARGV: now, request count, then per request: commit flag, limit count, and per
- * limit: limit and duration; KEYS: every limit's bucket, in the same order), each limit's sliding
- * window is estimated and, when every limit of that request allows it and it commits, counted.
- * Redis runs the script atomically, so request i sees the counts of requests 1..i-1: the same
- * decisions, in the same order, as one call per request; only the transport is shared.
+ * Grants for every bucket the requests of one event-loop turn need, in one call. First the tokens
+ * a node gives back (KEYS[1..r], ARGV: the amounts): never below zero, the key's expiry kept. Then
+ * for each bucket (the remaining KEYS; ARGV per bucket: limit, duration, need, spare) the sliding
+ * window is estimated as in decide.ts and `grant` tokens are counted in the current window at once:
+ * at most the room left (so the estimate with them stays within the limit), at least the requests
+ * waiting if there is room for them, plus up to `spare` more while at most a quarter of the room
+ * divided by the live nodes. Answers grant, previous-window count and current-window count per bucket.
+ * Redis runs the script atomically: grants to all nodes are handed out one after another.
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
-local requests = tonumber(ARGV[2])
-local cost = 1
-local a = 3
-local k = 1
+local share = tonumber(ARGV[2])
+local r = tonumber(ARGV[3])
+local a = 4
+for i = 1, r do
+  local amount = tonumber(ARGV[a])
+  a = a + 1
+  local held = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local back = math.min(held, amount)
+  if back > 0 then redis.call('DECRBY', KEYS[i], back) end
+end
 local out = {}
-for r = 1, requests do
-  local commit = tonumber(ARGV[a])
-  local n = tonumber(ARGV[a + 1])
-  a = a + 2
-  local cur = {}
-  local info = {}
-  local all = true
-  for i = 1, n do
-    local limit = tonumber(ARGV[a])
-    local duration = tonumber(ARGV[a + 1])
-    a = a + 2
-    local ws = now - (now % duration)
-    local ck = KEYS[k] .. ':' .. string.format('%.0f', ws)
-    local pk = KEYS[k] .. ':' .. string.format('%.0f', ws - duration)
-    k = k + 1
-    local c = tonumber(redis.call('GET', ck) or '0')
-    local p = tonumber(redis.call('GET', pk) or '0')
-    local estimate = p * ((duration - (now - ws)) / duration) + c
-    if estimate + cost > limit then all = false end
-    cur[i] = ck
-    info[i] = { estimate + cost <= limit, limit, estimate, ws + duration, duration }
+for k = r + 1, #KEYS do
+  local limit = tonumber(ARGV[a])
+  local duration = tonumber(ARGV[a + 1])
+  local need = tonumber(ARGV[a + 2])
+  local spare = tonumber(ARGV[a + 3])
+  a = a + 4
+  local ws = now - (now % duration)
+  local ck = KEYS[k] .. ':' .. string.format('%.0f', ws)
+  local c = tonumber(redis.call('GET', ck) or '0')
+  local p = tonumber(redis.call('GET', KEYS[k] .. ':' .. string.format('%.0f', ws - duration)) or '0')
+  local room = math.floor(limit - (p * ((duration - (now - ws)) / duration) + c))
+  local grant = 0
+  if room > 0 then grant = math.min(room, need + math.min(spare, math.floor(room / (4 * share)))) end
+  if grant > 0 then
+    c = redis.call('INCRBY', ck, grant)
+    redis.call('PEXPIRE', ck, duration * 2)
   end
-  for i = 1, n do
-    local x = info[i]
-    local used = x[3]
-    if all and commit == 1 then
-      redis.call('INCRBY', cur[i], cost)
-      redis.call('PEXPIRE', cur[i], x[5] * 2)
-      used = used + cost
-    end
-    out[#out + 1] = x[1] and 1 or 0
-    out[#out + 1] = math.max(0, math.floor(x[2] - used))
-    out[#out + 1] = string.format('%.0f', x[4])
-  end
+  out[#out + 1] = grant
+  out[#out + 1] = p
+  out[#out + 1] = c
 end
 return out
 `;
@@ -69,14 +63,41 @@ end
 return #KEYS
 `;
 
-type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
+type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+
+/**
+ * A node's lease on one shared window: tokens Redis has already counted in it, spent here without
+ * a round trip until they run out, the window ends or the lease grows old.
+ */
+interface Lease {
+  /** The bucket's name in Redis, without the window suffix. */
+  readonly name: string;
+  windowStart: number;
+  durationMs: number;
+  limit: number;
+  /** Redis's previous-window count and current-window count at the last grant (the latter counts `tokens`). */
+  previous: number;
+  counted: number;
+  /** Counted in Redis, not yet spent here. */
+  tokens: number;
+  /** Tokens asked beyond the waiting requests at the next grant: doubles when a lease runs out, halves when one is given back. */
+  spare: number;
+  grantedAt: number;
+  /** Queued requests on this bucket: while any wait, later ones queue behind them (decisions stay in arrival order). */
+  waiting: number;
+  /** Grant calls in flight for this bucket. */
+  inFlight: number;
+  /** The flush that last listed this bucket, and the requests of that flush that commit on it. */
+  flushSeq: number;
+  need: number;
+}
 
 interface PendingDecision {
   subject: LimitSubject;
   now: number;
   commit: boolean;
-  specs: LimitSpec[];
-  keys: string[];
+  key: Lease | undefined;
+  owner: Lease | undefined;
   resolve: (v: LimitVerdict) => void;
 }
 
@@ -89,10 +110,35 @@ export interface FallbackOptions {
   liveNodes: () => number;
 }
 
+export interface LeaseOptions {
+  /** How long unspent tokens stay with a node before they go back (0: no spare tokens, a grant per request). */
+  lifeMs: number;
+  now: () => number;
+}
+
+/** The most spare tokens one grant asks for. */
+const MAX_SPARE = 1024;
+/** A lease without tokens, unused this long, is forgotten. */
+const IDLE_MS = 30_000;
+
 /** The deny mode's answer: every limited key refused until Redis answers again. */
 function denied(subject: LimitSubject, now: number): LimitVerdict {
   const spec = subject.ratelimit ?? subject.ownerRatelimit!;
   return { allowed: false, limit: spec.limit, remaining: 0, resetAt: now + 1000 };
+}
+
+/** What the window holds at `now` by this node's last word from Redis, not counting unspent tokens. */
+function used(l: Lease, now: number): number {
+  return l.previous * ((l.durationMs - (now - l.windowStart)) / l.durationMs) + l.counted - l.tokens;
+}
+
+function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
+  return { allowed, limit: l.limit, remaining: Math.max(0, Math.floor(l.limit - used(l, now))), resetAt: l.windowStart + l.durationMs };
+}
+
+/** Whether `l` is a lease on the window `spec` has at `now`, still young enough to spend. */
+function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
+  return l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) && now - l.grantedAt < lifeMs;
 }
 
 export class RedisRateLimiter implements RateLimiter {
@@ -101,6 +147,17 @@ export class RedisRateLimiter implements RateLimiter {
   /** Set while local decisions are being made; their counts go back to Redis once it answers again. */
   private fellBack = false;
   private handingBack: Promise<void> | undefined;
+  private readonly keyLeases = new Map<string, Lease>();
+  /** app id → owner (or key id) → lease: looked up by strings the cached key holds, none built. */
+  private readonly ownerLeases = new Map<string, Map<string, Lease>>();
+  /** Decisions waiting for the end of this event-loop turn, sent to Redis together. */
+  private batch: PendingDecision[] = [];
+  /** Unspent tokens to give back with the next call: exact window key → count. */
+  private returns = new Map<string, number>();
+  private flushScheduled = false;
+  private flushSeq = 0;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly lease: LeaseOptions;
 
   constructor(
     redis: Redis,
@@ -109,9 +166,13 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly logger: Logger,
     private readonly onFallback: () => void,
     private readonly options: FallbackOptions = { mode: 'share', liveNodes: () => 1 },
+    lease: Partial<LeaseOptions> = {},
   ) {
     redis.defineCommand('keywardLimit', { lua: SCRIPT });
     this.redis = redis as RedisWithLimit;
+    this.lease = { lifeMs: lease.lifeMs ?? 2000, now: lease.now ?? Date.now };
+    this.sweeper = setInterval(() => this.sweep(this.lease.now()), Math.max(100, Math.min(1000, this.lease.lifeMs / 2)));
+    this.sweeper.unref();
   }
 
   take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
@@ -123,60 +184,226 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private decide(subject: LimitSubject, now: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
-    if (!hasLimits(subject)) return undefined;
+    const keySpec = subject.ratelimit;
+    const ownerSpec = subject.ownerRatelimit;
+    if (keySpec === null && ownerSpec === null) return undefined;
+    // Spent from leases when every limit has a token in hand: no round trip, nothing allocated but the answer.
+    if (commit) {
+      const life = this.lease.lifeMs;
+      const kl = keySpec === null ? undefined : this.keyLeases.get(subject.id);
+      const ol = ownerSpec === null ? undefined : this.ownerLeases.get(subject.appId)?.get(ownerOf(subject));
+      if ((keySpec === null || (kl !== undefined && kl.tokens > 0 && kl.waiting === 0 && current(kl, keySpec, now, life)))
+        && (ownerSpec === null || (ol !== undefined && ol.tokens > 0 && ol.waiting === 0 && current(ol, ownerSpec, now, life)))) {
+        if (kl !== undefined) kl.tokens--;
+        if (ol !== undefined) ol.tokens--;
+        return this.allowed(kl, ol, now);
+      }
+    }
     if (this.redis.status !== 'ready') return this.local(subject, now, commit, 'redis not connected');
-    return this.shared(subject, now, commit);
+    return this.queue(subject, now, commit);
   }
 
-  /** Decisions waiting for the end of this event-loop turn, sent to Redis together. */
-  private batch: PendingDecision[] = [];
+  /** The decision to show when every limit allowed: the one with less left (the key's on a tie). */
+  private allowed(kl: Lease | undefined, ol: Lease | undefined, now: number): RateDecision {
+    if (kl === undefined) return shownOf(ol!, true, now);
+    if (ol === undefined) return shownOf(kl, true, now);
+    const k = shownOf(kl, true, now);
+    const o = shownOf(ol, true, now);
+    return o.remaining < k.remaining ? o : k;
+  }
 
-  private shared(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
+  private queue(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
     // Bucket names as they have always been: `k:<keyId>` and `o:<appId>:<ownerId or keyId>`.
-    const specs: LimitSpec[] = [];
-    const keys: string[] = [];
-    if (subject.ratelimit) {
-      specs.push(subject.ratelimit);
-      keys.push(`${this.prefix}rl:k:${subject.id}`);
+    let key: Lease | undefined;
+    let owner: Lease | undefined;
+    if (subject.ratelimit !== null) {
+      key = this.keyLeases.get(subject.id);
+      if (key === undefined) this.keyLeases.set(subject.id, (key = this.newLease(`${this.prefix}rl:k:${subject.id}`)));
+      this.renew(key, subject.ratelimit, now, commit);
+      key.waiting++;
     }
-    if (subject.ownerRatelimit) {
-      specs.push(subject.ownerRatelimit);
-      keys.push(`${this.prefix}rl:o:${subject.appId}:${ownerOf(subject)}`);
+    if (subject.ownerRatelimit !== null) {
+      let owners = this.ownerLeases.get(subject.appId);
+      if (owners === undefined) this.ownerLeases.set(subject.appId, (owners = new Map()));
+      const name = ownerOf(subject);
+      owner = owners.get(name);
+      if (owner === undefined) owners.set(name, (owner = this.newLease(`${this.prefix}rl:o:${subject.appId}:${name}`)));
+      this.renew(owner, subject.ownerRatelimit, now, commit);
+      owner.waiting++;
     }
     return new Promise<LimitVerdict>((resolve) => {
-      // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
-      if (this.batch.length === 0) setImmediate(() => void this.flush());
-      this.batch.push({ subject, now, commit, specs, keys, resolve });
+      this.batch.push({ subject, now, commit, key, owner, resolve });
+      this.schedule();
+    });
+  }
+
+  private newLease(name: string): Lease {
+    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, grantedAt: 0, waiting: 0, inFlight: 0, flushSeq: 0, need: 0 };
+  }
+
+  /**
+   * Before a lease is asked for more: a lease that ran out while current earns more spare tokens
+   * next time; one whose window ended, whose limit changed or that grew old gives its unspent
+   * tokens back (to the window they were counted in) and asks for fewer.
+   */
+  private renew(l: Lease, spec: LimitSpec, now: number, commit: boolean): void {
+    if (l.waiting > 0 || l.inFlight > 0 || !commit) return;
+    if (current(l, spec, now, this.lease.lifeMs)) {
+      if (l.tokens === 0 && this.lease.lifeMs > 0) l.spare = Math.min(MAX_SPARE, Math.max(1, l.spare * 2));
+    }
+    else this.giveBack(l);
+  }
+
+  private giveBack(l: Lease): void {
+    if (l.tokens > 0) {
+      const at = `${l.name}:${l.windowStart}`;
+      this.returns.set(at, (this.returns.get(at) ?? 0) + l.tokens);
+      l.tokens = 0;
+      l.spare >>= 1;
+    }
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
     });
   }
 
   private async flush(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
-    if (batch.length === 0) return;
-    const now = batch[batch.length - 1]!.now;
-    const keys: string[] = [];
-    const args: (string | number)[] = [now, batch.length];
+    const returns = this.returns;
+    this.returns = new Map();
+    if (batch.length === 0 && returns.size === 0) return;
+    const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.lease.now();
+    const seq = ++this.flushSeq;
+    const leases: Lease[] = [];
+    const list = (l: Lease | undefined, commit: boolean) => {
+      if (l === undefined) return;
+      if (l.flushSeq !== seq) {
+        l.flushSeq = seq;
+        l.need = 0;
+        leases.push(l);
+      }
+      if (commit) l.need++;
+    };
     for (const d of batch) {
-      keys.push(...d.keys);
-      args.push(d.commit ? 1 : 0, d.specs.length);
-      for (const s of d.specs) args.push(s.limit, s.durationMs);
+      list(d.key, d.commit);
+      list(d.owner, d.commit);
+    }
+    const keys: string[] = [...returns.keys()];
+    const args: number[] = [now, Math.max(1, this.options.liveNodes()), returns.size, ...returns.values()];
+    for (const l of leases) {
+      const spec = this.specOf(l, batch);
+      keys.push(l.name);
+      // Tokens in hand count toward the need unless an earlier grant is still on its way (its
+      // tokens are promised to the requests queued before these).
+      const need = Math.max(0, l.need - (l.inFlight === 0 ? l.tokens : 0));
+      args.push(spec.limit, spec.durationMs, need, this.lease.lifeMs > 0 ? l.spare : 0);
+      l.inFlight++;
     }
     try {
       if (this.fellBack) await this.handBack();
-      const out = await this.redis.keywardLimit(keys.length, ...keys, ...args);
-      let at = 0;
-      for (const d of batch) {
-        let shown: RateDecision | undefined;
-        for (const s of d.specs) {
-          shown = tighter(shown, { allowed: Number(out[at]) === 1, limit: s.limit, remaining: Number(out[at + 1]), resetAt: Number(out[at + 2]) });
-          at += 3;
-        }
-        d.resolve(shown);
+      const out = leases.length > 0 || keys.length > 0 ? await this.redis.keywardLimit(keys.length, ...keys, ...args) : [];
+      for (const [i, l] of leases.entries()) {
+        l.inFlight--;
+        this.granted(l, this.specOf(l, batch), now, out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!);
       }
     } catch (err) {
-      for (const d of batch) d.resolve(this.local(d.subject, d.now, d.commit, (err as Error).message));
+      // Tokens given back or granted in a call that failed stay counted in Redis: limits only get
+      // stricter, for at most two windows.
+      for (const l of leases) l.inFlight--;
+      for (const d of batch) {
+        if (d.key) d.key.waiting--;
+        if (d.owner) d.owner.waiting--;
+        d.resolve(this.local(d.subject, d.now, d.commit, (err as Error).message));
+      }
+      return;
     }
+    for (const d of batch) d.resolve(this.settle(d, now));
+  }
+
+  /** The spec a listed lease is asked under: that of its latest request in the batch. */
+  private specOf(l: Lease, batch: PendingDecision[]): LimitSpec {
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const d = batch[i]!;
+      if (d.key === l) return d.subject.ratelimit!;
+      if (d.owner === l) return d.subject.ownerRatelimit!;
+    }
+    throw new Error('lease not in batch');
+  }
+
+  private granted(l: Lease, spec: LimitSpec, now: number, grant: number, previous: number, counted: number): void {
+    const windowStart = now - (now % spec.durationMs);
+    if (l.windowStart !== windowStart || l.durationMs !== spec.durationMs || l.limit !== spec.limit) {
+      // Tokens of another window (or limit) cannot be spent in this one.
+      this.giveBack(l);
+      l.windowStart = windowStart;
+      l.durationMs = spec.durationMs;
+      l.limit = spec.limit;
+    }
+    l.previous = previous;
+    l.counted = counted;
+    l.tokens += grant;
+    l.grantedAt = now;
+  }
+
+  /** A queued request, in arrival order, once its buckets' grants are in. */
+  private settle(d: PendingDecision, now: number): LimitVerdict {
+    const { key, owner } = d;
+    if (key) key.waiting--;
+    if (owner) owner.waiting--;
+    if (d.commit) {
+      const keyOk = key === undefined || key.tokens > 0;
+      const ownerOk = owner === undefined || owner.tokens > 0;
+      if (keyOk && ownerOk) {
+        if (key) key.tokens--;
+        if (owner) owner.tokens--;
+        return this.allowed(key, owner, now);
+      }
+      return !keyOk ? shownOf(key!, false, now) : shownOf(owner!, false, now);
+    }
+    // A dry run: would a request be admitted now (a token in hand, or room in Redis)?
+    const roomy = (l: Lease) => l.tokens > 0 || l.limit - (used(l, now) + l.tokens) >= 1;
+    const keyOk = key === undefined || roomy(key);
+    const ownerOk = owner === undefined || roomy(owner);
+    if (!keyOk) return shownOf(key!, false, now);
+    if (!ownerOk) return shownOf(owner!, false, now);
+    const k = key && shownOf(key, true, now);
+    const o = owner && shownOf(owner, true, now);
+    return tighter(k, o);
+  }
+
+  /** Unspent tokens of ended windows or old leases go back; leases idle for long are forgotten. */
+  sweep(now: number): void {
+    const visit = (l: Lease): boolean => {
+      if (l.waiting > 0 || l.inFlight > 0) return true;
+      if (l.tokens > 0 && (now - l.grantedAt >= this.lease.lifeMs || now >= l.windowStart + l.durationMs)) this.giveBack(l);
+      return l.tokens > 0 || now - l.grantedAt < IDLE_MS;
+    };
+    for (const [id, l] of this.keyLeases) if (!visit(l)) this.keyLeases.delete(id);
+    for (const [app, owners] of this.ownerLeases) {
+      for (const [owner, l] of owners) if (!visit(l)) owners.delete(owner);
+      if (owners.size === 0) this.ownerLeases.delete(app);
+    }
+    if (this.returns.size > 0 && this.redis.status === 'ready') this.schedule();
+  }
+
+  /** Leases held, and unspent tokens in them (for tests and metrics). */
+  leaseStats(): { leases: number; tokens: number } {
+    let leases = 0;
+    let tokens = 0;
+    const add = (l: Lease) => {
+      leases++;
+      tokens += l.tokens;
+    };
+    for (const l of this.keyLeases.values()) add(l);
+    for (const owners of this.ownerLeases.values()) for (const l of owners.values()) add(l);
+    return { leases, tokens };
   }
 
   private local(subject: LimitSubject, now: number, commit: boolean, reason: string): LimitVerdict {
@@ -220,7 +447,12 @@ export class RedisRateLimiter implements RateLimiter {
     return this.handingBack;
   }
 
+  /** Gives every unspent token back (a wait bounded by the command timeout), then stops. */
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const l of this.keyLeases.values()) this.giveBack(l);
+    for (const owners of this.ownerLeases.values()) for (const l of owners.values()) this.giveBack(l);
+    if (this.returns.size > 0 && this.redis.status === 'ready') await this.flush().catch(() => undefined);
     await this.fallback.close();
   }
 }
