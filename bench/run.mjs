@@ -180,6 +180,15 @@ try {
     const bodies = verifyBodies(sample, world.appId);
     await warm(pgNodes[0].url, bodies);
     targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    if (process.env.BENCH_CONTROL !== '0') {
+      // The same store and Redis with a grant asked per request instead of leases: what leases are worth.
+      const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_RATELIMIT_LEASE_MS: '0' });
+      serverCore(n.pid);
+      cleanups.push(() => n.stop());
+      keywardPids.add(n.pid);
+      await warm(n.url, bodies);
+      targets.push({ name: 'control: PostgreSQL + Redis, 1,000 keys, a Redis grant per request (KEYWARD_RATELIMIT_LEASE_MS=0)', key: 'pgnolease', run: (duration = SECONDS) => load({ url: n.url, bodies, connections: CONNECTIONS, duration, pid: n.pid }) });
+    }
     extra.pg = { nodes: pgNodes, world };
   } catch (err) {
     log(`PostgreSQL/Redis rows skipped: ${err.message}`);
@@ -323,6 +332,9 @@ try {
   if (results.has('nowire') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify read from the socket costs ${relative(`kw${SIZES[0]}`, 'nowire').toFixed(2)}× the server CPU per request of verify through node:http (same key set; the control row with KEYWARD_VERIFY_WIRE=0).`);
   }
+  if (results.has('pg') && results.has('pgnolease')) {
+    lines.push('', `Spending shared limits from leases costs ${relative('pg', 'pgnolease').toFixed(2)}× the server CPU per request of a Redis grant per request (PostgreSQL + Redis, same key set, paired round by round).`);
+  }
   if (results.has('pg') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify on PostgreSQL + Redis reaches ${(1 / relative('pg', `kw${SIZES[0]}`)).toFixed(2)}× the embedded store's efficiency (server CPU per request, same 1,000-key set, paired round by round).`);
   }
@@ -339,7 +351,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_PG=0, BENCH_ONLY=kw1000,pg, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));
