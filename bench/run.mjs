@@ -300,7 +300,7 @@ try {
   ];
   for (const t of targets) {
     const ratio = ratioOf(t.key);
-    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${med(t.key, 'p50')} | ${med(t.key, 'p99')} | ${ratio.toFixed(2)} | ${(ratio / fastifyRatio).toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${pairedOf(t.key, 'p99').toFixed(2)} |`);
+    lines.push(`| ${t.name} | ${Math.round(med(t.key, 'rps')).toLocaleString('en')} | ${+med(t.key, 'p50').toFixed(1)} | ${+med(t.key, 'p99').toFixed(1)} | ${ratio.toFixed(2)} | ${(ratio / fastifyRatio).toFixed(2)} | ${hapRatio ? (ratio / hapRatio).toFixed(2) : '—'} | ${pairedOf(t.key, 'p99').toFixed(2)} |`);
   }
   const hapCpu = results.has('haproxy') ? pairedOf('haproxy', 'cpu') : null;
   const fastifyCpu = pairedOf('fastify', 'cpu');
@@ -345,7 +345,7 @@ try {
     lines.push('', `Store size: ${SIZES[SIZES.length - 1].toLocaleString('en')} keys reach ${((last / first) * 100).toFixed(0)}% of the throughput at ${SIZES[0].toLocaleString('en')} keys.`);
   }
   lines.push('', '| other measure | value |', '|---|---|');
-  lines.push(`| key creation (embedded, 10 connections) | ${Math.round(median(creation.map((r) => r.rps))).toLocaleString('en')} keys/s, p99 ${median(creation.map((r) => r.p99))} ms |`);
+  lines.push(`| key creation (embedded, 10 connections) | ${Math.round(median(creation.map((r) => r.rps))).toLocaleString('en')} keys/s, p99 ${median(creation.map((r) => r.p99)).toFixed(1)} ms |`);
   if (propagation) {
     lines.push(`| revocation seen by the other node (PostgreSQL + Redis), from sending DELETE | p50 ${propagation.p50.toFixed(1)} ms, p99 ${propagation.p99.toFixed(1)} ms (${propagation.n} samples) |`);
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);

@@ -34,7 +34,7 @@ export interface Config {
   readonly streamRecheckMs: number;
   /** Rate limits while Redis is away: each live node enforces its share (`share`), or refuses (`deny`). */
   readonly ratelimitFallback: 'share' | 'deny';
-  /** How long a node keeps tokens leased from Redis before giving back what it did not spend (0: no leases). */
+  /** How long tokens leased from Redis may sit unspent on a node before they go back (0: no leases). */
   readonly ratelimitLeaseMs: number;
   /** How often every node reads the store's change feed (revocation that does not depend on Redis). */
   readonly feedPollMs: number;

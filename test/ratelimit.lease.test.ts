@@ -110,7 +110,7 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     expect(await counted(`k:${subject.id}`, T0 - 1000)).toBe(300);
   });
 
-  it('tokens a node did not spend go back when its lease grows old, and another node spends them', async () => {
+  it('tokens a node did not spend go back once its lease sits idle, and another node spends them', async () => {
     const a = await node({ lifeMs: 1000 });
     const b = await node({ lifeMs: 1000 });
     const subject = key(`old_${randomBytes(3).toString('hex')}`, 100);
@@ -164,7 +164,7 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     expect(await counted(`k:${y.id}`, T0 - 1000)).toBe(admitted.y);
   });
 
-  it('a dry run spends nothing and says what a request would get', async () => {
+  it('a dry run spends nothing, asks for no tokens, and says what a request would get', async () => {
     const a = await node();
     const subject = key(`dry_${randomBytes(3).toString('hex')}`, 3);
     expect(await a.peek(subject, T0)).toMatchObject({ allowed: true, limit: 3, remaining: 3 });
@@ -172,6 +172,15 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     for (let i = 0; i < 3; i++) expect((await a.take(subject, T0))!.allowed).toBe(true);
     expect(await a.peek(subject, T0)).toMatchObject({ allowed: false, remaining: 0 });
     expect(await counted(`k:${subject.id}`, T0 - 1000)).toBe(3);
+    // A lease that has grown spare tokens: a dry run neither spends them nor asks for more.
+    const busy = key(`drybusy_${randomBytes(3).toString('hex')}`, 100);
+    for (let i = 0; i < 10; i++) expect((await a.take(busy, T0))!.allowed).toBe(true);
+    const before = await counted(`k:${busy.id}`, T0 - 1000);
+    const held = a.leaseStats().tokens;
+    expect(before).toBe(10 + held);
+    expect(await a.peek(busy, T0)).toMatchObject({ allowed: true, remaining: 90 });
+    expect(await counted(`k:${busy.id}`, T0 - 1000)).toBe(before);
+    expect(a.leaseStats().tokens).toBe(held);
   });
 
   it('with leases off every decision is a grant of its own, and exact', async () => {

@@ -67,7 +67,7 @@ type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string |
 
 /**
  * A node's lease on one shared window: tokens Redis has already counted in it, spent here without
- * a round trip until they run out, the window ends or the lease grows old.
+ * a round trip until they run out, the window ends or the lease sits unspent for a while.
  */
 interface Lease {
   /** The bucket's name in Redis, without the window suffix. */
@@ -82,11 +82,15 @@ interface Lease {
   tokens: number;
   /** Tokens asked beyond the waiting requests at the next grant: doubles when a lease runs out, halves when one is given back. */
   spare: number;
+  /** When the lease last got or spent a token: unspent for `lifeMs`, its tokens go back. */
+  activeAt: number;
   grantedAt: number;
   /** Queued requests on this bucket: while any wait, later ones queue behind them (decisions stay in arrival order). */
   waiting: number;
   /** Grant calls in flight for this bucket. */
   inFlight: number;
+  /** The limit its latest queued request was under: the one its next grant is asked for. */
+  ask: LimitSpec | undefined;
   /** The flush that last listed this bucket, and the requests of that flush that commit on it. */
   flushSeq: number;
   need: number;
@@ -136,9 +140,9 @@ function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
   return { allowed, limit: l.limit, remaining: Math.max(0, Math.floor(l.limit - used(l, now))), resetAt: l.windowStart + l.durationMs };
 }
 
-/** Whether `l` is a lease on the window `spec` has at `now`, still young enough to spend. */
+/** Whether `l` is a lease on the window `spec` has at `now`, in use recently enough to spend. */
 function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
-  return l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) && now - l.grantedAt < lifeMs;
+  return l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) && now - l.activeAt < lifeMs;
 }
 
 export class RedisRateLimiter implements RateLimiter {
@@ -194,8 +198,14 @@ export class RedisRateLimiter implements RateLimiter {
       const ol = ownerSpec === null ? undefined : this.ownerLeases.get(subject.appId)?.get(ownerOf(subject));
       if ((keySpec === null || (kl !== undefined && kl.tokens > 0 && kl.waiting === 0 && current(kl, keySpec, now, life)))
         && (ownerSpec === null || (ol !== undefined && ol.tokens > 0 && ol.waiting === 0 && current(ol, ownerSpec, now, life)))) {
-        if (kl !== undefined) kl.tokens--;
-        if (ol !== undefined) ol.tokens--;
+        if (kl !== undefined) {
+          kl.tokens--;
+          kl.activeAt = now;
+        }
+        if (ol !== undefined) {
+          ol.tokens--;
+          ol.activeAt = now;
+        }
         return this.allowed(kl, ol, now);
       }
     }
@@ -220,6 +230,7 @@ export class RedisRateLimiter implements RateLimiter {
       key = this.keyLeases.get(subject.id);
       if (key === undefined) this.keyLeases.set(subject.id, (key = this.newLease(`${this.prefix}rl:k:${subject.id}`)));
       this.renew(key, subject.ratelimit, now, commit);
+      key.ask = subject.ratelimit;
       key.waiting++;
     }
     if (subject.ownerRatelimit !== null) {
@@ -229,6 +240,7 @@ export class RedisRateLimiter implements RateLimiter {
       owner = owners.get(name);
       if (owner === undefined) owners.set(name, (owner = this.newLease(`${this.prefix}rl:o:${subject.appId}:${name}`)));
       this.renew(owner, subject.ownerRatelimit, now, commit);
+      owner.ask = subject.ownerRatelimit;
       owner.waiting++;
     }
     return new Promise<LimitVerdict>((resolve) => {
@@ -238,18 +250,19 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, grantedAt: 0, waiting: 0, inFlight: 0, flushSeq: 0, need: 0 };
+    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0 };
   }
 
   /**
    * Before a lease is asked for more: a lease that ran out while current earns more spare tokens
-   * next time; one whose window ended, whose limit changed or that grew old gives its unspent
+   * next time if it lasted less than lifeMs, fewer if it lasted longer; one whose window ended, whose limit changed or that sat unspent gives its unspent
    * tokens back (to the window they were counted in) and asks for fewer.
    */
   private renew(l: Lease, spec: LimitSpec, now: number, commit: boolean): void {
     if (l.waiting > 0 || l.inFlight > 0 || !commit) return;
     if (current(l, spec, now, this.lease.lifeMs)) {
-      if (l.tokens === 0 && this.lease.lifeMs > 0) l.spare = Math.min(MAX_SPARE, Math.max(1, l.spare * 2));
+      // Sized to the bucket's pace: a lease that lasted less than lifeMs doubles, one that lasted longer halves.
+      if (l.tokens === 0 && this.lease.lifeMs > 0) l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
     }
     else this.giveBack(l);
   }
@@ -297,13 +310,16 @@ export class RedisRateLimiter implements RateLimiter {
     }
     const keys: string[] = [...returns.keys()];
     const args: number[] = [now, Math.max(1, this.options.liveNodes()), returns.size, ...returns.values()];
+    const specs: LimitSpec[] = [];
     for (const l of leases) {
-      const spec = this.specOf(l, batch);
+      const spec = l.ask!;
+      specs.push(spec);
       keys.push(l.name);
       // Tokens in hand count toward the need unless an earlier grant is still on its way (its
-      // tokens are promised to the requests queued before these).
+      // tokens are promised to the requests queued before these). Spare tokens only with a need:
+      // a dry run asks for none.
       const need = Math.max(0, l.need - (l.inFlight === 0 ? l.tokens : 0));
-      args.push(spec.limit, spec.durationMs, need, this.lease.lifeMs > 0 ? l.spare : 0);
+      args.push(spec.limit, spec.durationMs, need, need > 0 && this.lease.lifeMs > 0 ? l.spare : 0);
       l.inFlight++;
     }
     try {
@@ -311,7 +327,7 @@ export class RedisRateLimiter implements RateLimiter {
       const out = leases.length > 0 || keys.length > 0 ? await this.redis.keywardLimit(keys.length, ...keys, ...args) : [];
       for (const [i, l] of leases.entries()) {
         l.inFlight--;
-        this.granted(l, this.specOf(l, batch), now, out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!);
+        this.granted(l, specs[i]!, now, out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!);
       }
     } catch (err) {
       // Tokens given back or granted in a call that failed stay counted in Redis: limits only get
@@ -327,16 +343,6 @@ export class RedisRateLimiter implements RateLimiter {
     for (const d of batch) d.resolve(this.settle(d, now));
   }
 
-  /** The spec a listed lease is asked under: that of its latest request in the batch. */
-  private specOf(l: Lease, batch: PendingDecision[]): LimitSpec {
-    for (let i = batch.length - 1; i >= 0; i--) {
-      const d = batch[i]!;
-      if (d.key === l) return d.subject.ratelimit!;
-      if (d.owner === l) return d.subject.ownerRatelimit!;
-    }
-    throw new Error('lease not in batch');
-  }
-
   private granted(l: Lease, spec: LimitSpec, now: number, grant: number, previous: number, counted: number): void {
     const windowStart = now - (now % spec.durationMs);
     if (l.windowStart !== windowStart || l.durationMs !== spec.durationMs || l.limit !== spec.limit) {
@@ -349,6 +355,7 @@ export class RedisRateLimiter implements RateLimiter {
     l.previous = previous;
     l.counted = counted;
     l.tokens += grant;
+    l.activeAt = now;
     l.grantedAt = now;
   }
 
@@ -382,8 +389,8 @@ export class RedisRateLimiter implements RateLimiter {
   sweep(now: number): void {
     const visit = (l: Lease): boolean => {
       if (l.waiting > 0 || l.inFlight > 0) return true;
-      if (l.tokens > 0 && (now - l.grantedAt >= this.lease.lifeMs || now >= l.windowStart + l.durationMs)) this.giveBack(l);
-      return l.tokens > 0 || now - l.grantedAt < IDLE_MS;
+      if (l.tokens > 0 && (now - l.activeAt >= this.lease.lifeMs || now >= l.windowStart + l.durationMs)) this.giveBack(l);
+      return l.tokens > 0 || now - l.activeAt < IDLE_MS;
     };
     for (const [id, l] of this.keyLeases) if (!visit(l)) this.keyLeases.delete(id);
     for (const [app, owners] of this.ownerLeases) {

