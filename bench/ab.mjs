@@ -7,7 +7,8 @@
 //   variant: name=path/to/main.js[,ENV=value ...][,--node-flag ...][,+create]
 //   default: keyward=dist/main.js. `+create` makes one app through the API (with an Idempotency-Key)
 //   before the runs, as a node that has served the management API has.
-//   env: AB_ROUNDS (4), AB_SECONDS (4), AB_PG=1 (every variant on one PostgreSQL database + Redis)
+//   env: AB_ROUNDS (4), AB_SECONDS (4), AB_PG=1 (every variant on one PostgreSQL database + Redis),
+//   AB_KEYS (1000: keys in the store; 1,000 of them are verified)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +32,7 @@ const specs = (process.argv.slice(2).length ? process.argv.slice(2) : ['keyward=
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-ab-'));
 const env = { KEYWARD_DATA_DIR: path.join(dir, 'seed'), KEYWARD_CACHE_TTL_MS: '3600000' };
 fs.mkdirSync(env.KEYWARD_DATA_DIR);
-const { world, sample, pgDb } = await seededStore({ main: path.resolve('dist/main.js'), env, postgres: Boolean(process.env.AB_PG) });
+const { world, sample, pgDb } = await seededStore({ main: path.resolve('dist/main.js'), env, postgres: Boolean(process.env.AB_PG), count: Number(process.env.AB_KEYS ?? 1000) });
 const bodies = verifyBodies(sample, world.appId);
 
 const floor = await startNode(path.resolve('bench/raw.mjs'));

@@ -246,7 +246,8 @@ export async function warm(url, bodies, path = '/v1/keys/verify') {
 /**
  * A store seeded with `count` full-check keys for a quick run (bench/ab.mjs, bench/profile.mjs):
  * embedded in env.KEYWARD_DATA_DIR, or with `postgres` a fresh PostgreSQL database plus Redis (env gains
- * DATABASE_URL, REDIS_URL and a master key). Returns the world, the key sample and the database.
+ * DATABASE_URL, REDIS_URL and a master key). Returns the world, a sample of 1,000 keys spread over the
+ * store (as the full bench's rows use) and the database.
  */
 export async function seededStore({ main, env, postgres = false, count = 1000 }) {
   const pgDb = postgres ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
@@ -254,6 +255,6 @@ export async function seededStore({ main, env, postgres = false, count = 1000 })
   const first = await startNode(main, env);
   const world = await bootstrap(first.url);
   await first.stop();
-  const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count, sampleSize: count });
+  const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count, sampleSize: 1000 });
   return { world, sample, pgDb };
 }

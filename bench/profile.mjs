@@ -1,6 +1,7 @@
 // Where verify's CPU goes: the embedded server with 1,000 full-check keys under wrk, run with
 // --cpu-prof; prints self time by function (top entries) and by file. Usage: node bench/profile.mjs [seconds]
-// PROF_PG=1: on PostgreSQL + Redis (BENCH_PG_URL, BENCH_REDIS_URL); PROF_FORWARD=1: forward auth.
+// PROF_PG=1: on PostgreSQL + Redis (BENCH_PG_URL, BENCH_REDIS_URL); PROF_FORWARD=1: forward auth;
+// PROF_KEYS: keys in the store (1,000 of them are verified).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-prof-'));
 const profDir = path.join(dir, 'prof');
 const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
 if (process.env.PROF_PG) env.KEYWARD_REDIS_PREFIX = `kwprof:${Date.now()}:`;
-const { world, sample, pgDb } = await seededStore({ main: MAIN, env, postgres: Boolean(process.env.PROF_PG) });
+const { world, sample, pgDb } = await seededStore({ main: MAIN, env, postgres: Boolean(process.env.PROF_PG), count: Number(process.env.PROF_KEYS ?? 1000) });
 const node = await startNode(process.env.PROF_TARGET ? path.resolve(process.env.PROF_TARGET) : MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
 pin(node.pid, 0);
 pin(process.pid, 1);
