@@ -23,6 +23,9 @@ await warm(node.url, bodies);
 const path_ = process.env.PROF_FORWARD ? `/v1/forward-auth?appId=${world.appId}&permissions=docs.read` : undefined;
 const r = await loadWrk({ url: node.url, bodies: path_ ? undefined : bodies, ...(path_ ? { path: path_, method: 'GET', headerSets: sample.map((key) => ({ Authorization: `Bearer ${key}`, 'X-Forwarded-Host': 'api.acme.dev', 'X-Forwarded-For': '10.20.30.40', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/docs/1' })) } : {}), connections: 50, duration: SECONDS, pid: node.pid, cpu: 1 });
 console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ${r.cpuPerReq.toFixed(1)} µs CPU/req`);
+// How shared limits were decided (PostgreSQL + Redis): from leases, or waiting for Redis.
+const shared = (await (await fetch(`${node.url}/metrics`)).text()).split('\n').filter((l) => /^keyward_ratelimit_(shared|redis|grants|leased)/.test(l));
+if (shared.length > 0) console.log(shared.join('\n'));
 await node.stop();
 const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
 const prof = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8'));

@@ -181,7 +181,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     const { connectRedis, RedisInvalidationBus } = await import('./shared/redis.js');
     redis = connectRedis(config.redisUrl, logger, 'cmd');
     sub = connectRedis(config.redisUrl, logger, 'sub');
-    limiter = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc(), { mode: config.ratelimitFallback, liveNodes: () => nodes.live() }, { lifeMs: config.ratelimitLeaseMs, now });
+    const shared = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc(), { mode: config.ratelimitFallback, liveNodes: () => nodes.live() }, { lifeMs: config.ratelimitLeaseMs, now });
+    metrics.watchSharedLimits(() => shared.stats());
+    limiter = shared;
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);

@@ -12,6 +12,19 @@ export interface Metrics {
   limiterFallbacks: Counter;
   feedLag: Gauge;
   webhookAttempts: Counter<'outcome'>;
+  /** Shared limits' own counters, read at scrape time (the Redis limiter registers them). */
+  watchSharedLimits(read: () => SharedLimitStats): void;
+}
+
+export interface SharedLimitStats {
+  /** Decisions made from tokens in hand, and decisions that waited for Redis. */
+  fromLease: number;
+  waited: number;
+  /** Script calls, and bucket grants in them. */
+  calls: number;
+  grants: number;
+  /** Tokens leased and not yet spent. */
+  tokensHeld: number;
 }
 
 export function createMetrics(): Metrics {
@@ -25,8 +38,44 @@ export function createMetrics(): Metrics {
       VERIFY_CODES.forEach((code, i) => this.inc({ code }, verdicts[i]!));
     },
   });
+  let sharedLimits: (() => SharedLimitStats) | undefined;
+  new Counter({
+    name: 'keyward_ratelimit_shared_decisions_total', help: 'Shared rate-limit decisions by how they were made (lease: tokens in hand; redis: waited for a grant)', labelNames: ['via'], registers: [registry],
+    collect() {
+      if (!sharedLimits) return;
+      const s = sharedLimits();
+      this.reset();
+      this.inc({ via: 'lease' }, s.fromLease);
+      this.inc({ via: 'redis' }, s.waited);
+    },
+  });
+  new Counter({
+    name: 'keyward_ratelimit_redis_calls_total', help: 'Rate-limit script calls to Redis', registers: [registry],
+    collect() {
+      if (!sharedLimits) return;
+      this.reset();
+      this.inc(sharedLimits().calls);
+    },
+  });
+  new Counter({
+    name: 'keyward_ratelimit_grants_total', help: 'Bucket grants asked of Redis (several per call)', registers: [registry],
+    collect() {
+      if (!sharedLimits) return;
+      this.reset();
+      this.inc(sharedLimits().grants);
+    },
+  });
+  new Gauge({
+    name: 'keyward_ratelimit_leased_tokens', help: 'Tokens leased from Redis and not yet spent on this node', registers: [registry],
+    collect() {
+      if (sharedLimits) this.set(sharedLimits().tokensHeld);
+    },
+  });
   return {
     registry,
+    watchSharedLimits: (read) => {
+      sharedLimits = read;
+    },
     countVerdict: (code) => {
       verdicts[CODE_INDEX[code]]!++;
     },

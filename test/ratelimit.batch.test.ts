@@ -83,5 +83,11 @@ describe.runIf(enabled)('shared rate limits, batched per event-loop turn', () =>
     expect(calls).toBeGreaterThan(0);
     // One call per request without batching; how many arrive together here depends on the host.
     expect(calls).toBeLessThan(200);
+    // /metrics says how the decisions were made: from tokens in hand or after waiting for a grant.
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    const via = (how: string) => Number(new RegExp(`keyward_ratelimit_shared_decisions_total\\{via="${how}"\\} (\\d+)`).exec(metrics)?.[1]);
+    expect(via('lease') + via('redis')).toBeGreaterThanOrEqual(200);
+    expect(via('redis')).toBeGreaterThan(0);
+    expect(Number(/keyward_ratelimit_redis_calls_total (\d+)/.exec(metrics)?.[1])).toBeLessThan(200);
   });
 });

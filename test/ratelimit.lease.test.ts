@@ -87,6 +87,22 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     expect(await counted(`k:${subject.id}`, T0 - 1000)).toBe(500);
   });
 
+  it('a lease running low asks for its next grant ahead: a steady stream waits on Redis only for its first request', async () => {
+    const a = await node();
+    const subject = key(`ahead_${randomBytes(3).toString('hex')}`, 100_000);
+    let inHand = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = await turn(a, subject, 1);
+      expect(r.verdicts[0]!.allowed).toBe(true);
+      inHand += r.inHand;
+      // The next request comes after any grant asked meanwhile has landed (a stream slower than a round trip).
+      await a.drain();
+    }
+    expect(inHand).toBe(199);
+    expect(a.stats()).toMatchObject({ fromLease: 199, waited: 1 });
+    expect(await counted(`k:${subject.id}`, T0 - 1000)).toBe(200 + a.leaseStats().tokens);
+  });
+
   it('three nodes never admit more than the limit together, and admit all of it while requests keep coming', async () => {
     const nodes = [await node({ liveNodes: 3 }), await node({ liveNodes: 3 }), await node({ liveNodes: 3 })];
     const subject = key(`three_${randomBytes(3).toString('hex')}`, 300);
@@ -117,6 +133,8 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     let admittedA = 0;
     for (let i = 0; i < 40; i++) admittedA += (await turn(a, subject, 1)).verdicts.filter((v) => v.allowed).length;
     expect(admittedA).toBe(40);
+    // A asks its next grant ahead, while it still has tokens: let it land.
+    await a.drain();
     const held = a.leaseStats().tokens;
     expect(held).toBeGreaterThan(0);
     // B gets what is left but A's unspent tokens.
@@ -135,6 +153,7 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     const subject = key(`roll_${randomBytes(3).toString('hex')}`, 1000, 10_000);
     const w0 = T0 - 1000;
     for (let i = 0; i < 30; i++) await turn(a, subject, 1, T0 + i);
+    await a.drain();
     const held = a.leaseStats().tokens;
     expect(held).toBeGreaterThan(0);
     expect(await counted(`k:${subject.id}`, w0)).toBe(30 + held);
@@ -175,6 +194,7 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
     // A lease that has grown spare tokens: a dry run neither spends them nor asks for more.
     const busy = key(`drybusy_${randomBytes(3).toString('hex')}`, 100);
     for (let i = 0; i < 10; i++) expect((await a.take(busy, T0))!.allowed).toBe(true);
+    await a.drain();
     const before = await counted(`k:${busy.id}`, T0 - 1000);
     const held = a.leaseStats().tokens;
     expect(before).toBe(10 + held);

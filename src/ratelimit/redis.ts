@@ -4,6 +4,7 @@
 // When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { SharedLimitStats } from '../metrics.js';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
 import { ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
 
@@ -85,6 +86,10 @@ interface Lease {
   /** When the lease last got or spent a token: unspent for `lifeMs`, its tokens go back. */
   activeAt: number;
   grantedAt: number;
+  /** At or below this many tokens in hand, the next grant is asked ahead, while spending goes on. */
+  low: number;
+  /** A grant asked ahead is queued for the next call. */
+  refill: boolean;
   /** Queued requests on this bucket: while any wait, later ones queue behind them (decisions stay in arrival order). */
   waiting: number;
   /** Grant calls in flight for this bucket. */
@@ -156,9 +161,17 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly ownerLeases = new Map<string, Map<string, Lease>>();
   /** Decisions waiting for the end of this event-loop turn, sent to Redis together. */
   private batch: PendingDecision[] = [];
+  /** Leases running low, to be topped up with the next call (nobody waits on them). */
+  private refills: Lease[] = [];
   /** Unspent tokens to give back with the next call: exact window key → count. */
   private returns = new Map<string, number>();
   private flushScheduled = false;
+  private readonly running = new Set<Promise<void>>();
+  /** Decisions from tokens in hand and decisions that waited; script calls and bucket grants. */
+  private fromLease = 0;
+  private waited = 0;
+  private calls = 0;
+  private grants = 0;
   private flushSeq = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly lease: LeaseOptions;
@@ -199,13 +212,14 @@ export class RedisRateLimiter implements RateLimiter {
       if ((keySpec === null || (kl !== undefined && kl.tokens > 0 && kl.waiting === 0 && current(kl, keySpec, now, life)))
         && (ownerSpec === null || (ol !== undefined && ol.tokens > 0 && ol.waiting === 0 && current(ol, ownerSpec, now, life)))) {
         if (kl !== undefined) {
-          kl.tokens--;
           kl.activeAt = now;
+          if (--kl.tokens <= kl.low) this.topUp(kl, now);
         }
         if (ol !== undefined) {
-          ol.tokens--;
           ol.activeAt = now;
+          if (--ol.tokens <= ol.low) this.topUp(ol, now);
         }
+        this.fromLease++;
         return this.allowed(kl, ol, now);
       }
     }
@@ -243,6 +257,7 @@ export class RedisRateLimiter implements RateLimiter {
       owner.ask = subject.ownerRatelimit;
       owner.waiting++;
     }
+    this.waited++;
     return new Promise<LimitVerdict>((resolve) => {
       this.batch.push({ subject, now, commit, key, owner, resolve });
       this.schedule();
@@ -250,7 +265,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0 };
+    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0 };
   }
 
   /**
@@ -265,6 +280,20 @@ export class RedisRateLimiter implements RateLimiter {
       if (l.tokens === 0 && this.lease.lifeMs > 0) l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
     }
     else this.giveBack(l);
+  }
+
+  /**
+   * A lease down to its last quarter asks for its next grant now, so the requests after it find
+   * tokens in hand instead of waiting on Redis; sized by the same pace rule as a lease that ran out.
+   */
+  private topUp(l: Lease, now: number): void {
+    if (l.refill || l.inFlight > 0 || this.lease.lifeMs === 0 || this.redis.status !== 'ready') return;
+    // The last grant found the window full: the next request asks for itself.
+    if (l.limit - (used(l, now) + l.tokens) < 1) return;
+    l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
+    l.refill = true;
+    this.refills.push(l);
+    this.schedule();
   }
 
   private giveBack(l: Lease): void {
@@ -282,7 +311,9 @@ export class RedisRateLimiter implements RateLimiter {
     // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flush();
+      const call = this.flush();
+      this.running.add(call);
+      void call.finally(() => this.running.delete(call));
     });
   }
 
@@ -291,7 +322,9 @@ export class RedisRateLimiter implements RateLimiter {
     this.batch = [];
     const returns = this.returns;
     this.returns = new Map();
-    if (batch.length === 0 && returns.size === 0) return;
+    const refills = this.refills;
+    this.refills = [];
+    if (batch.length === 0 && returns.size === 0 && refills.length === 0) return;
     const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.lease.now();
     const seq = ++this.flushSeq;
     const leases: Lease[] = [];
@@ -308,6 +341,7 @@ export class RedisRateLimiter implements RateLimiter {
       list(d.key, d.commit);
       list(d.owner, d.commit);
     }
+    for (const l of refills) if (l.ask !== undefined) list(l, false);
     const keys: string[] = [...returns.keys()];
     const args: number[] = [now, Math.max(1, this.options.liveNodes()), returns.size, ...returns.values()];
     const specs: LimitSpec[] = [];
@@ -319,9 +353,12 @@ export class RedisRateLimiter implements RateLimiter {
       // tokens are promised to the requests queued before these). Spare tokens only with a need:
       // a dry run asks for none.
       const need = Math.max(0, l.need - (l.inFlight === 0 ? l.tokens : 0));
-      args.push(spec.limit, spec.durationMs, need, need > 0 && this.lease.lifeMs > 0 ? l.spare : 0);
+      args.push(spec.limit, spec.durationMs, need, (need > 0 || l.refill) && this.lease.lifeMs > 0 ? l.spare : 0);
+      l.refill = false;
       l.inFlight++;
     }
+    this.calls++;
+    this.grants += leases.length;
     try {
       if (this.fellBack) await this.handBack();
       const out = leases.length > 0 || keys.length > 0 ? await this.redis.keywardLimit(keys.length, ...keys, ...args) : [];
@@ -357,6 +394,7 @@ export class RedisRateLimiter implements RateLimiter {
     l.tokens += grant;
     l.activeAt = now;
     l.grantedAt = now;
+    l.low = l.spare >> 2;
   }
 
   /** A queued request, in arrival order, once its buckets' grants are in. */
@@ -368,8 +406,8 @@ export class RedisRateLimiter implements RateLimiter {
       const keyOk = key === undefined || key.tokens > 0;
       const ownerOk = owner === undefined || owner.tokens > 0;
       if (keyOk && ownerOk) {
-        if (key) key.tokens--;
-        if (owner) owner.tokens--;
+        if (key && --key.tokens <= key.low) this.topUp(key, now);
+        if (owner && --owner.tokens <= owner.low) this.topUp(owner, now);
         return this.allowed(key, owner, now);
       }
       return !keyOk ? shownOf(key!, false, now) : shownOf(owner!, false, now);
@@ -398,6 +436,10 @@ export class RedisRateLimiter implements RateLimiter {
       if (owners.size === 0) this.ownerLeases.delete(app);
     }
     if (this.returns.size > 0 && this.redis.status === 'ready') this.schedule();
+  }
+
+  stats(): SharedLimitStats {
+    return { fromLease: this.fromLease, waited: this.waited, calls: this.calls, grants: this.grants, tokensHeld: this.leaseStats().tokens };
   }
 
   /** Leases held, and unspent tokens in them (for tests and metrics). */
@@ -454,9 +496,18 @@ export class RedisRateLimiter implements RateLimiter {
     return this.handingBack;
   }
 
-  /** Gives every unspent token back (a wait bounded by the command timeout), then stops. */
+  /** Resolves once no call is queued or in flight (each is bounded by the command timeout). */
+  async drain(): Promise<void> {
+    while (this.flushScheduled || this.running.size > 0) {
+      if (this.running.size > 0) await Promise.all(this.running);
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Waits for grants on their way, gives every unspent token back, then stops. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    await this.drain();
     for (const l of this.keyLeases.values()) this.giveBack(l);
     for (const owners of this.ownerLeases.values()) for (const l of owners.values()) this.giveBack(l);
     if (this.returns.size > 0 && this.redis.status === 'ready') await this.flush().catch(() => undefined);
