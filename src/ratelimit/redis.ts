@@ -1,7 +1,8 @@
-// Rate limits shared by every node through Redis: the same sliding window as decide.ts, evaluated
-// in one Lua script, so each check-and-count is atomic and exact. The decisions of all requests a
-// node handles in one event-loop turn go in one call (one round trip instead of one per request).
-// When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
+// Rate limits shared by every node through Redis: the same sliding window as decide.ts. A node
+// spends tokens that a Lua script has already counted in Redis (a lease), so most decisions need
+// no round trip and none can exceed the limit; the grants that requests of one event-loop turn
+// need go in one call. Why the limits stay exact: README, design notes ("Shared limits are spent
+// from leases"). When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SharedLimitStats } from '../metrics.js';
@@ -81,7 +82,7 @@ interface Lease {
   counted: number;
   /** Counted in Redis, not yet spent here. */
   tokens: number;
-  /** Tokens asked beyond the waiting requests at the next grant: doubles when a lease runs out, halves when one is given back. */
+  /** Tokens asked beyond the waiting requests at the next grant, sized to the bucket's pace (see renew and topUp). */
   spare: number;
   /** When the lease last got or spent a token: unspent for `lifeMs`, its tokens go back. */
   activeAt: number;
