@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
 import { sealContext, type SecretBox } from '../lib/secretbox.js';
 import type { Store } from '../store/db.js';
+import type { Repos } from '../store/repos/index.js';
 import type { ClaimedDelivery } from '../store/repos/webhooks.js';
 import type { WebhookOutbox } from './outbox.js';
 import type { WebhookSender } from './sender.js';
@@ -145,38 +146,44 @@ export class WebhookDispatcher {
       result = { ok: false, status: null, error: (err as Error).message, latencyMs: 0 };
     }
     const after = this.clock.now();
-    const repo = this.store.repos.webhooks;
+    // The attempt and the endpoint's failure count (and a disable it causes) commit together: a
+    // reader never sees an attempt its endpoint has not counted, and a crash loses neither.
     if (result.ok) {
-      const settled = await repo.settle(d.seq, leaseUntil, { status: 'delivered', next_attempt_at: d.next_attempt_at, response_status: result.status, error: null, latency_ms: result.latencyMs, delivered_at: after });
-      if (!settled) return;
-      this.opts.onAttempt?.('delivered');
-      await repo.resetFailures(d.webhook_id);
+      const settled = await this.store.transaction(async (r) => {
+        if (!(await r.webhooks.settle(d.seq, leaseUntil, { status: 'delivered', next_attempt_at: d.next_attempt_at, response_status: result.status, error: null, latency_ms: result.latencyMs, delivered_at: after }))) return false;
+        await r.webhooks.resetFailures(d.webhook_id);
+        return true;
+      });
+      if (settled) this.opts.onAttempt?.('delivered');
       return;
     }
     const exhausted = d.attempts >= d.max_attempts;
-    const settled = await repo.settle(d.seq, leaseUntil, {
-      status: exhausted ? 'failed' : 'pending',
-      next_attempt_at: exhausted ? d.next_attempt_at : after + retryDelay(this.opts.retryBaseMs, d.attempts),
-      response_status: result.status, error: result.error, latency_ms: result.latencyMs, delivered_at: null,
+    const outcome = await this.store.transaction(async (r) => {
+      const settled = await r.webhooks.settle(d.seq, leaseUntil, {
+        status: exhausted ? 'failed' : 'pending',
+        next_attempt_at: exhausted ? d.next_attempt_at : after + retryDelay(this.opts.retryBaseMs, d.attempts),
+        response_status: result.status, error: result.error, latency_ms: result.latencyMs, delivered_at: null,
+      });
+      if (!settled) return undefined;
+      const failures = await r.webhooks.countFailure(d.webhook_id);
+      const disabled = failures >= this.opts.disableAfter ? await this.disable(r, d.webhook_id, failures, result.error, after) : undefined;
+      return { disabled };
     });
-    if (!settled) return;
+    if (outcome === undefined) return;
     this.opts.onAttempt?.(exhausted ? 'failed' : 'retry');
     this.logger.info({ webhookId: d.webhook_id, deliveryId: d.id, attempt: d.attempts, status: result.status, error: result.error }, exhausted ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');
-    const failures = await repo.countFailure(d.webhook_id);
-    if (failures >= this.opts.disableAfter) await this.disable(d.webhook_id, failures, result.error);
+    if (outcome.disabled !== undefined) this.logger.warn({ webhookId: d.webhook_id, reason: outcome.disabled }, 'webhook endpoint disabled');
   }
 
-  private async disable(webhookId: string, failures: number, lastError: string | null): Promise<void> {
-    const now = this.clock.now();
+  /** Disables an active endpoint with an audit entry, inside the caller's transaction; answers the reason, or undefined if it was not active. */
+  private async disable(r: Repos, webhookId: string, failures: number, lastError: string | null, now: number): Promise<string | undefined> {
     const reason = `${failures} failed attempts in a row${lastError ? `; the last: ${lastError}` : ''}`;
-    await this.store.transaction(async (r) => {
-      const hook = await r.webhooks.find(webhookId);
-      if (!hook || !(await r.webhooks.disableIfActive(webhookId, reason, now))) return;
-      await r.audit.record({ type: 'system', id: 'webhooks', ip: null, userAgent: null }, {
-        workspaceId: hook.workspace_id, action: 'webhook.disable', targetType: 'webhook', targetId: webhookId, meta: { reason, url: hook.url },
-      }, now);
-    });
-    this.logger.warn({ webhookId, reason }, 'webhook endpoint disabled');
+    const hook = await r.webhooks.find(webhookId);
+    if (!hook || !(await r.webhooks.disableIfActive(webhookId, reason, now))) return undefined;
+    await r.audit.record({ type: 'system', id: 'webhooks', ip: null, userAgent: null }, {
+      workspaceId: hook.workspace_id, action: 'webhook.disable', targetType: 'webhook', targetId: webhookId, meta: { reason, url: hook.url },
+    }, now);
+    return reason;
   }
 
   /** One scan for due notices (tests call it instead of waiting for the timer). */
