@@ -49,22 +49,17 @@ export function createMetrics(): Metrics {
       this.inc({ via: 'redis' }, s.waited);
     },
   });
-  new Counter({
-    name: 'keyward_ratelimit_redis_calls_total', help: 'Rate-limit script calls to Redis', registers: [registry],
-    collect() {
-      if (!sharedLimits) return;
-      this.reset();
-      this.inc(sharedLimits().calls);
-    },
-  });
-  new Counter({
-    name: 'keyward_ratelimit_grants_total', help: 'Bucket grants asked of Redis (several per call)', registers: [registry],
-    collect() {
-      if (!sharedLimits) return;
-      this.reset();
-      this.inc(sharedLimits().grants);
-    },
-  });
+  const sharedCount = (name: string, help: string, field: 'calls' | 'grants') =>
+    new Counter({
+      name, help, registers: [registry],
+      collect() {
+        if (!sharedLimits) return;
+        this.reset();
+        this.inc(sharedLimits()[field]);
+      },
+    });
+  sharedCount('keyward_ratelimit_redis_calls_total', 'Rate-limit script calls to Redis', 'calls');
+  sharedCount('keyward_ratelimit_grants_total', 'Bucket grants asked of Redis (several per call)', 'grants');
   new Gauge({
     name: 'keyward_ratelimit_leased_tokens', help: 'Tokens leased from Redis and not yet spent on this node', registers: [registry],
     collect() {

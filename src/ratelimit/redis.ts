@@ -142,8 +142,13 @@ function used(l: Lease, now: number): number {
   return l.previous * ((l.durationMs - (now - l.windowStart)) / l.durationMs) + l.counted - l.tokens;
 }
 
+/** What the window has left, as shown. */
+function left(l: Lease, now: number): number {
+  return Math.max(0, Math.floor(l.limit - used(l, now)));
+}
+
 function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
-  return { allowed, limit: l.limit, remaining: Math.max(0, Math.floor(l.limit - used(l, now))), resetAt: l.windowStart + l.durationMs };
+  return { allowed, limit: l.limit, remaining: left(l, now), resetAt: l.windowStart + l.durationMs };
 }
 
 /** Whether `l` is a lease on the window `spec` has at `now`, in use recently enough to spend. */
@@ -228,13 +233,11 @@ export class RedisRateLimiter implements RateLimiter {
     return this.queue(subject, now, commit);
   }
 
-  /** The decision to show when every limit allowed: the one with less left (the key's on a tie). */
+  /** The decision to show when every limit allowed: the one with less left (the key's on a tie); only it is built. */
   private allowed(kl: Lease | undefined, ol: Lease | undefined, now: number): RateDecision {
     if (kl === undefined) return shownOf(ol!, true, now);
     if (ol === undefined) return shownOf(kl, true, now);
-    const k = shownOf(kl, true, now);
-    const o = shownOf(ol, true, now);
-    return o.remaining < k.remaining ? o : k;
+    return left(ol, now) < left(kl, now) ? shownOf(ol, true, now) : shownOf(kl, true, now);
   }
 
   private queue(subject: LimitSubject, now: number, commit: boolean): Promise<LimitVerdict> {
@@ -270,15 +273,14 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   /**
-   * Before a lease is asked for more: a lease that ran out while current earns more spare tokens
-   * next time if it lasted less than lifeMs, fewer if it lasted longer; one whose window ended, whose limit changed or that sat unspent gives its unspent
-   * tokens back (to the window they were counted in) and asks for fewer.
+   * Before a lease is asked for more: a lease that ran out while current is re-sized to its pace;
+   * one whose window ended, whose limit changed or that sat unspent gives its unspent tokens back
+   * (to the window they were counted in) and asks for fewer.
    */
   private renew(l: Lease, spec: LimitSpec, now: number, commit: boolean): void {
     if (l.waiting > 0 || l.inFlight > 0 || !commit) return;
     if (current(l, spec, now, this.lease.lifeMs)) {
-      // Sized to the bucket's pace: a lease that lasted less than lifeMs doubles, one that lasted longer halves.
-      if (l.tokens === 0 && this.lease.lifeMs > 0) l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
+      if (l.tokens === 0 && this.lease.lifeMs > 0) this.pace(l, now);
     }
     else this.giveBack(l);
   }
@@ -291,10 +293,15 @@ export class RedisRateLimiter implements RateLimiter {
     if (l.refill || l.inFlight > 0 || this.lease.lifeMs === 0 || this.redis.status !== 'ready') return;
     // The last grant found the window full: the next request asks for itself.
     if (l.limit - (used(l, now) + l.tokens) < 1) return;
-    l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
+    this.pace(l, now);
     l.refill = true;
     this.refills.push(l);
     this.schedule();
+  }
+
+  /** Spare tokens sized to the bucket's pace: doubled if the last grant lasted less than lifeMs, else halved. */
+  private pace(l: Lease, now: number): void {
+    l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
   }
 
   private giveBack(l: Lease): void {
