@@ -24,10 +24,11 @@ export interface UsageSink {
 
 /**
  * The PostgreSQL sink: one transaction of two statements whatever the batch's size, each row's
- * fields sent as four arrays (`unnest`), so the node builds no query per row — a thousand rows a
- * second through the query builder cost about 4% of a busy node's CPU (profiled).
+ * fields sent as four arrays (`unnest`), so the node builds no query per row: its CPU per batch of
+ * 1,000 rows and 100 last uses is 5.0 ms against 9.8 through the query builder's values
+ * (`node bench/usage-sink.mjs`).
  */
-export function storeSink(db: Kysely<Database>): UsageSink {
+export function postgresSink(db: Kysely<Database>): UsageSink {
   return {
     async write({ rows, lastUsed }) {
       await db.transaction().execute(async (trx) => {

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Database } from '../schema.js';
-import { storeSink } from '../usage-sink.js';
+import { postgresSink } from '../usage-sink.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
@@ -37,7 +37,7 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
       .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
       .where('key_hashes.hash', '=', hash)
       .executeTakeFirst()) as KeyByHashRow | undefined,
-    usageSink: () => storeSink(db),
+    usageSink: () => postgresSink(db),
   };
 }
 
