@@ -8,7 +8,8 @@
 //   default: keyward=dist/main.js. `+create` makes one app through the API (with an Idempotency-Key)
 //   before the runs, as a node that has served the management API has.
 //   env: AB_ROUNDS (4), AB_SECONDS (4), AB_PG=1 (every variant on one PostgreSQL database + Redis),
-//   AB_KEYS (1000: keys in the store; 1,000 of them are verified)
+//   AB_KEYS (1000: keys in the store; 1,000 of them are verified), AB_SETTLE (1: seconds of
+//   unrecorded load before each run, as every target was paused while the others ran)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { loadWrk } from './wrk.mjs';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
 const SECONDS = Number(process.env.AB_SECONDS ?? 4);
+const SETTLE = Number(process.env.AB_SETTLE ?? 1);
 const specs = (process.argv.slice(2).length ? process.argv.slice(2) : ['keyward=dist/main.js']).map((arg) => {
   const [name, rest] = arg.split(/=(.*)/s);
   const [script, ...opts] = rest.split(',');
@@ -62,6 +64,8 @@ for (const n of nodes) {
 async function run(node) {
   for (const other of all) if (other !== node) process.kill(other.pid, 'SIGSTOP');
   try {
+    // Unrecorded load first: each target (the floor too) was paused while the others ran.
+    if (SETTLE > 0) await loadWrk({ url: node.url, bodies, connections: 50, duration: SETTLE, pid: node.pid, cpu: 1 });
     return await loadWrk({ url: node.url, bodies, connections: 50, duration: SECONDS, pid: node.pid, cpu: 1 });
   } finally {
     for (const other of all) if (other !== node) process.kill(other.pid, 'SIGCONT');

@@ -1,7 +1,7 @@
 // Where verify's CPU goes: the embedded server with 1,000 full-check keys under wrk, run with
 // --cpu-prof; prints self time by function (top entries) and by file. Usage: node bench/profile.mjs [seconds]
 // PROF_PG=1: on PostgreSQL + Redis (BENCH_PG_URL, BENCH_REDIS_URL); PROF_FORWARD=1: forward auth;
-// PROF_KEYS: keys in the store (1,000 of them are verified).
+// PROF_KEYS: keys in the store (1,000 of them are verified); PROF_SAVE=file keeps the .cpuprofile.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,7 @@ const shared = (await (await fetch(`${node.url}/metrics`)).text()).split('\n').f
 if (shared.length > 0) console.log(shared.join('\n'));
 await node.stop();
 const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+if (process.env.PROF_SAVE) fs.copyFileSync(path.join(profDir, file), process.env.PROF_SAVE);
 const prof = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8'));
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const selfUs = new Map();

@@ -28,12 +28,15 @@ const log = (...a) => console.log(new Date().toISOString().slice(11, 19), ...a);
  * the other's core and every target is measured with the same single core. BENCH_PIN=0 turns it off.
  */
 const PINNED = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && pin(process.pid, 1);
-const serverCore = (pid) => { if (PINNED) pin(pid, 0); };
+/** Every server of the run (Keyward nodes, the node:http and Fastify routes, HAProxy, nginx). */
+const servers = new Set();
+const serverCore = (pid) => {
+  servers.add(pid);
+  if (PINNED) pin(pid, 0);
+};
 
 /** wrk (one thread, pinned to CPU 1) unless it is missing or BENCH_LOADGEN=autocannon. */
 const WRK = process.env.BENCH_LOADGEN !== 'autocannon' && wrkVersion() !== null;
-/** Every Keyward node of the run: idle ones still wake for their timers (feed, usage, webhooks). */
-const keywardPids = new Set();
 const signal = (pid, sig) => {
   try {
     process.kill(pid, sig);
@@ -41,17 +44,24 @@ const signal = (pid, sig) => {
     // already gone
   }
 };
+const SETTLE = Number(process.env.BENCH_SETTLE ?? 1);
 /**
- * One measured run. The other Keyward nodes, idle but pinned to the same core, are paused
- * (SIGSTOP) meanwhile: their timers would otherwise preempt the measured server and show up in
- * its tail latency. BENCH_ISOLATE=0 leaves them running.
+ * One measured run. Every other server of the run, idle but pinned to the same core, is paused
+ * (SIGSTOP) meanwhile: a Keyward node's timers would otherwise preempt the measured server and show
+ * up in its tail latency. BENCH_ISOLATE=0 leaves them running. Each target, having been paused,
+ * gets BENCH_SETTLE seconds of unrecorded load first, so every row measures a server under steady
+ * traffic rather than one waking from a minute's pause (a Keyward node's timers all due at once, its
+ * shared-limit leases given back for sitting idle, so that every key's first request waits on Redis).
  */
 const load = async (opts) => {
   const own = new Set(opts.pid === undefined ? [] : [opts.pid].flat());
-  const paused = opts.pid !== undefined && process.env.BENCH_ISOLATE !== '0' ? [...keywardPids].filter((p) => !own.has(p)) : [];
+  const isolate = opts.pid !== undefined && process.env.BENCH_ISOLATE !== '0';
+  const paused = isolate ? [...servers].filter((p) => !own.has(p)) : [];
   for (const p of paused) signal(p, 'SIGSTOP');
+  const once = (o) => (WRK ? loadWrk({ ...o, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(o));
   try {
-    return await (WRK ? loadWrk({ ...opts, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(opts));
+    if (isolate && SETTLE > 0) await once({ ...opts, duration: SETTLE });
+    return await once(opts);
   } finally {
     for (const p of paused) signal(p, 'SIGCONT');
   }
@@ -74,7 +84,6 @@ async function keywardEmbedded(label, count, main = MAIN, prepare = async () => 
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const node = await startNode(main, { ...env, ...nodeEnv });
   serverCore(node.pid);
-  keywardPids.add(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
   return { node, world, sample, bodies: verifyBodies(sample, world.appId), dir };
 }
@@ -172,7 +181,6 @@ try {
       const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000' });
       serverCore(n.pid);
       cleanups.push(() => n.stop());
-      keywardPids.add(n.pid);
       pgNodes.push(n);
     }
     const world = await bootstrap(pgNodes[0].url);
@@ -185,7 +193,6 @@ try {
       const n = await startNode(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_RATELIMIT_LEASE_MS: '0' });
       serverCore(n.pid);
       cleanups.push(() => n.stop());
-      keywardPids.add(n.pid);
       await warm(n.url, bodies);
       targets.push({ name: 'control: PostgreSQL + Redis, 1,000 keys, a Redis grant per request (KEYWARD_RATELIMIT_LEASE_MS=0)', key: 'pgnolease', run: (duration = SECONDS) => load({ url: n.url, bodies, connections: CONNECTIONS, duration, pid: n.pid }) });
     }
@@ -288,7 +295,7 @@ try {
       (PINNED ? 'Each server (and nginx) is pinned to CPU 0 and the load generator to CPU 1 (taskset); PostgreSQL and Redis are not pinned. ' : 'Servers and load generator are not pinned to CPUs. ') +
       'The host is shared and its speed drifts, so compare ratios, not absolutes.',
     '',
-    (process.env.BENCH_ISOLATE !== '0' ? 'While a target runs, the run\'s other Keyward nodes are paused (SIGSTOP), so their timers do not preempt it on the shared core. ' : 'Idle Keyward nodes keep running during other targets\' runs (BENCH_ISOLATE=0). ') +
+    (process.env.BENCH_ISOLATE !== '0' ? 'While a target runs, every other server of the run is paused (SIGSTOP), so a Keyward node\'s timers do not preempt it on the shared core' + (SETTLE > 0 ? `; each target gets ${SETTLE} s of unrecorded load before each measured run, so every row measures a server under steady traffic rather than one just woken from a pause. ` : '. ') : 'Idle Keyward nodes keep running during other targets\' runs (BENCH_ISOLATE=0). ') +
       'Each round measures every target between two runs of the node:http route (the floor: Node\'s own HTTP handling, no framework); "× node:http" is the target\'s req/s over the mean of those two runs ' +
       '(p99 likewise), median over the rounds, so the host\'s drift between runs cancels out. "× Fastify" and "× HAProxy" divide the paired ratios. ' +
       'req/s, p50 and p99 are plain medians over the rounds.',
@@ -351,7 +358,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));
