@@ -45,6 +45,8 @@ export interface Config {
   /** Worker processes sharing the port (node:cluster); more than 1 needs REDIS_URL. */
   readonly workers: number;
   readonly usageFlushMs: number;
+  /** Nice value of the embedded store's usage writer thread (Linux), below the event loop's. */
+  readonly usageWriterNice: number;
   readonly bodyLimitBytes: number;
   /** Connections that start with a verify request are read from the socket (src/http/wire.ts). */
   readonly verifyWire: boolean;
@@ -172,6 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),
     workers,
     usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),
+    usageWriterNice: int(env, 'KEYWARD_USAGE_WRITER_NICE', 19, 0, 19),
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     verifyWire: env.KEYWARD_VERIFY_WIRE === undefined || flag(env, 'KEYWARD_VERIFY_WIRE'),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),

@@ -134,7 +134,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, queryTimeoutMs: config.storeTimeoutMs });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, usageWriterNice: config.usageWriterNice, queryTimeoutMs: config.storeTimeoutMs });
   let box: SecretBox;
   try {
     const applied = await migrate(store.db);

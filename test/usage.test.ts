@@ -1,11 +1,16 @@
 // Usage analytics are written in the background (on the embedded store, by a worker thread with
 // its own connection): every verdict is counted exactly once, and key changes committing at the
 // same moment as a usage batch never fail for it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { UsageRecorder } from '../src/usage/recorder.js';
-import type { UsageBatch, UsageSink } from '../src/store/usage-sink.js';
+import { sqliteWorkerSink, type UsageBatch, type UsageSink } from '../src/store/usage-sink.js';
+import { migrate, openStore } from '../src/store/db.js';
+import { sqlitePath } from '../src/store/paths.js';
 import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from './harness.js';
 
 describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
@@ -132,5 +137,36 @@ describe('due last uses', () => {
     batches.length = 0;
     await recorder.stop();
     expect(batches[0]!.lastUsed).toHaveLength(700);
+  });
+});
+
+// The writer thread shares the event loop's core when the process has one; below the event loop's
+// priority it waits for the loop's idle moments instead of cutting in at every batch.
+describe.runIf(process.platform === 'linux')('usage writer thread priority (sqlite)', () => {
+  const niceByThread = (): Map<string, number> => new Map(fs.readdirSync('/proc/self/task').map((tid) => {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+  }));
+
+  it.each([19, 0])('runs at nice %i and writes its batches', async (nice) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-nice-'));
+    const store = await openStore({ dataDir });
+    await migrate(store.db);
+    const before = niceByThread();
+    const sink = sqliteWorkerSink(sqlitePath(dataDir), 'NORMAL', nice);
+    try {
+      // A batch answered means the worker has started (and set its priority first).
+      await sink.write({ rows: [['key_nice', 60_000, 'VALID', 3]], lastUsed: [] });
+      const fresh = [...niceByThread()].filter(([tid]) => !before.has(tid)).map(([, n]) => n);
+      expect(fresh.filter((n) => n === 19)).toHaveLength(nice === 19 ? 1 : 0);
+      // The process (its main thread) keeps the priority it had.
+      expect(os.getPriority()).toBe(before.get(String(process.pid)));
+      const rows = await sql<{ count: number }>`SELECT count FROM usage WHERE key_id = 'key_nice'`.execute(store.db);
+      expect(rows.rows.map((r) => Number(r.count))).toEqual([3]);
+    } finally {
+      await sink.close();
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -69,7 +69,7 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
         }
       };
     },
-    usageSink: () => sqliteWorkerSink(file, sync),
+    usageSink: () => sqliteWorkerSink(file, sync, opts.usageWriterNice ?? 0),
   };
 }
 

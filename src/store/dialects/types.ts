@@ -9,6 +9,8 @@ export interface StoreOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   sqliteSync?: 'FULL' | 'NORMAL';
+  /** Nice value of the SQLite usage writer's thread (Linux; 0 keeps the process's own). */
+  usageWriterNice?: number;
   /** Longest a query or a wait for a pooled connection may take before it fails as unavailable. */
   queryTimeoutMs?: number;
 }
