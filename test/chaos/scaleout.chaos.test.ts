@@ -266,18 +266,28 @@ describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
     }
   }, 60_000);
 
-  it('workers share one port and one state: exact limits, revocation seen by both', async () => {
+  it('workers share one port and one state: never over the limit and all of it in the end, revocation seen by both', async () => {
     const db = await createPgDatabase();
-    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2', KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY });
+    // Unspent lease tokens go back after 300 ms without a request (KEYWARD_RATELIMIT_LEASE_MS).
+    const node = await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcl:${randomBytes(4).toString('hex')}:`, KEYWARD_WORKERS: '2', KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY, KEYWARD_RATELIMIT_LEASE_MS: '300' });
     try {
       expect(node.output()).toContain('(2 workers)');
       const w = await bootstrap(node);
       const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'c', ratelimit: { limit: 50, durationMs: 3_600_000 }, ownerRatelimit: null }, w.token)).body;
-      const codes = await Promise.all(Array.from({ length: 150 }, async () => {
+      const once = async () => {
         const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ key: k.key, appId: w.appId }) });
         return ((await res.json()) as { code: string }).code;
-      }));
-      expect(codes.filter((x) => x === 'VALID')).toHaveLength(50);
+      };
+      const codes = await Promise.all(Array.from({ length: 150 }, once));
+      // Never over the limit across workers. At the end of a burst one worker may still hold a
+      // token the other was refused for (README, "Shared limits are spent from leases"): it is
+      // spent by that worker's next request or goes back, so the whole limit is admitted in the end.
+      let valid = codes.filter((x) => x === 'VALID').length;
+      expect(valid).toBeLessThanOrEqual(50);
+      expect(codes.filter((x) => x !== 'VALID' && x !== 'RATE_LIMITED')).toEqual([]);
+      for (const until = Date.now() + 10_000; valid < 50 && Date.now() < until;) if ((await once()) === 'VALID') valid++;
+      expect(valid).toBe(50);
+      expect(new Set(await Promise.all(Array.from({ length: 10 }, once)))).toEqual(new Set(['RATE_LIMITED']));
       // Workers accept their own connections (the OS chooses, not always evenly): both are up and
       // serving this port; whichever answered, the limit above held exactly across them.
       expect(execFileSync('pgrep', ['-P', String(node.child.pid)]).toString().trim().split('\n')).toHaveLength(2);
