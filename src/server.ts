@@ -23,7 +23,7 @@ function configOrExit(): Config {
 /** Cluster primary: migrates once, then runs workers that share the port and replaces any that die. */
 async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, usageWriterNice: config.usageWriterNice });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
   await migrate(store.db);
   await store.close();
   // Created here, once, so workers never race to generate different master keys.

@@ -52,7 +52,7 @@ program.command('serve').description('run the server (console and API)').action(
 program.command('migrate').description('bring the store schema up to date, then exit').action(async () => {
   const { migrate, openStore } = await import('../store/db.js');
   const config = loadConfig();
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, usageWriterNice: config.usageWriterNice });
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync });
   const applied = await migrate(store.db);
   await store.close();
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the store is up to date\n');
@@ -65,7 +65,7 @@ program.command('reencrypt')
     const { createLogger, openSecretBox } = await import('../deps.js');
     const { reencryptAll } = await import('./reencrypt.js');
     const config = loadConfig();
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, usageWriterNice: config.usageWriterNice, queryTimeoutMs: config.storeTimeoutMs });
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, queryTimeoutMs: config.storeTimeoutMs });
     try {
       await migrate(store.db);
       const box = await openSecretBox(config, store, createLogger(config.logLevel));

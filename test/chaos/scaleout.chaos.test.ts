@@ -289,7 +289,7 @@ describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
       expect(valid).toBe(50);
       expect(new Set(await Promise.all(Array.from({ length: 10 }, once)))).toEqual(new Set(['RATE_LIMITED']));
       // Workers accept their own connections (the OS chooses, not always evenly): both are up and
-      // serving this port; whichever answered, the limit above held exactly across them.
+      // serving this port; whichever answered, the limit above held across them.
       expect(execFileSync('pgrep', ['-P', String(node.child.pid)]).toString().trim().split('\n')).toHaveLength(2);
       await call(node.url, 'DELETE', `/v1/keys/${k.id}`, undefined, w.token);
       const after = await Promise.all(Array.from({ length: 20 }, () => call(node.url, 'POST', '/v1/keys/verify', { key: k.key, appId: w.appId }).then((r) => r.body.code)));
