@@ -86,7 +86,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     x.rps.push(r.rps / floorRps);
     x.p99.push(r.p99 / floorP99);
     x.cpu.push(r.cpuPerReq);
-    console.log(`round ${round} ${n.name}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ${r.cpuPerReq.toFixed(1)} µs CPU/req; floor ${floorCpu.toFixed(1)} µs, efficiency ${(floorCpu / r.cpuPerReq).toFixed(2)}, req/s ${(r.rps / floorRps).toFixed(2)}, p99 ${(r.p99 / floorP99).toFixed(2)}×`);
+    console.log(`round ${round} ${n.name}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms (floor ${before.p99}, ${after.p99}; steal ms ${r.steal.join('/')}, floor ${before.steal.join('/')}, ${after.steal.join('/')}), ${r.cpuPerReq.toFixed(1)} µs CPU/req; floor ${floorCpu.toFixed(1)} µs, efficiency ${(floorCpu / r.cpuPerReq).toFixed(2)}, req/s ${(r.rps / floorRps).toFixed(2)}, p99 ${(r.p99 / floorP99).toFixed(2)}×`);
     before = after;
   }
 }

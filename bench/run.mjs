@@ -166,6 +166,12 @@ try {
     const kwHttp = await keywardEmbedded(viaHttp, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_WIRE: '0' });
     await warm(kwHttp.node.url, kwHttp.bodies);
     targets.push({ name: viaHttp, key: 'nowire', run: (duration = SECONDS) => load({ url: kwHttp.node.url, bodies: kwHttp.bodies, connections: CONNECTIONS, duration, pid: kwHttp.node.pid }) });
+    // The same socket path reading each connection through 'data' events, a Buffer per read, instead
+    // of into one shared buffer (src/http/socket-read.ts): what the shared buffer is worth.
+    const viaEvents = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, verify connections read through 'data' events (KEYWARD_VERIFY_SHARED_READS=0)`;
+    const kwEvents = await keywardEmbedded(viaEvents, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_SHARED_READS: '0' });
+    await warm(kwEvents.node.url, kwEvents.bodies);
+    targets.push({ name: viaEvents, key: 'noshared', run: (duration = SECONDS) => load({ url: kwEvents.node.url, bodies: kwEvents.bodies, connections: CONNECTIONS, duration, pid: kwEvents.node.pid }) });
   }
 
   let pgNodes = [];
@@ -220,7 +226,7 @@ try {
   const runBare = async (round) => {
     const r = await bareTarget.run();
     results.get('bare').push(r);
-    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req`);
+    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}`);
     return r;
   };
   for (let round = 1; round <= ROUNDS; round++) {
@@ -237,7 +243,7 @@ try {
       pair.rps.push(ratio);
       pair.p99.push(r.p99 / around('p99'));
       pair.cpu.push(cpuRatio);
-      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
       before = after;
     }
   }
@@ -339,6 +345,10 @@ try {
   if (results.has('nowire') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify read from the socket costs ${relative(`kw${SIZES[0]}`, 'nowire').toFixed(2)}× the server CPU per request of verify through node:http (same key set; the control row with KEYWARD_VERIFY_WIRE=0).`);
   }
+  if (results.has('noshared') && results.has(`kw${SIZES[0]}`)) {
+    const p99 = median(paired.get(`kw${SIZES[0]}`).p99.map((r, i) => r / paired.get('noshared').p99[i]));
+    lines.push('', `Verify connections read into one shared buffer cost ${relative(`kw${SIZES[0]}`, 'noshared').toFixed(2)}× the server CPU per request of reading them through 'data' events, with ${p99.toFixed(2)}× its p99 (same key set; the control row with KEYWARD_VERIFY_SHARED_READS=0).`);
+  }
   if (results.has('pg') && results.has('pgnolease')) {
     lines.push('', `Spending shared limits from leases costs ${relative('pg', 'pgnolease').toFixed(2)}× the server CPU per request of a Redis grant per request (PostgreSQL + Redis, same key set, paired round by round).`);
   }
@@ -358,7 +368,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

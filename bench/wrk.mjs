@@ -6,6 +6,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { cpuMicros } from './lib.mjs';
 
+/**
+ * Per CPU, from /proc/stat in ms (USER_HZ is 100 on Linux): time spent running tasks (user, nice,
+ * system) and time the hypervisor gave to something else (steal); empty where unreadable.
+ */
+export function cpuTimes() {
+  try {
+    return fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
+      const f = l.split(/\s+/).map(Number);
+      return { busy: (f[1] + f[2] + f[3] + f[6] + f[7]) * 10, steal: f[8] * 10 };
+    });
+  } catch {
+    return [];
+  }
+}
+
 export function wrkVersion() {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
@@ -56,6 +71,7 @@ end
   const pids = pid === undefined ? [] : Array.isArray(pid) ? pid : [pid];
   const cpuOf = () => pids.reduce((sum, p) => sum + cpuMicros(p), 0);
   const cpu0 = cpuOf();
+  const times0 = cpuTimes();
   const t0 = performance.now();
   const args = ['-t1', `-c${connections}`, `-d${duration}s`, '--latency', '-s', script, url];
   const child = cpu === undefined ? spawn('wrk', args) : spawn('taskset', ['-c', String(cpu), 'wrk', ...args]);
@@ -77,6 +93,7 @@ end
   const [total, non2xx, errors, p50us, p99us, durUs] = m.slice(1).map(Number);
   const wallUs = (performance.now() - t0) * 1000;
   const serverUs = pids.length ? cpuOf() - cpu0 : NaN;
+  const times1 = cpuTimes();
   return {
     cpuPerReq: serverUs / (total || 1),
     serverCore: serverUs / wallUs,
@@ -87,5 +104,9 @@ end
     non2xx,
     errors,
     total,
+    /** Per CPU, ms the hypervisor ran something else during the run. */
+    steal: times1.map((t, i) => t.steal - times0[i].steal),
+    /** Per CPU, ms spent running tasks (all of them: the server's, the load generator's, anyone's). */
+    busy: times1.map((t, i) => t.busy - times0[i].busy),
   };
 }

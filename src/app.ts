@@ -52,7 +52,7 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; verifyWire: boolean };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; verifyWire: boolean; verifySharedReads: boolean };
   auth: AuthService;
   guard: Guard;
   idempotency: Idempotency;
@@ -103,7 +103,7 @@ export async function buildApp(s: AppServices): Promise<App> {
         if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
       });
       // Connections that start with verify are read from the socket (src/http/wire.ts).
-      if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize });
+      if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize, sharedReads: s.http.verifySharedReads });
       return server;
     },
     // No per-request logger at all (it costs the verify hot path measurably): the error handler

@@ -50,6 +50,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   /** Connections that start with a verify request are read from the socket (src/http/wire.ts). */
   readonly verifyWire: boolean;
+  /** Those connections read into one buffer shared by all (src/http/socket-read.ts), not a Buffer per read. */
+  readonly verifySharedReads: boolean;
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
@@ -177,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     usageWriterNice: int(env, 'KEYWARD_USAGE_WRITER_NICE', 19, 0, 19),
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     verifyWire: env.KEYWARD_VERIFY_WIRE === undefined || flag(env, 'KEYWARD_VERIFY_WIRE'),
+    verifySharedReads: env.KEYWARD_VERIFY_SHARED_READS === undefined || flag(env, 'KEYWARD_VERIFY_SHARED_READS'),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
     sqliteSync: sync,
     webhooks: Object.freeze({

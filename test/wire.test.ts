@@ -4,6 +4,7 @@
 // path off), Connection: close, slow requests, shutdown.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readInto } from '../src/http/socket-read.js';
 import { generateKey } from '../src/keys/format.js';
 import { createKey, startServer, world, type TestServer, type World } from './harness.js';
 
@@ -155,6 +156,32 @@ describe('verify connections read from the socket', () => {
     c.close();
   });
 
+  it('reads into one buffer shared by every connection, and keeps each connection\'s unfinished request its own', async () => {
+    const [a, b] = [await RawClient.open(s.url), await RawClient.open(s.url)];
+    // After a first verify, each connection reads into the Wire's shared buffer.
+    for (const c of [a, b]) expect((await c.write(request(verifyBody(cached))), await c.next())?.status).toBe(200);
+    const ids = new Map<string, string>();
+    for (const k of fresh) ids.set(k, JSON.parse((await a.write(request(verifyBody(k))), await a.next())!.body).keyId);
+    for (let round = 0; round < 3; round++) {
+      // One read brings a whole request and half of the next: the half stays behind once the read is over.
+      const [mine, theirs] = [fresh[round]!, fresh[(round + 1) % fresh.length]!];
+      const next = Buffer.from(request(verifyBody(mine)));
+      // Cut inside the key, where the two connections' bytes differ.
+      const cut = next.indexOf(mine) + 20 + round * 5;
+      await a.write(Buffer.concat([Buffer.from(request(verifyBody(cached))), next.subarray(0, cut)]));
+      expect(JSON.parse((await a.next())!.body).code).toBe('VALID');
+      // Another connection's read (two requests of the same length, the second for another key)
+      // fills the shared buffer over where that half was read.
+      await b.write(request(verifyBody(cached)) + request(verifyBody(theirs)));
+      expect(JSON.parse((await b.next())!.body).code).toBe('VALID');
+      expect(JSON.parse((await b.next())!.body).keyId).toBe(ids.get(theirs));
+      await a.write(next.subarray(cut));
+      expect(JSON.parse((await a.next())!.body).keyId, `round ${round}`).toBe(ids.get(mine));
+    }
+    a.close();
+    b.close();
+  });
+
   it('hands the connection to node:http at the first other request; that one and later ones are answered there', async () => {
     const c = await RawClient.open(s.url);
     await c.write(request(verifyBody(fresh[0]!)) + 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n' + request(verifyBody(cached)));
@@ -165,6 +192,14 @@ describe('verify connections read from the socket', () => {
     // Fastify's answers carry the security headers; the fast path on node:http answers the rest.
     expect(health!.headers['referrer-policy']).toBe('no-referrer');
     expect(JSON.parse(last!.body).code).toBe('VALID');
+    // The same after the connection has read into the shared buffer, the other request split over two reads.
+    const e = await RawClient.open(s.url);
+    expect((await e.write(request(verifyBody(cached))), await e.next())?.status).toBe(200);
+    await e.write('GET /heal');
+    await e.write('thz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n' + request(verifyBody(fresh[1]!)));
+    expect(JSON.parse((await e.next())!.body)).toEqual({ status: 'ok' });
+    expect(JSON.parse((await e.next())!.body).code).toBe('VALID');
+    e.close();
     // A connection that starts elsewhere never comes back.
     const d = await RawClient.open(s.url);
     await d.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n' + request(verifyBody(cached)));
@@ -200,11 +235,17 @@ describe('verify connections read from the socket', () => {
       ['Connection: close', (a) => request(valid(a), { connection: 'close' })],
       ['a large header', (a) => request(valid(a), { 'x-big': 'y'.repeat(20_000) })],
     ];
-    for (const [name, make] of cases) {
+    // Each case first as a connection's first request, then after a verify on the same connection
+    // (by then the connection reads into the shared buffer, src/http/socket-read.ts).
+    for (const [name, make, warmed] of cases.flatMap(([n, m]) => [[n, m, false], [`${n}, after a verify`, m, true]] as const)) {
       const answers: (RawAnswer | null)[] = [];
       const after: string[] = [];
       for (const [server, appId] of [[s, w.appId], [off, wOff.appId]] as const) {
         const c = await RawClient.open(server.url);
+        if (warmed) {
+          await c.write(request(valid(appId)));
+          expect((await c.next())?.status, `${name}: first`).toBe(200);
+        }
         await c.write(make(appId)).catch(() => {});
         const a = await c.next();
         answers.push(a);
@@ -271,5 +312,54 @@ describe('verify connections read from the socket', () => {
     await own.close();
     await c.closed;
     expect(c.ended).toBe(true);
+  });
+});
+
+describe('reading a server socket into a shared buffer (src/http/socket-read.ts)', () => {
+  it('delivers every read through the one buffer, then the end, with no data events', async () => {
+    const shared = Buffer.alloc(1024);
+    let text = '';
+    const buffers = new Set<Buffer>();
+    let dataEvents = 0;
+    let enabled: boolean | undefined;
+    let wake = () => {};
+    let ended = false;
+    const server = net.createServer((socket) => {
+      socket.once('data', (first: Buffer) => {
+        text += first.toString();
+        enabled = readInto(socket, shared, (bytes, buffer) => {
+          buffers.add(buffer);
+          text += buffer.toString('latin1', 0, bytes);
+          wake();
+        });
+        socket.on('data', () => dataEvents++);
+        socket.on('end', () => {
+          ended = true;
+          wake();
+        });
+        wake();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const until = (done: () => boolean) => new Promise<void>((resolve) => {
+      wake = () => done() && resolve();
+      wake();
+    });
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    // Each piece is read before the next is sent, so each is a read of its own.
+    for (const piece of ['first', 'second', 'third']) {
+      const want = text + piece;
+      client.write(piece);
+      await until(() => text === want);
+    }
+    expect(enabled).toBe(true);
+    client.end();
+    await until(() => ended);
+    expect(text).toBe('firstsecondthird');
+    expect(buffers.size).toBe(1);
+    expect(buffers.has(shared)).toBe(true);
+    expect(dataEvents).toBe(0);
+    client.destroy();
+    await new Promise((resolve) => server.close(resolve));
   });
 });

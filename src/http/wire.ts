@@ -12,6 +12,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { answerHeaders, JSON_TYPE } from '../verify/fastpath.js';
 import type { VerifyAnswer, VerifyAnswerer } from '../verify/answer.js';
+import { readInto, readIntoEnd } from './socket-read.js';
 
 const REQUEST_LINE = 'POST /v1/keys/verify HTTP/1.1\r\n';
 const REQUEST_BYTES = Buffer.from(REQUEST_LINE, 'latin1');
@@ -33,6 +34,8 @@ export interface WireOptions {
   isClosing: () => boolean;
   /** Node's own limit on a request's header block (http.maxHeaderSize). */
   maxHeaderSize: number;
+  /** After its first read, a verify connection reads into one buffer shared by all (src/http/socket-read.ts). */
+  sharedReads: boolean;
 }
 
 /** What the header block says, or null when this connection must go to node:http. */
@@ -160,8 +163,23 @@ class VerifyConnection {
   /** When bytes last came, by the sweeper's coarse clock (no timer per connection to refresh). */
   lastActive: number;
 
+  /** Reads land in the Wire's shared buffer (src/http/socket-read.ts) rather than a Buffer each. */
+  private shared = false;
+
   private readonly onData = (chunk: Buffer): void => {
     this.lastActive = this.wire.clock;
+    this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.parse();
+    // A connection still here after its first verify reads into the shared buffer from now on.
+    if (!this.shared && !this.handOver && !this.finishing && this.wire.readBuffer !== null) {
+      this.shared = readInto(this.socket, this.wire.readBuffer, this.onRead);
+    }
+  };
+
+  /** A read into the shared buffer: its bytes are parsed now, and what is left of them copied. */
+  private readonly onRead = (bytes: number, shared: Buffer): void => {
+    this.lastActive = this.wire.clock;
+    const chunk = shared.subarray(0, bytes);
     this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
     this.parse();
   };
@@ -218,7 +236,8 @@ class VerifyConnection {
         this.fill(slot, wireAnswer(answer, close, this.keepAliveSec()));
       }
     }
-    this.buffer = buf;
+    // Bytes still in the shared buffer are copied: the next read, on any connection, overwrites them.
+    this.buffer = buf !== null && buf.buffer === this.wire.readBuffer?.buffer ? Buffer.from(buf) : buf;
     this.partialSince = buf === null || this.handOver ? 0 : this.partialSince || Date.now();
     if (out && !this.socket.write(out)) this.socket.pause();
     this.settle();
@@ -282,6 +301,7 @@ class VerifyConnection {
   /** Detaches every listener of this connection from its socket (before node:http takes it). */
   detach(): void {
     const s = this.socket;
+    if (this.shared) readIntoEnd(s);
     s.removeListener('data', this.onData);
     s.removeListener('end', this.onEnd);
     s.removeListener('error', this.onError);
@@ -313,8 +333,11 @@ export class Wire {
   private sweeper: NodeJS.Timeout | undefined;
   /** Date.now() as of the last sweep: when connections were last active, to the second. */
   clock = Date.now();
+  /** The one buffer every verify connection reads into, used and released within each read. */
+  readonly readBuffer: Buffer | null;
 
   constructor(readonly server: Server, readonly answerer: VerifyAnswerer, readonly options: WireOptions) {
+    this.readBuffer = !options.sharedReads ? null : Buffer.allocUnsafe(64 * 1024);
     const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
     const own = listeners.find((l) => l.name === 'connectionListener');
     if (listeners.length !== 1 || own === undefined) throw new Error('node:http connection handler not found where expected');
