@@ -226,7 +226,7 @@ try {
   const runBare = async (round) => {
     const r = await bareTarget.run();
     results.get('bare').push(r);
-    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}`);
+    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${(r.busy[0] - r.cpuPerReq * r.total / 1000).toFixed(0)}`);
     return r;
   };
   for (let round = 1; round <= ROUNDS; round++) {
@@ -243,7 +243,7 @@ try {
       pair.rps.push(ratio);
       pair.p99.push(r.p99 / around('p99'));
       pair.cpu.push(cpuRatio);
-      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${(r.busy[0] - r.cpuPerReq * r.total / 1000).toFixed(0)}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
       before = after;
     }
   }

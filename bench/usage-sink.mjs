@@ -17,10 +17,10 @@ try {
   await migrate(store.db);
   const sink = store.usageSink();
   const ids = Array.from({ length: 1000 }, () => `key_${randomBytes(10).toString('hex')}`);
-  const batch = (i) => ({
-    rows: ids.map((id) => [id, 29_000_000 + i, 'VALID', 12]),
-    lastUsed: ids.slice((i * 100) % 1000, (i * 100) % 1000 + 100).map((id) => [id, Date.now()]),
-  });
+  const batch = (i) => {
+    const due = ids.slice((i * 100) % 1000, (i * 100) % 1000 + 100);
+    return { keys: ids, buckets: ids.map(() => 29_000_000 + i), codes: ids.map(() => 'VALID'), counts: ids.map(() => 12), lastUsedKeys: due, lastUsedAt: due.map(() => Date.now()) };
+  };
   for (let i = 0; i < 20; i++) await sink.write(batch(i));
   const N = 200;
   const before = process.cpuUsage();

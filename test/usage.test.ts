@@ -108,6 +108,48 @@ describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
   });
 });
 
+describe('the usage recorder', () => {
+  it('writes every count exactly once across a minute\'s turn, a clock stepped back and failed writes, each row once a batch', async () => {
+    const written = new Map<string, number>();
+    let failures = 0;
+    const sink: UsageSink = {
+      write: async (b) => {
+        const rows = b.keys.map((k, i) => `${b.buckets[i]} ${b.codes[i]} ${k}`);
+        // PostgreSQL refuses a batch that upserts the same row twice.
+        expect(new Set(rows).size).toBe(rows.length);
+        if (failures > 0) {
+          failures--;
+          throw new Error('store unavailable');
+        }
+        rows.forEach((row, i) => written.set(row, (written.get(row) ?? 0) + b.counts[i]!));
+      },
+      close: async () => {},
+    };
+    let now = 1_700_000_040_000 - (1_700_000_040_000 % 60_000) + 40_000;
+    const recorder = new UsageRecorder(sink, pino({ level: 'silent' }), 1000, () => now);
+    const expected = new Map<string, number>();
+    const use = (keyId: string, code: 'VALID' | 'RATE_LIMITED', at: number) => {
+      recorder.record(keyId, code, at, code === 'VALID');
+      const row = `${at - (at % 60_000)} ${code} ${keyId}`;
+      expected.set(row, (expected.get(row) ?? 0) + 1);
+    };
+    // 40 one-second flushes: the minute turns at the 20th; some writes fail and are retried.
+    for (let step = 0; step < 40; step++) {
+      for (const key of ['key_a', 'key_b', 'key_c']) use(key, step % 3 ? 'VALID' : 'RATE_LIMITED', now);
+      if (step === 25) use('key_a', 'VALID', now - 90_000);
+      if (step % 7 === 3) failures = 1;
+      if (step % 5 !== 4) await recorder.flush();
+      now += 1000;
+    }
+    failures = 2;
+    await recorder.flush();
+    await recorder.flush();
+    await recorder.stop();
+    expect(written).toEqual(expected);
+    expect(new Set([...written.keys()].map((row) => row.split(' ')[0])).size).toBe(3);
+  });
+});
+
 describe('due last uses', () => {
   it('are spread over flushes instead of written all at once, and a stop writes the rest', async () => {
     // The sink records what each flush hands it; the store writes are covered above on both stores.
@@ -121,7 +163,7 @@ describe('due last uses', () => {
       for (let i = 0; i < n; i++) {
         batches.length = 0;
         await recorder.flush();
-        sizes.push(batches[0]?.lastUsed.length ?? 0);
+        sizes.push(batches[0]?.lastUsedKeys.length ?? 0);
         now += 1000;
       }
       return sizes;
@@ -133,10 +175,10 @@ describe('due last uses', () => {
     now += 61_000;
     for (const k of keys) recorder.record(k, 'VALID', now, true);
     expect(await flushes(3)).toEqual([100, 100, 100]);
-    expect(new Set(batches[0]!.lastUsed.map(([id]) => id))).toEqual(new Set(keys.slice(200, 300)));
+    expect(new Set(batches[0]!.lastUsedKeys)).toEqual(new Set(keys.slice(200, 300)));
     batches.length = 0;
     await recorder.stop();
-    expect(batches[0]!.lastUsed).toHaveLength(700);
+    expect(batches[0]!.lastUsedKeys).toHaveLength(700);
   });
 });
 
@@ -156,7 +198,7 @@ describe.runIf(process.platform === 'linux')('usage writer thread priority (sqli
     const sink = sqliteWorkerSink(sqlitePath(dataDir), 'NORMAL', nice);
     try {
       // A batch answered means the worker has started (and set its priority first).
-      await sink.write({ rows: [['key_nice', 60_000, 'VALID', 3]], lastUsed: [] });
+      await sink.write({ keys: ['key_nice'], buckets: [60_000], codes: ['VALID'], counts: [3], lastUsedKeys: [], lastUsedAt: [] });
       const fresh = [...niceByThread()].filter(([tid]) => !before.has(tid)).map(([, n]) => n);
       expect(fresh.filter((n) => n === 19)).toHaveLength(nice === 19 ? 1 : 0);
       // The process (its main thread) keeps the priority it had.

@@ -7,13 +7,19 @@ import { Worker } from 'node:worker_threads';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
-/** [key id, minute bucket, verdict code, count] */
-export type UsageRow = [string, number, string, number];
-
+/**
+ * Usage to write, field by field: count row i is (keys[i], buckets[i], codes[i], counts[i]), each
+ * (key, minute bucket, verdict code) once; last use j is (lastUsedKeys[j], lastUsedAt[j]), written
+ * only where it moves last_used_at forward. A handful of arrays rather than an array per row: a
+ * batch is kept until it is written, so it lives long enough to reach V8's old generation.
+ */
 export interface UsageBatch {
-  rows: UsageRow[];
-  /** [key id, last use]: written only where it moves last_used_at forward. */
-  lastUsed: [string, number][];
+  keys: string[];
+  buckets: number[];
+  codes: string[];
+  counts: number[];
+  lastUsedKeys: string[];
+  lastUsedAt: number[];
 }
 
 export interface UsageSink {
@@ -30,27 +36,15 @@ export interface UsageSink {
  */
 export function postgresSink(db: Kysely<Database>): UsageSink {
   return {
-    async write({ rows, lastUsed }) {
+    async write(batch) {
       await db.transaction().execute(async (trx) => {
-        if (rows.length > 0) {
-          const ids: string[] = [];
-          const buckets: number[] = [];
-          const codes: string[] = [];
-          const counts: number[] = [];
-          for (const [id, bucket, code, count] of rows) {
-            ids.push(id);
-            buckets.push(bucket);
-            codes.push(code);
-            counts.push(count);
-          }
+        if (batch.keys.length > 0) {
           await sql`INSERT INTO usage (key_id, bucket, code, count)
-            SELECT * FROM unnest(${ids}::text[], ${buckets}::bigint[], ${codes}::text[], ${counts}::bigint[])
+            SELECT * FROM unnest(${batch.keys}::text[], ${batch.buckets}::bigint[], ${batch.codes}::text[], ${batch.counts}::bigint[])
             ON CONFLICT (key_id, bucket, code) DO UPDATE SET count = usage.count + excluded.count`.execute(trx);
         }
-        if (lastUsed.length > 0) {
-          const ids = lastUsed.map(([id]) => id);
-          const ats = lastUsed.map(([, at]) => at);
-          await sql`UPDATE keys SET last_used_at = v.at FROM unnest(${ids}::text[], ${ats}::bigint[]) AS v(id, at)
+        if (batch.lastUsedKeys.length > 0) {
+          await sql`UPDATE keys SET last_used_at = v.at FROM unnest(${batch.lastUsedKeys}::text[], ${batch.lastUsedAt}::bigint[]) AS v(id, at)
             WHERE keys.id = v.id AND (keys.last_used_at IS NULL OR keys.last_used_at < v.at)`.execute(trx);
         }
       });
@@ -113,19 +107,24 @@ function usageWorker(): void {
   // harmlessly; the counts, which must be written exactly once, follow in one transaction.
   db.pragma('cache_size = -65536');
   const lastUse = db.prepare('SELECT last_used_at FROM keys WHERE id = ?').pluck();
-  const counts = db.transaction((rows: UsageRow[]) => {
-    for (const row of rows) count.run(row);
+  const counts = db.transaction((b: UsageBatch) => {
+    for (let i = 0; i < b.keys.length; i++) count.run(b.keys[i], b.buckets[i], b.codes[i], b.counts[i]);
   });
-  const touches = db.transaction((pairs: [string, number][]) => {
-    for (const [id, at] of pairs) touch.run(at, id, at);
+  const touches = db.transaction((ids: string[], ats: number[]) => {
+    for (let i = 0; i < ids.length; i++) touch.run(ats[i], ids[i], ats[i]);
   });
-  const write = (batch: UsageBatch) => {
-    const newer = batch.lastUsed.filter(([id, at]) => {
-      const stored = lastUse.get(id) as number | bigint | null | undefined;
-      return stored !== undefined && (stored === null || Number(stored) < at);
-    });
-    if (newer.length > 0) touches(newer);
-    counts(batch.rows);
+  const write = (b: UsageBatch) => {
+    const ids: string[] = [];
+    const ats: number[] = [];
+    for (let i = 0; i < b.lastUsedKeys.length; i++) {
+      const stored = lastUse.get(b.lastUsedKeys[i]) as number | bigint | null | undefined;
+      if (stored !== undefined && (stored === null || Number(stored) < b.lastUsedAt[i]!)) {
+        ids.push(b.lastUsedKeys[i]!);
+        ats.push(b.lastUsedAt[i]!);
+      }
+    }
+    if (ids.length > 0) touches(ids, ats);
+    counts(b);
   };
   parentPort!.on('message', (msg: { id: number; batch?: UsageBatch; close?: true }) => {
     if (msg.close) {
