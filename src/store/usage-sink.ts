@@ -23,7 +23,11 @@ export interface UsageBatch {
 }
 
 export interface UsageSink {
-  /** Resolves once the batch is committed; rejects (and nothing is written) if it could not be. */
+  /**
+   * Resolves once the batch is written. On failure it rejects with `committed`: how many of its
+   * count rows, in batch order, were written before it failed (they must not be written again);
+   * last uses only move forward, so writing them again is harmless.
+   */
   write(batch: UsageBatch): Promise<void>;
   close(): Promise<void>;
 }
@@ -58,6 +62,9 @@ interface WorkerSetup {
   file: string;
   sync: 'FULL' | 'NORMAL';
   nice: number;
+  /** Rows per transaction, and the pause between two transactions of a batch (ms). */
+  chunkRows: number;
+  pauseMs: number;
 }
 
 /**
@@ -104,16 +111,39 @@ function usageWorker(): void {
   // transaction (a read takes no lock in WAL mode), which brings the pages into this connection's
   // cache and leaves out rows already as new; the transaction then only writes. Last uses go
   // first, each write only moving last_used_at forward, so a retry after a failure rewrites them
-  // harmlessly; the counts, which must be written exactly once, follow in one transaction.
+  // harmlessly; the counts, which must be written exactly once, follow.
+  //
+  // Both go in transactions of `chunkRows` rows with a pause between two: where this thread shares
+  // the event loop's core, the scheduler, once it picks the thread, lets it run until it sleeps or
+  // a scheduler tick comes (milliseconds), so a batch written in one go stopped verify for that
+  // long. A count row is written exactly once all the same: a failure reports how many rows the
+  // committed transactions held, and only the rest are retried.
   db.pragma('cache_size = -65536');
   const lastUse = db.prepare('SELECT last_used_at FROM keys WHERE id = ?').pluck();
-  const counts = db.transaction((b: UsageBatch) => {
-    for (let i = 0; i < b.keys.length; i++) count.run(b.keys[i], b.buckets[i], b.codes[i], b.counts[i]);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const counts = db.transaction((b: UsageBatch, from: number, to: number) => {
+    for (let i = from; i < to; i++) count.run(b.keys[i], b.buckets[i], b.codes[i], b.counts[i]);
   });
-  const touches = db.transaction((ids: string[], ats: number[]) => {
-    for (let i = 0; i < ids.length; i++) touch.run(ats[i], ids[i], ats[i]);
+  const touches = db.transaction((ids: string[], ats: number[], from: number, to: number) => {
+    for (let i = from; i < to; i++) touch.run(ats[i], ids[i], ats[i]);
   });
-  const write = (b: UsageBatch) => {
+  /**
+   * Runs `step` over [0, n) a chunk at a time, pausing between chunks. `done` hears of each chunk
+   * committed; a failure carries how many rows were.
+   */
+  const chunked = (n: number, step: (from: number, to: number) => void, done: (rows: number) => void): void => {
+    for (let from = 0; from < n; from += setup.chunkRows) {
+      if (from > 0 && setup.pauseMs > 0) Atomics.wait(pause, 0, 0, setup.pauseMs);
+      const to = Math.min(n, from + setup.chunkRows);
+      try {
+        step(from, to);
+      } catch (err) {
+        throw Object.assign(err as object, { committed: from });
+      }
+      done(to);
+    }
+  };
+  const write = (id: number, b: UsageBatch) => {
     const ids: string[] = [];
     const ats: number[] = [];
     for (let i = 0; i < b.lastUsedKeys.length; i++) {
@@ -123,8 +153,15 @@ function usageWorker(): void {
         ats.push(b.lastUsedAt[i]!);
       }
     }
-    if (ids.length > 0) touches(ids, ats);
-    counts(b);
+    try {
+      chunked(ids.length, (from, to) => touches(ids, ats, from, to), () => {});
+    } catch (err) {
+      // No count row was written yet.
+      throw Object.assign(err as object, { committed: 0 });
+    }
+    // The event loop learns of each committed chunk, so that even if this thread dies mid-batch,
+    // the rows already written are not written again.
+    chunked(b.keys.length, (from, to) => counts(b, from, to), (rows) => rows < b.keys.length && parentPort!.postMessage({ id, committed: rows }));
   };
   parentPort!.on('message', (msg: { id: number; batch?: UsageBatch; close?: true }) => {
     if (msg.close) {
@@ -133,11 +170,11 @@ function usageWorker(): void {
       return;
     }
     try {
-      write(msg.batch!);
+      write(msg.id, msg.batch!);
       parentPort!.postMessage({ id: msg.id });
     } catch (err) {
-      const e = err as { message?: string; code?: string };
-      parentPort!.postMessage({ id: msg.id, error: { message: e.message ?? String(err), code: e.code } });
+      const e = err as { message?: string; code?: string; committed?: number };
+      parentPort!.postMessage({ id: msg.id, error: { message: e.message ?? String(err), code: e.code, committed: e.committed ?? 0 } });
     }
   });
 }
@@ -150,25 +187,30 @@ function usageWorker(): void {
  * flush). At 19 it runs in the event loop's idle moments or with a small share of a saturated
  * core, which is plenty for a batch a second; a batch waiting on it only grows the next one.
  */
-export function sqliteWorkerSink(file: string, sync: 'FULL' | 'NORMAL', nice = 0): UsageSink {
-  const setup: WorkerSetup = { sqliteModule: createRequire(import.meta.url).resolve('better-sqlite3'), file, sync, nice };
+export function sqliteWorkerSink(file: string, sync: 'FULL' | 'NORMAL', nice = 0, chunkRows = 64, pauseMs = 1): UsageSink {
+  const setup: WorkerSetup = { sqliteModule: createRequire(import.meta.url).resolve('better-sqlite3'), file, sync, nice, chunkRows, pauseMs };
   const worker = new Worker(`(${usageWorker.toString()})()`, { eval: true, workerData: setup });
   // Idle, the worker must not keep the process alive; a pending write holds a ref until answered.
   worker.unref();
-  const pending = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  /** Batches sent and not answered, each with the count rows its committed transactions held so far. */
+  const pending = new Map<number, { resolve(): void; reject(err: Error): void; committed: number }>();
   let next = 0;
   let dead: Error | undefined;
   const failAll = (err: Error) => {
     dead = err;
-    for (const p of pending.values()) p.reject(err);
+    for (const p of pending.values()) p.reject(Object.assign(new Error(err.message), { committed: p.committed }));
     pending.clear();
   };
-  worker.on('message', (msg: { id: number; error?: { message: string; code?: string } }) => {
+  worker.on('message', (msg: { id: number; committed?: number; error?: { message: string; code?: string; committed: number } }) => {
     const p = pending.get(msg.id);
     if (!p) return;
+    if (msg.committed !== undefined && msg.error === undefined) {
+      p.committed = msg.committed;
+      return;
+    }
     pending.delete(msg.id);
     if (pending.size === 0) worker.unref();
-    if (msg.error) p.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+    if (msg.error) p.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code, committed: msg.error.committed }));
     else p.resolve();
   });
   worker.on('error', failAll);
@@ -176,7 +218,7 @@ export function sqliteWorkerSink(file: string, sync: 'FULL' | 'NORMAL', nice = 0
   const send = (msg: { batch?: UsageBatch; close?: true }) => new Promise<void>((resolve, reject) => {
     if (dead) return reject(dead);
     const id = next++;
-    pending.set(id, { resolve, reject });
+    pending.set(id, { resolve, reject, committed: 0 });
     worker.ref();
     worker.postMessage({ id, ...msg });
   });

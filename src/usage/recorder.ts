@@ -191,7 +191,9 @@ export class UsageRecorder {
         if (this.lastWritten.size > MAX_PENDING) this.lastWritten.clear();
       }, (err: unknown) => {
         this.logger.warn({ err }, 'usage flush failed; will retry');
-        for (let i = 0; i < batch.keys.length; i++) this.requeue(batch.keys[i]!, batch.buckets[i]!, CODE_INDEX[batch.codes[i] as VerifyCode], batch.counts[i]!);
+        // Rows the store reports written before the failure are not written again.
+        const committed = (err as { committed?: number }).committed ?? 0;
+        for (let i = committed; i < batch.keys.length; i++) this.requeue(batch.keys[i]!, batch.buckets[i]!, CODE_INDEX[batch.codes[i] as VerifyCode], batch.counts[i]!);
         for (let i = 0; i < batch.lastUsedKeys.length; i++) this.holdLastUse(batch.lastUsedKeys[i]!, batch.lastUsedAt[i]!);
       })
       .finally(() => {
