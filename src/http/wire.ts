@@ -167,22 +167,21 @@ class VerifyConnection {
   private shared = false;
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastActive = this.wire.clock;
-    this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
-    this.parse();
+    this.take(chunk);
     // A connection still here after its first verify reads into the shared buffer from now on.
     if (!this.shared && !this.handOver && !this.finishing && this.wire.readBuffer !== null) {
       this.shared = readInto(this.socket, this.wire.readBuffer, this.onRead);
     }
   };
 
-  /** A read into the shared buffer: its bytes are parsed now, and what is left of them copied. */
-  private readonly onRead = (bytes: number, shared: Buffer): void => {
+  /** A read into the shared buffer: its bytes are parsed now, and what is left of them copied (parse). */
+  private readonly onRead = (bytes: number, shared: Buffer): void => this.take(shared.subarray(0, bytes));
+
+  private take(chunk: Buffer): void {
     this.lastActive = this.wire.clock;
-    const chunk = shared.subarray(0, bytes);
     this.buffer = this.buffer === null ? chunk : Buffer.concat([this.buffer, chunk]);
     this.parse();
-  };
+  }
 
   private parse(): void {
     const { answerer, options } = this.wire;

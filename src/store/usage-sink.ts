@@ -127,19 +127,12 @@ function usageWorker(): void {
   const touches = db.transaction((ids: string[], ats: number[], from: number, to: number) => {
     for (let i = from; i < to; i++) touch.run(ats[i], ids[i], ats[i]);
   });
-  /**
-   * Runs `step` over [0, n) a chunk at a time, pausing between chunks. `done` hears of each chunk
-   * committed; a failure carries how many rows were.
-   */
+  /** Runs `step` over [0, n) a chunk at a time, pausing between chunks; `done` hears of each chunk committed. */
   const chunked = (n: number, step: (from: number, to: number) => void, done: (rows: number) => void): void => {
     for (let from = 0; from < n; from += setup.chunkRows) {
       if (from > 0 && setup.pauseMs > 0) Atomics.wait(pause, 0, 0, setup.pauseMs);
       const to = Math.min(n, from + setup.chunkRows);
-      try {
-        step(from, to);
-      } catch (err) {
-        throw Object.assign(err as object, { committed: from });
-      }
+      step(from, to);
       done(to);
     }
   };
@@ -153,15 +146,19 @@ function usageWorker(): void {
         ats.push(b.lastUsedAt[i]!);
       }
     }
-    try {
-      chunked(ids.length, (from, to) => touches(ids, ats, from, to), () => {});
-    } catch (err) {
-      // No count row was written yet.
-      throw Object.assign(err as object, { committed: 0 });
-    }
+    // A failure here has written no count row yet (committed: 0, below).
+    chunked(ids.length, (from, to) => touches(ids, ats, from, to), () => {});
     // The event loop learns of each committed chunk, so that even if this thread dies mid-batch,
-    // the rows already written are not written again.
-    chunked(b.keys.length, (from, to) => counts(b, from, to), (rows) => rows < b.keys.length && parentPort!.postMessage({ id, committed: rows }));
+    // the rows already written are not written again; a failure says how many were.
+    let committed = 0;
+    try {
+      chunked(b.keys.length, (from, to) => counts(b, from, to), (rows) => {
+        committed = rows;
+        if (rows < b.keys.length) parentPort!.postMessage({ id, committed: rows });
+      });
+    } catch (err) {
+      throw Object.assign(err as object, { committed });
+    }
   };
   parentPort!.on('message', (msg: { id: number; batch?: UsageBatch; close?: true }) => {
     if (msg.close) {
