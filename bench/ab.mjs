@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { median, pin, seededStore, startNode, verifyBodies, warm } from './lib.mjs';
+import { median, pin, seededStore, startKeyward, startNode, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
@@ -44,7 +44,7 @@ for (const [i, s] of specs.entries()) {
   const own = path.join(dir, `v${i}`);
   fs.cpSync(env.KEYWARD_DATA_DIR, own, { recursive: true });
   const redisPrefix = pgDb ? { KEYWARD_REDIS_PREFIX: `kwab:${Date.now()}:${i}:` } : {};
-  nodes.push({ ...s, node: await startNode(s.script, { ...env, ...redisPrefix, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
+  nodes.push({ ...s, node: await startKeyward(s.script, { ...env, ...redisPrefix, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
 }
 const all = [floor, ...nodes.map((n) => n.node)];
 for (const n of all) pin(n.pid, 0);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sqlitePath } from '../dist/store/db.js';
-import { bootstrap, median, pin, seedKeys, startNode, verifyBodies, warm } from './lib.mjs';
+import { bootstrap, median, pin, seedKeys, startKeyward, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -36,11 +36,11 @@ try {
   for (const workers of [1, 2]) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-cluster-'));
     const env = { KEYWARD_DATA_DIR: dir, REDIS_URL, KEYWARD_REDIS_PREFIX: `kwcb${workers}:${Date.now()}:`, KEYWARD_WORKERS: String(workers), KEYWARD_CACHE_TTL_MS: '3600000' };
-    const first = await startNode(MAIN, env);
+    const first = await startKeyward(MAIN, env);
     const world = await bootstrap(first.url);
     await first.stop();
     const bodies = verifyBodies(await seedKeys({ sqliteFile: sqlitePath(dir), world, count: 1000 }), world.appId);
-    const node = await startNode(MAIN, env);
+    const node = await startKeyward(MAIN, env);
     cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
     await warm(node.url, bodies);
     await warm(node.url, bodies);

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { generateKey } from '../dist/keys/format.js';
+import { SERVER_NODE_FLAGS } from '../dist/lib/node-flags.js';
 import { sqlitePath } from '../dist/store/paths.js';
 
 export function startNode(script, env = {}, args = []) {
@@ -28,6 +29,11 @@ export function startNode(script, env = {}, args = []) {
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited ${code}:\n${out}`)); });
   });
+}
+
+/** A Keyward entry point, started as `npm start` starts it: with the server's Node flags (src/lib/node-flags.ts). */
+export function startKeyward(script, env = {}, args = []) {
+  return startNode(script, env, [...SERVER_NODE_FLAGS, ...args]);
 }
 
 export function stop(child, signal = 'SIGTERM') {
@@ -65,6 +71,10 @@ const FULL_CHECKS = {
   owner_ratelimit: JSON.stringify({ limit: 1_000_000_000, durationMs: 60_000 }),
 };
 
+/**
+ * Owners get consecutive keys, a thousand owners at every store size: the sampled keys (spread
+ * evenly) then have a thousand distinct owners whatever the size, so only the store's size varies.
+ */
 function* keyRows(world, count, now) {
   for (let i = 0; i < count; i++) {
     const { plaintext, start } = generateKey('bench', 'live');
@@ -73,7 +83,7 @@ function* keyRows(world, count, now) {
       plaintext,
       hash: createHash('sha256').update(plaintext).digest('hex'),
       row: {
-        id, app_id: world.appId, workspace_id: world.workspaceId, kind: 'bearer', start, name: `bench ${i}`, owner_id: `owner_${i % 1000}`,
+        id, app_id: world.appId, workspace_id: world.workspaceId, kind: 'bearer', start, name: `bench ${i}`, owner_id: `owner_${Math.floor((i * 1000) / count)}`,
         environment: 'live', ...FULL_CHECKS, expires_at: null, remaining: null, refill_amount: null, refill_interval: null,
         last_refill_at: null, meta: '{"plan":"pro"}', status: 'active', created_at: now, updated_at: now, revoked_at: null,
         last_used_at: null, created_by: null,
@@ -252,7 +262,7 @@ export async function warm(url, bodies, path = '/v1/keys/verify') {
 export async function seededStore({ main, env, postgres = false, count = 1000 }) {
   const pgDb = postgres ? await createPgDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined;
   if (pgDb) Object.assign(env, { DATABASE_URL: pgDb.url, REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') });
-  const first = await startNode(main, env);
+  const first = await startKeyward(main, env);
   const world = await bootstrap(first.url);
   await first.stop();
   const sample = await seedKeys({ ...(pgDb ? { databaseUrl: pgDb.url } : { sqliteFile: sqlitePath(env.KEYWARD_DATA_DIR) }), world, count, sampleSize: 1000 });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pin, seededStore, startNode, verifyBodies, warm } from './lib.mjs';
+import { pin, seededStore, startKeyward, verifyBodies, warm } from './lib.mjs';
 import { loadWrk } from './wrk.mjs';
 
 const MAIN = path.resolve(process.env.PROF_MAIN ?? 'dist/main.js');
@@ -15,7 +15,7 @@ const profDir = path.join(dir, 'prof');
 const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
 if (process.env.PROF_PG) env.KEYWARD_REDIS_PREFIX = `kwprof:${Date.now()}:`;
 const { world, sample, pgDb } = await seededStore({ main: MAIN, env, postgres: Boolean(process.env.PROF_PG), count: Number(process.env.PROF_KEYS ?? 1000) });
-const node = await startNode(process.env.PROF_TARGET ? path.resolve(process.env.PROF_TARGET) : MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
+const node = await startKeyward(process.env.PROF_TARGET ? path.resolve(process.env.PROF_TARGET) : MAIN, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(process.env.PROF_ARGS ? process.env.PROF_ARGS.split(' ') : [])]);
 pin(node.pid, 0);
 pin(process.pid, 1);
 const bodies = verifyBodies(sample, world.appId);

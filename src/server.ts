@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps, createLogger, type Deps } from './deps.js';
 import { isStoreUnavailable, migrate, openStore } from './store/db.js';
 import { loadMasterKey } from './lib/secretbox.js';
+import { missingServerFlags } from './lib/node-flags.js';
 import { tickShapeHeld } from './lib/tick-shape.js';
 
 function configOrExit(): Config {
@@ -106,6 +107,10 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   // A dependency's client may drop a promise it made (a connection closing mid-command): log it and
   // keep serving, rather than let Node end the process over a request nobody waits for any more.
   process.on('unhandledRejection', (err) => deps.logger.error({ err }, 'unhandled rejection'));
+  const missing = missingServerFlags();
+  if (missing.length > 0 && !(cluster.isWorker && cluster.worker?.id !== 1)) {
+    deps.logger.warn({ missing }, `Node was started without ${missing.join(' ')}: after an idle spell verify's tail latency grows (src/lib/node-flags.ts); \`npm start\` and \`keyward serve\` pass it, or run node ${missing.join(' ')} dist/main.js`);
+  }
   const app = await buildApp(deps.services);
   installShutdown(async () => {
     await app.close();

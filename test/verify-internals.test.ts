@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import fastJson from 'fast-json-stringify';
 import { VerifyAnswer } from '../src/verify/routes.js';
 import { serializeVerifyResult } from '../src/verify/serialize.js';
+import { digits } from '../src/lib/digits.js';
 import { VERIFY_CODES } from '../src/verify/codes.js';
 import type { VerifyResult } from '../src/verify/verify.js';
 import { MemoryRateLimiter, type LimitSubject } from '../src/ratelimit/limiter.js';
@@ -52,6 +53,16 @@ describe('verify answer serializer', () => {
     expect(JSON.parse(serializeVerifyResult(r)).permissions).toEqual(['docs.read']);
     open.push('docs.write');
     expect(JSON.parse(serializeVerifyResult(r)).permissions).toEqual(['docs.read', 'docs.write']);
+  });
+});
+
+describe('digits', () => {
+  it('writes every integer as String does, across group boundaries and beyond', () => {
+    const edges = [0, 9, 10, 99, 100, 999, 1000, 1001, 1010, 1100, 99_999, 100_000, 999_999, 1_000_000, 1_000_001, 1_000_000_000, Number.MAX_SAFE_INTEGER];
+    for (const n of edges) expect(digits(n)).toBe(String(n));
+    fc.assert(fc.property(fc.maxSafeNat(), (n) => digits(n) === String(n)), { numRuns: 5000, seed: 5 });
+    // Not a count: left to String.
+    for (const n of [-1, 1.5, NaN, Infinity, 2 ** 60]) expect(digits(n)).toBe(String(n));
   });
 });
 

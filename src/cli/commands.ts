@@ -1,5 +1,7 @@
 // The keyward command. Server side: serve, migrate, reencrypt. Client side (over the public API
 // with a root key): login, apps, keys, vault — tables for people, --json for scripts.
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { KeywardClient, KeywardError } from '../sdk/client.js';
@@ -45,6 +47,17 @@ function appOption(cmd: Command): Command {
 // ── server ────────────────────────────────────────────────────────────────────
 // Server-side modules load only for these commands: the client commands start in a fraction of the time.
 program.command('serve').description('run the server (console and API)').action(async () => {
+  const { missingServerFlags } = await import('../lib/node-flags.js');
+  const missing = missingServerFlags();
+  if (missing.length > 0) {
+    // The flags V8 needs are read before any code runs (src/lib/node-flags.ts): run the server's
+    // entry point in a Node started with them, passing signals on and its exit code back.
+    const { spawn } = await import('node:child_process');
+        const child = spawn(process.execPath, [...missing, ...process.execArgv, fileURLToPath(new URL('../main.js', import.meta.url))], { stdio: 'inherit' });
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+    const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1))));
+    process.exit(code);
+  }
   const { serve } = await import('../server.js');
   await serve();
 });

@@ -3,6 +3,7 @@
 // verdict as HTTP: 200 with identity headers, or 401/403/429 with a problem+json body.
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, ERROR_CODES } from '../errors.js';
+import { digits } from '../lib/digits.js';
 import { idPattern } from '../lib/ids.js';
 import { ipAllowed, parseClientIp, parseIpEntry, type IpRange } from '../keys/ip.js';
 import type { Verifier } from '../verify/routes.js';
@@ -175,11 +176,11 @@ function answerFor(verdict: VerifyResult, now: number, requestId: string): Forwa
   const reset = limit ? Math.max(0, Math.ceil((resetMs(limit.resetAt) - now) / 1000)) : 0;
   if (verdict.valid) {
     const headers = ['x-keyward-code', 'VALID', 'x-keyward-key-id', verdict.keyId ?? '', 'x-keyward-owner-id', verdict.ownerId ?? '', 'x-keyward-environment', verdict.environment ?? ''];
-    if (limit) headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', String(limit.remaining), 'ratelimit-reset', String(reset));
+    if (limit) headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset));
     return { status: 200, headers, body: '' };
   }
   const status = STATUS[verdict.code] ?? 401;
-  const extra: string[] = limit ? ['ratelimit-limit', String(limit.limit), 'ratelimit-remaining', String(limit.remaining), 'ratelimit-reset', String(reset)] : [];
+  const extra: string[] = limit ? ['ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset)] : [];
   if (status === 401) extra.push(...WWW_AUTHENTICATE);
   if (verdict.code === 'RATE_LIMITED') extra.push('retry-after', reset > 0 ? String(reset) : '1');
   return problem(status, verdict.code, `The key was refused: ${verdict.code}`, requestId, extra);

@@ -1,6 +1,7 @@
 // The verify answer as JSON, written out by hand: the fields, order and types of the VerifyAnswer
 // schema (a property test holds it to the schema's own serializer), at less than half the cost,
 // because the scope lists and meta that cached keys share are serialized once, not per request.
+import { digits } from '../lib/digits.js';
 import type { VerifyResult } from './verify.js';
 
 /** JSON of frozen values, by identity: interned scopes and meta never change, so neither does it. */
@@ -32,8 +33,8 @@ export function serializeVerifyResult(r: VerifyResult): string {
   if (r.resources !== undefined) s += ',"resources":' + sharedJson(r.resources);
   if (r.meta !== undefined) s += ',"meta":' + sharedJson(r.meta);
   if (r.expiresAt !== undefined) s += ',"expiresAt":' + (r.expiresAt === null ? 'null' : '"' + r.expiresAt + '"');
-  if (r.remaining !== undefined) s += ',"remaining":' + (r.remaining === null ? 'null' : String(r.remaining));
+  if (r.remaining !== undefined) s += ',"remaining":' + (r.remaining === null ? 'null' : digits(r.remaining));
   const l = r.ratelimit;
-  if (l !== undefined) s += ',"ratelimit":{"limit":' + l.limit + ',"remaining":' + l.remaining + ',"resetAt":"' + l.resetAt + '"}';
+  if (l !== undefined) s += ',"ratelimit":{"limit":' + l.limit + ',"remaining":' + digits(l.remaining) + ',"resetAt":"' + l.resetAt + '"}';
   return s + '}';
 }
