@@ -31,9 +31,12 @@ export function startNode(script, env = {}, args = []) {
   });
 }
 
-/** A Keyward entry point, started as `npm start` starts it: with the server's Node flags (src/lib/node-flags.ts). */
+/**
+ * A Keyward entry point, started as `npm start` starts it: with the server's Node flags
+ * (src/lib/node-flags.ts). BENCH_NODE_FLAGS=0 starts it without them, to measure what they do.
+ */
 export function startKeyward(script, env = {}, args = []) {
-  return startNode(script, env, [...SERVER_NODE_FLAGS, ...args]);
+  return startNode(script, env, [...(process.env.BENCH_NODE_FLAGS === '0' ? [] : SERVER_NODE_FLAGS), ...args]);
 }
 
 export function stop(child, signal = 'SIGTERM') {

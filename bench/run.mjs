@@ -137,6 +137,15 @@ function shieldServerCore() {
 }
 
 const cleanups = [];
+const cleanUp = async () => {
+  // A server paused for another's run would never see the signal that stops it.
+  for (const p of servers) signal(p, 'SIGCONT');
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+};
+// Stopped early, the run still gives every process its CPUs back and stops what it started.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+}
 const targets = [];
 const extra = {};
 
@@ -445,6 +454,6 @@ try {
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));
 } finally {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await cleanUp();
 }
 process.exit(0);

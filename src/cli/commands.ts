@@ -53,7 +53,7 @@ program.command('serve').description('run the server (console and API)').action(
     // The flags V8 needs are read before any code runs (src/lib/node-flags.ts): run the server's
     // entry point in a Node started with them, passing signals on and its exit code back.
     const { spawn } = await import('node:child_process');
-        const child = spawn(process.execPath, [...missing, ...process.execArgv, fileURLToPath(new URL('../main.js', import.meta.url))], { stdio: 'inherit' });
+    const child = spawn(process.execPath, [...missing, ...process.execArgv, fileURLToPath(new URL('../main.js', import.meta.url))], { stdio: 'inherit' });
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
     const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1))));
     process.exit(code);
