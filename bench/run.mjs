@@ -143,8 +143,8 @@ const cleanUp = async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 };
 // Stopped early, the run still gives every process its CPUs back and stops what it started.
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
+for (const stopSignal of ['SIGINT', 'SIGTERM']) {
+  process.once(stopSignal, () => void cleanUp().finally(() => process.exit(130)));
 }
 const targets = [];
 const extra = {};
