@@ -152,7 +152,8 @@ export function verifyBodies(sample, appId) {
 }
 
 /**
- * Pins every thread of a process (and the threads it starts later) to one CPU with taskset.
+ * Pins every thread of a process (and the threads it starts later) to one CPU, or a list such as
+ * "0,1", with taskset.
  * Answers false where that cannot be done (no taskset, one CPU).
  */
 export function pin(pid, cpu) {

@@ -55,11 +55,12 @@ const SETTLE = Number(process.env.BENCH_SETTLE ?? 1);
 const DISTURBED_MS = Number(process.env.BENCH_DISTURBED_MS ?? 150);
 const RETRIES = Number(process.env.BENCH_RETRIES ?? 2);
 const runs = { measured: 0, rerun: 0, disturbed: 0 };
+/** CPU time (ms) on the server's core during a run that was not the server's (±10 ms: /proc counts in ticks). */
+const foreignMs = (r) => r.busy[0] - (r.cpuPerReq * r.total) / 1000;
 /** Milliseconds of steal (both cores) and of foreign CPU on the server's core in a run; null where unknown. */
 function disturbedMs(r) {
   if (!r.steal?.length || !r.busy?.length || !Number.isFinite(r.cpuPerReq)) return null;
-  const foreign = Math.max(0, r.busy[0] - (r.cpuPerReq * r.total) / 1000);
-  return Math.round(r.steal.slice(0, 2).reduce((a, b) => a + b, 0) + foreign);
+  return Math.round(r.steal.slice(0, 2).reduce((a, b) => a + b, 0) + Math.max(0, foreignMs(r)));
 }
 
 /**
@@ -117,8 +118,7 @@ function shieldServerCore() {
       if (fs.readFileSync(`/proc/${pid}/cmdline`).length === 0) continue;
       const was = /: (\S+)\s*$/.exec(execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8' }))?.[1];
       if (!was || was === '1') continue;
-      execFileSync('taskset', ['-a', '-pc', '1', String(pid)], { stdio: 'ignore' });
-      moved.push({ pid, was });
+      if (pin(pid, 1)) moved.push({ pid, was });
     } catch {
       // gone meanwhile, or not ours to move
     }
@@ -126,13 +126,8 @@ function shieldServerCore() {
   shielded = moved.length;
   log(`other processes moved to CPU 1 for the run: ${moved.length}`);
   return () => {
-    for (const { pid, was } of moved) {
-      try {
-        execFileSync('taskset', ['-a', '-pc', was, String(pid)], { stdio: 'ignore' });
-      } catch {
-        // gone
-      }
-    }
+    // A process gone meanwhile is simply not pinned back.
+    for (const { pid, was } of moved) pin(pid, was);
   };
 }
 
@@ -306,7 +301,7 @@ try {
   const runBare = async (round) => {
     const r = await bareTarget.run();
     results.get('bare').push(r);
-    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${(r.busy[0] - r.cpuPerReq * r.total / 1000).toFixed(0)}`);
+    log(`round ${round}/${ROUNDS} ${bareTarget.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${foreignMs(r).toFixed(0)}`);
     return r;
   };
   for (let round = 1; round <= ROUNDS; round++) {
@@ -323,7 +318,7 @@ try {
       pair.rps.push(ratio);
       pair.p99.push(r.p99 / around('p99'));
       pair.cpu.push(cpuRatio);
-      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${(r.busy[0] - r.cpuPerReq * r.total / 1000).toFixed(0)}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      log(`round ${round}/${ROUNDS} ${t.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${ratio.toFixed(2)}× the bare runs around it; server ${r.cpuPerReq.toFixed(1)} µs CPU/req (${(r.serverCore * 100).toFixed(0)}% of a core), ${cpuRatio.toFixed(2)}× bare's efficiency; load generator ${r.clientPerReq.toFixed(1)} µs/req, steal ${r.steal?.join("/")}, foreign ${foreignMs(r).toFixed(0)}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
       before = after;
     }
   }

@@ -107,8 +107,10 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   // A dependency's client may drop a promise it made (a connection closing mid-command): log it and
   // keep serving, rather than let Node end the process over a request nobody waits for any more.
   process.on('unhandledRejection', (err) => deps.logger.error({ err }, 'unhandled rejection'));
+  // One process speaks for the node: the only one, or the first cluster worker.
+  const speaks = !cluster.isWorker || cluster.worker?.id === 1;
   const missing = missingServerFlags();
-  if (missing.length > 0 && !(cluster.isWorker && cluster.worker?.id !== 1)) {
+  if (missing.length > 0 && speaks) {
     deps.logger.warn({ missing }, `Node was started without ${missing.join(' ')}: after an idle spell verify's tail latency grows (src/lib/node-flags.ts); \`npm start\` and \`keyward serve\` pass it, or run node ${missing.join(' ')} dist/main.js`);
   }
   const app = await buildApp(deps.services);
@@ -117,7 +119,7 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
     await deps.close();
   }, deps.logger);
   const address = await app.listen({ port: config.port, host: config.host });
-  if (cluster.isWorker && cluster.worker?.id !== 1) return;
+  if (!speaks) return;
   const url = config.publicUrl ?? address.replace('127.0.0.1', 'localhost');
   const { needsSetup } = await app.inject({ method: 'GET', url: '/v1/setup' }).then((r) => r.json() as { needsSetup: boolean });
   deps.logger.info({ url, store: deps.store.dialect, workers: config.workers }, 'keyward listening');
