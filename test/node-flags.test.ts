@@ -1,7 +1,6 @@
 // The server runs with the Node flags it needs (src/lib/node-flags.ts) however it is started:
 // `npm start` passes them, `keyward serve` starts the entry point with them, and a plain
 // `node dist/main.js` says what it lacks. Real processes, their command lines read from /proc.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,32 +45,18 @@ describe('Node flags of the server', () => {
   });
 
   it('keyward serve runs the server with them and passes SIGTERM on; plain node dist/main.js warns', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'warn', KEYWARD_DATA_DIR: dataDir() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`keyward serve did not start:\n${out}`)), 15_000);
-      child.stdout.on('data', () => {
-        const m = /running at (http:\/\/\S+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!.replace('localhost', '127.0.0.1'));
-        }
-      });
-    });
-    const [server, ...others] = childCommandLines(child.pid!);
-    expect(others).toEqual([]);
-    expect(server).toEqual([process.execPath, ...SERVER_NODE_FLAGS, path.resolve('dist/main.js')]);
-    expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    expect(out).not.toContain('Node was started without');
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    const serve = await startProcess({ KEYWARD_DATA_DIR: dataDir() }, undefined, [BIN, 'serve']);
+    try {
+      const [server, ...others] = childCommandLines(serve.child.pid!);
+      expect(others).toEqual([]);
+      expect(server).toEqual([process.execPath, ...SERVER_NODE_FLAGS, path.resolve('dist/main.js')]);
+      expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+      expect(serve.output()).not.toContain('Node was started without');
+      expect(await serve.kill('SIGTERM')).toBe(0);
+      await expect(fetch(`${serve.url}/healthz`)).rejects.toThrow();
+    } finally {
+      await serve.kill();
+    }
 
     const plain = await startProcess({ KEYWARD_DATA_DIR: dataDir() });
     try {

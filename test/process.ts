@@ -11,9 +11,12 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `onOutput` sees everything the process prints, from its first line (before it is ready). */
-export async function startProcess(env: Record<string, string>, onOutput?: (text: string) => void): Promise<Proc> {
-  const child = spawn(process.execPath, [MAIN], {
+/**
+ * `onOutput` sees everything the process prints, from its first line (before it is ready); `args`
+ * is what Node runs (the server's entry point unless told, e.g. the CLI's `serve`).
+ */
+export async function startProcess(env: Record<string, string>, onOutput?: (text: string) => void, args: string[] = [MAIN]): Promise<Proc> {
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'warn', KEYWARD_PASSWORD_COST: '12', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -171,16 +171,22 @@ function resetMs(iso: string): number {
   return lastResetMs;
 }
 
+/** The RateLimit headers of a limited key's answer, added to `headers` (no array of their own). */
+function pushRateHeaders(headers: string[], limit: NonNullable<VerifyResult['ratelimit']>, reset: number): void {
+  headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset));
+}
+
 function answerFor(verdict: VerifyResult, now: number, requestId: string): ForwardAnswer {
   const limit = verdict.ratelimit;
   const reset = limit ? Math.max(0, Math.ceil((resetMs(limit.resetAt) - now) / 1000)) : 0;
   if (verdict.valid) {
     const headers = ['x-keyward-code', 'VALID', 'x-keyward-key-id', verdict.keyId ?? '', 'x-keyward-owner-id', verdict.ownerId ?? '', 'x-keyward-environment', verdict.environment ?? ''];
-    if (limit) headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset));
+    if (limit) pushRateHeaders(headers, limit, reset);
     return { status: 200, headers, body: '' };
   }
   const status = STATUS[verdict.code] ?? 401;
-  const extra: string[] = limit ? ['ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset)] : [];
+  const extra: string[] = [];
+  if (limit) pushRateHeaders(extra, limit, reset);
   if (status === 401) extra.push(...WWW_AUTHENTICATE);
   if (verdict.code === 'RATE_LIMITED') extra.push('retry-after', reset > 0 ? String(reset) : '1');
   return problem(status, verdict.code, `The key was refused: ${verdict.code}`, requestId, extra);
