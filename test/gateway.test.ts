@@ -148,7 +148,7 @@ describe.each(DIALECTS)('gateway forward auth (%s)', (dialect) => {
     expect(spoofed.status).toBe(403);
     expect(spoofed.headers.get('x-keyward-code')).toBe('INSUFFICIENT_PERMISSIONS');
     const direct = (headers: Record<string, string>) => fetch(`${s.url}/v1/forward-auth?appId=${w.appId}`, { headers: { ...auth, ...headers } });
-    for (const headers of [{}, { 'x-forwarded-method': 'DELETE' }, { 'x-forwarded-uri': '/admin/secret' }, { 'x-original-method': 'DELETE', 'x-original-uri': '/admin/secret' }]) {
+    for (const headers of [{}, { 'x-forwarded-method': 'DELETE' }, { 'x-forwarded-uri': '/admin/secret' }, { 'x-original-method': 'DELETE', 'x-original-uri': '/admin/secret' }] as Record<string, string>[]) {
       const r = await direct(headers);
       expect(r.status, JSON.stringify(headers)).toBe(400);
       expect(r.headers.get('x-keyward-code')).toBe('MISSING_FORWARDED_REQUEST');
