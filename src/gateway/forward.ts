@@ -89,21 +89,20 @@ const ONE_UNIT: QueryAsk = Object.freeze({ cost: 1 });
  * is the client's and is never read, so the path form takes no options.
  */
 function parseAsk(url: string): QueryAsk {
-  const known = parsedQueries.get(url);
-  if (known !== undefined) return known;
-  let ask: QueryAsk;
   if (url.charCodeAt(FORWARD_AUTH_PATH.length) === 47) {
     const from = FORWARD_AUTH_PATH.length + 1;
     let to = from;
-    while (to < url.length && url[to] !== '/' && url[to] !== '?') to++;
+    while (to < url.length && url.charCodeAt(to) !== 47 && url.charCodeAt(to) !== 63) to++;
+    // Remembered by the app's own URL: the client's path after it differs on every request.
+    const own = url.slice(0, to);
+    const known = parsedQueries.get(own);
+    if (known !== undefined) return known;
     const appId = url.slice(from, to);
     if (!APP_ID.test(appId)) badQuery('path/appId', 'is not an app id');
-    const cacheKey = `${FORWARD_AUTH_PATH}/${appId}`;
-    ask = parsedQueries.get(cacheKey) ?? Object.freeze({ appId, cost: 1 });
-    // Only the app's own URL is remembered: a client's path after it would fill the map.
-    if (url === cacheKey) remember(url, ask);
-    return ask;
+    return remember(own, Object.freeze({ appId, cost: 1 }));
   }
+  const known = parsedQueries.get(url);
+  if (known !== undefined) return known;
   const q = url.indexOf('?');
   if (q === -1) return ONE_UNIT;
   const query = new URLSearchParams(url.slice(q + 1));
@@ -124,14 +123,13 @@ function parseAsk(url: string): QueryAsk {
     if (!/^\d{1,7}$/.test(cost) || Number(cost) > 1_000_000) badQuery('query/cost', 'must be a whole number from 0 to 1000000');
     parsed.cost = Number(cost);
   }
-  ask = Object.freeze(parsed);
-  remember(url, ask);
-  return ask;
+  return remember(url, Object.freeze(parsed));
 }
 
-function remember(url: string, ask: QueryAsk): void {
+function remember(url: string, ask: QueryAsk): QueryAsk {
   if (parsedQueries.size >= MAX_PARSED_QUERIES) parsedQueries.clear();
   parsedQueries.set(url, ask);
+  return ask;
 }
 
 /** Methods arrive upper-case from every gateway: no new string then. */
