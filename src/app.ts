@@ -24,7 +24,7 @@ import { verifyFastPath } from './verify/fastpath.js';
 import { verifyAnswerer } from './verify/answer.js';
 import { Wire } from './http/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
-import { trustedProxies } from './gateway/forward.js';
+import { trustedProxies } from './lib/trust-proxy.js';
 import { serializeVerifyResult } from './verify/serialize.js';
 import { auditRoutes } from './audit/routes.js';
 import { systemRoutes, type SystemRouteServices } from './http/system.js';
@@ -93,7 +93,10 @@ export async function buildApp(s: AppServices): Promise<App> {
   });
   const fastVerify = verifyFastPath(answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing });
   let wire: Wire | undefined;
-  const forward: ForwardAuthServices = { verify: s.verify, trusted: trustedProxies(s.http.trustProxy), now: () => s.clock.now(), logger: s.logger };
+  // One reading of KEYWARD_TRUST_PROXY for every route: Fastify's request.ip (login throttling,
+  // audit) and forward auth's client address ask the same predicate.
+  const trusted = trustedProxies(s.http.trustProxy);
+  const forward: ForwardAuthServices = { verify: s.verify, trusted, now: () => s.clock.now(), logger: s.logger };
   const fastForward = forwardAuthFastPath(forward, requestId, () => closing);
   const app = Fastify({
     // Verify and forward auth are answered before Fastify's pipeline (src/verify/fastpath.ts,
@@ -110,7 +113,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     // logs with the request id, and there are no access logs.
     logger: false,
     bodyLimit: s.http.bodyLimitBytes,
-    trustProxy: s.http.trustProxy.length > 0 ? [...s.http.trustProxy] : false,
+    trustProxy: s.http.trustProxy.length > 0 ? (address: string) => trusted(address) : false,
     genReqId: requestId,
     requestIdHeader: false,
     return503OnClosing: true,

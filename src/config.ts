@@ -1,6 +1,7 @@
 // The only reader of process.env: parses configuration once, fails fast, returns a frozen object.
 import os from 'node:os';
 import path from 'node:path';
+import { parseTrustProxy } from './lib/trust-proxy.js';
 
 export interface Config {
   readonly port: number;
@@ -21,7 +22,7 @@ export interface Config {
   /** Longest accepted age of an integration JWT (from its iat), in seconds. */
   readonly jwtMaxAgeSec: number;
   readonly logLevel: string;
-  /** Proxy addresses/CIDRs whose X-Forwarded-For is believed; empty = none. */
+  /** Proxy ranges (CIDR or address text, names expanded) whose X-Forwarded-For is believed; empty = none. */
   readonly trustProxy: readonly string[];
   readonly sessionTtlMs: number;
   /** Safety-net lifetime of a cached key; invalidation normally evicts much sooner. */
@@ -103,6 +104,14 @@ function oneOf<const T extends readonly string[]>(env: Env, name: string, values
   return raw as T[number];
 }
 
+function trustProxy(env: Env): readonly string[] {
+  try {
+    return Object.freeze(parseTrustProxy(env.KEYWARD_TRUST_PROXY ?? ''));
+  } catch (err) {
+    throw new ConfigError(`KEYWARD_TRUST_PROXY: ${(err as Error).message}`);
+  }
+}
+
 function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -163,7 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     slashSigningSecret: env.KEYWARD_SLASH_SIGNING_SECRET || undefined,
     slashAppId: env.KEYWARD_SLASH_APP_ID || undefined,
     logLevel: level,
-    trustProxy: Object.freeze((env.KEYWARD_TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+    trustProxy: trustProxy(env),
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
     cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { PREFIX_PATTERN } from '../lib/ids.js';
 import { Nullable, StringEnum } from '../http/schema.js';
-import { GatewayRulesSchema } from '../gateway/rules.js';
+import { GatewayRulesSchema, StoredGatewayRulesSchema } from '../gateway/schemas.js';
 
 export { GatewayRulesSchema };
 
@@ -24,6 +24,6 @@ export const KeyPrefix = Type.String({ pattern: PREFIX_PATTERN, description: 'Lo
 export const AppView = Type.Object({
   id: Type.String(), workspaceId: Type.String(), name: Type.String(), keyPrefix: Type.String(),
   defaults: Type.Object({ environment: Environment, ratelimit: Nullable(RateLimitSchema), ownerRatelimit: Nullable(RateLimitSchema) }),
-  gatewayRules: GatewayRulesSchema,
+  gatewayRules: StoredGatewayRulesSchema,
   createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }),
 });

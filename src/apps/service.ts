@@ -10,7 +10,7 @@ import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
 import { ROOT_KEY_PREFIX } from '../keys/format.js';
-import type { GatewayRule } from '../gateway/rules.js';
+import { checkGatewayRules, type GatewayRule } from '../gateway/rules.js';
 import { DEFAULTS, appDefaults, appView, prefixFromName, type AppDefaults } from './model.js';
 import { diff } from '../audit/diff.js';
 
@@ -49,6 +49,7 @@ export class AppService {
    */
   async create(workspaceId: string, actor: Actor, input: AppInput & { name: string }): Promise<AppsTable> {
     checkPrefix(input.keyPrefix);
+    checkGatewayRules(input.gatewayRules);
     const now = this.clock.now();
     const base = input.keyPrefix ?? prefixFromName(input.name);
     for (let attempt = 1; ; attempt++) {
@@ -75,6 +76,7 @@ export class AppService {
 
   async update(app: AppsTable, actor: Actor, input: AppInput): Promise<AppsTable> {
     checkPrefix(input.keyPrefix);
+    checkGatewayRules(input.gatewayRules);
     const now = this.clock.now();
     const next: AppsTable = {
       ...app,

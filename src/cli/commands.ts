@@ -8,6 +8,7 @@ import { KeywardClient, KeywardError } from '../sdk/client.js';
 import type * as Api from '../api/types.js';
 import { credentials, saveProfile, type Credentials } from './profile.js';
 import { parseDuration, parseLimit, printTable, readStdin, UsageError } from './format.js';
+import { registerGatewayCommand } from './gateway-check.js';
 
 /** Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found. */
 const EXIT = { failed: 1, usage: 2, auth: 3, notFound: 4 } as const;
@@ -346,6 +347,8 @@ appOption(vault.command('rm <name>').description('delete a secret')).action(asyn
   await api.vault.delete(opts.app, name);
   out({ name, deleted: true }, () => process.stdout.write(`deleted ${name}\n`));
 });
+
+registerGatewayCommand(program);
 
 function fail(err: unknown): never {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.usage);

@@ -1,16 +1,20 @@
-// Gateway forward auth (contract v2): nginx auth_request, Caddy forward_auth, Traefik ForwardAuth
-// and Envoy ext_authz ask /v1/forward-auth before forwarding a request. The answer is the verify
-// verdict as HTTP: 200 with identity headers, or 401/403/429 with a problem+json body.
+// Gateway forward auth (contract v2, v3): nginx auth_request, Caddy forward_auth, Traefik
+// ForwardAuth and Envoy ext_authz ask /v1/forward-auth before forwarding a request. The answer is
+// the verify verdict as HTTP: 200 with identity headers, or 401/403/429 with a problem+json body.
+// Only the gateway speaks: the original request is read from the four X-Forwarded-* headers that
+// every shipped config sets itself (deploy/), and nothing else the client could have sent.
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, ERROR_CODES } from '../errors.js';
 import { digits } from '../lib/digits.js';
 import { idPattern } from '../lib/ids.js';
-import { ipAllowed, parseClientIp, parseIpEntry, type IpRange } from '../keys/ip.js';
+import { canonicalPath, PATH_PROBLEMS } from '../lib/request-path.js';
 import type { Verifier } from '../verify/routes.js';
 import type { VerifyCode } from '../verify/steps.js';
 import type { VerifyInput, VerifyResult } from '../verify/verify.js';
 
 export const FORWARD_AUTH_PATH = '/v1/forward-auth';
+/** Longest forwarded URI read (path and query); longer is 414. */
+export const MAX_FORWARDED_URI = 8192;
 
 /** What a verdict becomes for a gateway. */
 const STATUS: Partial<Record<VerifyCode, number>> = {
@@ -40,27 +44,9 @@ const header = (h: IncomingHttpHeaders, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** Trusted proxies: whose X-Forwarded-For / X-Real-IP is believed. */
-export function trustedProxies(entries: readonly string[]): (address: string | undefined) => boolean {
-  const ranges = entries.map((e) => parseIpEntry(e.trim())).filter((r): r is IpRange => r !== null);
-  // The same few gateway and client addresses come again and again: decide each once.
-  const known = new Map<string, boolean>();
-  return (address) => {
-    if (address === undefined || ranges.length === 0) return false;
-    let trusted = known.get(address);
-    if (trusted === undefined) {
-      const ip = parseClientIp(address);
-      trusted = ip !== null && ipAllowed(ip, ranges);
-      if (known.size >= 10_000) known.clear();
-      known.set(address, trusted);
-    }
-    return trusted;
-  };
-}
-
 /**
- * The right-most X-Forwarded-For entry that is not a trusted proxy, else X-Real-IP, else (every hop
- * trusted: a request from inside) the first entry.
+ * The right-most X-Forwarded-For entry that is not a trusted proxy, else (every hop trusted: a
+ * request from inside) the first entry. Nothing when the gateway itself is not trusted.
  */
 function clientAddress(req: ForwardRequest, trusted: (a: string | undefined) => boolean): string | undefined {
   if (!trusted(req.remoteAddress)) return undefined;
@@ -72,11 +58,11 @@ function clientAddress(req: ForwardRequest, trusted: (a: string | undefined) => 
   }
   const chain = (xff ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i])) return chain[i];
-  return header(req.headers, 'x-real-ip')?.trim() || chain[0];
+  return chain[0];
 }
 
-function problem(status: number, code: string, detail: string, requestId: string, extra: string[] = []): ForwardAnswer {
-  const body = JSON.stringify({ type: `https://keyward.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`, title: TITLES[status] ?? 'Refused', status, detail, code, requestId });
+function problem(status: number, code: string, detail: string, requestId: string, extra: string[] = [], title = TITLES[status] ?? 'Refused'): ForwardAnswer {
+  const body = JSON.stringify({ type: `https://keyward.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`, title, status, detail, code, requestId });
   return { status, headers: ['content-type', 'application/problem+json; charset=utf-8', 'x-keyward-code', code, ...extra], body };
 }
 
@@ -86,7 +72,6 @@ function badQuery(path: string, message: string): never {
   throw new AppError('VALIDATION_FAILED', `${path}: ${message}`, { errors: [{ path, message }] });
 }
 
-/** The verify input a forwarded request stands for; throws a 400 for a bad query. */
 /** What a forward-auth URL asks for: the same few URLs come from a gateway again and again. */
 interface QueryAsk {
   appId?: string;
@@ -96,51 +81,96 @@ interface QueryAsk {
 
 const parsedQueries = new Map<string, QueryAsk>();
 const MAX_PARSED_QUERIES = 1000;
+const ONE_UNIT: QueryAsk = Object.freeze({ cost: 1 });
 
-function parseQuery(url: string): QueryAsk {
+/**
+ * `/v1/forward-auth?appId=…&permissions=…&cost=…`, or `/v1/forward-auth/{appId}/…` for gateways
+ * that append the client's path and query to the URL they call (Envoy): then all after the app id
+ * is the client's and is never read, so the path form takes no options.
+ */
+function parseAsk(url: string): QueryAsk {
+  if (url.charCodeAt(FORWARD_AUTH_PATH.length) === 47) {
+    const from = FORWARD_AUTH_PATH.length + 1;
+    let to = from;
+    while (to < url.length && url.charCodeAt(to) !== 47 && url.charCodeAt(to) !== 63) to++;
+    // Remembered by the app's own URL: the client's path after it differs on every request.
+    const own = url.slice(0, to);
+    const known = parsedQueries.get(own);
+    if (known !== undefined) return known;
+    const appId = url.slice(from, to);
+    if (!APP_ID.test(appId)) badQuery('path/appId', 'is not an app id');
+    return remember(own, Object.freeze({ appId, cost: 1 }));
+  }
   const known = parsedQueries.get(url);
   if (known !== undefined) return known;
-  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
-  const ask: QueryAsk = { cost: 1 };
+  const q = url.indexOf('?');
+  if (q === -1) return ONE_UNIT;
+  const query = new URLSearchParams(url.slice(q + 1));
+  const parsed: QueryAsk = { cost: 1 };
   const appId = query.get('appId');
   if (appId !== null) {
     if (!APP_ID.test(appId)) badQuery('query/appId', 'is not an app id');
-    ask.appId = appId;
+    parsed.appId = appId;
   }
   const permissions = query.get('permissions');
   if (permissions) {
     const list = permissions.split(',').map((p) => p.trim()).filter(Boolean);
     if (list.length > MAX_PERMISSIONS || list.some((p) => p.length > 128)) badQuery('query/permissions', `must be at most ${MAX_PERMISSIONS} comma-separated permissions`);
-    ask.permissions = Object.freeze(list);
+    parsed.permissions = Object.freeze(list);
   }
   const cost = query.get('cost');
   if (cost !== null) {
     if (!/^\d{1,7}$/.test(cost) || Number(cost) > 1_000_000) badQuery('query/cost', 'must be a whole number from 0 to 1000000');
-    ask.cost = Number(cost);
+    parsed.cost = Number(cost);
   }
+  return remember(url, Object.freeze(parsed));
+}
+
+function remember(url: string, ask: QueryAsk): QueryAsk {
   if (parsedQueries.size >= MAX_PARSED_QUERIES) parsedQueries.clear();
-  parsedQueries.set(url, Object.freeze(ask));
+  parsedQueries.set(url, ask);
   return ask;
 }
 
 /** Methods arrive upper-case from every gateway: no new string then. */
 const upper = (m: string): string => (m === 'GET' || m === 'POST' || m === 'PUT' || m === 'DELETE' || m === 'PATCH' || m === 'HEAD' ? m : m.toUpperCase());
+const METHOD = /^[A-Za-z][A-Za-z_-]{0,31}$/;
 
-/** The first host of X-Forwarded-Host without its port. */
-function firstHost(value: string | undefined): string | undefined {
+/**
+ * The last host of X-Forwarded-Host (the one the gateway next to Keyward set), without its port.
+ * The shipped configs send exactly one.
+ */
+function lastHost(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   let host = value;
-  const comma = host.indexOf(',');
-  if (comma !== -1) host = host.slice(0, comma);
+  const comma = host.lastIndexOf(',');
+  if (comma !== -1) host = host.slice(comma + 1);
   host = host.trim();
   if (host.includes(':')) host = host.replace(/:\d+$/, '');
   return host;
 }
 
-/** The verify input a forwarded request stands for; throws a 400 for a bad query. */
+/**
+ * The original request, from the headers the gateway sets (never X-Original-*: a config that lets
+ * the client's own header through must not be able to steer the rules). Without them, 400: a
+ * config that does not send them would otherwise skip every rule.
+ */
+function forwardedOf(headers: IncomingHttpHeaders): { method: string; path: string } {
+  const method = header(headers, 'x-forwarded-method');
+  const uri = header(headers, 'x-forwarded-uri');
+  if (method === undefined || uri === undefined) throw new AppError('MISSING_FORWARDED_REQUEST', 'The gateway must send X-Forwarded-Method and X-Forwarded-Uri with the original request\'s method and URI');
+  if (!METHOD.test(method)) badQuery('header/x-forwarded-method', 'is not an HTTP method');
+  if (uri.length > MAX_FORWARDED_URI) throw new AppError('URI_TOO_LONG', `The forwarded URI is longer than ${MAX_FORWARDED_URI} characters`);
+  const read = canonicalPath(uri);
+  if (!read.ok) throw new AppError('MALFORMED_PATH', `The forwarded path is refused: ${PATH_PROBLEMS[read.problem]}`);
+  return { method: upper(method), path: read.path };
+}
+
+/** The verify input a forwarded request stands for; throws a 400 for a bad URL or forwarded request. */
 function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolean): { input: VerifyInput; rootKey: string | undefined } | null {
-  const ask = parseQuery(req.url);
-  const input: VerifyInput = { cost: ask.cost };
+  const ask = parseAsk(req.url);
+  const forwarded = forwardedOf(req.headers);
+  const input: VerifyInput = { cost: ask.cost, forwarded };
   if (ask.appId !== undefined) input.appId = ask.appId;
   if (ask.permissions !== undefined) input.permissions = ask.permissions;
   const authorization = header(req.headers, 'authorization')?.trim();
@@ -148,11 +178,7 @@ function inputOf(req: ForwardRequest, trusted: (a: string | undefined) => boolea
   if (authorization) input.authorization = authorization.slice(0, 8192);
   else if (apiKey) input.key = apiKey.slice(0, 512);
   else return null;
-  const method = header(req.headers, 'x-forwarded-method') ?? header(req.headers, 'x-original-method') ?? 'GET';
-  const uri = header(req.headers, 'x-forwarded-uri') ?? header(req.headers, 'x-original-uri') ?? '/';
-  const q = uri.indexOf('?');
-  input.forwarded = { method: upper(method), path: (q === -1 ? uri : uri.slice(0, q)) || '/' };
-  const host = firstHost(header(req.headers, 'x-forwarded-host'));
+  const host = lastHost(header(req.headers, 'x-forwarded-host'));
   if (host) input.resource = host.slice(0, 253);
   const ip = clientAddress(req, trusted);
   if (ip !== undefined) input.ip = ip;
@@ -196,7 +222,7 @@ function answerFor(verdict: VerifyResult, now: number, requestId: string): Forwa
 export function forwardAuth(verify: Verifier, trusted: (a: string | undefined) => boolean, req: ForwardRequest, requestId: string, now: number): ForwardAnswer | Promise<ForwardAnswer> {
   const failed = (err: unknown): ForwardAnswer => {
     if (!(err instanceof AppError) || ERROR_CODES[err.code].status >= 500) throw err;
-    return problem(ERROR_CODES[err.code].status, err.code, err.message, requestId, err.code === 'UNAUTHORIZED' ? WWW_AUTHENTICATE : []);
+    return problem(ERROR_CODES[err.code].status, err.code, err.message, requestId, err.code === 'UNAUTHORIZED' ? WWW_AUTHENTICATE : [], ERROR_CODES[err.code].title);
   };
   try {
     const parsed = inputOf(req, trusted);

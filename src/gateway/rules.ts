@@ -1,42 +1,69 @@
 // Gateway rules of an app: which permissions a forwarded request needs, by method and path.
-// `path` matches the path without its query string; `*` matches any run of characters, `/`
-// included; the first rule that matches adds its permissions.
-import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum } from '../http/schema.js';
+// Rules see the canonical path (src/lib/request-path.ts) without its query string and match it
+// case-insensitively; `*` matches any run of characters, `/` included. Every matching rule applies
+// (their permissions add up), and a rule for GET covers HEAD, which routers send to GET handlers.
+import { invalid } from '../errors.js';
+import { compilePathPattern, matchPathPattern, wildcardCount, type PathPattern } from '../lib/path-match.js';
+import { canonicalPath, PATH_PROBLEMS, toLowerAscii } from '../lib/request-path.js';
+import { MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, type GatewayRule } from './schemas.js';
 
-export const GATEWAY_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export { GATEWAY_METHODS, GatewayRuleSchema, GatewayRulesSchema, MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, StoredGatewayRulesSchema, type GatewayRule } from './schemas.js';
 
-export const GatewayRuleSchema = Type.Object({
-  methods: Type.Optional(Type.Array(StringEnum(GATEWAY_METHODS), { minItems: 1, maxItems: 7, uniqueItems: true, description: 'Any method when absent' })),
-  path: Type.String({ minLength: 1, maxLength: 512, pattern: '^/', description: '`*` matches any run of characters, `/` included', examples: ['/v1/documents/*'] }),
-  permissions: Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' }), { maxItems: 50, uniqueItems: true, examples: [['documents.write']] }),
-}, { additionalProperties: false });
+/**
+ * Refuses (400) a rule set beyond the limits, or a rule whose path no accepted request can ever
+ * have (a `..` segment, `;`, `//` …: such requests are refused before rules are looked at).
+ */
+export function checkGatewayRules(rules: readonly GatewayRule[] | null | undefined): void {
+  if (!rules) return;
+  if (rules.length > MAX_GATEWAY_RULES) throw invalid('body/gatewayRules', `must hold at most ${MAX_GATEWAY_RULES} rules`);
+  rules.forEach((rule, i) => {
+    const where = `body/gatewayRules/${i}/path`;
+    if (wildcardCount(rule.path) > MAX_RULE_WILDCARDS) throw invalid(where, `must hold at most ${MAX_RULE_WILDCARDS} "*" wildcards`);
+    // A `*` is an ordinary character to the path reader: what is left must be a readable path.
+    const read = canonicalPath(rule.path);
+    if (!read.ok) throw invalid(where, `can never match: ${PATH_PROBLEMS[read.problem]}`);
+  });
+}
 
-export const GatewayRulesSchema = Type.Array(GatewayRuleSchema, { maxItems: 200, description: 'For /v1/forward-auth: the first rule matching the forwarded method and path adds its permissions' });
-
-export type GatewayRule = Static<typeof GatewayRuleSchema>;
-
-/** A rule made ready to match: its path as an anchored pattern. */
+/** A rule made ready to match: its canonical, lower-case path compiled. */
 export interface CompiledRule {
+  /** null = any method. */
   methods: ReadonlySet<string> | null;
-  pattern: RegExp;
+  pattern: PathPattern;
   permissions: readonly string[];
 }
 
-export function compileRules(rules: readonly GatewayRule[]): CompiledRule[] {
-  return rules.map((r) => ({
-    methods: r.methods ? new Set(r.methods) : null,
-    pattern: new RegExp(`^${r.path.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's'),
-    permissions: r.permissions,
-  }));
+/** The rule's path as requests are read: unreserved escapes decoded, lower case. */
+function rulePath(path: string): string {
+  const read = canonicalPath(path);
+  // A rule stored before paths were checked keeps its text: it matches only what it spells.
+  return read.ok ? read.path : toLowerAscii(path);
 }
 
-/** The permissions the first matching rule adds, or null when none matches. */
+export function compileRules(rules: readonly GatewayRule[]): CompiledRule[] {
+  return rules.map((r) => {
+    let methods: Set<string> | null = null;
+    if (r.methods) {
+      methods = new Set(r.methods);
+      if (methods.has('GET')) methods.add('HEAD');
+    }
+    return { methods, pattern: compilePathPattern(rulePath(r.path)), permissions: r.permissions };
+  });
+}
+
+/**
+ * The permissions the matching rules add, or null when none matches. `path` is canonical (from
+ * canonicalPath), `method` upper-case. One matching rule's list is returned as it is stored.
+ */
 export function permissionsFor(rules: readonly CompiledRule[] | null, method: string, path: string): readonly string[] | null {
   if (rules === null) return null;
+  let found: readonly string[] | null = null;
+  let merged: string[] | null = null;
   for (const rule of rules) {
     if (rule.methods !== null && !rule.methods.has(method)) continue;
-    if (rule.pattern.test(path)) return rule.permissions;
+    if (!matchPathPattern(rule.pattern, path)) continue;
+    if (found === null) found = rule.permissions;
+    else (merged ??= [...found]).push(...rule.permissions);
   }
-  return null;
+  return merged ?? found;
 }

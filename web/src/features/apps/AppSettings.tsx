@@ -58,7 +58,7 @@ export function AppSettings({ appId }: { appId: string }) {
         <div>
           <div className="crumbs"><Link to="/apps">Apps</Link> / <Link to={`/apps/${appId}`}>{app.data?.name ?? '…'}</Link> / settings</div>
           <h1>Gateway rules</h1>
-          <p>When a gateway (nginx, Caddy, Traefik, Envoy) asks <code>/v1/forward-auth</code>, the first rule matching the request's method and path adds its permissions. <code>*</code> matches anything, <code>/</code> included; the query string is ignored.</p>
+          <p>When a gateway (nginx, Caddy, Traefik, Envoy) asks <code>/v1/forward-auth</code>, every rule matching the request's method and path adds its permissions. Paths match without regard to case and without the query string; <code>*</code> matches anything, <code>/</code> included (at most 8 in a rule, 100 rules); a GET rule covers HEAD.</p>
         </div>
       </div>
       <ErrorNote error={error ?? app.error} />
