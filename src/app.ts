@@ -53,11 +53,11 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; verifyWire: boolean; verifySharedReads: boolean };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean };
   auth: AuthService;
   guard: Guard;
   /** Open change streams per session or root key. */
-  streams: StreamSlots & { readonly max: number };
+  streams: StreamSlots;
   idempotency: Idempotency;
   workspaces: WorkspaceService;
   invitations: InvitationService;
@@ -184,7 +184,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(appRoutes(s));
     await scope.register(keyRoutes(s));
     await scope.register(usageRoute(s));
-    await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs }));
+    await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs, streamLimits: { session: s.http.streamsPerSession, rootKey: s.http.streamsPerRootKey } }));
     await scope.register(auditRoutes(s));
     await scope.register(vaultRoutes(s));
     await scope.register(webhookRoutes(s));

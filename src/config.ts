@@ -32,8 +32,10 @@ export interface Config {
   readonly passwordCost: number;
   /** How often a change stream re-checks that its credential still holds (a safety net: changes end streams at once). */
   readonly streamRecheckMs: number;
-  /** Open change streams one session or root key may hold at once. */
+  /** Open change streams one session may hold at once. */
   readonly streamsPerSession: number;
+  /** Open change streams one root key may hold at once (a fleet of middleware may share one). */
+  readonly streamsPerRootKey: number;
   /** Login defence (src/auth/throttle.ts): attempts per 15 minutes, and password hashes in flight. */
   readonly login: {
     readonly maxPerEmailAddress: number;
@@ -185,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
     streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 60_000, 20, 3_600_000),
     streamsPerSession: int(env, 'KEYWARD_STREAMS_PER_SESSION', 5, 1, 1000),
+    streamsPerRootKey: int(env, 'KEYWARD_STREAMS_PER_ROOT_KEY', 100, 1, 100_000),
     login: Object.freeze({
       maxPerEmailAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_EMAIL_ADDRESS', 10, 1, 100_000),
       maxPerAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_ADDRESS', 30, 1, 100_000),

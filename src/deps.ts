@@ -182,8 +182,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   let bus: InvalidationBus = localBus(caches, listeners);
   let counters: CounterStore = new MemoryCounters(now);
   let replay: ReplayGuard = new MemoryReplayGuard();
-  const localStreams = new MemoryStreamSlots(config.streamsPerSession);
-  let streams: StreamSlots & { readonly max: number } = localStreams;
+  const localStreams = new MemoryStreamSlots();
+  let streams: StreamSlots = localStreams;
   let redis: Redis | undefined;
   let sub: Redis | undefined;
   if (config.redisUrl) {
@@ -197,7 +197,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
-    streams = Object.assign(new RedisStreamSlots(redis, config.redisPrefix, localStreams, STREAM_LEASE_MS), { max: config.streamsPerSession });
+    streams = new RedisStreamSlots(redis, config.redisPrefix, localStreams, STREAM_LEASE_MS);
   }
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
@@ -216,7 +216,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
     auth,
     guard: new Guard(auth, store.repos),
     streams,

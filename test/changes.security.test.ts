@@ -92,7 +92,7 @@ describe.each(DIALECTS)('key change streams (%s)', (dialect) => {
   });
 
   it('one session holds at most KEYWARD_STREAMS_PER_SESSION streams: 409 beyond, a closed one frees its place', async () => {
-    const s = await start({ KEYWARD_STREAMS_PER_SESSION: '3' });
+    const s = await start({ KEYWARD_STREAMS_PER_SESSION: '3', KEYWARD_STREAMS_PER_ROOT_KEY: '4' });
     const w = await world(s);
     const streams = [await open(s, w.token, w.workspaceId), await open(s, w.token, w.workspaceId), await open(s, w.token, w.workspaceId)];
     const beyond = await fetch(`${s.url}/v1/keys/changes?workspaceId=${w.workspaceId}`, { headers: { authorization: `Bearer ${w.token}` } });
@@ -108,7 +108,14 @@ describe.each(DIALECTS)('key change streams (%s)', (dialect) => {
       if (res.status === 200) await res.body!.cancel();
       return res.status;
     }).toBe(200);
-    for (const x of [...streams, other]) x.close();
+    // A root key has its own bound.
+    const root = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'mw', permissions: ['keys:read'] } })).body.key as string;
+    const rootStreams = [];
+    for (let i = 0; i < 4; i++) rootStreams.push(await open(s, root, w.workspaceId));
+    const rootBeyond = await fetch(`${s.url}/v1/keys/changes`, { headers: { authorization: `Bearer ${root}` } });
+    expect(rootBeyond.status).toBe(409);
+    await rootBeyond.body?.cancel();
+    for (const x of [...streams, other, ...rootStreams]) x.close();
   });
 
   it('a stream of an expired session ends at the recheck', async () => {

@@ -1,5 +1,5 @@
 // How many change streams one credential (a session or a root key) holds open at once: each is a
-// socket, timers and a listener on every node it is open on, so the count is bounded (409 beyond).
+// socket, timers and a listener on the node it is open on, so the count is bounded (409 beyond).
 // With Redis the bound holds across nodes: each stream is a lease in a sorted set, renewed while
 // it is open, so a node that dies without closing its streams frees their places within a lease.
 // Without Redis (or while it fails) each node counts its own.
@@ -14,22 +14,20 @@ export interface StreamLease {
 
 export interface StreamSlots {
   /** A place for one more stream of this credential, or null when it holds `max` already. */
-  acquire(credential: string): Promise<StreamLease | null>;
+  acquire(credential: string, max: number): Promise<StreamLease | null>;
 }
 
 export class MemoryStreamSlots implements StreamSlots {
   private readonly open = new Map<string, number>();
 
-  constructor(readonly max: number) {}
-
-  async acquire(credential: string): Promise<StreamLease | null> {
-    return this.take(credential);
+  async acquire(credential: string, max: number): Promise<StreamLease | null> {
+    return this.take(credential, max);
   }
 
   /** Synchronous: the check and the count are one step. */
-  take(credential: string): StreamLease | null {
+  take(credential: string, max: number): StreamLease | null {
     const count = this.open.get(credential) ?? 0;
-    if (count >= this.max) return null;
+    if (count >= max) return null;
     this.open.set(credential, count + 1);
     let released = false;
     return {
@@ -70,16 +68,16 @@ export class RedisStreamSlots implements StreamSlots {
     private readonly leaseMs: number,
   ) {}
 
-  async acquire(credential: string): Promise<StreamLease | null> {
+  async acquire(credential: string, max: number): Promise<StreamLease | null> {
     // This node's own count first: it holds even while Redis is away.
-    const local = this.local.take(credential);
+    const local = this.local.take(credential, max);
     if (!local) return null;
     if (this.redis.status !== 'ready') return local;
     const key = `${this.prefix}streams:${credential}`;
     const id = randomBytes(8).toString('hex');
     let granted: number;
     try {
-      granted = (await this.redis.eval(ACQUIRE, 1, key, id, this.local.max, this.leaseMs)) as number;
+      granted = (await this.redis.eval(ACQUIRE, 1, key, id, max, this.leaseMs)) as number;
     } catch {
       return local;
     }

@@ -22,8 +22,9 @@ export interface KeyChangeRouteServices {
   guard: Guard;
   clock: Clock;
   bus: Pick<InvalidationBus, 'onKeyChange' | 'onAccessChange'>;
-  /** At most this many open streams per session or root key. */
-  streams: StreamSlots & { readonly max: number };
+  /** Open streams per session or root key, and how many each may hold. */
+  streams: StreamSlots;
+  streamLimits: { session: number; rootKey: number };
   /** A safety net beside the pushed changes: how often a stream re-checks its credential. */
   streamRecheckMs: number;
 }
@@ -35,7 +36,7 @@ function ends(change: AccessChange, principal: Principal, workspaceId: string): 
   return change.kind === 'member' && change.target === principal.userId && change.workspaceId === workspaceId;
 }
 
-export const keyChangesRoute = ({ guard, clock, bus, streams, streamRecheckMs }: KeyChangeRouteServices) => async (fastify: FastifyInstance) => {
+export const keyChangesRoute = ({ guard, clock, bus, streams, streamLimits, streamRecheckMs }: KeyChangeRouteServices) => async (fastify: FastifyInstance) => {
   const open = new Set<{ end(): void }>();
   // Streams never finish on their own: end them first so shutdown is not held up.
   fastify.addHook('preClose', async () => {
@@ -44,7 +45,7 @@ export const keyChangesRoute = ({ guard, clock, bus, streams, streamRecheckMs }:
   fastify.withTypeProvider<TypeBoxTypeProvider>().get('/v1/keys/changes', {
     schema: {
       tags: ['keys'], summary: 'Stream of changed key ids (text/event-stream)',
-      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`. The stream ends when its credential loses the right to read it (logout, removal from the workspace, root key revoked). At most `KEYWARD_STREAMS_PER_SESSION` (default 5) open streams per session or root key, 409 beyond.',
+      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`. The stream ends when its credential loses the right to read it (logout, removal from the workspace, root key revoked). At most `KEYWARD_STREAMS_PER_SESSION` (default 5) open streams per session and `KEYWARD_STREAMS_PER_ROOT_KEY` (default 100) per root key, 409 beyond.',
       querystring: Type.Object({ workspaceId: Type.Optional(IdOf('workspace')) }, { additionalProperties: false }),
       response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
     },
@@ -65,8 +66,9 @@ export const keyChangesRoute = ({ guard, clock, bus, streams, streamRecheckMs }:
       if (!wanted) throw invalid('query/workspaceId', 'is required for a user session');
       workspaceId = wanted;
       await guard.workspace(req, workspaceId, 'keys:read');
-      lease = await streams.acquire(principal.kind === 'user' ? principal.sessionId : principal.rootKeyId);
-      if (!lease) throw conflict(`This credential already has ${streams.max} change streams open; close one first`);
+      const max = principal.kind === 'user' ? streamLimits.session : streamLimits.rootKey;
+      lease = await streams.acquire(principal.kind === 'user' ? principal.sessionId : principal.rootKeyId, max);
+      if (!lease) throw conflict(`This credential already has ${max} change streams open; close one first`);
       if (early.some((change) => ends(change, principal, workspaceId))) {
         lease.release();
         throw new AppError('UNAUTHORIZED', 'Credential is invalid, expired or revoked');
