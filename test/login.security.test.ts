@@ -115,7 +115,15 @@ describe.each(DIALECTS)('login defence (%s)', (dialect) => {
     const s = await start(MANY_SLOTS);
     await setupFrom(s, OWNER_IP);
     const before = passwordChecks.count;
-    const answers = await Promise.all(Array.from({ length: 30 }, () => login(s, OWNER, 'wrong password!', '203.0.113.9')));
+    // The checks are held until every attempt has been charged or refused: all 30 are in flight at once.
+    const hold = holdChecks(s, 'wrong password!');
+    const pending = Array.from({ length: 30 }, () => login(s, OWNER, 'wrong password!', '203.0.113.9'));
+    let refused = 0;
+    for (const p of pending) void p.then(() => refused++);
+    await expect.poll(() => hold.held.count + refused).toBe(30);
+    expect(hold.held.count).toBe(10);
+    hold.release();
+    const answers = await Promise.all(pending);
     expect(passwordChecks.count - before).toBe(10);
     expect(answers.filter((a) => a.status === 401)).toHaveLength(10);
     const limited = answers.filter((a) => a.status === 429);
@@ -212,7 +220,13 @@ describe('login defence across nodes', () => {
       servers.push(a, b);
       await world(a);
       const before = passwordChecks.count;
-      const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => login(i % 2 ? a : b, OWNER, 'wrong password!', '203.0.113.9')));
+      const holds = [holdChecks(a, 'wrong password!'), holdChecks(b, 'wrong password!')];
+      const pending = Array.from({ length: 30 }, (_, i) => login(i % 2 ? a : b, OWNER, 'wrong password!', '203.0.113.9'));
+      let refused = 0;
+      for (const p of pending) void p.then(() => refused++);
+      await expect.poll(() => holds[0]!.held.count + holds[1]!.held.count + refused).toBe(30);
+      for (const h of holds) h.release();
+      const answers = await Promise.all(pending);
       expect(passwordChecks.count - before).toBe(10);
       expect(answers.filter((r) => r.status === 429)).toHaveLength(20);
     } finally {
