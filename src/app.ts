@@ -2,13 +2,14 @@
 // feature plugin. It never listens; server.ts and the tests decide how it is served.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ProblemSchema, problemBody } from './errors.js';
 import { registerDocs, registerDocsUi } from './docs/plugin.js';
 import { authRoutes } from './auth/routes.js';
 import type { AuthService } from './auth/service.js';
 import type { Guard } from './auth/guard.js';
+import type { StreamSlots } from './auth/streams.js';
 import { workspaceRoutes } from './workspaces/routes.js';
 import type { WorkspaceService } from './workspaces/service.js';
 import type { InvitationService } from './workspaces/invitations.js';
@@ -29,7 +30,7 @@ import { serializeVerifyResult } from './verify/serialize.js';
 import { auditRoutes } from './audit/routes.js';
 import { systemRoutes, type SystemRouteServices } from './http/system.js';
 import { registerConsole, wantsConsole } from './http/console.js';
-import { securityHeaders } from './http/headers.js';
+import { noStore, securityHeaders } from './http/headers.js';
 import { toProblem } from './http/problem.js';
 import type { Idempotency } from './http/idempotency.js';
 import { checkRequestText } from './http/text.js';
@@ -52,9 +53,11 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; verifyWire: boolean; verifySharedReads: boolean };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean };
   auth: AuthService;
   guard: Guard;
+  /** Open change streams per session or root key. */
+  streams: StreamSlots;
   idempotency: Idempotency;
   workspaces: WorkspaceService;
   invitations: InvitationService;
@@ -98,6 +101,16 @@ export async function buildApp(s: AppServices): Promise<App> {
   const trusted = trustedProxies(s.http.trustProxy);
   const forward: ForwardAuthServices = { verify: s.verify, trusted, now: () => s.clock.now(), logger: s.logger };
   const fastForward = forwardAuthFastPath(forward, requestId, () => closing);
+  /** Every failure's answer: problem+json, the page-safe headers, never stored. */
+  const sendProblem = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const answer = toProblem(err, String(req.id));
+    if (answer.retryAfterSec !== undefined) reply.header('retry-after', String(answer.retryAfterSec));
+    securityHeaders(reply);
+    noStore(reply);
+    if (answer.internal) s.logger.error({ err, requestId: req.id, method: req.method, url: req.url.split('?')[0] }, 'request failed');
+    else s.logger.debug({ code: answer.body.code, requestId: req.id }, 'request refused');
+    void reply.code(answer.body.status).type('application/problem+json').send(JSON.stringify(answer.body));
+  };
   const app = Fastify({
     // Verify and forward auth are answered before Fastify's pipeline (src/verify/fastpath.ts,
     // src/gateway/routes.ts); all else goes through it.
@@ -119,6 +132,9 @@ export async function buildApp(s: AppServices): Promise<App> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // What the router refuses before any route (a path parameter over 200 characters, a bad
+    // percent-encoding) is answered like every other failure, never with Fastify's own JSON.
+    frameworkErrors: sendProblem,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   });
@@ -142,20 +158,14 @@ export async function buildApp(s: AppServices): Promise<App> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : otherAjv).compile(schema));
   app.addSchema(ProblemSchema);
 
-  app.setErrorHandler((err, req, reply) => {
-    const answer = toProblem(err, String(req.id));
-    if (answer.retryAfterSec !== undefined) reply.header('retry-after', String(answer.retryAfterSec));
-    securityHeaders(reply);
-    if (answer.internal) s.logger.error({ err, requestId: req.id, method: req.method, url: req.url.split('?')[0] }, 'request failed');
-    else s.logger.debug({ code: answer.body.code, requestId: req.id }, 'request refused');
-    void reply.code(answer.body.status).type('application/problem+json').send(JSON.stringify(answer.body));
-  });
+  app.setErrorHandler(sendProblem);
 
   const consolePage = await registerConsole(app);
   app.setNotFoundHandler((req, reply) => {
     securityHeaders(reply);
     if (wantsConsole(req)) return consolePage(req, reply);
     const body = problemBody('NOT_FOUND', 'No route for this method and path', String(req.id));
+    noStore(reply);
     void reply.code(404).type('application/problem+json').send(JSON.stringify(body));
   });
 
@@ -165,8 +175,9 @@ export async function buildApp(s: AppServices): Promise<App> {
   await app.register(verifyRoutes(s));
   await app.register(forwardAuthRoutes(forward));
   await app.register(async (scope) => {
-    scope.addHook('onSend', (_req, reply, payload, done) => {
+    scope.addHook('onSend', (req, reply, payload, done) => {
       securityHeaders(reply);
+      if (req.url.startsWith('/v1/') || req.headers.authorization !== undefined || req.headers['x-session-token'] !== undefined) noStore(reply);
       done(null, payload);
     });
     await registerDocsUi(scope);
@@ -176,7 +187,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(appRoutes(s));
     await scope.register(keyRoutes(s));
     await scope.register(usageRoute(s));
-    await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs }));
+    await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs, streamLimits: { session: s.http.streamsPerSession, rootKey: s.http.streamsPerRootKey } }));
     await scope.register(auditRoutes(s));
     await scope.register(vaultRoutes(s));
     await scope.register(webhookRoutes(s));

@@ -31,8 +31,22 @@ export interface Config {
   readonly cacheStaleMs: number;
   /** scrypt cost of password hashes, as log2 N (17 = OWASP's minimum; tests use less). */
   readonly passwordCost: number;
-  /** How often a change stream re-checks that its credential still holds. */
+  /** How often a change stream re-checks that its credential still holds (a safety net: changes end streams at once). */
   readonly streamRecheckMs: number;
+  /** Open change streams one session may hold at once. */
+  readonly streamsPerSession: number;
+  /** Open change streams one root key may hold at once (a fleet of middleware may share one). */
+  readonly streamsPerRootKey: number;
+  /** Login defence (src/auth/throttle.ts): attempts per 15 minutes, and password hashes in flight. */
+  readonly login: {
+    readonly maxPerEmailAddress: number;
+    readonly maxPerAddress: number;
+    readonly maxPerEmail: number;
+    /** Password hashes running at once on this node; beyond, attempts get 503 at once. */
+    readonly hashSlots: number;
+    /** Of those, kept for logins from an address known to the account. */
+    readonly hashReserved: number;
+  };
   /** Rate limits while Redis is away: each live node enforces its share (`share`), or refuses (`deny`). */
   readonly ratelimitFallback: 'share' | 'deny';
   /** How long tokens leased from Redis may sit unspent on a node before they go back (0: no leases). */
@@ -152,6 +166,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
     throw new ConfigError(`LOG_LEVEL "${level}" is not a pino level`);
   }
+  const hashSlots = int(env, 'KEYWARD_LOGIN_HASH_SLOTS', 3, 1, 64);
+  const hashReserved = int(env, 'KEYWARD_LOGIN_HASH_RESERVED', 1, 0, 63);
+  if (hashReserved >= hashSlots) throw new ConfigError(`KEYWARD_LOGIN_HASH_RESERVED (${hashReserved}) must be below KEYWARD_LOGIN_HASH_SLOTS (${hashSlots}): logins from new addresses need a slot too`);
   const workers = env.KEYWARD_WORKERS === 'auto' ? os.availableParallelism() : int(env, 'KEYWARD_WORKERS', 1, 1, 256);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   if (workers > 1 && !redisUrl) {
@@ -177,7 +194,16 @@ export function loadConfig(env: Env = process.env): Config {
     cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
-    streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 5000, 20, 60_000),
+    streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 60_000, 20, 3_600_000),
+    streamsPerSession: int(env, 'KEYWARD_STREAMS_PER_SESSION', 5, 1, 1000),
+    streamsPerRootKey: int(env, 'KEYWARD_STREAMS_PER_ROOT_KEY', 100, 1, 100_000),
+    login: Object.freeze({
+      maxPerEmailAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_EMAIL_ADDRESS', 10, 1, 100_000),
+      maxPerAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_ADDRESS', 30, 1, 100_000),
+      maxPerEmail: int(env, 'KEYWARD_LOGIN_MAX_PER_EMAIL', 100, 1, 100_000),
+      hashSlots,
+      hashReserved,
+    }),
     ratelimitFallback: oneOf(env, 'KEYWARD_RATELIMIT_FALLBACK', ['share', 'deny'] as const, 'share'),
     ratelimitLeaseMs: int(env, 'KEYWARD_RATELIMIT_LEASE_MS', 2000, 0, 60_000),
     feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),

@@ -11,7 +11,7 @@ import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, Sec
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { RedisRateLimiter } from './ratelimit/redis.js';
-import { KeyChangeListeners, localBus, type InvalidationBus } from './shared/bus.js';
+import { KeyChangeListeners, localBus, type Invalidatable, type InvalidationBus } from './shared/bus.js';
 import { ChangeFeed } from './shared/feed.js';
 import { NodeRegistry } from './shared/nodes.js';
 import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/replay.js';
@@ -25,7 +25,8 @@ import type { VerifyDeps } from './verify/verify.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
 import { Idempotency } from './http/idempotency.js';
-import { LoginThrottle, MemoryCounters, RedisCounters, type CounterStore } from './auth/throttle.js';
+import { HashSlots, LoginThrottle, MemoryCounters, RedisCounters, type CounterStore } from './auth/throttle.js';
+import { MemoryStreamSlots, RedisStreamSlots, type StreamSlots } from './auth/streams.js';
 import { AppService } from './apps/service.js';
 import { KeyService } from './keys/service.js';
 import { WorkspaceService } from './workspaces/service.js';
@@ -41,6 +42,8 @@ import { WebhookService } from './webhooks/service.js';
 const MAX_NEGATIVE_CACHE = 100_000;
 /** The contract's bound: a change is refused by every node reaching the store within 1 s. */
 const FEED_LAG_BOUND_MS = 1000;
+/** A change stream's place in the shared count lapses this long after its node last renewed it (every 15 s). */
+const STREAM_LEASE_MS = 60_000;
 /** Windows of the local rate limiter are swept this often. */
 const LIMITER_SWEEP_MS = 60_000;
 
@@ -152,14 +155,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     const row = await store.repos.rootKeys.findByHash(hash);
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
   });
+  const listeners = new KeyChangeListeners();
   // What a key change invalidates: cached keys and cached root keys (ids never collide: key_ and rk_).
-  const caches = {
+  // An access change also reaches the open change streams, which end when their right does.
+  const caches: Invalidatable = {
     invalidateKey: (id: string) => {
       cache.invalidateKey(id);
       rootKeys.invalidate(id);
     },
     invalidateHash: (hash: string) => cache.invalidateHash(hash),
     invalidateApp: (appId: string) => cache.invalidateApp(appId),
+    invalidateAccess: (change) => {
+      if (change.kind === 'root_key') rootKeys.invalidate(change.target);
+      listeners.emitAccess(change);
+    },
     clear: () => {
       cache.clear();
       rootKeys.clear();
@@ -169,11 +178,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   let limiter: RateLimiter = memoryLimiter;
   const nodes = new NodeRegistry(store, clock);
   await nodes.start();
-  const listeners = new KeyChangeListeners();
   const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
   let bus: InvalidationBus = localBus(caches, listeners);
   let counters: CounterStore = new MemoryCounters(now);
   let replay: ReplayGuard = new MemoryReplayGuard();
+  const localStreams = new MemoryStreamSlots();
+  let streams: StreamSlots = localStreams;
   let redis: Redis | undefined;
   let sub: Redis | undefined;
   if (config.redisUrl) {
@@ -187,6 +197,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(redis, config.redisPrefix, counters);
     replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
+    streams = new RedisStreamSlots(redis, config.redisPrefix, localStreams, STREAM_LEASE_MS);
   }
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
@@ -200,13 +211,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
 
-  const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
+  const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters, config.login), new PasswordHasher(config.passwordCost),
+    new HashSlots(config.login.hashSlots, config.login.hashReserved), bus);
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
     auth,
     guard: new Guard(auth, store.repos),
+    streams,
     idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus, outbox),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),

@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   MISSING_FORWARDED_REQUEST: { status: 400, title: 'The gateway did not send the original method and URI' },
   MALFORMED_PATH: { status: 400, title: 'The forwarded path has a form routers read differently' },
-  URI_TOO_LONG: { status: 414, title: 'The forwarded URI is too long' },
+  URI_TOO_LONG: { status: 414, title: 'URI too long' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal error' },

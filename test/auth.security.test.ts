@@ -1,5 +1,6 @@
 // Setup, login, sessions, root keys and tenant isolation through the API.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ScryptRun } from '../src/lib/hash.js';
 import { DIALECTS, addMember, createKey, startServer, world, type TestServer, type World } from './harness.js';
 
 describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
@@ -27,6 +28,15 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
     const after = await s.request('GET', '/v1/auth/me', { token: login.body.token });
     expect(after.status).toBe(401);
     expect(after.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('a finished setup is refused before any password hashing (no scrypt to make the node run)', async () => {
+    w = await world(s);
+    const runs: ScryptRun[] = [];
+    s.deps.services.auth.passwords.observe((run) => runs.push(run));
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => s.request('POST', '/v1/setup', { body: { email: `x${i}@example.com`, password: 'another password', workspaceName: 'X' } })));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(409));
+    expect(runs).toEqual([]);
   });
 
   it('concurrent setups: exactly one wins', async () => {
@@ -130,5 +140,50 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
     }
     s.clock.advance(25 * 3_600_000);
     expect((await s.request('GET', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(401);
+  });
+
+  it('a path parameter over 200 characters is a 414 problem+json with nosniff, echoing nothing', async () => {
+    w = await world(s);
+    const long = 'k'.repeat(250);
+    for (const path of [`/v1/keys/${long}`, `/v1/apps/${long}/keys`, `/v1/workspaces/${long}`]) {
+      const r = await s.request('GET', path, { token: w.token });
+      expect(r.status, path).toBe(414);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.body.code).toBe('URI_TOO_LONG');
+      expect(r.body.status).toBe(414);
+      expect(r.text).not.toContain(long);
+    }
+    // A malformed percent-encoding in a parameter: a 400 problem, the path not echoed either.
+    const bad = await s.request('GET', '/v1/keys/%E0%A4%A', { token: w.token });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    expect(bad.text).not.toContain('%E0');
+  });
+
+  it('every authenticated answer, success or refusal, carries Cache-Control: no-store', async () => {
+    w = await world(s);
+    const k = await createKey(s, w);
+    const root = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['*'] } })).body.key as string;
+    const calls: [string, string, string | undefined, unknown?][] = [
+      ['GET', '/v1/auth/me', w.token],
+      ['GET', '/v1/workspaces', w.token],
+      ['GET', `/v1/workspaces/${w.workspaceId}/members`, w.token],
+      ['GET', `/v1/workspaces/${w.workspaceId}/root-keys`, root],
+      ['GET', `/v1/apps/${w.appId}`, w.token],
+      ['GET', `/v1/apps/${w.appId}/keys`, root],
+      ['GET', `/v1/keys/${k.id}`, w.token],
+      ['GET', `/v1/keys/${k.id}/usage`, w.token],
+      ['GET', `/v1/workspaces/${w.workspaceId}/audit`, w.token],
+      ['PATCH', `/v1/keys/${k.id}`, w.token, { name: 'renamed' }],
+      ['GET', '/v1/keys/key_doesnotexist', w.token],
+      ['GET', `/v1/apps/${w.appId}`, 'kws_not_a_session'],
+      ['POST', '/v1/auth/login', undefined, { email: 'owner@example.com', password: 'correct horse battery' }],
+    ];
+    for (const [method, path, token, body] of calls) {
+      const r = await s.request(method, path, { ...(token ? { token } : {}), ...(body ? { body } : {}) });
+      expect(r.headers.get('cache-control'), `${method} ${path} (${r.status})`).toBe('no-store');
+    }
   });
 });

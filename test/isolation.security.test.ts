@@ -78,6 +78,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.path === '/v1/apps') return { workspaceId: ids.id, name: 'sneaky' };
     if (op.path.endsWith('/vault/{name}')) return { value: 'sneaky' };
     if (op.path.endsWith('/members') || op.path.endsWith('/invitations')) return { email: 'sneaky@example.com', role: 'owner' };
+    if (op.path.endsWith('/members/{userId}')) return { role: 'owner' };
     if (op.path.endsWith('/root-keys')) return { name: 'sneaky', permissions: ['*'] };
     if (op.path === '/v1/workspaces') return { name: 'mine' };
     if (op.path.endsWith('/keys')) return { name: 'sneaky' };

@@ -15,3 +15,16 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
 export function grants(granted: readonly string[], wanted: Permission): boolean {
   return granted.includes('*') || granted.includes(wanted);
 }
+
+/**
+ * Whether a member of role `inviter` may invite someone as `invited`: owners invite anyone, admins
+ * anyone but owners. An invitation lives only while its inviter still may.
+ */
+export function mayInvite(inviter: Role | undefined, invited: Role): boolean {
+  return inviter === 'owner' || (inviter === 'admin' && invited !== 'owner');
+}
+
+/** The roles a member of role `role` may no longer invite. */
+export function rolesNotInvitable(role: Role | undefined): Role[] {
+  return ROLES.filter((invited) => !mayInvite(role, invited));
+}

@@ -40,14 +40,14 @@ export const authRoutes = ({ auth, guard }: AuthRouteServices) => async (app: Fa
   r.post('/v1/auth/login', {
     schema: {
       tags: ['auth'], summary: 'Log in with email and password', security: [],
-      description: 'Every attempt is counted before the password is checked: 10 per email and address in 15 minutes, and 100 per email from addresses that never logged in to it, then 429 with Retry-After.',
+      description: 'Every attempt is counted before the password is checked, per 15 minutes: 10 per email and address, 30 per address across all emails and 100 per email from addresses unknown to the account (an address is known once setup, an invitation or a login succeeded from it), then 429 with Retry-After (defaults; see the security docs). A node checks a bounded number of passwords at once, some kept for known addresses; beyond them the answer is 503 with Retry-After at once.',
       body: Type.Object({ email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
       response: withErrors({ 200: SessionView }),
     },
   }, async (req) => auth.login(req.body.email, req.body.password, originOf(req)));
 
   r.post('/v1/auth/logout', {
-    schema: { tags: ['auth'], summary: 'End the current session', response: withErrors({ 204: Type.Null() }) },
+    schema: { tags: ['auth'], summary: 'End the current session', description: 'Its open change streams end at once, on every node.', response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
     await auth.logout(await guard.principal(req));
     return reply.code(204).send();

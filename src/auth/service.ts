@@ -4,21 +4,25 @@ import { AppError, conflict, forbidden, notFound } from '../errors.js';
 import { sha256Hex, type PasswordHasher } from '../lib/hash.js';
 import { parseJson } from '../lib/json.js';
 import { newId } from '../lib/random.js';
-import { iso } from '../lib/time.js';
+import { DAY, iso } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
+import type { InvalidationBus } from '../shared/bus.js';
 import { parseKey, ROOT_KEY_PREFIX } from '../keys/format.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { Repos } from '../store/repos/index.js';
 import { grants, ROLE_PERMISSIONS, type Permission, type Role } from './permissions.js';
-import type { LoginThrottle } from './throttle.js';
+import { networkOf } from './address.js';
+import type { HashSlots, LoginThrottle, LoginTicket } from './throttle.js';
 
 export const SESSION_PREFIX = 'kws_';
 /** Longer than any session token or root key: refused before it is hashed. */
 const MAX_TOKEN_LENGTH = 200;
+/** How long a network stays known to an account after it last proved itself from there. */
+export const KNOWN_ADDRESS_MS = 90 * DAY;
 
 export type Principal =
-  | { kind: 'user'; userId: string; email: string; sessionId: string }
+  | { kind: 'user'; userId: string; email: string; sessionId: string; expiresAt: number }
   | { kind: 'root'; rootKeyId: string; workspaceId: string; permissions: string[] };
 
 export interface Access {
@@ -40,6 +44,19 @@ export interface SessionInfo {
   workspaces: { id: string; name: string; role: string }[];
 }
 
+/** An account's stored row, as a password check sees it. */
+export interface Candidate {
+  id: string;
+  email: string;
+  password_hash: string;
+}
+
+/** What a guarded password check hands its work: the account (if any) and the attempt's ticket. */
+export interface PasswordAttempt {
+  user: Candidate | undefined;
+  ticket: LoginTicket;
+}
+
 export function actorOf(principal: Principal, origin: Origin): Actor {
   return {
     type: principal.kind === 'user' ? 'user' : 'root_key',
@@ -49,6 +66,9 @@ export function actorOf(principal: Principal, origin: Origin): Actor {
   };
 }
 
+/** No hash slot free on this node: refused at once rather than queued. */
+const busy = (): AppError => new AppError('SERVICE_UNAVAILABLE', 'Too many password checks are running; try again in a moment', { retryAfterSec: 1 });
+
 export class AuthService {
   constructor(
     private readonly store: Store,
@@ -56,7 +76,11 @@ export class AuthService {
     private readonly sessionTtlMs: number,
     private readonly throttle: LoginThrottle,
     readonly passwords: PasswordHasher,
+    private readonly slots: HashSlots,
+    private readonly bus: Pick<InvalidationBus, 'accessChanged'>,
   ) {}
+
+  private setupChain: Promise<void> = Promise.resolve();
 
   /** A session token or root key → who it is; 401 for anything else. */
   async resolve(token: string | null): Promise<Principal> {
@@ -65,7 +89,7 @@ export class AuthService {
     if (token.startsWith(SESSION_PREFIX)) {
       const row = await repos.users.findSession(sha256Hex(token));
       if (!row || row.expiresAt <= this.clock.now()) throw new AppError('UNAUTHORIZED', 'Session is invalid or expired');
-      return { kind: 'user', userId: row.userId, email: row.email, sessionId: row.sessionId };
+      return { kind: 'user', userId: row.userId, email: row.email, sessionId: row.sessionId, expiresAt: row.expiresAt };
     }
     if (parseKey(token)?.prefix === ROOT_KEY_PREFIX) {
       const row = await repos.rootKeys.findByHash(sha256Hex(token));
@@ -116,8 +140,17 @@ export class AuthService {
   }
 
   async setup(input: { email: string; password: string; workspaceName: string; name?: string | undefined }, origin: Origin): Promise<SessionInfo> {
-    const now = this.clock.now();
+    // One setup at a time on a node, each refused before any hashing once a user exists: a
+    // finished setup must not be a way to make the node run scrypt.
+    const run = this.setupChain.then(() => this.setupOnce(input, origin));
+    this.setupChain = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private async setupOnce(input: { email: string; password: string; workspaceName: string; name?: string | undefined }, origin: Origin): Promise<SessionInfo> {
+    if (await this.store.repos.users.any()) throw conflict('Setup is already complete; log in instead');
     const passwordHash = await this.passwords.hash(input.password);
+    const now = this.clock.now();
     const userId = newId('user');
     const workspaceId = newId('workspace');
     const session = await this.store.transaction(async (r) => {
@@ -140,25 +173,61 @@ export class AuthService {
     return this.sessionInfo(userId, session);
   }
 
-  async login(emailText: string, password: string, origin: Origin): Promise<SessionInfo> {
+  /**
+   * The defences every password check passes first, in order: the throttle's counters (429), then
+   * a hash slot on this node (503 at once when none is free); then `work` runs with the account of
+   * `email` (if any) and the attempt's ticket. Used by login and by accepting an invitation.
+   */
+  async guarded<T>(emailText: string, origin: Origin, work: (attempt: PasswordAttempt) => Promise<T>): Promise<T> {
     const email = emailText.toLowerCase();
-    const ticket = await this.throttle.charge(email, origin.ip);
-    const user = await this.store.repos.users.findByEmail(email);
-    // Unknown emails are checked against a dummy hash: both failures cost one password check.
-    const ok = await this.passwords.verify(password, user?.password_hash ?? (await this.passwords.dummyHash()));
+    const network = networkOf(origin.ip);
+    const { user, known } = await this.store.repos.users.loginCandidate(email, network, this.clock.now() - KNOWN_ADDRESS_MS);
+    const ticket = await this.throttle.charge({ email, network, known });
+    const release = this.slots.tryAcquire(known);
+    if (!release) {
+      await ticket.refund();
+      throw busy();
+    }
+    try {
+      return await work({ user, ticket });
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Checks a password inside a guarded attempt: the account it opens, or 401 (the same answer
+   * and the same scrypt cost for an unknown email, see PasswordHasher.check). A hash made at
+   * another cost is replaced; the caller writes `rehashed` with its session.
+   */
+  async checkPassword({ user, ticket }: PasswordAttempt, password: string): Promise<{ user: Candidate; rehashed: string | undefined }> {
+    const ok = await this.passwords.check(password, user?.password_hash);
     if (!user || !ok) {
       await ticket.failed();
       throw new AppError('UNAUTHORIZED', 'Email or password is wrong');
     }
     await ticket.succeeded();
-    if (this.passwords.needsRehash(user.password_hash)) await this.store.repos.users.setPasswordHash(user.id, await this.passwords.hash(password));
-    const session = await this.startSession(this.store.repos, user.id, origin.ip);
+    const rehashed = this.passwords.needsRehash(user.password_hash) ? await this.passwords.hash(password) : undefined;
+    return { user, rehashed };
+  }
+
+  async login(email: string, password: string, origin: Origin): Promise<SessionInfo> {
+    const { user, rehashed } = await this.guarded(email, origin, (attempt) => this.checkPassword(attempt, password));
+    const session = await this.store.transaction(async (r) => {
+      if (rehashed) await r.users.setPasswordHash(user.id, rehashed);
+      return this.startSession(r, user.id, origin.ip);
+    });
     return this.sessionInfo(user.id, session);
   }
 
+  /** Ends the session; every node's open streams of it end with it (the change feed and Redis). */
   async logout(principal: Principal): Promise<void> {
     if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'Root keys have no session; revoke the key instead');
-    await this.store.repos.users.deleteSession(principal.sessionId);
+    const now = this.clock.now();
+    await this.store.transaction(async (r) => {
+      if (await r.users.deleteSession(principal.sessionId)) await r.changes.record('session', principal.sessionId, '', now);
+    });
+    this.bus.accessChanged({ kind: 'session', target: principal.sessionId, workspaceId: '' });
   }
 
   async me(principal: Principal): Promise<Omit<SessionInfo, 'token'>> {
@@ -169,12 +238,22 @@ export class AuthService {
     return rest;
   }
 
+  /**
+   * A new session, in the transaction that proved who the user is (setup, invitation, login); the
+   * network it came from becomes known to the account.
+   */
   async startSession(r: Repos, userId: string, ip: string | null): Promise<{ token: string; expiresAt: string }> {
     const token = SESSION_PREFIX + randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const expiresAt = now + this.sessionTtlMs;
     await r.users.insertSession({ id: newId('session'), user_id: userId, token_hash: sha256Hex(token), created_at: now, expires_at: expiresAt, ip });
+    await r.users.markAddress(userId, networkOf(ip), now);
     return { token, expiresAt: iso(expiresAt) };
+  }
+
+  /** An account proved itself from this address without a new session (an invitation accepted while logged in). */
+  markKnown(r: Repos, userId: string, ip: string | null): Promise<void> {
+    return r.users.markAddress(userId, networkOf(ip), this.clock.now());
   }
 
   async sessionInfo(userId: string, session: { token: string; expiresAt: string }): Promise<SessionInfo> {

@@ -18,6 +18,14 @@ export function pageHeaders(reply: FastifyReply): void {
   reply.header('cross-origin-opener-policy', 'same-origin');
 }
 
+/**
+ * API answers are never stored by a browser or a shared cache: they carry tokens, secrets, or
+ * what one credential may read (RFC 9111 would let a cache keep a GET's answer otherwise).
+ */
+export function noStore(reply: FastifyReply): void {
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+}
+
 export function securityHeaders(reply: FastifyReply): void {
   if (WORKER) reply.header('x-keyward-worker', WORKER);
   reply.header('x-content-type-options', 'nosniff');

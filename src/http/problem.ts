@@ -11,6 +11,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION_FAILED',
   FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  FST_ERR_BAD_URL: 'VALIDATION_FAILED',
 };
 
 /** Fastify errors whose message quotes the request (a body, a path): answered with fixed words. */
@@ -18,6 +20,8 @@ const FIXED_FASTIFY_DETAIL: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'The body is not valid JSON',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'This content type is not accepted here; send application/json',
   FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path segment is longer than 200 characters',
+  FST_ERR_BAD_URL: 'The request path is malformed',
 };
 
 /** PostgreSQL: invalid byte sequence, character not in repertoire, NUL in text. */

@@ -6,12 +6,24 @@ export interface KeyChange {
   workspaceId: string;
 }
 
+/**
+ * A credential's rights changed: a session ended, a member was removed or given another role in
+ * `workspaceId`, a root key was revoked. `target` is the session, user or root key id.
+ */
+export interface AccessChange {
+  kind: 'session' | 'member' | 'root_key';
+  target: string;
+  workspaceId: string;
+}
+
 /** What the bus invalidates: the verify cache implements it. */
 export interface Invalidatable {
   invalidateKey(keyId: string): void;
   /** Every cached key of an app (its gateway rules changed). */
   invalidateApp(appId: string): void;
   invalidateHash(hash: string): void;
+  /** A credential's rights changed: cached root keys are dropped, open change streams end or recheck. */
+  invalidateAccess?(change: AccessChange): void;
   clear(): void;
 }
 
@@ -24,6 +36,10 @@ export interface InvalidationBus {
   appChanged(appId: string): void;
   /** Every key change seen by this node, its own and other nodes'; returns the unsubscribe. */
   onKeyChange(listener: (change: KeyChange) => void): () => void;
+  /** A credential's rights changed (written to the change feed in the same transaction): every node hears it. */
+  accessChanged(change: AccessChange): void;
+  /** Every access change seen by this node, from itself, Redis or the change feed (maybe more than once). */
+  onAccessChange(listener: (change: AccessChange) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -43,6 +59,15 @@ export class KeyChangeListeners {
     this.events.on('change', listener);
     return () => this.events.off('change', listener);
   }
+
+  emitAccess(change: AccessChange): void {
+    this.events.emit('access', change);
+  }
+
+  addAccess(listener: (change: AccessChange) => void): () => void {
+    this.events.on('access', listener);
+    return () => this.events.off('access', listener);
+  }
 }
 
 /** One node, no Redis: invalidation is local (other processes on the store follow the change feed). */
@@ -55,6 +80,8 @@ export function localBus(cache: Invalidatable, listeners: KeyChangeListeners): I
     valueAdded: (hash) => cache.invalidateHash(hash),
     appChanged: (appId) => cache.invalidateApp(appId),
     onKeyChange: (listener) => listeners.add(listener),
+    accessChanged: (change) => cache.invalidateAccess?.(change),
+    onAccessChange: (listener) => listeners.addAccess(listener),
     close: async () => {},
   };
 }

@@ -112,6 +112,11 @@ export class ChangeFeed {
       this.caches.invalidateApp(row.target);
       return;
     }
+    if (row.kind === 'session' || row.kind === 'member' || row.kind === 'root_key') {
+      // A credential's rights changed: its open change streams end (or recheck) on this node too.
+      this.caches.invalidateAccess?.({ kind: row.kind, target: row.target, workspaceId: row.workspace_id });
+      if (row.kind !== 'root_key') return;
+    }
     this.caches.invalidateKey(row.target);
     if (row.kind === 'key') this.emit({ keyId: row.target, workspaceId: row.workspace_id });
   }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Invalidatable, InvalidationBus, KeyChange, KeyChangeListeners } from './bus.js';
+import type { AccessChange, Invalidatable, InvalidationBus, KeyChange, KeyChangeListeners } from './bus.js';
 
 export function connectRedis(url: string, logger: Logger, name: string): Redis {
   const redis = new Redis(url, {
@@ -29,6 +29,8 @@ export function connectRedis(url: string, logger: Logger, name: string): Redis {
   return redis;
 }
 
+const ACCESS_KINDS: ReadonlySet<string> = new Set<AccessChange['kind']>(['session', 'member', 'root_key']);
+
 export class RedisInvalidationBus implements InvalidationBus {
   private readonly channel: string;
   private wasReady = false;
@@ -52,6 +54,10 @@ export class RedisInvalidationBus implements InvalidationBus {
         const [keyId = '', workspaceId = '', origin] = message.slice(2).split(':');
         cache.invalidateKey(keyId);
         if (origin !== this.nodeId) this.listeners.emit({ keyId, workspaceId } satisfies KeyChange);
+      }
+      else if (message.startsWith('x:')) {
+        const [kind = '', target = '', workspaceId = '', origin] = message.slice(2).split(':');
+        if (origin !== this.nodeId && ACCESS_KINDS.has(kind)) cache.invalidateAccess?.({ kind: kind as AccessChange['kind'], target, workspaceId });
       }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
       else if (message.startsWith('a:')) cache.invalidateApp(message.slice(2));
@@ -87,6 +93,15 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   onKeyChange(listener: (change: KeyChange) => void): () => void {
     return this.listeners.add(listener);
+  }
+
+  accessChanged(change: AccessChange): void {
+    this.cache.invalidateAccess?.(change);
+    this.publish(`x:${change.kind}:${change.target}:${change.workspaceId}:${this.nodeId}`);
+  }
+
+  onAccessChange(listener: (change: AccessChange) => void): () => void {
+    return this.listeners.addAccess(listener);
   }
 
   /** Best effort: when Redis is away the change feed carries the change within a poll. */

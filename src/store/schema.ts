@@ -18,6 +18,14 @@ export interface SessionsTable {
   ip: string | null;
 }
 
+/** A network (IPv4 address or IPv6 /64) an account proved itself from: setup, invitation, login. */
+export interface LoginAddressesTable {
+  user_id: string;
+  network: string;
+  created_at: number;
+  last_seen_at: number;
+}
+
 export interface WorkspacesTable {
   id: string;
   name: string;
@@ -154,8 +162,12 @@ export interface InvitationsTable {
 export interface ChangesTable {
   /** Generated: monotonic per store. */
   seq: Generated<number>;
-  /** `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash). */
-  kind: 'key' | 'root_key' | 'value' | 'app';
+  /**
+   * `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash),
+   * `app` (target = app id), `session` (target = session id, ended), `member` (target = user id:
+   * removed from, or given another role in, workspace_id).
+   */
+  kind: 'key' | 'root_key' | 'value' | 'app' | 'session' | 'member';
   target: string;
   workspace_id: string;
   created_at: number;
@@ -229,6 +241,7 @@ export interface WebhookDeliveriesTable {
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
+  login_addresses: LoginAddressesTable;
   workspaces: WorkspacesTable;
   members: MembersTable;
   apps: AppsTable;

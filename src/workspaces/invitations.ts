@@ -1,9 +1,10 @@
 // Invitations: the only way into a workspace. An admin names an email and a role and gets a
-// one-time link; the invitee sets their own password (a new email) or accepts while logged in as
-// that email (an existing account). Nobody sets another person's password, and nothing here tells a
-// workspace whether an email has an account anywhere.
+// one-time link; the invitee sets their own password (a new email), or proves they hold the
+// existing account (its password, or a session of it). Nobody sets another person's password, and
+// until a password or a session proves who is accepting, every answer is the same whether or not
+// the email has an account. An invitation lives only while its inviter may still invite that role.
 import { randomBytes } from 'node:crypto';
-import { AppError, conflict, forbidden, invalid, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notFound } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import { DAY } from '../lib/time.js';
@@ -13,6 +14,8 @@ import type { Store } from '../store/db.js';
 import type { Role } from '../store/repos/workspaces.js';
 import type { InvitationsTable } from '../store/schema.js';
 import type { Access, AuthService, Origin, Principal, SessionInfo } from '../auth/service.js';
+import { mayInvite } from '../auth/permissions.js';
+import type { Repos } from '../store/repos/index.js';
 
 export const INVITATION_TTL_MS = 7 * DAY;
 const TOKEN_PREFIX = 'kwi_';
@@ -39,7 +42,7 @@ export class InvitationService {
   ) {}
 
   async create(workspaceId: string, access: Access, input: { email: string; role: Role }): Promise<CreatedInvitation> {
-    if (input.role === 'owner' && access.role !== 'owner') throw forbidden('Only an owner can invite an owner');
+    if (!mayInvite(access.role ?? undefined, input.role)) throw forbidden(input.role === 'owner' ? 'Only an owner can invite an owner' : 'Only owners and admins invite');
     const now = this.clock.now();
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const row: InvitationsTable = {
@@ -69,36 +72,78 @@ export class InvitationService {
     });
   }
 
-  /** A refused accept changes nothing: the token stays usable for the right person. */
+  /**
+   * A refused accept changes nothing: the token stays usable for the right person. Before anything
+   * proves who is accepting, the answers (a dead token, no password, a session of another email)
+   * do not depend on whether the invited email has an account.
+   */
   async accept(token: string, principal: Principal | null, input: { password?: string | undefined; name?: string | undefined }, origin: Origin): Promise<Accepted> {
-    const now = this.clock.now();
-    const repos = this.store.repos;
-    const invite = token.startsWith(TOKEN_PREFIX) && token.length < 100 ? await repos.invitations.findByTokenHash(sha256Hex(token)) : undefined;
-    if (!invite || invite.accepted_at !== null || invite.revoked_at !== null || invite.expires_at <= now) throw notFound('Invitation');
-    const workspace = await repos.workspaces.find(invite.workspace_id);
+    const invite = await this.live(this.store.repos, token);
+    const workspace = await this.store.repos.workspaces.find(invite.workspace_id);
     if (!workspace) throw notFound('Invitation');
-    const existing = await repos.users.findByEmail(invite.email);
-    if (existing) {
-      if (!principal || principal.kind !== 'user') throw new AppError('UNAUTHORIZED', 'An account with this email exists: log in as that email, then accept the invitation');
-      if (principal.userId !== existing.id) throw forbidden('This invitation is for another email address');
+    const joined = { id: workspace.id, name: workspace.name, role: invite.role };
+    if (principal) {
+      if (principal.kind !== 'user' || principal.email !== invite.email) {
+        throw forbidden('This invitation is for another email address: accept it logged in as that email, or without a session');
+      }
       await this.store.transaction(async (r) => {
-        if (!(await r.invitations.accept(invite.id, existing.id, now))) throw notFound('Invitation');
-        if (await r.workspaces.role(invite.workspace_id, existing.id)) throw conflict('You are already a member of this workspace');
-        await r.workspaces.addMember({ workspace_id: invite.workspace_id, user_id: existing.id, role: invite.role, created_at: now });
-        await r.audit.record({ type: 'user', id: existing.id, ...origin }, { workspaceId: invite.workspace_id, action: 'member.join', targetType: 'user', targetId: existing.id, meta: { invitationId: invite.id, role: invite.role } }, now);
+        await this.join(r, invite, principal.userId, origin);
+        await this.auth.markKnown(r, principal.userId, origin.ip);
       });
-      return { workspace: { id: workspace.id, name: workspace.name, role: invite.role } };
+      return { workspace: joined };
     }
-    if (!input.password) throw invalid('body/password', 'is required: choose the password of your new account');
-    const passwordHash = await this.auth.passwords.hash(input.password);
-    const userId = newId('user');
-    const session = await this.store.transaction(async (r) => {
-      if (!(await r.invitations.accept(invite.id, userId, now))) throw notFound('Invitation');
-      await r.users.insert({ id: userId, email: invite.email, name: input.name ?? invite.email.split('@')[0]!, password_hash: passwordHash, created_at: now });
-      await r.workspaces.addMember({ workspace_id: invite.workspace_id, user_id: userId, role: invite.role, created_at: now });
-      await r.audit.record({ type: 'user', id: userId, ...origin }, { workspaceId: invite.workspace_id, action: 'member.join', targetType: 'user', targetId: userId, meta: { invitationId: invite.id, role: invite.role } }, now);
-      return this.auth.startSession(r, userId, origin.ip);
+    const password = input.password;
+    if (!password) throw invalid('body/password', 'is required: the password of your account, or the one you choose for a new account');
+    // A password check like a login's (throttled, a bounded number at once): with an existing
+    // account, accepting is logging in to it.
+    return this.auth.guarded(invite.email, origin, async (attempt) => {
+      if (attempt.user) {
+        const { user, rehashed } = await this.auth.checkPassword(attempt, password);
+        const session = await this.store.transaction(async (r) => {
+          await this.join(r, invite, user.id, origin);
+          if (rehashed) await r.users.setPasswordHash(user.id, rehashed);
+          return this.auth.startSession(r, user.id, origin.ip);
+        });
+        return { workspace: joined, session: await this.auth.sessionInfo(user.id, session) };
+      }
+      const passwordHash = await this.auth.passwords.hash(password);
+      await attempt.ticket.succeeded();
+      const userId = newId('user');
+      const now = this.clock.now();
+      const session = await this.store.transaction(async (r) => {
+        try {
+          await r.users.insert({ id: userId, email: invite.email, name: input.name ?? invite.email.split('@')[0]!, password_hash: passwordHash, created_at: now });
+        } catch (err) {
+          // Another invitation for this email was accepted at the same moment and made the account.
+          if (this.store.isUniqueViolation(err)) throw conflict('An account with this email was just created: log in as that email, then accept');
+          throw err;
+        }
+        await this.join(r, invite, userId, origin);
+        return this.auth.startSession(r, userId, origin.ip);
+      });
+      return { workspace: joined, session: await this.auth.sessionInfo(userId, session) };
     });
-    return { workspace: { id: workspace.id, name: workspace.name, role: invite.role }, session: await this.auth.sessionInfo(userId, session) };
+  }
+
+  /** The invitation a token names, if it can still be accepted: 404 for any other. */
+  private async live(r: Repos, token: string): Promise<InvitationsTable> {
+    const invite = token.startsWith(TOKEN_PREFIX) && token.length < 100 ? await r.invitations.findByTokenHash(sha256Hex(token)) : undefined;
+    if (!invite || invite.accepted_at !== null || invite.revoked_at !== null || invite.expires_at <= this.clock.now()) throw notFound('Invitation');
+    // It dies with its inviter's rights: removed from the workspace, or no longer allowed this role.
+    const inviterRole = invite.created_by === null ? undefined : await r.workspaces.role(invite.workspace_id, invite.created_by);
+    if (!mayInvite(inviterRole, invite.role)) throw notFound('Invitation');
+    return invite;
+  }
+
+  /** Uses the invitation up and adds the member, in the caller's transaction. */
+  private async join(r: Repos, invite: InvitationsTable, userId: string, origin: Origin): Promise<void> {
+    const now = this.clock.now();
+    if (!(await r.invitations.accept(invite.id, userId, now))) throw notFound('Invitation');
+    // Again inside the transaction: the inviter may have been removed since the first look.
+    const inviterRole = invite.created_by === null ? undefined : await r.workspaces.role(invite.workspace_id, invite.created_by);
+    if (!mayInvite(inviterRole, invite.role)) throw notFound('Invitation');
+    if (await r.workspaces.role(invite.workspace_id, userId)) throw conflict('You are already a member of this workspace');
+    await r.workspaces.addMember({ workspace_id: invite.workspace_id, user_id: userId, role: invite.role, created_at: now });
+    await r.audit.record({ type: 'user', id: userId, ...origin }, { workspaceId: invite.workspace_id, action: 'member.join', targetType: 'user', targetId: userId, meta: { invitationId: invite.id, role: invite.role } }, now);
   }
 }

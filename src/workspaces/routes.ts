@@ -116,7 +116,7 @@ export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }:
   r.post('/v1/invitations/accept', {
     schema: {
       tags: ['workspaces'], summary: 'Accept an invitation', security: [{ bearer: [] }, {}],
-      description: 'A new email sets its password here and gets a session. An existing account must send its own session (`Authorization: Bearer <token>`). A refused accept leaves the invitation usable.',
+      description: 'A new email sets its password here and gets a session. An existing account sends its own password (and gets a session, like a login: throttled alike) or its own session (`Authorization: Bearer <token>`). Until a password or a session proves who is accepting, the answers do not depend on whether the email has an account. An invitation dies with its inviter\'s right to invite that role. A refused accept leaves the invitation usable.',
       body: Type.Object({
         token: Type.String({ minLength: 1, maxLength: 200 }),
         password: Type.Optional(Password),
@@ -131,8 +131,27 @@ export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }:
     return accepted;
   });
 
+  r.patch('/v1/workspaces/:id/members/:userId', {
+    schema: {
+      tags: ['workspaces'], summary: "Change a member's role",
+      description: 'Owners are made and unmade only by owners, and a workspace keeps at least one. Pending invitations the member may no longer make (an admin made member: all of them) are revoked with the change.',
+      params: Type.Object({ id: IdOf('workspace'), userId: IdOf('user') }),
+      body: Type.Object({ role: Role }, { additionalProperties: false }),
+      response: withErrors({ 204: Type.Null() }),
+    },
+  }, async (req, reply) => {
+    const access = await guard.workspace(req, req.params.id, '*');
+    if (access.principal.kind !== 'user') throw forbidden('Members are managed by users, not root keys');
+    await workspaces.setRole(req.params.id, access, req.params.userId, req.body.role);
+    return reply.code(204).send();
+  });
+
   r.delete('/v1/workspaces/:id/members/:userId', {
-    schema: { tags: ['workspaces'], summary: 'Remove a member', params: Type.Object({ id: IdOf('workspace'), userId: IdOf('user') }), response: withErrors({ 204: Type.Null() }) },
+    schema: {
+      tags: ['workspaces'], summary: 'Remove a member',
+      description: "Their open change streams of this workspace end at once on every node, and their pending invitations are revoked.",
+      params: Type.Object({ id: IdOf('workspace'), userId: IdOf('user') }), response: withErrors({ 204: Type.Null() }),
+    },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, '*');
     if (access.principal.kind !== 'user') throw forbidden('Members are managed by users, not root keys');

@@ -12,7 +12,7 @@ import type { MemberRow, Role } from '../store/repos/workspaces.js';
 import type { RootKeysTable, WorkspacesTable } from '../store/schema.js';
 import { generateKey, ROOT_KEY_PREFIX } from '../keys/format.js';
 import type { Access, Principal } from '../auth/service.js';
-import { grants, type Permission } from '../auth/permissions.js';
+import { grants, ROLES, rolesNotInvitable, type Permission } from '../auth/permissions.js';
 
 export class WorkspaceService {
   constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus, private readonly outbox: WebhookOutbox) {}
@@ -46,6 +46,10 @@ export class WorkspaceService {
     return this.store.repos.workspaces.members(workspaceId);
   }
 
+  /**
+   * Removes a member. In the same transaction: their pending invitations die, and a `member`
+   * change is written, so every node ends their open change streams of this workspace at once.
+   */
   async removeMember(workspaceId: string, access: Access, userId: string): Promise<void> {
     const now = this.clock.now();
     await this.store.transaction(async (r) => {
@@ -56,7 +60,28 @@ export class WorkspaceService {
         if ((await r.workspaces.countOwners(workspaceId)) <= 1) throw conflict('A workspace keeps at least one owner');
       }
       await r.workspaces.removeMember(workspaceId, userId);
-      await r.audit.record(access.actor, { workspaceId, action: 'member.remove', targetType: 'user', targetId: userId }, now);
+      const revoked = await r.invitations.revokeFromInviter(workspaceId, userId, ROLES, now);
+      await r.changes.record('member', userId, workspaceId, now);
+      await r.audit.record(access.actor, { workspaceId, action: 'member.remove', targetType: 'user', targetId: userId, ...(revoked > 0 ? { meta: { invitationsRevoked: revoked } } : {}) }, now);
+    });
+    this.bus.accessChanged({ kind: 'member', target: userId, workspaceId });
+  }
+
+  /**
+   * Gives a member another role. Owners are made and unmade only by owners, and a workspace keeps
+   * one; the member's pending invitations for roles they may no longer invite die with the change.
+   */
+  async setRole(workspaceId: string, access: Access, userId: string, role: Role): Promise<void> {
+    const now = this.clock.now();
+    await this.store.transaction(async (r) => {
+      const current = await r.workspaces.role(workspaceId, userId);
+      if (!current) throw notFound('Member');
+      if ((current === 'owner' || role === 'owner') && access.role !== 'owner') throw forbidden('Only an owner can make or unmake an owner');
+      if (current === role) return;
+      if (current === 'owner' && (await r.workspaces.countOwners(workspaceId)) <= 1) throw conflict('A workspace keeps at least one owner');
+      await r.workspaces.setRole(workspaceId, userId, role);
+      const revoked = await r.invitations.revokeFromInviter(workspaceId, userId, rolesNotInvitable(role), now);
+      await r.audit.record(access.actor, { workspaceId, action: 'member.role', targetType: 'user', targetId: userId, meta: { from: current, to: role, ...(revoked > 0 ? { invitationsRevoked: revoked } : {}) } }, now);
     });
   }
 
@@ -93,6 +118,7 @@ export class WorkspaceService {
       await r.audit.record(access.actor, { workspaceId: key.workspace_id, action: 'root_key.revoke', targetType: 'root_key', targetId: key.id }, now);
       await this.outbox.rootKey(r, 'rootkey.revoked', { ...key, revoked_at: now }, now);
     });
-    this.bus.keyChanged(key.id, key.workspace_id);
+    // Cached copies are dropped and open change streams of the key end, on every node.
+    this.bus.accessChanged({ kind: 'root_key', target: key.id, workspaceId: key.workspace_id });
   }
 }

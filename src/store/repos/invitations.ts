@@ -32,6 +32,15 @@ export class InvitationRepo {
     return Number(res.numUpdatedRows) > 0;
   }
 
+  /** Revokes the pending invitations `userId` made in a workspace for these roles; how many. */
+  async revokeFromInviter(workspaceId: string, userId: string, roles: readonly InvitationsTable['role'][], now: number): Promise<number> {
+    if (roles.length === 0) return 0;
+    const res = await this.db.updateTable('invitations').set({ revoked_at: now })
+      .where('workspace_id', '=', workspaceId).where('created_by', '=', userId).where('role', 'in', [...roles])
+      .where('accepted_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
   async revoke(id: string, now: number): Promise<boolean> {
     const res = await this.db.updateTable('invitations').set({ revoked_at: now })
       .where('id', '=', id).where('accepted_at', 'is', null).where('revoked_at', 'is', null).executeTakeFirst();

@@ -9,6 +9,13 @@ export interface SessionRow {
   email: string;
 }
 
+/** What a login needs to know before the password is checked. */
+export interface LoginCandidate {
+  user: UsersTable | undefined;
+  /** Whether the account proved itself from this network since `since`. */
+  known: boolean;
+}
+
 export class UserRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -22,6 +29,24 @@ export class UserRepo {
 
   findByEmail(email: string): Promise<UsersTable | undefined> {
     return this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  }
+
+  /** The account of an email, if any, and whether this network is known to it: one query. */
+  async loginCandidate(email: string, network: string, since: number): Promise<LoginCandidate> {
+    const row = await this.db.selectFrom('users')
+      .leftJoin('login_addresses', (join) => join.onRef('login_addresses.user_id', '=', 'users.id')
+        .on('login_addresses.network', '=', network).on('login_addresses.last_seen_at', '>', since))
+      .selectAll('users').select('login_addresses.network as known_network')
+      .where('users.email', '=', email).executeTakeFirst();
+    if (!row) return { user: undefined, known: false };
+    const { known_network, ...user } = row;
+    return { user, known: known_network !== null };
+  }
+
+  /** The account proved itself from this network now (first time, or again). */
+  async markAddress(userId: string, network: string, now: number): Promise<void> {
+    await this.db.insertInto('login_addresses').values({ user_id: userId, network, created_at: now, last_seen_at: now })
+      .onConflict((oc) => oc.columns(['user_id', 'network']).doUpdateSet({ last_seen_at: now })).execute();
   }
 
   async insert(row: UsersTable): Promise<void> {
@@ -46,7 +71,9 @@ export class UserRepo {
     return (await this.db.selectFrom('sessions').select('expires_at').where('id', '=', sessionId).executeTakeFirst())?.expires_at;
   }
 
-  async deleteSession(sessionId: string): Promise<void> {
-    await this.db.deleteFrom('sessions').where('id', '=', sessionId).execute();
+  /** Deletes it; whether it still existed. */
+  async deleteSession(sessionId: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('sessions').where('id', '=', sessionId).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
   }
 }

@@ -51,6 +51,10 @@ export class WorkspaceRepo {
     await this.db.insertInto('members').values(row).execute();
   }
 
+  async setRole(workspaceId: string, userId: string, role: Role): Promise<void> {
+    await this.db.updateTable('members').set({ role }).where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute();
+  }
+
   async removeMember(workspaceId: string, userId: string): Promise<void> {
     await this.db.deleteFrom('members').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute();
   }
