@@ -123,7 +123,7 @@ export function Audit() {
           <label className="row">To <input type="date" aria-label="To day" value={to} onChange={(e) => { setTo(e.target.value); setPage(1); }} /></label>
         </div>
         <div className="table-wrap">
-          <table>
+          <table className="audit-table">
             <thead><tr><th>When</th><th>Action</th><th>Actor</th><th className="hide-sm">Target</th><th className="hide-sm">From</th></tr></thead>
             <tbody>
               {(log.data?.data ?? []).map((a) => (
