@@ -224,7 +224,7 @@ describe('console dialogs and roles', () => {
       const page = await openPage(browser, w.s.url, width, null);
       await page.goto(`${w.s.url}/accept-invite#token=${invite.token}`);
       await page.getByRole('heading', { name: 'Join Acme' }).waitFor();
-      expect(await page.locator('.auth-card').textContent()).toContain(`You are invited to Acme as a member as erin-${width.name}@example.com`);
+      expect(await page.locator('.auth-card').textContent()).toContain(`You are invited to Acme as a member. The invitation is for erin-${width.name}@example.com.`);
       await page.goto('about:blank');
       await page.goto(`${w.s.url}/accept-invite#token=kwi_not-a-real-token`);
       await page.getByRole('heading', { name: 'Invitation no longer valid' }).waitFor();

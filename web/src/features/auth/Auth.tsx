@@ -137,14 +137,14 @@ export function AcceptInvite() {
   }
   if (me) {
     return (
-      <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'Join the workspace'} lead={<>You are invited to {joins}{info.data && <>, as {info.data.email}</>}. You are logged in as {me.user.email}: the invitation must be for this email.</>}>
+      <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'Join the workspace'} lead={<>You are invited to {joins}.{info.data && <> The invitation is for {info.data.email}.</>} You are logged in as {me.user.email}: the invitation must be for this email.</>}>
         <ErrorNote error={error} />
         <Button kind="primary" disabled={busy} onClick={() => void accept()}>{busy ? 'Joining…' : 'Accept invitation'}</Button>
       </AuthCard>
     );
   }
   return (
-    <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'You are invited'} lead={<>You are invited to {joins}{info.data && <> as {info.data.email}</>}. Choose your password to create your account and join. If you already have an account, log in first.</>}>
+    <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'You are invited'} lead={<>You are invited to {joins}.{info.data && <> The invitation is for {info.data.email}.</>} Choose your password to create your account and join. If you already have an account, log in first.</>}>
       <form className="stack" onSubmit={accept}>
         <Field label="Your name" htmlFor="inv-name"><input id="inv-name" autoComplete="name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></Field>
         <Field label="Password" htmlFor="inv-password" hint="At least 10 characters"><input id="inv-password" type="password" required minLength={10} autoComplete="new-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>

@@ -86,6 +86,12 @@ function TryIt({ spec, op, token }: { spec: Spec; op: Operation; token: string |
 
 function OperationEntry({ spec, op, token }: { spec: Spec; op: Operation; token: string | null }) {
   const [open, setOpen] = useState(() => location.hash === `#${op.operationId}`);
+  // A link to this operation opens it, also when followed from this page.
+  useEffect(() => {
+    const follow = () => { if (location.hash === `#${op.operationId}`) setOpen(true); };
+    window.addEventListener('hashchange', follow);
+    return () => window.removeEventListener('hashchange', follow);
+  }, [op.operationId]);
   const ok = Object.entries(op.responses).find(([code]) => code.startsWith('2'));
   const okSchema = ok?.[1].content?.['application/json']?.schema;
   const errors = Object.keys(op.responses).filter((code) => /^[45]/.test(code));
