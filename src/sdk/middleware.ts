@@ -169,7 +169,6 @@ export interface ExpressGuardOptions extends GuardOptions {
 // `req.keyward` in an Express app. Express's types declare Request in this global namespace; without
 // them the declaration stands alone and harms nothing, so no Express (or its types) is needed here.
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** The verdict on the request's key, set by keywardExpress. */
