@@ -115,7 +115,11 @@ describe('@keyward/sdk package', () => {
         'export default app;',
       ].join('\n'));
       fs.writeFileSync(path.join(express, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false }, files: ['app.ts'] }));
-      execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', express], { cwd: express, encoding: 'utf8' });
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', express], { cwd: express, encoding: 'utf8' });
+      } catch (err) {
+        throw new Error(`the Express project does not compile:\n${(err as { stdout?: string }).stdout ?? ''}`);
+      }
     } finally {
       fs.rmSync(express, { recursive: true, force: true });
     }
