@@ -64,8 +64,7 @@ export function AppSettings({ appId }: { appId: string }) {
       </div>
       <ErrorNote error={error ?? app.error} />
       {!editable && <p className="note note-info">Owners and admins change these rules; you can read them.</p>}
-      <fieldset className="card card-pad stack plain-fieldset" data-testid="gateway-rules" disabled={!editable}>
-        <legend className="sr-only">Gateway rules</legend>
+      <fieldset className="card card-pad stack plain-fieldset" data-testid="gateway-rules" disabled={!editable} aria-label="Gateway rules">
         {current.length === 0 && <p className="hint">No rules: every request needs only the permissions the gateway asks for.</p>}
         {current.map((r, i) => (
           <div className="grid-3" key={i}>

@@ -303,7 +303,7 @@ export function Playground() {
               </div>
               {verdict?.code && !verdict.valid && <div className="note note-warn" data-testid="explain">Why: {EXPLAIN[verdict.code]}</div>}
               {!result.ok && problem?.detail && <div className="note note-warn" data-testid="explain">{problem.code ? <strong>{problem.code}: </strong> : null}{problem.detail}</div>}
-              <pre className="json" data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
+              <pre className="json" tabIndex={0} data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
             </section>
           )}
           {notice && <div className="note note-warn" role="status" data-testid="replay-notice">{notice}</div>}

@@ -77,7 +77,7 @@ function TryIt({ spec, op, token }: { spec: Spec; op: Operation; token: string |
       {result && (
         <div className="stack" aria-live="polite">
           <div><strong className={`status-${String(result.status)[0]}`} data-testid="try-status">{result.status}</strong> <span className="muted">{result.ms} ms</span></div>
-          <pre className="json" data-testid="try-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text || '(no content)'}</pre>
+          <pre className="json" tabIndex={0} data-testid="try-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text || '(no content)'}</pre>
         </div>
       )}
     </div>
@@ -105,7 +105,7 @@ function OperationEntry({ spec, op, token }: { spec: Spec; op: Operation; token:
           {op.parameters.length > 0 && (
             <div><h4>Parameters</h4><div className="table-wrap"><table className="props"><tbody>{op.parameters.map((p) => <tr key={p.in + p.name}><td><code>{p.name}</code></td><td>{p.in}{p.required ? ', required' : ''}</td><td className="mono wrap-anywhere">{typeLabel(spec, p.schema)}</td></tr>)}</tbody></table></div></div>
           )}
-          {op.body && (<div><h4>Request body</h4><Props spec={spec} schema={op.body} /><pre className="json">{JSON.stringify(exampleOf(spec, op.body), null, 2)}</pre></div>)}
+          {op.body && (<div><h4>Request body</h4><Props spec={spec} schema={op.body} /><pre className="json" tabIndex={0}>{JSON.stringify(exampleOf(spec, op.body), null, 2)}</pre></div>)}
           <div><h4>Response {ok?.[0]}</h4>{okSchema ? <Props spec={spec} schema={okSchema} /> : <p className="hint">{ok?.[1].description ?? 'No content'}</p>}</div>
           <p className="hint" style={{ margin: 0 }}>Errors{errors.length ? ` (${errors.join(', ')})` : ''}: <code>application/problem+json</code> with a stable <code>code</code>.</p>
           <TryIt spec={spec} op={op} token={token} />
