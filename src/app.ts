@@ -53,7 +53,7 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean; publicUrl?: string | undefined };
   auth: AuthService;
   guard: Guard;
   /** Open change streams per session or root key. */
@@ -169,7 +169,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     void reply.code(404).type('application/problem+json').send(JSON.stringify(body));
   });
 
-  await registerDocs(app);
+  await registerDocs(app, { publicUrl: s.http.publicUrl });
   // Verify sits outside the scope below: its JSON answers need none of the page headers, and the
   // hook that sets them measurably slows the hot path.
   await app.register(verifyRoutes(s));
@@ -180,7 +180,7 @@ export async function buildApp(s: AppServices): Promise<App> {
       if (req.url.startsWith('/v1/') || req.headers.authorization !== undefined || req.headers['x-session-token'] !== undefined) noStore(reply);
       done(null, payload);
     });
-    await registerDocsUi(scope);
+    await registerDocsUi(scope, consolePage);
     await scope.register(systemRoutes(s.system));
     await scope.register(authRoutes(s));
     await scope.register(workspaceRoutes(s));

@@ -216,7 +216,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, publicUrl: config.publicUrl },
     auth,
     guard: new Guard(auth, store.repos),
     streams,

@@ -70,6 +70,8 @@ describe('keyward CLI', () => {
     expect((await verify(s, { key: rolled })).code).toBe('REVOKED');
     const again = await keyward(['keys', 'revoke', id], env);
     expect(again.stdout).toMatch(/was already revoked on .*; nothing changed/);
+    // Revoking twice is not a second success: its own exit code.
+    expect(again.code).toBe(5);
   });
 
   it('keys show, update, disable and enable; root keys create, list and revoke', async () => {
@@ -145,6 +147,10 @@ describe('keyward CLI', () => {
     expect(created.code, created.stderr).toBe(0);
     const appId = JSON.parse(created.stdout).id as string;
     expect((await keyward(['apps', 'list'], env)).stdout).toContain('cliapp');
+    // Every list prints the same envelope as keys list: { data, total }.
+    const apps = JSON.parse((await keyward(['--json', 'apps', 'list'], env)).stdout) as { data: { id: string }[]; total: number };
+    expect(apps.data.map((a) => a.id)).toContain(appId);
+    expect(apps.total).toBe(apps.data.length);
     expect((await keyward(['vault', 'set', '--app', appId, 'API_TOKEN'], env, 'from-stdin-value\n')).code).toBe(0);
     expect((await keyward(['vault', 'get', '--app', appId, 'API_TOKEN'], env)).stdout).toBe('from-stdin-value\n');
     const names = await keyward(['vault', 'list', '--app', appId], env);
@@ -171,6 +177,10 @@ describe('keyward CLI', () => {
     expect(bad.code).toBe(3);
     expect(bad.stderr).toContain('UNAUTHORIZED');
     expect((await keyward(['keys', 'revoke', 'key_AAAAAAAAAAAAAAAAAAAA'], env)).code).toBe(4);
+    // A malformed id: said once, exit 2.
+    const malformed = await keyward(['keys', 'show', 'not-a-key-id'], env);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr.match(/params\/keyId: must match pattern/g)).toHaveLength(1);
     const down = await keyward(['apps', 'list'], { ...env, KEYWARD_URL: 'http://127.0.0.1:9' });
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('cannot reach the server');

@@ -95,12 +95,14 @@ describe('web console', () => {
     await page.getByRole('link', { name: 'Production backend' }).waitFor();
     await shot('07-keys-table');
 
+    await page.getByLabel('Actions for Production backend').click();
     await page.getByRole('button', { name: 'Edit Production backend' }).click();
-    await page.getByLabel('Permissions').fill('docs.read');
+    await page.getByRole('button', { name: 'Remove docs.write' }).click();
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.getByText('Key saved').waitFor();
     expect((await verify(s, { key, permissions: ['docs.write'], ip: '10.1.2.3' })).code).toBe('INSUFFICIENT_PERMISSIONS');
 
+    await page.getByLabel('Actions for Production backend').click();
     await page.getByRole('button', { name: 'Revoke Production backend' }).click();
     await shot('08-revoke-confirm');
     const revokeButton = page.getByRole('dialog').getByRole('button', { name: 'Revoke key' });
@@ -142,7 +144,7 @@ describe('web console', () => {
     await page.goto(`${s.url}/audit`);
     await page.getByText('vault.create').waitFor();
     // The permissions edit above, before and after.
-    await page.getByText('1 change').first().click();
+    await page.getByText('Changed permissions').first().click();
     const change = page.getByTestId('audit-changes').first();
     await expect.poll(() => change.textContent()).toMatch(/permissions\["docs\.read","docs\.write"\]\s*→\s*\["docs\.read"\]/);
     await shot('11-audit');
@@ -255,6 +257,7 @@ describe('web console', () => {
     const viaRoot = await s.request('POST', '/v1/keys/verify', { body: { key: k.body.key }, headers: { authorization: `Bearer ${rootKey}` } });
     expect(viaRoot.body.code).toBe('VALID');
     await page.getByRole('button', { name: 'Revoke nginx gateway' }).click();
+    await page.getByRole('button', { name: 'Revoke root key' }).click();
     await page.getByText('Root key revoked').waitFor();
     expect((await s.request('POST', '/v1/keys/verify', { body: { key: k.body.key }, headers: { authorization: `Bearer ${rootKey}` } })).status).toBe(401);
 
@@ -367,17 +370,15 @@ describe('web console', () => {
     await p.getByRole('button', { name: '☰ Menu' }).click();
     await shot('16-phone-menu', p);
 
-    // The keys table on a phone: no sideways scroll; each row's actions behind one menu.
+    // The keys on a phone: one card each, no sideways scroll, every action in reach.
     const ws = login.body.workspaces.find((x: any) => x.name === 'Acme').id;
     const appId = (await s.request('GET', `/v1/apps?workspaceId=${ws}`, { token: login.body.token })).body.data[0].id as string;
     const phoneKey = await s.request('POST', `/v1/apps/${appId}/keys`, { token: login.body.token, body: { name: 'phone key' } });
     await p.goto(`${s.url}/apps/${appId}`);
-    await p.getByTestId(`key-row-${phoneKey.body.id}`).waitFor();
+    await p.getByTestId(`key-card-${phoneKey.body.id}`).waitFor();
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    expect(await p.evaluate(() => (document.querySelector('.table-wrap') as HTMLElement).scrollWidth <= (document.querySelector('.table-wrap') as HTMLElement).clientWidth)).toBe(true);
-    await p.getByLabel('Actions for phone key').click();
-    await shot('20-phone-keys-menu', p);
-    await p.getByTestId(`key-row-${phoneKey.body.id}`).getByRole('button', { name: 'Disable' }).click();
+    await shot('20-phone-keys-cards', p);
+    await p.getByTestId(`key-card-${phoneKey.body.id}`).getByRole('button', { name: 'Disable phone key' }).click();
     await p.getByText('phone key disabled').waitFor();
     expect((await s.request('GET', `/v1/keys/${phoneKey.body.id}`, { token: login.body.token })).body.status).toBe('disabled');
     await phone.close();

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, addMember, createKey, snapshot, startServer, world, type TestServer, type World } from './harness.js';
 
-const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept',
+const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept', 'POST /v1/invitations/inspect',
   ...['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].flatMap((m) => ['/v1/forward-auth', '/v1/forward-auth/{appId}', '/v1/forward-auth/{appId}/{*}'].map((p) => `${m} ${p}`))]);
 const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces',
   'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries']);

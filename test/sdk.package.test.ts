@@ -90,4 +90,38 @@ describe('@keyward/sdk package', () => {
     });
     expect(JSON.parse(out)).toEqual({ code: 'VALID', keyId: k.id });
   });
+
+  it('an Express-only project type-checks against the packed SDK without skipLibCheck; req.keyward is typed', () => {
+    // A project of its own, installed the way a user installs: the packed SDK, express and its types, nothing else.
+    const express = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-sdk-express-'));
+    try {
+      const tarball = path.join(project, fs.readdirSync(project).find((f) => f.endsWith('.tgz'))!);
+      const rootManifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+      fs.writeFileSync(path.join(express, 'package.json'), JSON.stringify({ name: 'express-consumer', type: 'module', private: true }));
+      execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', tarball,
+        `express@${rootManifest.devDependencies.express}`, `@types/express@${rootManifest.devDependencies['@types/express']}`], { cwd: express, stdio: ['ignore', 'ignore', 'pipe'] });
+      expect(fs.existsSync(path.join(express, 'node_modules/fastify'))).toBe(false);
+      fs.writeFileSync(path.join(express, 'app.ts'), [
+        "import express from 'express';",
+        "import { keywardExpress, type Verdict } from '@keyward/sdk';",
+        'const app = express();',
+        "app.use('/api', keywardExpress({ baseUrl: 'http://127.0.0.1:8787', appId: 'app_x', header: 'x-api-key' }), (req, res) => {",
+        '  const verdict: Verdict | undefined = req.keyward;',
+        "  const code: 'VALID' | 'MISSING_KEY' | string | undefined = verdict?.code;",
+        '  res.json({ owner: req.keyward?.ownerId ?? null, code });',
+        '});',
+        "// @ts-expect-error: the verdict has no such field",
+        "app.get('/x', (req, res) => { res.json(req.keyward?.nope); });",
+        'export default app;',
+      ].join('\n'));
+      fs.writeFileSync(path.join(express, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false }, files: ['app.ts'] }));
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', express], { cwd: express, encoding: 'utf8' });
+      } catch (err) {
+        throw new Error(`the Express project does not compile:\n${(err as { stdout?: string }).stdout ?? ''}`);
+      }
+    } finally {
+      fs.rmSync(express, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

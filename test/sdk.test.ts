@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError, keywardExpress, keywardFastify } from '../src/sdk/index.js';
+import { KeywardClient, KeywardError, keywardExpress } from '../src/sdk/index.js';
+import { keywardFastify } from '../src/sdk/fastify.js';
 import { startServer, world, type TestServer, type World } from './harness.js';
 
 describe('SDK and middleware', () => {
@@ -57,8 +58,12 @@ describe('SDK and middleware', () => {
       const ok = await get(good.key);
       expect(ok.status).toBe(200);
       expect(await ok.json()).toEqual({ owner: 'cust', keyId: good.id });
-      expect((await get()).status).toBe(401);
-      expect((await get('garbage')).status).toBe(401);
+      const missing = await get();
+      expect(missing.status).toBe(401);
+      // Named as forward auth names it, with the same challenge.
+      expect(await missing.json()).toMatchObject({ status: 401, code: 'MISSING_KEY' });
+      expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="keyward"');
+      expect(await (await get('garbage')).json()).toMatchObject({ status: 401, code: 'MALFORMED' });
       const forbidden = await get(noPerm.key);
       expect(forbidden.status).toBe(403);
       expect(forbidden.headers.get('content-type')).toContain('application/problem+json');
@@ -86,8 +91,9 @@ describe('SDK and middleware', () => {
   it('Express middleware with a custom header', async () => {
     const app = express();
     const guard = keywardExpress({ baseUrl: s.url, header: 'x-api-key', cacheTtlMs: 0, appId: w.appId });
-    app.use('/api', guard as unknown as express.RequestHandler, (req, res) => {
-      res.json({ keyId: (req as unknown as { keyward: { keyId: string } }).keyward.keyId });
+    // Typed for Express as it is: no cast, and req.keyward is the verdict.
+    app.use('/api', guard, (req, res) => {
+      res.json({ keyId: req.keyward?.keyId });
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -97,7 +103,9 @@ describe('SDK and middleware', () => {
       const ok = await fetch(`${url}/api/thing`, { headers: { 'x-api-key': k.key! } });
       expect(ok.status).toBe(200);
       expect(await ok.json()).toEqual({ keyId: k.id });
-      expect((await fetch(`${url}/api/thing`, { headers: { authorization: `Bearer ${k.key}` } })).status).toBe(401);
+      const missing = await fetch(`${url}/api/thing`, { headers: { authorization: `Bearer ${k.key}` } });
+      expect(missing.status).toBe(401);
+      expect(await missing.json()).toMatchObject({ code: 'MISSING_KEY', detail: 'Send the key in the "x-api-key" header' });
       await api.keys.update(k.id, { status: 'disabled' });
       expect((await fetch(`${url}/api/thing`, { headers: { 'x-api-key': k.key! } })).status).toBe(401);
     } finally {

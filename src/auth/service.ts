@@ -91,12 +91,15 @@ export class AuthService {
       if (!row || row.expiresAt <= this.clock.now()) throw new AppError('UNAUTHORIZED', 'Session is invalid or expired');
       return { kind: 'user', userId: row.userId, email: row.email, sessionId: row.sessionId, expiresAt: row.expiresAt };
     }
-    if (parseKey(token)?.prefix === ROOT_KEY_PREFIX) {
+    const shape = parseKey(token);
+    if (shape?.prefix === ROOT_KEY_PREFIX) {
       const row = await repos.rootKeys.findByHash(sha256Hex(token));
       if (row && row.revoked_at === null) {
         return { kind: 'root', rootKeyId: row.id, workspaceId: row.workspace_id, permissions: parseJson(row.permissions, []) };
       }
     }
+    // Said from the key's shape alone (no lookup): whether such a key exists stays unknown.
+    if (shape && shape.prefix !== ROOT_KEY_PREFIX) throw new AppError('UNAUTHORIZED', 'This is an app key: app keys are checked with POST /v1/keys/verify (or by your gateway), they do not call management endpoints. Send a session token or a root key');
     throw new AppError('UNAUTHORIZED', 'Credential is invalid, expired or revoked');
   }
 

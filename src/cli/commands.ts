@@ -10,8 +10,11 @@ import { credentials, saveProfile, type Credentials } from './profile.js';
 import { parseDuration, parseLimit, printTable, readStdin, UsageError } from './format.js';
 import { registerGatewayCommand } from './gateway-check.js';
 
-/** Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found. */
-const EXIT = { failed: 1, usage: 2, auth: 3, notFound: 4 } as const;
+/**
+ * Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found,
+ * 5 nothing done because it was done already (revoking a revoked key).
+ */
+const EXIT = { failed: 1, usage: 2, auth: 3, notFound: 4, unchanged: 5 } as const;
 
 const program = new Command('keyward')
   .description('Keyward: self-hosted API key management')
@@ -32,6 +35,11 @@ function client(): { api: KeywardClient; creds: Credentials } {
 function out(data: unknown, table?: () => void): void {
   if (globals().json || !table) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
   else table();
+}
+
+/** Every list prints the API's own envelope with --json: `{ "data": [...], "total": n }`, paged or not. */
+function outList<T extends object>(list: T[] | { data: T[]; total: number }, table: () => void): void {
+  out(Array.isArray(list) ? { data: list, total: list.length } : list, table);
 }
 
 async function workspaceId(api: KeywardClient, given?: string): Promise<string> {
@@ -109,7 +117,7 @@ const apps = program.command('apps').description('apps: list, create');
 apps.command('list').option('--workspace <id>', 'workspace id').description('list apps').action(async (opts: { workspace?: string }) => {
   const { api } = client();
   const list = await api.apps.list(await workspaceId(api, opts.workspace));
-  out(list, () => printTable(list, ['id', 'name', 'keyPrefix', 'createdAt']));
+  outList(list, () => printTable(list, ['id', 'name', 'keyPrefix', 'createdAt']));
 });
 apps.command('create <name>').option('--workspace <id>', 'workspace id').option('--prefix <prefix>', 'key prefix, e.g. acme')
   .description('create an app').action(async (name: string, opts: { workspace?: string; prefix?: string }) => {
@@ -171,7 +179,7 @@ appOption(keys.command('list').description('list keys of an app'))
       page: Number(opts.page), limit: Number(opts.limit),
       ...(opts.owner ? { ownerId: opts.owner } : {}), ...(opts.status ? { status: opts.status } : {}), ...(opts.search ? { q: opts.search } : {}),
     });
-    out(page, () => {
+    outList(page, () => {
       printTable(page.data.map((k) => ({ ...k, start: `${k.start}…`, lastUsedAt: k.lastUsedAt ?? '—', ownerId: k.ownerId ?? '—' })), ['id', 'name', 'start', 'ownerId', 'environment', 'status', 'lastUsedAt']);
       process.stdout.write(`${page.data.length} of ${page.total} key(s), page ${opts.page}\n`);
     });
@@ -180,7 +188,9 @@ keys.command('revoke <keyId>').description('revoke a key: immediate and irrevers
   const { api } = client();
   const before = await api.keys.get(keyId);
   if (before.status === 'revoked') {
+    // Not an error, not a success either: a script can tell "already so" from "done" by the code.
     out({ ...before, alreadyRevoked: true }, () => process.stdout.write(`${before.name} (${before.id}) was already revoked on ${before.revokedAt}; nothing changed\n`));
+    process.exitCode = EXIT.unchanged;
     return;
   }
   const key = await api.keys.revoke(keyId);
@@ -244,7 +254,7 @@ const rootKeys = program.command('root-keys').description('root keys: create, li
 rootKeys.command('list').option('--workspace <id>', 'workspace id').description('root keys of the workspace (never their values)').action(async (opts: { workspace?: string }) => {
   const { api } = client();
   const list = await api.rootKeys.list(await workspaceId(api, opts.workspace));
-  out(list, () => printTable(list.map((k) => ({ ...k, permissions: k.permissions.join(','), revokedAt: k.revokedAt ?? '—' })), ['id', 'name', 'start', 'permissions', 'revokedAt']));
+  outList(list, () => printTable(list.map((k) => ({ ...k, permissions: k.permissions.join(','), revokedAt: k.revokedAt ?? '—' })), ['id', 'name', 'start', 'permissions', 'revokedAt']));
 });
 rootKeys.command('create <name>').option('--workspace <id>', 'workspace id')
   .requiredOption('--permissions <list>', 'comma-separated, e.g. keys:verify or keys:read,keys:write')
@@ -266,7 +276,7 @@ const webhookRow = (w: Api.Webhook) => ({ ...w, events: w.events.join(','), app:
 webhooks.command('list').option('--workspace <id>', 'workspace id').description('webhook endpoints of the workspace (never their secrets)').action(async (opts: { workspace?: string }) => {
   const { api } = client();
   const list = await api.webhooks.list(await workspaceId(api, opts.workspace));
-  out(list, () => printTable(list.map(webhookRow), ['id', 'url', 'events', 'app', 'status']));
+  outList(list, () => printTable(list.map(webhookRow), ['id', 'url', 'events', 'app', 'status']));
 });
 webhooks.command('create <url>').option('--workspace <id>', 'workspace id')
   .requiredOption('--events <list>', 'comma-separated, e.g. key.expiring,key.revoked')
@@ -312,7 +322,7 @@ webhooks.command('deliveries <id>').addOption(new Option('--status <status>', 'o
   .description('recent deliveries with their outcome').action(async (id: string, opts: { status?: 'pending' | 'delivered' | 'failed'; limit: string }) => {
     const { api } = client();
     const page = await api.webhooks.deliveries(id, { limit: Number(opts.limit), ...(opts.status ? { status: opts.status } : {}) });
-    out(page, () => printTable(page.data.map((d) => ({ ...d, response: d.responseStatus ?? d.error ?? '—', latency: d.latencyMs === null ? '—' : `${d.latencyMs} ms` })), ['id', 'type', 'status', 'attempts', 'response', 'latency', 'createdAt']));
+    outList(page, () => printTable(page.data.map((d) => ({ ...d, response: d.responseStatus ?? d.error ?? '—', latency: d.latencyMs === null ? '—' : `${d.latencyMs} ms` })), ['id', 'type', 'status', 'attempts', 'response', 'latency', 'createdAt']));
   });
 webhooks.command('retry <id> <deliveryId>').description('send a delivery again now (same webhook-id)').action(async (id: string, deliveryId: string) => {
   const { api } = client();
@@ -330,7 +340,7 @@ const vault = program.command('vault').description('vault: list, set, get, rm');
 appOption(vault.command('list').description('names of the app\'s secrets')).action(async (opts: { app: string }) => {
   const { api } = client();
   const list = await api.vault.list(opts.app);
-  out(list, () => printTable(list, ['name', 'updatedAt', 'updatedBy']));
+  outList(list, () => printTable(list, ['name', 'updatedAt', 'updatedBy']));
 });
 appOption(vault.command('set <name> [value]').description('write a secret (value from stdin when omitted)')).action(async (name: string, value: string | undefined, opts: { app: string }) => {
   const { api } = client();
@@ -358,7 +368,8 @@ function fail(err: unknown): never {
   }
   if (err instanceof KeywardError) {
     process.stderr.write(`keyward: ${err.code} (${err.status}): ${err.message}\n`);
-    for (const e of err.problem.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
+    // Each invalid field once: the detail often says it already.
+    for (const e of err.problem.errors ?? []) if (!err.message.includes(`${e.path}: ${e.message}`)) process.stderr.write(`  ${e.path}: ${e.message}\n`);
     process.exit(err.status === 401 || err.status === 403 ? EXIT.auth : err.status === 404 ? EXIT.notFound : err.status === 400 ? EXIT.usage : EXIT.failed);
   }
   const e = err as { cause?: { code?: string }; message?: string; name?: string };

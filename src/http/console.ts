@@ -12,7 +12,7 @@ export const CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.u
 const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Keyward</title></head>
 <body style="font-family: system-ui; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
 <h1>Keyward is running</h1><p>The web console has not been built: run <code>npm run build</code> and restart.
-The API works already: see <a href="/docs">/docs</a>.</p></body></html>`;
+The API works already: see <a href="/openapi.json">/openapi.json</a>.</p></body></html>`;
 
 /** Whether a request that matched no route is the browser asking for a console page. */
 export function wantsConsole(req: FastifyRequest): boolean {

@@ -26,6 +26,14 @@ export function checksum(body: string): string {
   return out;
 }
 
+/** The key shown in docs and examples: a well-formed value (its checksum holds) that no store issues. */
+export const EXAMPLE_KEY = exampleKey('acme', 'live', '3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d');
+
+export function exampleKey(prefix: string, environment: Environment, random: string): string {
+  const body = `${prefix}_${environment}_${random}`;
+  return body + checksum(body);
+}
+
 export interface GeneratedKey {
   plaintext: string;
   /** Display form: prefix, environment and the first 4 random characters. */

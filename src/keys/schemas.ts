@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
+import { EXAMPLE_KEY } from './format.js';
 
 /** How the key list can be ordered; `-` first is descending. */
 export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
@@ -69,7 +70,7 @@ export const KeyView = Type.Object({
 });
 
 export const CreatedKey = Type.Composite([KeyView, Type.Object({
-  key: Type.Optional(Type.String({ description: 'Bearer keys: the key. Shown only in this response; store it now.', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
+  key: Type.Optional(Type.String({ description: 'Bearer keys: the key. Shown only in this response; store it now.', examples: [EXAMPLE_KEY] })),
   secret: Type.Optional(Type.String({ description: 'Integration keys: the secret that goes with `id`. Shown only in this response.' })),
 })]);
 

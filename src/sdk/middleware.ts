@@ -1,8 +1,8 @@
-// Verify middleware for Fastify and Express: checks the incoming request's key with Keyward and
-// attaches the verdict. A tiny local cache answers repeated credentials for a few seconds, only
-// where that cannot bypass a limit, and the server invalidates it through /v1/keys/changes.
+// Verify middleware: the framework-free guard and the Express middleware (Fastify's plugin is in
+// fastify.ts, the only file that needs Fastify's types). Checks the incoming request's key with
+// Keyward and attaches the verdict. A tiny local cache answers repeated credentials for a few
+// seconds, only where that cannot bypass a limit, and the server invalidates it through /v1/keys/changes.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { KeywardClient, type VerifyResult } from './client.js';
 
 export interface GuardOptions {
@@ -23,7 +23,11 @@ export interface GuardOptions {
   cacheTtlMs?: number;
 }
 
-export type Verdict = VerifyResult;
+/**
+ * Keyward's verdict, or `MISSING_KEY` for a request that carried no credential at all (refused
+ * before Keyward is asked, named as forward auth names it).
+ */
+export type Verdict = Omit<VerifyResult, 'code'> & { code: VerifyResult['code'] | 'MISSING_KEY' };
 
 const STATUS: Record<string, number> = {
   IP_NOT_ALLOWED: 403, RESOURCE_FORBIDDEN: 403, INSUFFICIENT_PERMISSIONS: 403, RATE_LIMITED: 429, USAGE_EXCEEDED: 429,
@@ -36,14 +40,14 @@ export const statusFor = (v: Verdict): number => (v.valid ? 200 : STATUS[v.code]
  * A verdict may be reused only if reusing it cannot skip a count: valid keys without rate limit
  * or usage cap, and refusals that do not depend on the time (rate limits and caps do).
  */
-function cacheable(v: Verdict): boolean {
+function cacheable(v: VerifyResult): boolean {
   if (v.valid) return !v.ratelimit && (v.remaining === null || v.remaining === undefined);
   return v.code !== 'RATE_LIMITED' && v.code !== 'USAGE_EXCEEDED';
 }
 
 export class KeyGuard {
   readonly client: KeywardClient;
-  private readonly cache = new Map<string, { verdict: Verdict; until: number }>();
+  private readonly cache = new Map<string, { verdict: VerifyResult; until: number }>();
   private readonly ttl: number;
   private stream: AbortController | undefined;
   private closed = false;
@@ -58,7 +62,7 @@ export class KeyGuard {
   /** Verifies a raw header value for a caller address; resource is optional domain scope. */
   async check(headerValue: string | undefined, ip?: string, resource?: string): Promise<Verdict> {
     const cred = headerValue?.trim();
-    if (!cred) return { valid: false, code: 'MALFORMED' };
+    if (!cred) return { valid: false, code: 'MISSING_KEY' };
     const id = createHash('sha256').update(`${cred}\0${ip ?? ''}\0${resource ?? ''}`).digest('base64');
     const hit = this.cache.get(id);
     if (hit && hit.until > Date.now()) return hit.verdict;
@@ -124,86 +128,67 @@ export class KeyGuard {
   }
 }
 
-function refuse(verdict: Verdict) {
+/** The answer to a refused request: status, headers and a problem+json body like forward auth's. */
+export function refusal(verdict: Verdict, header = 'authorization') {
   const status = statusFor(verdict);
+  const headers: Record<string, string> = {};
+  if ('ratelimit' in verdict && verdict.ratelimit && status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - Date.now()) / 1000)));
+  if (status === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
+  const missing = verdict.code === 'MISSING_KEY';
   return {
     status,
-    retryAfter: verdict.ratelimit && status === 429 ? Math.max(1, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - Date.now()) / 1000)) : undefined,
-    body: {
+    headers,
+    body: JSON.stringify({
       type: `https://keyward.dev/problems/${verdict.code.toLowerCase().replaceAll('_', '-')}`,
       title: status === 429 ? 'Too many requests' : status === 403 ? 'Not allowed' : 'Authentication required',
       status,
-      detail: `API key refused: ${verdict.code}`,
+      detail: missing ? (header.toLowerCase() === 'authorization' ? 'Send the key as "Authorization: Bearer <key>" (or Basic, or a JWT)' : `Send the key in the "${header}" header`) : `API key refused: ${verdict.code}`,
       code: verdict.code,
-    },
+    }),
   };
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    keyward?: Verdict;
-  }
-}
-
-export interface FastifyGuardOptions extends GuardOptions {
-  /** Domain scope to check, from the request. */
-  resource?: (req: FastifyRequest) => string | undefined;
-}
-
-async function keywardGuard(fastify: FastifyInstance, options: FastifyGuardOptions): Promise<void> {
-  const guard = new KeyGuard(options);
-  fastify.decorateRequest('keyward', undefined);
-  fastify.addHook('onClose', async () => guard.close());
-  fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers[(options.header ?? 'authorization').toLowerCase()];
-    const verdict = await guard.check(Array.isArray(header) ? header[0] : header, req.ip, options.resource?.(req));
-    req.keyward = verdict;
-    if (!verdict.valid) {
-      const r = refuse(verdict);
-      if (r.retryAfter) void reply.header('retry-after', String(r.retryAfter));
-      return reply.code(r.status).type('application/problem+json').send(JSON.stringify(r.body));
-    }
-  });
-}
-
-/**
- * Fastify plugin: every request in the scope that registers it must carry an accepted key;
- * `request.keyward` holds the verdict. Marked the way fastify-plugin marks plugins (so its hook
- * applies to the registering scope), without depending on it: the SDK has no runtime dependency.
- */
-export const keywardFastify: FastifyPluginAsync<FastifyGuardOptions> = Object.assign(keywardGuard, {
-  [Symbol.for('skip-override')]: true,
-  [Symbol.for('fastify.display-name')]: 'keyward-guard',
-  [Symbol.for('plugin-meta')]: { name: 'keyward-guard', fastify: '5.x' },
-});
-
-interface ExpressLikeRequest {
+/** The parts of an Express request the middleware reads (Express's own Request has them). */
+export interface ExpressLikeRequest {
   headers: Record<string, string | string[] | undefined>;
-  ip?: string;
-  keyward?: Verdict;
+  ip?: string | undefined;
+  keyward?: Verdict | undefined;
 }
-interface ExpressLikeResponse {
+/** The parts of an Express response the middleware uses. */
+export interface ExpressLikeResponse {
   status(code: number): ExpressLikeResponse;
   set(name: string, value: string): ExpressLikeResponse;
   type(t: string): ExpressLikeResponse;
-  send(body: string): unknown;
+  send(body: unknown): unknown;
 }
 
 export interface ExpressGuardOptions extends GuardOptions {
   resource?: (req: ExpressLikeRequest) => string | undefined;
 }
 
+// `req.keyward` in an Express app. Express's types declare Request in this global namespace; without
+// them the declaration stands alone and harms nothing, so no Express (or its types) is needed here.
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verdict on the request's key, set by keywardExpress. */
+      keyward?: Verdict | undefined;
+    }
+  }
+}
+
 /** Express middleware: `app.use(keywardExpress({ baseUrl }))`; `req.keyward` holds the verdict. */
 export function keywardExpress(options: ExpressGuardOptions) {
   const guard = new KeyGuard(options);
+  const header = (options.header ?? 'authorization').toLowerCase();
   const middleware = (req: ExpressLikeRequest, res: ExpressLikeResponse, next: (err?: unknown) => void): void => {
-    const header = req.headers[(options.header ?? 'authorization').toLowerCase()];
-    guard.check(Array.isArray(header) ? header[0] : header, req.ip, options.resource?.(req)).then((verdict) => {
+    const value = req.headers[header];
+    guard.check(Array.isArray(value) ? value[0] : value, req.ip, options.resource?.(req)).then((verdict) => {
       req.keyward = verdict;
       if (verdict.valid) return next();
-      const r = refuse(verdict);
-      if (r.retryAfter) res.set('retry-after', String(r.retryAfter));
-      res.status(r.status).type('application/problem+json').send(JSON.stringify(r.body));
+      const r = refusal(verdict, header);
+      for (const [name, v] of Object.entries(r.headers)) res.set(name, v);
+      res.status(r.status).type('application/problem+json').send(r.body);
     }, next);
   };
   return Object.assign(middleware, { guard });

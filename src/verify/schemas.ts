@@ -2,10 +2,11 @@
 import { Type } from '@sinclair/typebox';
 import { IdOf, Nullable, StringEnum } from '../http/schema.js';
 import { VERIFY_CODES } from './steps.js';
+import { EXAMPLE_KEY } from '../keys/format.js';
 
 export const VerifyBody = Type.Object({
-  key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: ['acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
-  authorization: Type.Optional(Type.String({ maxLength: 8192, description: 'A raw Authorization header value: "Bearer <key>"', examples: ['Bearer acme_live_3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d1aB2c3'] })),
+  key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: [EXAMPLE_KEY] })),
+  authorization: Type.Optional(Type.String({ maxLength: 8192, description: 'A raw Authorization header value: "Bearer <key>"', examples: [`Bearer ${EXAMPLE_KEY}`] })),
   appId: Type.Optional(IdOf('app', 'Accept only keys of this app. Required unless the request carries a root key with "keys:verify" as "Authorization: Bearer <root key>"')),
   permissions: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50, description: 'All of these are required', examples: [['documents.read']] })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Checked against the key\'s domain scope', examples: ['acme.com'] })),

@@ -73,6 +73,19 @@ export class InvitationService {
   }
 
   /**
+   * What an invitation is for, for its accept page: the workspace's name, the email and the role.
+   * Nothing about whether the email has an account (the inviter holds the token too).
+   */
+  async inspect(token: string): Promise<{ workspace: { name: string }; email: string; role: Role; expiresAt: number }> {
+    const repos = this.store.repos;
+    const invite = token.startsWith(TOKEN_PREFIX) && token.length < 100 ? await repos.invitations.findByTokenHash(sha256Hex(token)) : undefined;
+    if (!invite || invite.accepted_at !== null || invite.revoked_at !== null || invite.expires_at <= this.clock.now()) throw notFound('Invitation');
+    const workspace = await repos.workspaces.find(invite.workspace_id);
+    if (!workspace) throw notFound('Invitation');
+    return { workspace: { name: workspace.name }, email: invite.email, role: invite.role, expiresAt: invite.expires_at };
+  }
+
+  /**
    * A refused accept changes nothing: the token stays usable for the right person. Before anything
    * proves who is accepting, the answers (a dead token, no password, a session of another email)
    * do not depend on whether the invited email has an account.

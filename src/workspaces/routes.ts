@@ -113,6 +113,19 @@ export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }:
     return reply.code(204).send();
   });
 
+  r.post('/v1/invitations/inspect', {
+    schema: {
+      tags: ['workspaces'], summary: 'What an invitation is for', security: [],
+      description: 'For the accept page: the workspace it joins, the invited email and the role. A used, revoked, expired or unknown token is 404. The token goes in the body, never in a URL.',
+      body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ workspace: Type.Object({ name: Type.String() }), email: Type.String(), role: Role, expiresAt: Type.String() }) }),
+    },
+  }, async (req, reply) => {
+    const found = await invitations.inspect(req.body.token);
+    reply.header('cache-control', 'no-store');
+    return { ...found, expiresAt: iso(found.expiresAt) };
+  });
+
   r.post('/v1/invitations/accept', {
     schema: {
       tags: ['workspaces'], summary: 'Accept an invitation', security: [{ bearer: [] }, {}],

@@ -11,6 +11,10 @@ import { QueryClientProvider } from '@tanstack/react-query';
 import { queryClient, useApi } from './query';
 import { AcceptInvite, Login, Setup } from './features/auth/Auth';
 import { Empty } from './ui';
+import { DocsPage } from './features/developers/Reference';
+
+/** Pages anyone may open, signed in or not: no redirect to setup or login. */
+const PUBLIC = ['/accept-invite', '/docs'];
 
 function Routes() {
   const path = usePath();
@@ -19,16 +23,17 @@ function Routes() {
   const open = path.startsWith('/setup') || path.startsWith('/login');
 
   useEffect(() => {
-    if (loading || !setup.data || path.startsWith('/accept-invite')) return;
+    if (loading || !setup.data || PUBLIC.some((p) => path.startsWith(p))) return;
     if (setup.data.needsSetup && !path.startsWith('/setup')) navigate('/setup', true);
     else if (!setup.data.needsSetup && !me && !path.startsWith('/login')) navigate('/login', true);
     else if (me && (open || path === '/')) navigate('/apps', true);
   }, [loading, setup.data, me, path, open]);
 
   if (path.startsWith('/accept-invite')) return <AcceptInvite />;
+  if (path.startsWith('/docs')) return <DocsPage />;
   if (path.startsWith('/setup')) return <Setup />;
   if (path.startsWith('/login')) return <Login />;
-  if (!me || !workspace) return <div className="auth-page"><p>Loading…</p></div>;
+  if (!me || !workspace) return <main className="auth-page"><p>Loading…</p></main>;
 
   return (
     <Layout>

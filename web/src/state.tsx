@@ -2,6 +2,7 @@
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { api, session, type SessionInfo, type Workspace } from './api';
 import { queryClient } from './query';
+import { grants, ROLE_PERMISSIONS, type Permission, type Role } from '../../src/auth/permissions';
 
 interface Ctx {
   me: SessionInfo | null;
@@ -12,6 +13,8 @@ interface Ctx {
   signOut(): Promise<void>;
   refresh(): Promise<void>;
   toast(text: string): void;
+  /** Whether the signed-in user's role in the open workspace allows this (the server checks again). */
+  can(permission: Permission): boolean;
 }
 
 const SessionContext = createContext<Ctx | null>(null);
@@ -71,6 +74,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       setMe(null);
     },
     refresh,
+    can(permission) {
+      const role = workspace?.role as Role | undefined;
+      return role !== undefined && role in ROLE_PERMISSIONS && grants(ROLE_PERMISSIONS[role], permission);
+    },
     toast(text) {
       setMessage(text);
       setTimeout(() => setMessage(null), 2500);

@@ -29,7 +29,8 @@ function toRule(row: RuleRow, i: number): Rule | string {
 }
 
 export function AppSettings({ appId }: { appId: string }) {
-  const { toast } = useSession();
+  const { toast, can } = useSession();
+  const editable = can('apps:write');
   const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
   const [rows, setRows] = useState<RuleRow[] | null>(null);
   const [error, setError] = useState<unknown>();
@@ -56,13 +57,14 @@ export function AppSettings({ appId }: { appId: string }) {
     <>
       <div className="page-head">
         <div>
-          <div className="crumbs"><Link to="/apps">Apps</Link> / <Link to={`/apps/${appId}`}>{app.data?.name ?? '…'}</Link> / settings</div>
+          <nav className="crumbs" aria-label="Breadcrumb"><Link to="/apps">Apps</Link> / <Link to={`/apps/${appId}`}>{app.data?.name ?? '…'}</Link> / settings</nav>
           <h1>Gateway rules</h1>
           <p>When a gateway (nginx, Caddy, Traefik, Envoy) asks <code>/v1/forward-auth</code>, every rule matching the request's method and path adds its permissions. Paths match without regard to case and without the query string; <code>*</code> matches anything, <code>/</code> included (at most 8 in a rule, 100 rules); a GET rule covers HEAD.</p>
         </div>
       </div>
       <ErrorNote error={error ?? app.error} />
-      <div className="card card-pad stack" data-testid="gateway-rules">
+      {!editable && <p className="note note-info">Owners and admins change these rules; you can read them.</p>}
+      <fieldset className="card card-pad stack plain-fieldset" data-testid="gateway-rules" disabled={!editable} aria-label="Gateway rules">
         {current.length === 0 && <p className="hint">No rules: every request needs only the permissions the gateway asks for.</p>}
         {current.map((r, i) => (
           <div className="grid-3" key={i}>
@@ -78,7 +80,7 @@ export function AppSettings({ appId }: { appId: string }) {
           <span className="spacer" />
           <Button kind="primary" onClick={() => void save()}>Save rules</Button>
         </div>
-      </div>
+      </fieldset>
     </>
   );
 }

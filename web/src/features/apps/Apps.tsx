@@ -7,7 +7,7 @@ import { invalidate, useApi } from '../../query';
 import { Button, Empty, ErrorNote, Field, Modal, when } from '../../ui';
 
 export function Apps() {
-  const { workspace } = useSession();
+  const { workspace, can } = useSession();
   const apps = useApi(['apps', workspace?.id], () => api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace!.id}`).then((r) => r.data));
   const [creating, setCreating] = useState(false);
   return (
@@ -17,12 +17,12 @@ export function Apps() {
           <h1>Apps</h1>
           <p>Each app holds keys for one product or environment family, with its own key prefix and defaults.</p>
         </div>
-        <Button kind="primary" onClick={() => setCreating(true)}>New app</Button>
+        {can('apps:write') && <Button kind="primary" onClick={() => setCreating(true)}>New app</Button>}
       </div>
       <ErrorNote error={apps.error} />
       <div className="card">
         {apps.data && apps.data.length === 0 ? (
-          <Empty title="No apps yet"><p>Create an app to start issuing keys.</p><Button kind="primary" onClick={() => setCreating(true)}>Create your first app</Button></Empty>
+          <Empty title="No apps yet">{can('apps:write') ? <><p>Create an app to start issuing keys.</p><Button kind="primary" onClick={() => setCreating(true)}>Create your first app</Button></> : <p>An owner or admin of this workspace creates apps.</p>}</Empty>
         ) : (
           <div className="table-wrap">
             <table>
@@ -30,7 +30,7 @@ export function Apps() {
               <tbody>
                 {(apps.data ?? []).map((a) => (
                   <tr key={a.id}>
-                    <td><Link to={`/apps/${a.id}`}>{a.name}</Link><div className="mono" style={{ color: 'var(--muted)' }}>{a.id}</div></td>
+                    <td><Link to={`/apps/${a.id}`}>{a.name}</Link><div className="mono muted">{a.id}</div></td>
                     <td><code>{a.keyPrefix}_</code></td>
                     <td className="hide-sm">{a.defaults.ownerRatelimit ? `${a.defaults.ownerRatelimit.limit} / ${a.defaults.ownerRatelimit.durationMs / 1000}s per owner` : 'none'}</td>
                     <td className="hide-sm">{when(a.createdAt)}</td>

@@ -1,6 +1,7 @@
 // First-run setup, login, and accepting an invitation.
 import { useState, type FormEvent } from 'react';
 import { api, ApiError, type SessionInfo } from '../../api';
+import { useApi } from '../../query';
 import { navigate } from '../../router';
 import { useSession } from '../../state';
 import { Button, ErrorNote, Field } from '../../ui';
@@ -8,17 +9,24 @@ import { Button, ErrorNote, Field } from '../../ui';
 /** An invitation token kept while its invitee logs in first (this tab only). */
 const PENDING_INVITE = 'keyward.invite';
 
-function AuthCard({ title, lead, children }: { title: string; lead: string; children: React.ReactNode }) {
+function AuthCard({ title, lead, children }: { title: string; lead: React.ReactNode; children: React.ReactNode }) {
   return (
-    <div className="auth-page">
+    <main className="auth-page">
       <div className="card auth-card">
         <div className="logo" style={{ color: 'var(--ink)', marginBottom: 18 }}><span className="logo-mark" aria-hidden="true">K</span>Keyward</div>
         <h1>{title}</h1>
         <p>{lead}</p>
         {children}
       </div>
-    </div>
+    </main>
   );
+}
+
+interface InvitationInfo {
+  workspace: { name: string };
+  email: string;
+  role: string;
+  expiresAt: string;
 }
 
 /** Posts a form that answers with a session, then opens the console. */
@@ -93,6 +101,9 @@ export function AcceptInvite() {
   const [form, setForm] = useState({ name: '', password: '' });
   const [error, setError] = useState<unknown>();
   const [needsLogin, setNeedsLogin] = useState(false);
+  // Which workspace this joins, as the server knows it (never taken from the link).
+  const info = useApi(['invitation', token], () => api<InvitationInfo>('POST', '/v1/invitations/inspect', { token }), Boolean(token));
+  const joins = info.data ? <><strong>{info.data.workspace.name}</strong> as {info.data.role === 'admin' ? 'an admin' : `a ${info.data.role}`}</> : 'the workspace';
   const [busy, setBusy] = useState(false);
   const accept = async (e?: FormEvent) => {
     e?.preventDefault();
@@ -114,23 +125,26 @@ export function AcceptInvite() {
     }
   };
   if (!token) return <AuthCard title="Invitation" lead="This link holds no invitation. Ask for a new one."><span /></AuthCard>;
+  if (info.error) {
+    return <AuthCard title="Invitation no longer valid" lead="This invitation was used, revoked or has expired. Ask whoever invited you for a new link."><Button kind="ghost" onClick={() => navigate('/login')}>Go to log in</Button></AuthCard>;
+  }
   if (needsLogin) {
     return (
-      <AuthCard title="Log in to accept" lead="An account with the invited email exists. Log in with it, and you will come back here to accept.">
+      <AuthCard title="Log in to accept" lead={<>An account with the invited email exists. Log in with it, and you will come back here to join {joins}.</>}>
         <Button kind="primary" onClick={() => navigate('/login')}>Log in</Button>
       </AuthCard>
     );
   }
   if (me) {
     return (
-      <AuthCard title="Join the workspace" lead={`You are logged in as ${me.user.email}. The invitation must be for this email.`}>
+      <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'Join the workspace'} lead={<>You are invited to {joins}.{info.data && <> The invitation is for {info.data.email}.</>} You are logged in as {me.user.email}: the invitation must be for this email.</>}>
         <ErrorNote error={error} />
         <Button kind="primary" disabled={busy} onClick={() => void accept()}>{busy ? 'Joining…' : 'Accept invitation'}</Button>
       </AuthCard>
     );
   }
   return (
-    <AuthCard title="You are invited" lead="Choose your password to create your account and join the workspace. If you already have an account, log in first.">
+    <AuthCard title={info.data ? `Join ${info.data.workspace.name}` : 'You are invited'} lead={<>You are invited to {joins}.{info.data && <> The invitation is for {info.data.email}.</>} Choose your password to create your account and join. If you already have an account, log in first.</>}>
       <form className="stack" onSubmit={accept}>
         <Field label="Your name" htmlFor="inv-name"><input id="inv-name" autoComplete="name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} /></Field>
         <Field label="Password" htmlFor="inv-password" hint="At least 10 characters"><input id="inv-password" type="password" required minLength={10} autoComplete="new-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} /></Field>

@@ -72,6 +72,18 @@ export function matchOperation(ops: readonly Operation[], method: string, url: s
   return null;
 }
 
+/**
+ * Verify's first body: the pasted key, else the spec's example key (well-formed: its checksum holds,
+ * so the answer says what a real refusal says), scoped to an app of this workspace.
+ */
+function verifyExample(spec: Spec, op: Operation, pasted: string, appId: string | undefined): unknown {
+  const example = exampleOf(spec, op.body) as Record<string, unknown> | undefined;
+  return { key: pasted || example?.key, ...(appId ? { appId } : {}) };
+}
+
+/** Endpoints an app key has no business calling: everything but verify and the public ones. */
+const managementOp = (op: Operation | undefined) => Boolean(op && !op.public && op.path !== '/v1/keys/verify' && op.path !== '/v1/ratelimit');
+
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 export function Playground() {
@@ -85,6 +97,8 @@ export function Playground() {
   const [keyInfo, setKeyInfo] = useState<Verdict | null>(null);
   const [keySettings, setKeySettings] = useState<Key | null>(null);
   const { workspace } = useSession();
+  const apps = useApi(['apps', workspace?.id], () => api<{ data: App[] }>('GET', `/v1/apps?workspaceId=${workspace!.id}`).then((r) => r.data), Boolean(workspace));
+  const firstApp = apps.data?.[0];
   const [auth, setAuth] = useState<'session' | 'key' | 'none'>('session');
   const [sending, setSending] = useState(false);
   const [result, setResult] = useState<Raw | null>(null);
@@ -104,9 +118,9 @@ export function Playground() {
       return;
     }
     setParams({});
-    setBody(op.body ? JSON.stringify(op.path === '/v1/keys/verify' && apiKey ? { key: apiKey } : exampleOf(spec.data, op.body), null, 2) : '');
+    setBody(op.body ? JSON.stringify(op.path === '/v1/keys/verify' ? verifyExample(spec.data, op, apiKey, firstApp?.id) : exampleOf(spec.data, op.body), null, 2) : '');
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [opId, spec.data]);
+  }, [opId, spec.data, firstApp?.id]);
 
   const bodyError = useMemo(() => {
     if (!body.trim()) return null;
@@ -215,6 +229,7 @@ export function Playground() {
   const scoped = scope && (scope.permissions?.length || scope.resources?.length || keySettings?.ipAllowlist.length);
   const statusClass = result ? `status-${String(result.status)[0]}` : '';
   const verdict = result && op?.path === '/v1/keys/verify' ? (result.json as Verdict | undefined) : undefined;
+  const problem = result && !result.ok ? (result.json as { code?: string; detail?: string } | undefined) : undefined;
 
   return (
     <>
@@ -254,6 +269,7 @@ export function Playground() {
               </Field>
             </div>
             {op?.description && <p className="hint" style={{ margin: 0 }}><Md text={op.description} /></p>}
+            {auth === 'key' && managementOp(op) && apiKey.trim() && !apiKey.trim().startsWith('kwroot_') && <p className="note note-info" data-testid="key-on-management" style={{ margin: 0 }}>App keys are checked with <code>POST /v1/keys/verify</code>; they do not call management endpoints. Send this as yourself, or with a root key pasted above.</p>}
             {auth === 'session' && <p className="hint" style={{ margin: 0 }}>Copy cURL sends <code>$KEYWARD_TOKEN</code>: set it to the <code>token</code> that <code>POST /v1/auth/login</code> answers, or to a root key (Root keys page).</p>}
             {op && op.parameters.filter((p) => p.in !== 'header').length > 0 && (
               <div className="grid-2">
@@ -270,7 +286,7 @@ export function Playground() {
               </Field>
             )}
             <div className="row">
-              <code data-testid="request-preview" style={{ whiteSpace: 'pre-wrap' }}><span className={`method m-${op?.method.toLowerCase()}`}>{op?.method}</span> {url}{Object.keys(headers()).map((h) => `\n${h}: ${h === 'authorization' ? 'Bearer …' : headers()[h]}`).join('')}{hasBody ? `\ncontent-type: application/json\n\n${body}` : ''}</code>
+              <code data-testid="request-preview" className="request-preview"><span className={`method m-${op?.method.toLowerCase()}`}>{op?.method}</span> {url}{Object.keys(headers()).map((h) => `\n${h}: ${h === 'authorization' ? 'Bearer …' : headers()[h]}`).join('')}{hasBody ? `\ncontent-type: application/json\n\n${body}` : ''}</code>
               <span className="spacer" />
               <CopyButton text={curl} label="Copy cURL" testId="copy-curl" />
               <Button kind="primary" onClick={() => void send()} disabled={sending || Boolean(hasBody && bodyError?.startsWith('Invalid'))}>{sending ? 'Sending…' : 'Send'}</Button>
@@ -286,7 +302,8 @@ export function Playground() {
                 <CopyButton text={result.text} label="Copy response" />
               </div>
               {verdict?.code && !verdict.valid && <div className="note note-warn" data-testid="explain">Why: {EXPLAIN[verdict.code]}</div>}
-              <pre className="json" data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
+              {!result.ok && problem?.detail && <div className="note note-warn" data-testid="explain">{problem.code ? <strong>{problem.code}: </strong> : null}{problem.detail}</div>}
+              <pre className="json" tabIndex={0} data-testid="response-body">{result.json !== undefined ? JSON.stringify(result.json, null, 2) : result.text}</pre>
             </section>
           )}
           {notice && <div className="note note-warn" role="status" data-testid="replay-notice">{notice}</div>}

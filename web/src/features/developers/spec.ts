@@ -23,6 +23,8 @@ export interface Param {
   schema?: Schema;
 }
 export interface Operation {
+  /** The name a generated client gives it; also the anchor of its entry on the reference page. */
+  operationId: string;
   method: string;
   path: string;
   tag: string;
@@ -34,15 +36,17 @@ export interface Operation {
   responses: Record<string, { description?: string; content?: Record<string, { schema?: Schema }> }>;
 }
 export interface Spec {
-  info: { title: string; version: string };
+  info: { title: string; version: string; description?: string; license?: { name: string } };
+  servers?: { url: string; description?: string }[];
   tags?: { name: string; description?: string }[];
   components?: { schemas?: Record<string, Schema> };
-  paths: Record<string, Record<string, { tags?: string[]; summary?: string; description?: string; security?: unknown[]; parameters?: Param[]; requestBody?: { content?: Record<string, { schema?: Schema }> }; responses?: Operation['responses'] }>>;
+  paths: Record<string, Record<string, { operationId?: string; tags?: string[]; summary?: string; description?: string; security?: unknown[]; parameters?: Param[]; requestBody?: { content?: Record<string, { schema?: Schema }> }; responses?: Operation['responses'] }>>;
 }
 
 export function operations(spec: Spec): Operation[] {
   return Object.entries(spec.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => ({
+      operationId: op.operationId ?? `${method}${path}`.replace(/[^A-Za-z0-9]+/g, '-'),
       method: method.toUpperCase(),
       path,
       tag: op.tags?.[0] ?? 'other',

@@ -4,8 +4,9 @@ import { api, type App, type AuditEntry, type Key, type Page } from '../../api';
 import { Link } from '../../router';
 import { useSession } from '../../state';
 import type * as Api from '../../../../src/api/types';
-import { useApi } from '../../query';
-import { Badge, Empty, ErrorNote, statusTone, when } from '../../ui';
+import { invalidate, useApi } from '../../query';
+import { AuditChanges, Badge, Empty, ErrorNote, statusTone, when } from '../../ui';
+import { useKeyActions } from './KeyActions';
 
 type Usage = Api.Usage;
 type VerifyCode = Api.VerifyCode;
@@ -53,7 +54,7 @@ export function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Ran
   };
   return (
     <figure style={{ margin: 0, position: 'relative' }}>
-      <svg className="chart" viewBox={`0 0 ${w} ${h + 20}`} role="img" aria-label={`Verifications in the last ${RANGES[range].label}: ${total}`} data-testid="usage-chart"
+      <svg className="chart" viewBox={`0 0 ${w} ${h}`} role="img" aria-label={`Verifications in the last ${RANGES[range].label}: ${total}`} data-testid="usage-chart"
         tabIndex={0} onMouseMove={(e) => pick(e.clientX, e.currentTarget)} onMouseLeave={() => setHover(null)}
         onKeyDown={(e) => {
           if (e.key === 'ArrowRight') setHover((i) => Math.min(usage.data.length - 1, (i ?? -1) + 1));
@@ -75,11 +76,18 @@ export function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Ran
                 y -= bh;
                 return <rect key={c} x={i * bw + Math.min(2, bw / 6)} y={y} width={Math.max(1, bw - Math.min(4, bw / 3))} height={bh} rx={bw > 8 ? 2 : 0} fill={colorOf(c)} />;
               })}
-              {label && <text x={i * bw + bw / 2} y={h + 15} fontSize="10" textAnchor={i * bw < 30 ? 'start' : i * bw > w - 40 ? 'end' : 'middle'} fill="#94a3b8">{label}</text>}
             </g>
           );
         })}
       </svg>
+      {/* Axis labels in HTML, not in the drawing: they keep a readable size however narrow the chart gets. */}
+      <div className="chart-axis" aria-hidden="true">
+        {usage.data.map((b, i) => {
+          const label = axisLabel(range, new Date(b.at), i);
+          const at = ((i + 0.5) / usage.data.length) * 100;
+          return label && <span key={b.at} style={at < 6 ? { left: 0 } : at > 94 ? { right: 0 } : { left: `${at}%`, transform: 'translateX(-50%)' }}>{label}</span>;
+        })}
+      </div>
       {shown && hover !== null && (
         <div className="chart-tip" role="status" data-testid="chart-tip" style={(hover + 0.5) / usage.data.length > 0.5 ? { right: `${Math.max(0, 100 - ((hover + 0.5) / usage.data.length) * 100 + 2)}%` } : { left: `${((hover + 0.5) / usage.data.length) * 100 + 2}%` }}>
           <strong>{when(shown.at)}</strong>
@@ -97,7 +105,7 @@ export function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Ran
 }
 
 export function KeyDetail({ keyId }: { keyId: string }) {
-  const { workspace } = useSession();
+  const { workspace, can } = useSession();
   const key = useApi(['key', keyId], () => api<Key>('GET', `/v1/keys/${keyId}`));
   const app = useApi(['app', key.data?.appId], () => api<App>('GET', `/v1/apps/${key.data!.appId}`), Boolean(key.data));
   const [range, setRange] = useState<Range>('24h');
@@ -105,7 +113,8 @@ export function KeyDetail({ keyId }: { keyId: string }) {
     const { ms, granularity } = RANGES[range];
     return api<Usage>('GET', `/v1/keys/${keyId}/usage?granularity=${granularity}&since=${encodeURIComponent(new Date(Date.now() - ms).toISOString())}`);
   });
-  const audit = useApi(['audit', workspace?.id, 'target', keyId], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?targetId=${keyId}&limit=50`), Boolean(workspace));
+  const audit = useApi(['audit', workspace?.id, 'target', keyId], () => api<Page<AuditEntry>>('GET', `/v1/workspaces/${workspace!.id}/audit?targetId=${keyId}&limit=50`), Boolean(workspace) && can('audit:read'));
+  const actions = useKeyActions(() => { void invalidate('key', keyId); void invalidate('keys'); void invalidate('audit'); });
   const k = key.data;
   // A key id that is malformed, unknown or another tenant's: one plain page, not a stuck loader.
   if (key.error) {
@@ -120,11 +129,13 @@ export function KeyDetail({ keyId }: { keyId: string }) {
     <>
       <div className="page-head">
         <div>
-          <div className="crumbs"><Link to="/apps">Apps</Link> / {k && <Link to={`/apps/${k.appId}`}>{app.data?.name ?? 'App'}</Link>} / {k?.name ?? 'key'}</div>
+          <nav className="crumbs" aria-label="Breadcrumb"><Link to="/apps">Apps</Link> / {k && <Link to={`/apps/${k.appId}`}>{app.data?.name ?? 'App'}</Link>} / {k?.name ?? 'key'}</nav>
           <h1>{k?.name ?? 'Key'} {k && <Badge tone={statusTone(k.status)}>{k.status}</Badge>}</h1>
-          <p><code>{k?.start}…</code> · <span className="mono">{keyId}</span></p>
+          <p><code>{k?.start}…</code> · <span className="mono">{keyId}</span>{k?.revokedAt && <> · revoked {when(k.revokedAt)}</>}</p>
         </div>
+        {k && k.status !== 'revoked' && <div className="row">{actions.buttons(k)}</div>}
       </div>
+      {actions.dialogs}
       <ErrorNote error={key.error} />
       <div className="stack">
         <section className="card card-pad">
@@ -153,15 +164,19 @@ export function KeyDetail({ keyId }: { keyId: string }) {
                 <dt>Remaining</dt><dd>{k.remaining ?? 'unlimited'}{k.refill ? ` (refills to ${k.refill.amount} ${k.refill.interval})` : ''}</dd>
                 <dt>Created</dt><dd>{when(k.createdAt)}</dd>
                 <dt>Last used</dt><dd>{when(k.lastUsedAt)}</dd>
+                {k.revokedAt && <><dt>Revoked</dt><dd>{when(k.revokedAt)}</dd></>}
               </dl>
             )}
           </section>
           <section className="card card-pad">
             <h3>Audit</h3>
-            {(audit.data?.data ?? []).length === 0 ? <p style={{ color: 'var(--muted)' }}>No entries.</p> : (
-              <ul style={{ listStyle: 'none', padding: 0, margin: 0 }} className="stack">
+            {!can('audit:read') ? <p className="muted">The audit log is open to owners and admins.</p> : (audit.data?.data ?? []).length === 0 ? <p className="muted">No entries.</p> : (
+              <ul className="stack audit-lines" data-testid="key-audit">
                 {audit.data!.data.map((a) => (
-                  <li key={a.id}><strong>{a.action}</strong> <span style={{ color: 'var(--muted)' }}>by {a.actor.email ?? `${a.actor.type} ${a.actor.id}`} · {when(a.at)}{a.ip ? ` · ${a.ip}` : ''}</span></li>
+                  <li key={a.id}>
+                    <strong>{a.action}</strong> <span className="muted">by {a.actor.email ?? `${a.actor.type} ${a.actor.id}`} · {when(a.at)}{a.ip ? ` · ${a.ip}` : ''}</span>
+                    <AuditChanges meta={a.meta} />
+                  </li>
                 ))}
               </ul>
             )}

@@ -1,7 +1,7 @@
 // The create and edit modals of a key: every field but the value, with inline validation.
 import { useState } from 'react';
 import { api, ApiError, type Key } from '../../api';
-import { Button, CopyButton, ErrorNote, Field, Modal } from '../../ui';
+import { Button, ChipInput, CopyButton, ErrorNote, Field, Modal } from '../../ui';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -20,9 +20,8 @@ interface FormState {
   name: string;
   ownerId: string;
   environment: 'live' | 'test';
-  permissions: string;
+  permissions: string[];
   resources: string[];
-  resourceDraft: string;
   allIps: boolean;
   ips: string;
   neverExpire: boolean;
@@ -40,9 +39,8 @@ function initial(key?: Key): FormState {
     name: key?.name ?? '',
     ownerId: key?.ownerId ?? '',
     environment: key?.environment ?? 'live',
-    permissions: (key?.permissions ?? []).join(', '),
+    permissions: key?.permissions ?? [],
     resources: key?.resources ?? [],
-    resourceDraft: '',
     allIps: !key || key.ipAllowlist.length === 0,
     ips: (key?.ipAllowlist ?? []).join('\n'),
     neverExpire: !key?.expiresAt,
@@ -61,7 +59,7 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const set = (patch: Partial<FormState>) => {
-    setF({ ...f, ...patch });
+    setF((current) => ({ ...current, ...patch }));
     setFieldErrors({});
   };
   const ipLines = f.ips.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -78,8 +76,7 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
     const body = {
       name: f.name.trim(),
       ownerId: f.ownerId.trim() || null,
-      environment: f.environment,
-      permissions: f.permissions.split(',').map((p) => p.trim()).filter(Boolean),
+      permissions: f.permissions,
       resources: f.resources,
       ipAllowlist: f.allIps ? [] : ipLines,
       expiresAt: f.neverExpire ? null : new Date(f.expiresAt).toISOString(),
@@ -88,9 +85,10 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
     };
     setBusy(true);
     try {
+      // The environment is part of a key's value: it is chosen at creation, and changed only by a roll.
       const saved = keyToEdit
         ? await api<Key>('PATCH', `/v1/keys/${keyToEdit.id}`, body)
-        : await api<Key>('POST', `/v1/apps/${appId}/keys`, keyToEdit ? body : { ...body, ownerId: body.ownerId ?? undefined });
+        : await api<Key>('POST', `/v1/apps/${appId}/keys`, { ...body, environment: f.environment, ownerId: body.ownerId ?? undefined });
       onSaved(saved);
     } catch (err) {
       if (err instanceof ApiError && err.problem.errors) {
@@ -110,29 +108,23 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
         <Field label="Owner" htmlFor="k-owner" hint="Your user or customer id; rate limits can apply per owner"><input id="k-owner" value={f.ownerId} onChange={(e) => set({ ownerId: e.target.value })} placeholder="user_123" /></Field>
       </div>
       <div className="grid-2">
-        <Field label="Environment" htmlFor="k-env">
-          <select id="k-env" value={f.environment} onChange={(e) => set({ environment: e.target.value as 'live' | 'test' })}>
-            <option value="live">live</option><option value="test">test</option>
-          </select>
-        </Field>
-        <Field label="Permissions" htmlFor="k-perms" hint="Comma-separated, e.g. docs.read, docs.*" error={fieldErrors.permissions}>
-          <input id="k-perms" value={f.permissions} onChange={(e) => set({ permissions: e.target.value })} placeholder="docs.read, docs.write" />
+        {keyToEdit ? (
+          <Field label="Environment" htmlFor="k-env" hint="Part of the key's value: roll the key to change it">
+            <input id="k-env" value={keyToEdit.environment} readOnly />
+          </Field>
+        ) : (
+          <Field label="Environment" htmlFor="k-env">
+            <select id="k-env" value={f.environment} onChange={(e) => set({ environment: e.target.value as 'live' | 'test' })}>
+              <option value="live">live</option><option value="test">test</option>
+            </select>
+          </Field>
+        )}
+        <Field label="Permissions" htmlFor="k-perms" hint="Enter or comma after each, e.g. docs.read, docs.*; none: any" error={fieldErrors.permissions}>
+          <ChipInput id="k-perms" values={f.permissions} onChange={(permissions) => set({ permissions })} placeholder="docs.read" />
         </Field>
       </div>
-      <Field label="Domain scope" htmlFor="k-res" hint={f.resources.length ? 'The key works only for these resources' : 'Empty: every resource'} error={fieldErrors.resources}>
-        <div className="row">
-          {f.resources.map((r) => (
-            <span className="chip" key={r}>{r} <button type="button" className="icon-btn" style={{ fontSize: 14 }} aria-label={`Remove ${r}`} onClick={() => set({ resources: f.resources.filter((x) => x !== r) })}>×</button></span>
-          ))}
-          <input id="k-res" value={f.resourceDraft} placeholder="acme.com or *.acme.dev, Enter to add" style={{ flex: 1, minWidth: 200 }}
-            onChange={(e) => set({ resourceDraft: e.target.value })}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter' && f.resourceDraft.trim()) {
-                e.preventDefault();
-                if (!f.resources.includes(f.resourceDraft.trim())) set({ resources: [...f.resources, f.resourceDraft.trim()], resourceDraft: '' });
-              }
-            }} />
-        </div>
+      <Field label="Domain scope" htmlFor="k-res" hint={f.resources.length ? 'The key works only for these resources' : 'Enter after each, e.g. acme.com or *.acme.dev; none: every resource'} error={fieldErrors.resources}>
+        <ChipInput id="k-res" values={f.resources} onChange={(resources) => set({ resources })} placeholder="acme.com" />
       </Field>
       <Field label="IP allowlist" htmlFor="k-ips" error={fieldErrors.ips ?? (ipProblems.length ? ipProblems.map(([l, e]) => `${l}: ${e}`).join('; ') : undefined)}>
         <label className="check"><input type="checkbox" checked={f.allIps} onChange={(e) => set({ allIps: e.target.checked })} />Allow all IP addresses</label>
@@ -162,8 +154,9 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
 
 /** The one time a key's value is visible. */
 export function ShownOnce({ title, value, secretLabel, onClose, stored = 'only a hash of it is stored' }: { title: string; value: string; secretLabel: string; onClose: () => void; stored?: string }) {
+  // Only its own button closes it: a stray click or Escape must not lose the value.
   return (
-    <Modal title={title} onClose={onClose} footer={<Button kind="primary" onClick={onClose}>I have stored it</Button>}>
+    <Modal title={title} onClose={onClose} dismissible={false} footer={<Button kind="primary" onClick={onClose}>I have stored it</Button>}>
       <div className="note note-warn"><strong>Copy it now.</strong> This {secretLabel} will not be shown again; {stored}.</div>
       <div className="secret-box"><code data-testid="shown-key">{value}</code><CopyButton text={value} testId="copy-key" /></div>
     </Modal>

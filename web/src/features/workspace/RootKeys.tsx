@@ -5,7 +5,7 @@ import { api } from '../../api';
 import type * as Api from '../../../../src/api/types';
 import { invalidate, useApi } from '../../query';
 import { useSession } from '../../state';
-import { Badge, Button, ErrorNote, Field, Modal, relative, when } from '../../ui';
+import { Badge, Button, Confirm, ErrorNote, Field, Modal, relative, when } from '../../ui';
 import { ShownOnce } from '../keys/KeyForm';
 
 const PERMISSIONS: [string, string][] = [
@@ -23,41 +23,46 @@ const PERMISSIONS: [string, string][] = [
 ];
 
 export function RootKeys() {
-  const { workspace, toast } = useSession();
-  const keys = useApi(['root-keys', workspace?.id], () => api<{ data: Api.RootKey[] }>('GET', `/v1/workspaces/${workspace!.id}/root-keys`).then((r) => r.data));
+  const { workspace, toast, can } = useSession();
+  // Root keys act for the whole workspace: only owners and admins see or make them.
+  const allowed = can('*');
+  const keys = useApi(['root-keys', workspace?.id], () => api<{ data: Api.RootKey[] }>('GET', `/v1/workspaces/${workspace!.id}/root-keys`).then((r) => r.data), allowed);
   const [creating, setCreating] = useState(false);
   const [shown, setShown] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>();
-  const revoke = async (k: Api.RootKey) => {
-    try {
-      await api('DELETE', `/v1/root-keys/${k.id}`);
-      await invalidate('root-keys');
-      toast('Root key revoked');
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const [revoking, setRevoking] = useState<Api.RootKey | null>(null);
   return (
     <>
       <div className="page-head">
         <div><h1>Root keys</h1><p>Credentials for automation. Send one as <code>Authorization: Bearer &lt;root key&gt;</code>; give each only what it needs (a service that only verifies needs <code>keys:verify</code>).</p></div>
-        <Button kind="primary" onClick={() => setCreating(true)}>New root key</Button>
+        {allowed && <Button kind="primary" onClick={() => setCreating(true)}>New root key</Button>}
       </div>
-      <ErrorNote error={error ?? keys.error} />
-      <div className="card"><div className="table-wrap"><table>
-        <thead><tr><th>Name</th><th>Permissions</th><th className="hide-sm">Created</th><th className="hide-sm">Last used</th><th><span className="sr-only">Actions</span></th></tr></thead>
-        <tbody>{(keys.data ?? []).map((k) => (
-          <tr key={k.id}>
-            <td>{k.name}<div className="mono" style={{ color: 'var(--muted)' }}>{k.start}…</div></td>
-            <td>{k.permissions.map((p) => <Badge key={p} tone="grey">{p}</Badge>)}</td>
-            <td className="hide-sm">{when(k.createdAt)}</td>
-            <td className="hide-sm">{relative(k.lastUsedAt)}</td>
-            <td>{k.revokedAt ? <Badge tone="red">revoked</Badge> : <Button kind="ghost" style={{ color: 'var(--danger)' }} onClick={() => void revoke(k)}>Revoke {k.name}</Button>}</td>
-          </tr>
-        ))}</tbody>
-      </table></div></div>
+      {!allowed ? (
+        <p className="note note-info" data-testid="root-keys-role">Root keys are managed by owners and admins of {workspace?.name}. Ask one of them for a key with the permissions your automation needs.</p>
+      ) : (
+        <>
+          <ErrorNote error={keys.error} />
+          <div className="card"><div className="table-wrap"><table>
+            <thead><tr><th>Name</th><th>Permissions</th><th className="hide-sm">Created</th><th className="hide-sm">Last used</th><th><span className="sr-only">Actions</span></th></tr></thead>
+            <tbody>{(keys.data ?? []).map((k) => (
+              <tr key={k.id}>
+                <td className="wrap-anywhere">{k.name}<div className="mono muted">{k.start}…</div></td>
+                <td>{k.permissions.map((p) => <Badge key={p} tone="grey">{p}</Badge>)}</td>
+                <td className="hide-sm">{when(k.createdAt)}</td>
+                <td className="hide-sm">{relative(k.lastUsedAt)}</td>
+                <td>{k.revokedAt ? <Badge tone="red">revoked</Badge> : <Button kind="ghost" className="btn btn-ghost btn-ghost-danger" aria-label={`Revoke ${k.name}`} onClick={() => setRevoking(k)}>Revoke</Button>}</td>
+              </tr>
+            ))}</tbody>
+          </table></div></div>
+        </>
+      )}
       {creating && <CreateRootKey workspaceId={workspace!.id} onClose={() => setCreating(false)} onCreated={(value) => { setCreating(false); setShown(value); void invalidate('root-keys'); }} />}
       {shown && <ShownOnce title="Root key created" value={shown} secretLabel="root key" onClose={() => setShown(null)} />}
+      {revoking && (
+        <Confirm title={`Revoke ${revoking.name}?`} action="Revoke root key" onClose={() => setRevoking(null)}
+          onConfirm={async () => { await api('DELETE', `/v1/root-keys/${revoking.id}`); await invalidate('root-keys'); toast('Root key revoked'); }}>
+          Every request made with <code>{revoking.start}…</code> is refused from now on: whatever uses it (CI, a gateway, the CLI) stops working until it gets a new key. This cannot be undone.
+        </Confirm>
+      )}
     </>
   );
 }
