@@ -209,9 +209,11 @@ export class WebhookDispatcher {
     if (result.ok) {
       const settled = await this.store.transaction(async (r) => {
         if (!(await r.webhooks.settle(d, leaseUntil, { ...common, delivered: true, next_attempt_at: d.next_attempt_at, delivered_at: after }, attempt))) return false;
-        await r.webhooks.releaseChain(d, after);
+        // Only a delivery that failed before held its key's later ones back.
+        if (d.attempts > 1) await r.webhooks.releaseChain(d, after);
         // The endpoint answers again: what waited on a backoff goes out now, not up to an hour later.
-        if (await r.webhooks.countSuccess(d.webhook_id)) await r.webhooks.dueNow(d.webhook_id, after);
+        // (An endpoint that was not failing when this was claimed has no failure older than this attempt.)
+        if (d.endpoint_failing && (await r.webhooks.countSuccess(d.webhook_id))) await r.webhooks.dueNow(d.webhook_id, after);
         return true;
       });
       if (settled) this.opts.onAttempt?.('delivered');

@@ -8,7 +8,11 @@ export type DeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type NewDelivery = Omit<WebhookDeliveriesTable, 'seq'>;
 export type DeliveryStatus = WebhookDeliveriesTable['status'];
 /** A claimed delivery with what sending it needs. */
-export type ClaimedDelivery = DeliveryRow & { url: string; payload: string; secret_enc: string; previous_secret_enc: string | null; previous_secret_until: number | null };
+export type ClaimedDelivery = DeliveryRow & {
+  url: string; payload: string; secret_enc: string; previous_secret_enc: string | null; previous_secret_until: number | null;
+  /** Whether its endpoint was failing when it was claimed (a success then has to say it no longer does). */
+  endpoint_failing: boolean;
+};
 export type DeliveryListRow = DeliveryRow & { type: string };
 export type AttemptRow = WebhookAttemptsTable;
 
@@ -103,7 +107,7 @@ export class WebhookRepo {
       RETURNING *`.execute(this.db);
     if (claimed.rows.length === 0) return [];
     const rows = claimed.rows.map((r) => ({ ...r, seq: Number(r.seq) }));
-    const hooks = await this.db.selectFrom('webhooks').select(['id', 'url', 'secret_enc', 'previous_secret_enc', 'previous_secret_until'])
+    const hooks = await this.db.selectFrom('webhooks').select(['id', 'url', 'secret_enc', 'previous_secret_enc', 'previous_secret_until', 'consecutive_failures', 'failing_since'])
       .where('id', 'in', [...new Set(rows.map((r) => r.webhook_id))]).execute();
     const events = await this.db.selectFrom('webhook_events').select(['id', 'payload'])
       .where('id', 'in', [...new Set(rows.map((r) => r.event_id))]).execute();
@@ -113,7 +117,11 @@ export class WebhookRepo {
       const hook = hookOf.get(r.webhook_id);
       const payload = payloadOf.get(r.event_id);
       if (!hook || payload === undefined) return [];
-      return [{ ...r, url: hook.url, payload, secret_enc: hook.secret_enc, previous_secret_enc: hook.previous_secret_enc, previous_secret_until: hook.previous_secret_until === null ? null : Number(hook.previous_secret_until) }];
+      return [{
+        ...r, url: hook.url, payload, secret_enc: hook.secret_enc, previous_secret_enc: hook.previous_secret_enc,
+        previous_secret_until: hook.previous_secret_until === null ? null : Number(hook.previous_secret_until),
+        endpoint_failing: hook.consecutive_failures > 0 || hook.failing_since !== null,
+      }];
     });
   }
 

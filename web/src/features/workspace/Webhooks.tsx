@@ -292,7 +292,8 @@ function DeliveryDetail({ webhookId, deliveryId, onClose }: { webhookId: string;
           </dl>
           <h3 style={{ margin: 0 }}>Attempts</h3>
           {d.attemptLog.length === 0 ? <p className="hint" style={{ margin: 0 }}>No attempt yet.</p> : (
-            <div className="table-wrap"><table data-testid="attempts">
+            // Not shrunk by the modal's column: the modal body scrolls instead.
+            <div className="table-wrap" style={{ flexShrink: 0 }}><table data-testid="attempts">
               <thead><tr><th>#</th><th>When</th><th>Outcome</th><th>Latency</th><th>Answer</th></tr></thead>
               <tbody>{d.attemptLog.map((a) => (
                 <tr key={a.number} data-testid="attempt">
@@ -309,7 +310,7 @@ function DeliveryDetail({ webhookId, deliveryId, onClose }: { webhookId: string;
             </table></div>
           )}
           <div className="row"><h3 style={{ margin: 0 }}>Payload</h3><span className="spacer" /><CopyButton text={d.payload} label="Copy body" /></div>
-          <pre className="json" data-testid="payload">{pretty(d.payload)}</pre>
+          <pre className="json" data-testid="payload" style={{ flexShrink: 0 }}>{pretty(d.payload)}</pre>
           <p className="hint" style={{ margin: 0 }}>The signature covers the body exactly as sent (without this indentation), with the webhook-id and webhook-timestamp headers.</p>
         </>
       )}
