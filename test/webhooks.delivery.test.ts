@@ -8,9 +8,11 @@ import { DIALECTS, createKey, snapshot, startServer, world, type TestServer, typ
 import { startReceiver, type Received, type Receiver } from './webhook-receiver.js';
 import { ManualClock } from '../src/lib/clock.js';
 import { loadConfig } from '../src/config.js';
-import { MAX_RETRY_DELAY_MS, retryDelay } from '../src/webhooks/dispatcher.js';
+import { retryDelay } from '../src/webhooks/dispatcher.js';
 
 const HOUR = 3_600_000;
+/** The contract's longest wait between two attempts. */
+const MAX_RETRY_DELAY_MS = HOUR;
 const DAY = 24 * HOUR;
 const KEY_EVENTS = ['key.created', 'key.updated', 'key.disabled', 'key.enabled', 'key.rolled', 'key.revoked', 'key.expiring', 'key.expired'];
 
@@ -175,6 +177,8 @@ describe.each(DIALECTS)('webhook delivery (%s)', (dialect) => {
     s.clock.advance(DAY);
     await drain();
     expect(rx.received).toHaveLength(1);
+    // Written while it was disabled: one delivered before, 13 waiting.
+    expect((await listOf(hook.id)).total).toBe(14);
     const held = await listOf(hook.id, '&status=held');
     expect(held.total).toBe(13);
     expect(held.data.every((d) => d.nextAttemptAt === null && d.attempts === 0)).toBe(true);
