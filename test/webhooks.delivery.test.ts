@@ -2,12 +2,16 @@
 // minutes, endpoints disabled by hand and by Keyward and enabled again, the attempt history, the
 // test event, replay, and the expiry timer. Time is a ManualClock moved by the test, with explicit
 // dispatcher drains; signatures are checked with svix, not with Keyward's signer.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Webhook as SvixWebhook } from 'svix';
 import { DIALECTS, createKey, snapshot, startServer, world, type TestServer, type World } from './harness.js';
 import { startReceiver, type Received, type Receiver } from './webhook-receiver.js';
 import { ManualClock } from '../src/lib/clock.js';
 import { loadConfig } from '../src/config.js';
+import { startProcess } from './process.js';
 import { retryDelay } from '../src/webhooks/dispatcher.js';
 
 const HOUR = 3_600_000;
@@ -465,6 +469,19 @@ describe('webhook settings', () => {
     expect(old.warnings).toHaveLength(2);
     expect(old.warnings[0]).toMatch(/^KEYWARD_WEBHOOK_DISABLE_AFTER is replaced by KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS/);
     expect(old.warnings[1]).toMatch(/^KEYWARD_WEBHOOK_MAX_ATTEMPTS is no longer read/);
+  });
+
+  it('a server started with the replaced settings says so once, at start', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-wh-settings-'));
+    const node = await startProcess({ KEYWARD_DATA_DIR: dir, KEYWARD_WEBHOOK_DISABLE_AFTER: '40', KEYWARD_WEBHOOK_MAX_ATTEMPTS: '8' });
+    try {
+      const out = node.output();
+      expect(out.match(/KEYWARD_WEBHOOK_DISABLE_AFTER is replaced by KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS/g)).toHaveLength(1);
+      expect(out.match(/KEYWARD_WEBHOOK_MAX_ATTEMPTS is no longer read/g)).toHaveLength(1);
+    } finally {
+      await node.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('backoff doubles from the base with jitter and never waits more than an hour', () => {

@@ -89,7 +89,8 @@ export class WebhookDispatcher {
     };
     const scan = () => {
       this.scanTimer = setTimeout(() => {
-        this.scanSoon().finally(() => {
+        // scanSoon never rejects: a failed scan is logged.
+        void this.scanSoon().finally(() => {
           if (!this.closed) scan();
         });
       }, this.opts.scanMs);
