@@ -45,6 +45,17 @@ export function retryDelay(baseMs: number, attempt: number, random = Math.random
   return Math.round(full / 2 + random() * (full / 2));
 }
 
+/** Another node took the delivery over (this node's lease ran out): what this attempt wrote is rolled back. */
+class LeaseLost extends Error {}
+
+/** The transaction's value, or undefined when it was rolled back for a lost lease. */
+function settledOnly<T>(tx: Promise<T>): Promise<T | undefined> {
+  return tx.catch((err: unknown) => {
+    if (err instanceof LeaseLost) return undefined;
+    throw err;
+  });
+}
+
 /** Masks the endpoint's secrets in what its receiver answered (a receiver echoing its configuration). */
 function masked(text: string | null, secrets: readonly string[]): string | null {
   if (text === null) return null;
@@ -206,28 +217,30 @@ export class WebhookDispatcher {
     const common = { response_status: result.status, error: result.error, latency_ms: result.latencyMs };
     // The attempt, its delivery's state and the endpoint's failure record (and a disable it causes)
     // commit together: a reader never sees an attempt its endpoint has not counted, and a crash
-    // loses neither.
+    // loses neither. The endpoint's row is written first: every transaction that writes it and
+    // deliveries (this one, enabling and disabling) takes them in that order, so none deadlock.
     if (result.ok) {
-      const settled = await this.store.transaction(async (r) => {
-        if (!(await r.webhooks.settle(d, leaseUntil, { ...common, delivered: true, next_attempt_at: d.next_attempt_at, delivered_at: after }, attempt))) return false;
+      const settled = await settledOnly(this.store.transaction(async (r) => {
+        // An endpoint that was not failing when this was claimed has no failure older than this attempt.
+        const recovered = d.endpoint_failing && (await r.webhooks.countSuccess(d.webhook_id));
+        if (!(await r.webhooks.settle(d, leaseUntil, { ...common, delivered: true, next_attempt_at: d.next_attempt_at, delivered_at: after }, attempt))) throw new LeaseLost();
         // Only a delivery that failed before held its key's later ones back.
         if (d.attempts > 1) await r.webhooks.releaseChain(d, after);
         // The endpoint answers again: what waited on a backoff goes out now, not up to an hour later.
-        // (An endpoint that was not failing when this was claimed has no failure older than this attempt.)
-        if (d.endpoint_failing && (await r.webhooks.countSuccess(d.webhook_id))) await r.webhooks.dueNow(d.webhook_id, after);
+        if (recovered) await r.webhooks.dueNow(d.webhook_id, after);
         return true;
-      });
+      }));
       if (settled) this.opts.onAttempt?.('delivered');
       return;
     }
     const retryAt = after + retryDelay(this.opts.retryBaseMs, d.attempts);
-    const outcome = await this.store.transaction(async (r) => {
-      if (!(await r.webhooks.settle(d, leaseUntil, { ...common, delivered: false, next_attempt_at: retryAt, delivered_at: null }, attempt))) return undefined;
-      await r.webhooks.holdChainUntil(d, retryAt);
+    const outcome = await settledOnly(this.store.transaction(async (r) => {
       const { failures, failingSince } = await r.webhooks.countFailure(d.webhook_id, now);
+      if (!(await r.webhooks.settle(d, leaseUntil, { ...common, delivered: false, next_attempt_at: retryAt, delivered_at: null }, attempt))) throw new LeaseLost();
+      await r.webhooks.holdChainUntil(d, retryAt);
       const disabled = after - failingSince >= this.opts.disableAfterMs ? await this.disable(r, d.webhook_id, failures, failingSince, result.error, after) : undefined;
       return { disabled };
-    });
+    }));
     if (outcome === undefined) return;
     this.opts.onAttempt?.('retry');
     this.logger.info({ webhookId: d.webhook_id, deliveryId: d.id, attempt: d.attempts, status: result.status, error: result.error, retryAt: iso(retryAt) }, 'webhook delivery failed; will retry');
