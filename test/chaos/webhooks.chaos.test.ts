@@ -63,8 +63,9 @@ describe.each(DIALECTS)('webhooks: kill -9 with deliveries pending (%s)', (diale
       let list = await call(node.url, 'GET', `/v1/webhooks/${hook.body.id}/deliveries?limit=100`, undefined, token);
       expect(list.body.total).toBe(30);
       // Each delivery's attempts survived the crash: the last one recorded is its delivery.
+      const settledBy = Date.now() + 20_000;
       while (list.body.data.some((d: any) => d.status !== 'delivered')) {
-        if (Date.now() > until) throw new Error('deliveries not all settled');
+        if (Date.now() > settledBy) throw new Error(`deliveries not all settled: ${JSON.stringify(list.body.data.filter((d: any) => d.status !== 'delivered'))}`);
         await new Promise((r) => setTimeout(r, 20));
         list = await call(node.url, 'GET', `/v1/webhooks/${hook.body.id}/deliveries?limit=100`, undefined, token);
       }
