@@ -77,7 +77,7 @@ export class WebhookSender {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'only http and https URLs receive webhooks';
     if (url.username || url.password) return 'credentials in the URL are not sent; put them in the path or query instead';
     if (allowPrivate) return null;
-    if (byName && isLocalName(url.hostname)) return `${url.hostname} is this machine`;
+    if (byName && isLocalName(url.hostname)) return 'a name of this machine (localhost)';
     const literal = literalHost(url);
     return literal === null ? null : refusedAddress(literal);
   }
