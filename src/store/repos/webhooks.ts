@@ -285,6 +285,9 @@ export class WebhookRepo {
    * delivery refers to. Answers how many unsent deliveries expired, by endpoint.
    */
   async prune(before: number): Promise<{ webhookId: string; expired: number }[]> {
+    // Reads first: most hours there is nothing to remove, and on SQLite a write waits for the usage writer's lock.
+    const oldEvent = await this.db.selectFrom('webhook_events').select('id').where('created_at', '<', before).limit(1).executeTakeFirst();
+    if (oldEvent === undefined) return [];
     const expired = await this.db.selectFrom('webhook_deliveries').select((eb) => ['webhook_id', eb.fn.countAll<number>().as('n')])
       .where('status', '=', 'held').where('created_at', '<', before).groupBy('webhook_id').execute();
     await this.db.deleteFrom('webhook_attempts').where('delivery_id', 'in', this.db.selectFrom('webhook_deliveries').select('id')
@@ -313,9 +316,12 @@ export class WebhookRepo {
    * the scan from reading them again and again.
    */
   async retireRevokedExpiry(noticeUntil: number): Promise<void> {
+    const pending = sql<boolean>`expires_at IS NOT NULL AND (expiry_notice IS NULL OR expiry_notice = 'expiring')`;
+    // A read first: there is rarely any, and on SQLite a write waits for the usage writer's lock on the event loop's thread.
+    const any = await this.db.selectFrom('keys').select('id').where(pending).where('expires_at', '<=', noticeUntil).where('status', '=', 'revoked').limit(1).executeTakeFirst();
+    if (any === undefined) return;
     await this.db.updateTable('keys').set({ expiry_notice: 'expired' })
-      .where(sql<boolean>`expires_at IS NOT NULL AND (expiry_notice IS NULL OR expiry_notice = 'expiring')`)
-      .where('expires_at', '<=', noticeUntil).where('status', '=', 'revoked').execute();
+      .where(pending).where('expires_at', '<=', noticeUntil).where('status', '=', 'revoked').execute();
   }
 
   /**
