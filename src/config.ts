@@ -70,23 +70,24 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
+  /** Settings that are read but replaced or ignored, said once at boot. */
+  readonly warnings: readonly string[];
   readonly webhooks: {
-    /** First retry delay (doubling, with jitter). */
+    /** First retry delay (doubling, with jitter, at most an hour apart); retried until delivered or the endpoint is disabled. */
     readonly retryBaseMs: number;
-    readonly maxAttempts: number;
     /** Longest wait for one attempt. */
     readonly timeoutMs: number;
     /** Loopback and private targets allowed (development, tests). */
     readonly allowPrivate: boolean;
     /** How often each node looks for due deliveries of other nodes' events and retries. */
     readonly pollMs: number;
-    /** How often keys are scanned for key.expiring, key.expired and key.usage_low. */
+    /** How often keys are scanned for key.expiring, key.expired and key.usage_low (a timer also fires at the next due notice). */
     readonly scanMs: number;
     /** key.expiring is sent this long before expiresAt. */
     readonly expiryNoticeMs: number;
-    /** Failed attempts in a row after which an endpoint is disabled. */
-    readonly disableAfter: number;
-    /** Settled deliveries are kept this long. */
+    /** An endpoint failing this long without a success is disabled. */
+    readonly disableAfterMs: number;
+    /** Settled deliveries, and those held for a disabled endpoint, are kept this long. */
     readonly retentionMs: number;
   };
 }
@@ -109,6 +110,16 @@ function flag(env: Env, name: string): boolean {
   if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
   if (raw === '1' || raw === 'true') return true;
   throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+}
+
+/** Settings an earlier version read and this one replaced: what each becomes, said once at boot. */
+const REPLACED: Record<string, string> = {
+  KEYWARD_WEBHOOK_DISABLE_AFTER: 'is replaced by KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS (default 120): an endpoint is disabled after failing that long without a success, not after a count of failures; the value is ignored',
+  KEYWARD_WEBHOOK_MAX_ATTEMPTS: 'is no longer read: a delivery is retried (at most an hour apart) until it succeeds or its endpoint is disabled (KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS); the value is ignored',
+};
+
+function replacedSettings(env: Env): string[] {
+  return Object.entries(REPLACED).filter(([name]) => env[name] !== undefined && env[name] !== '').map(([name, what]) => `${name} ${what}`);
 }
 
 function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
@@ -217,15 +228,15 @@ export function loadConfig(env: Env = process.env): Config {
     verifySharedReads: env.KEYWARD_VERIFY_SHARED_READS === undefined || flag(env, 'KEYWARD_VERIFY_SHARED_READS'),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
     sqliteSync: sync,
+    warnings: Object.freeze(replacedSettings(env)),
     webhooks: Object.freeze({
       retryBaseMs: int(env, 'KEYWARD_WEBHOOK_RETRY_BASE_MS', 5000, 10, 3_600_000),
-      maxAttempts: int(env, 'KEYWARD_WEBHOOK_MAX_ATTEMPTS', 8, 1, 20),
       timeoutMs: int(env, 'KEYWARD_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE'),
       pollMs: int(env, 'KEYWARD_WEBHOOK_POLL_MS', 1000, 10, 60_000),
-      scanMs: int(env, 'KEYWARD_WEBHOOK_SCAN_MS', 60_000, 10, 3_600_000),
+      scanMs: int(env, 'KEYWARD_WEBHOOK_SCAN_MS', 5000, 10, 3_600_000),
       expiryNoticeMs: int(env, 'KEYWARD_EXPIRY_NOTICE_HOURS', 168, 0, 24 * 365) * 3_600_000,
-      disableAfter: int(env, 'KEYWARD_WEBHOOK_DISABLE_AFTER', 40, 1, 10_000),
+      disableAfterMs: int(env, 'KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS', 120, 1, 24 * 365) * 3_600_000,
       retentionMs: int(env, 'KEYWARD_WEBHOOK_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
     }),
   });

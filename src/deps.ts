@@ -34,7 +34,7 @@ import { InvitationService } from './workspaces/invitations.js';
 import { VaultService } from './vault/service.js';
 import { LeakService } from './leaks/service.js';
 import { WebhookOutbox } from './webhooks/outbox.js';
-import { WebhookSender } from './webhooks/sender.js';
+import { WebhookSender, type Resolve } from './webhooks/sender.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { WebhookService } from './webhooks/service.js';
 
@@ -72,6 +72,8 @@ export interface Deps {
 export interface DepsOverrides {
   clock?: Clock;
   logger?: Logger;
+  /** Name resolution for webhook deliveries (tests give names their own answers). */
+  resolve?: Resolve;
 }
 
 export function createLogger(level: string): Logger {
@@ -207,8 +209,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
   // commit wakes it at once; other nodes' events are found by its poll.
-  const outbox = new WebhookOutbox(wh.maxAttempts, wh.expiryNoticeMs, () => webhooks.kick());
-  const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
+  const outbox = new WebhookOutbox(wh.expiryNoticeMs, () => webhooks.kick(), (at) => webhooks.dueAt(at));
+  const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1', ...(overrides.resolve ? { resolve: overrides.resolve } : {}) }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters, config.login), new PasswordHasher(config.passwordCost),
@@ -227,7 +229,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
-    webhooks: new WebhookService(store, clock, box, wh.allowPrivate, () => webhooks.kick()),
+    webhooks: new WebhookService(store, clock, box, wh.allowPrivate, outbox, () => webhooks.kick()),
     audit: store.repos.audit,
     leaks: new LeakService(store, clock, bus, config.leakPolicy, outbox),
     leakPublicKeys: config.leakPublicKeys,

@@ -109,6 +109,7 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   process.on('unhandledRejection', (err) => deps.logger.error({ err }, 'unhandled rejection'));
   // One process speaks for the node: the only one, or the first cluster worker.
   const speaks = !cluster.isWorker || cluster.worker?.id === 1;
+  if (speaks) for (const warning of config.warnings) deps.logger.warn(warning);
   const missing = missingServerFlags();
   if (missing.length > 0 && speaks) {
     deps.logger.warn({ missing }, `Node was started without ${missing.join(' ')}: after an idle spell verify's tail latency grows (src/lib/node-flags.ts); \`npm start\` and \`keyward serve\` pass it, or run node ${missing.join(' ')} dist/main.js`);

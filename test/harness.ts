@@ -77,6 +77,8 @@ export interface StartOptions {
   logger?: import('pino').Logger;
   /** Serve on 127.0.0.1 (the verify fast path, streams, SDK, CLI, browser); else inject. */
   listen?: boolean;
+  /** Name resolution for webhook deliveries (names with answers of the test's choosing). */
+  resolve?: import('../src/webhooks/sender.js').Resolve;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -95,7 +97,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     ...opts.env,
   });
   const clock = opts.clock ?? new ManualClock(Date.now());
-  const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}) });
+  const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   const app = await buildApp(deps.services);
   const address = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
   if (!opts.listen) await app.ready();
@@ -187,7 +189,7 @@ export async function verify(s: TestServer, body: Record<string, unknown>, opts:
  * are written in the background for earlier, accepted requests, whenever the flush runs.
  */
 export async function snapshot(s: TestServer): Promise<string> {
-  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets', 'invitations', 'webhooks', 'webhook_events', 'webhook_deliveries'] as const;
+  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets', 'invitations', 'webhooks', 'webhook_events', 'webhook_deliveries', 'webhook_attempts'] as const;
   const out: Record<string, unknown[]> = {};
   for (const t of tables) {
     const rows = (await s.deps.store.db.selectFrom(t).selectAll().execute()) as Record<string, unknown>[];

@@ -6,7 +6,7 @@ import { DIALECTS, addMember, createKey, snapshot, startServer, world, type Test
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept', 'POST /v1/invitations/inspect',
   ...['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].flatMap((m) => ['/v1/forward-auth', '/v1/forward-auth/{appId}', '/v1/forward-auth/{appId}/{*}'].map((p) => `${m} ${p}`))]);
 const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces',
-  'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries']);
+  'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries', 'GET /v1/webhooks/{webhookId}/deliveries/{deliveryId}']);
 
 /** What a credential may rightly do, which the matrix skips; everything else must be refused. */
 function allowed(op: { method: string; path: string }, cred: string): boolean {
@@ -85,6 +85,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.path.endsWith('/roll')) return {};
     if (op.path.endsWith('/webhooks')) return { url: 'https://hooks.invalid/sneaky', events: ['key.created'] };
     if (op.path === '/v1/webhooks/{webhookId}') return { description: 'sneaky' };
+    if (op.path.endsWith('/replay')) return { since: '2026-01-01T00:00:00.000Z' };
     if (op.path.startsWith('/v1/webhooks/')) return undefined;
     return { name: 'sneaky' };
   };

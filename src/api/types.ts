@@ -10,7 +10,7 @@ import type { VerifyAnswer, VerifyBody } from '../verify/schemas.js';
 import type { InvitationView, MemberView, RootKeyView, WorkspaceView } from '../workspaces/schemas.js';
 import type { UsageView } from '../usage/schemas.js';
 import type { SecretInfoView } from '../vault/schemas.js';
-import type { CreatedWebhook as CreatedWebhookSchema, CreateWebhookBody, DeliveryView, PatchWebhookBody, RotatedSecret as RotatedSecretSchema, WebhookView } from '../webhooks/schemas.js';
+import type { AttemptView, CreatedWebhook as CreatedWebhookSchema, CreateWebhookBody, DeliveryDetail, DeliveryView, PatchWebhookBody, ReplayBody, ReplayResult, RotatedSecret as RotatedSecretSchema, WebhookView } from '../webhooks/schemas.js';
 
 export type { VerifyCode } from '../verify/steps.js';
 export type Problem = ProblemSchema;
@@ -37,4 +37,8 @@ export type CreatedWebhook = Static<typeof CreatedWebhookSchema>;
 export type CreateWebhookInput = Static<typeof CreateWebhookBody>;
 export type UpdateWebhookInput = Static<typeof PatchWebhookBody>;
 export type WebhookDelivery = Static<typeof DeliveryView>;
+export type WebhookDeliveryDetail = Static<typeof DeliveryDetail>;
+export type WebhookAttempt = Static<typeof AttemptView>;
+export type WebhookReplayInput = Static<typeof ReplayBody>;
+export type WebhookReplayResult = Static<typeof ReplayResult>;
 export type RotatedSecret = Static<typeof RotatedSecretSchema>;

@@ -270,7 +270,7 @@ rootKeys.command('revoke <id>').description('revoke a root key (immediate)').act
 });
 
 // ── webhooks ──────────────────────────────────────────────────────────────────
-const webhooks = program.command('webhooks').description('webhooks: list, create, show, update, enable, disable, rotate-secret, deliveries, retry, delete');
+const webhooks = program.command('webhooks').description('webhooks: list, create, show, update, enable, disable, rotate-secret, deliveries, delivery, retry, test, replay, delete');
 const eventList = (text: string) => text.split(',').map((e) => e.trim()).filter(Boolean) as Api.WebhookEventType[];
 const webhookRow = (w: Api.Webhook) => ({ ...w, events: w.events.join(','), app: w.appId ?? 'all', status: w.status === 'disabled' && w.disabledReason ? `disabled: ${w.disabledReason}` : w.status });
 webhooks.command('list').option('--workspace <id>', 'workspace id').description('webhook endpoints of the workspace (never their secrets)').action(async (opts: { workspace?: string }) => {
@@ -306,7 +306,7 @@ webhooks.command('update <id>').option('--url <url>', 'new URL').option('--event
     out(hook, () => process.stdout.write(`updated webhook ${id}\n`));
   });
 for (const [verb, status] of [['enable', 'active'], ['disable', 'disabled']] as const) {
-  webhooks.command(`${verb} <id>`).description(verb === 'enable' ? 'resume deliveries (those left pending go out)' : 'stop deliveries until enabled again').action(async (id: string) => {
+  webhooks.command(`${verb} <id>`).description(verb === 'enable' ? 'resume deliveries (those held while disabled go out, in order)' : 'hold deliveries until enabled again (events keep being recorded)').action(async (id: string) => {
     const { api } = client();
     const hook = await api.webhooks.update(id, { status });
     out(hook, () => process.stdout.write(`${verb}d webhook ${id}\n`));
@@ -317,12 +317,31 @@ webhooks.command('rotate-secret <id>').description('new signing secret (printed 
   const rotated = await api.webhooks.rotateSecret(id);
   out(rotated, () => process.stdout.write(`secret: ${rotated.secret}\nThe previous secret also signs until ${rotated.previousValidUntil}.\n`));
 });
-webhooks.command('deliveries <id>').addOption(new Option('--status <status>', 'only these').choices(['pending', 'delivered', 'failed']))
+webhooks.command('deliveries <id>').addOption(new Option('--status <status>', 'only these').choices(['pending', 'held', 'delivered', 'failed']))
   .option('--limit <n>', 'how many (newest first)', '20')
-  .description('recent deliveries with their outcome').action(async (id: string, opts: { status?: 'pending' | 'delivered' | 'failed'; limit: string }) => {
+  .description('recent deliveries with their outcome').action(async (id: string, opts: { status?: Api.WebhookDelivery['status']; limit: string }) => {
     const { api } = client();
     const page = await api.webhooks.deliveries(id, { limit: Number(opts.limit), ...(opts.status ? { status: opts.status } : {}) });
     outList(page, () => printTable(page.data.map((d) => ({ ...d, response: d.responseStatus ?? d.error ?? '—', latency: d.latencyMs === null ? '—' : `${d.latencyMs} ms` })), ['id', 'type', 'status', 'attempts', 'response', 'latency', 'createdAt']));
+  });
+webhooks.command('delivery <id> <deliveryId>').description('one delivery: every attempt and the body sent').action(async (id: string, deliveryId: string) => {
+  const { api } = client();
+  const d = await api.webhooks.delivery(id, deliveryId);
+  out(d, () => {
+    process.stdout.write(`${d.type} ${d.eventId}: ${d.status}\n${d.payload}\n`);
+    printTable(d.attemptLog.map((a) => ({ ...a, response: a.responseStatus ?? '—', error: a.error ?? '', latency: `${a.latencyMs} ms` })), ['number', 'attemptedAt', 'outcome', 'response', 'latency', 'error']);
+  });
+});
+webhooks.command('test <id>').description('send a webhook.test event to the endpoint').action(async (id: string) => {
+  const { api } = client();
+  const d = await api.webhooks.test(id);
+  out(d, () => process.stdout.write(`queued webhook.test ${d.eventId} (${d.status})\n`));
+});
+webhooks.command('replay <id>').requiredOption('--since <time>', 'ISO 8601 date-time').option('--new-ids', 'give each event a new webhook-id (receivers process them again)')
+  .description('send again the events the endpoint was sent since a time').action(async (id: string, opts: { since: string; newIds?: boolean }) => {
+    const { api } = client();
+    const r = await api.webhooks.replay(id, { since: opts.since, ...(opts.newIds ? { newIds: true } : {}) });
+    out(r, () => process.stdout.write(`queued ${r.replayed} event(s) again${r.nextSince ? `; more remain: replay again with --since ${r.nextSince}` : ''}\n`));
   });
 webhooks.command('retry <id> <deliveryId>').description('send a delivery again now (same webhook-id)').action(async (id: string, deliveryId: string) => {
   const { api } = client();

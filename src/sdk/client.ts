@@ -142,7 +142,13 @@ export class KeywardClient {
     rotateSecret: (id: string) => this.request<Api.RotatedSecret>('POST', `/v1/webhooks/${id}/rotate-secret`),
     deliveries: (id: string, query: { page?: number; limit?: number; status?: Api.WebhookDelivery['status'] } = {}) =>
       this.request<Page<Api.WebhookDelivery>>('GET', `/v1/webhooks/${id}/deliveries`, undefined, query as Query),
+    /** One delivery with every attempt and the body it sends. */
+    delivery: (id: string, deliveryId: string) => this.request<Api.WebhookDeliveryDetail>('GET', `/v1/webhooks/${id}/deliveries/${deliveryId}`),
     retry: (id: string, deliveryId: string) => this.request<Api.WebhookDelivery>('POST', `/v1/webhooks/${id}/deliveries/${deliveryId}/retry`),
+    /** A `webhook.test` event to this endpoint. */
+    test: (id: string) => this.request<Api.WebhookDelivery>('POST', `/v1/webhooks/${id}/test`),
+    /** Sends again the events this endpoint was sent since `since` (each keeps its webhook-id unless `newIds`). */
+    replay: (id: string, input: Api.WebhookReplayInput) => this.request<Api.WebhookReplayResult>('POST', `/v1/webhooks/${id}/replay`, input),
   };
 
   readonly vault = {

@@ -4,6 +4,6 @@
 export { KeywardClient, KeywardError } from './client.js';
 export type { App, ClientOptions, CreateKeyInput, Key, ListKeysInput, NewKey, Page, SecretInfo, UpdateKeyInput, UsageBucket, VerifyInput, VerifyResult, Workspace } from './client.js';
 export { verifySignature as verifyWebhookSignature } from '../webhooks/receiver.js';
-export type { CreatedWebhook, CreateWebhookInput, UpdateWebhookInput, Webhook, WebhookDelivery, WebhookEventType } from '../api/types.js';
+export type { CreatedWebhook, CreateWebhookInput, UpdateWebhookInput, Webhook, WebhookAttempt, WebhookDelivery, WebhookDeliveryDetail, WebhookEventType, WebhookReplayInput, WebhookReplayResult } from '../api/types.js';
 export { KeyGuard, keywardExpress, statusFor } from './middleware.js';
 export type { ExpressGuardOptions, ExpressLikeRequest, ExpressLikeResponse, GuardOptions, Verdict } from './middleware.js';

@@ -202,7 +202,10 @@ export interface WebhooksTable {
   previous_secret_until: number | null;
   status: 'active' | 'disabled';
   disabled_reason: string | null;
+  /** Failed attempts since the last success. */
   consecutive_failures: number;
+  /** The first failure after the last success (null while it succeeds): Keyward disables it after long enough. */
+  failing_since: number | null;
   created_at: number;
   updated_at: number;
   created_by: string | null;
@@ -217,6 +220,19 @@ export interface WebhookEventsTable {
   created_at: number;
 }
 
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  /** 1 for the first attempt of the delivery. */
+  number: number;
+  attempted_at: number;
+  outcome: 'delivered' | 'failed';
+  response_status: number | null;
+  /** The first 1 KB of the answer's body (secrets of the endpoint masked). */
+  response_body: string | null;
+  /** Why it failed, in words (never an address the name resolved to). */
+  error: string | null;
+  latency_ms: number;
+}
 export interface WebhookDeliveriesTable {
   seq: Generated<number>;
   id: string;
@@ -224,9 +240,9 @@ export interface WebhookDeliveriesTable {
   event_id: string;
   /** Deliveries with one order key go out one at a time, in seq order. */
   order_key: string;
-  status: 'pending' | 'delivered' | 'failed';
+  /** 'held' while its endpoint is disabled; 'failed' only for deliveries given up before retries were unbounded. */
+  status: 'pending' | 'held' | 'delivered' | 'failed';
   attempts: number;
-  max_attempts: number;
   next_attempt_at: number;
   /** A node sending it holds it until then; a killed node's claim lapses. */
   locked_until: number | null;
@@ -259,4 +275,5 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -7,12 +7,15 @@ import { Page, PageQuery } from '../http/schema.js';
 import { iso } from '../lib/time.js';
 import type { Guard } from '../auth/guard.js';
 import type { Idempotency } from '../http/idempotency.js';
-import { CreatedWebhook, CreateWebhookBody, DeliveryStatus, DeliveryView, PatchWebhookBody, RotatedSecret, WebhookView } from './schemas.js';
-import { deliveryView, webhookView, type WebhookService } from './service.js';
-import { WEBHOOK_EVENTS } from './events.js';
+import { invalid } from '../errors.js';
+import { parseInstant } from '../lib/time.js';
+import { CreatedWebhook, CreateWebhookBody, DeliveryDetail, DeliveryStatus, DeliveryView, PatchWebhookBody, ReplayBody, ReplayResult, RotatedSecret, WebhookView } from './schemas.js';
+import { deliveryView, REPLAY_MAX, webhookView, type WebhookService } from './service.js';
+import { OPERATIONAL_EVENTS, WEBHOOK_EVENTS } from './events.js';
 
 const WsParams = Type.Object({ id: IdOf('workspace') });
 const HookParams = Type.Object({ webhookId: IdOf('webhook') });
+const DeliveryParams = Type.Object({ webhookId: IdOf('webhook'), deliveryId: IdOf('delivery') });
 
 export interface WebhookRouteServices {
   webhooks: WebhookService;
@@ -21,6 +24,7 @@ export interface WebhookRouteServices {
 }
 
 const EVENTS_DOC = Object.entries(WEBHOOK_EVENTS).map(([name, what]) => `- \`${name}\`: ${what}`).join('\n');
+const OPERATIONAL_DOC = Object.entries(OPERATIONAL_EVENTS).map(([name, what]) => `- \`${name}\`: ${what}`).join('\n');
 
 export const webhookRoutes = ({ webhooks, guard, idempotency }: WebhookRouteServices) => async (fastify: FastifyInstance) => {
   const r = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -28,7 +32,7 @@ export const webhookRoutes = ({ webhooks, guard, idempotency }: WebhookRouteServ
   r.post('/v1/workspaces/:id/webhooks', {
     schema: {
       tags: ['webhooks'], summary: 'Create a webhook endpoint (its signing secret is shown once)',
-      description: `Deliveries follow the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`), at least once, in order per key. The URL is never probed at creation; loopback and private targets are refused unless the server allows them.\n\nEvents:\n${EVENTS_DOC}`,
+      description: `Deliveries follow the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`), at least once, in order per key, retried with exponential backoff (at most an hour apart) until they succeed or the endpoint is disabled. The URL is never probed at creation; loopback and private targets are refused unless the server allows them.\n\nEvents:\n${EVENTS_DOC}\n\nSent whatever the endpoint subscribed to:\n${OPERATIONAL_DOC}`,
       params: WsParams, body: CreateWebhookBody, response: withErrors({ 201: CreatedWebhook }),
     },
   }, async (req, reply) => {
@@ -80,7 +84,7 @@ export const webhookRoutes = ({ webhooks, guard, idempotency }: WebhookRouteServ
 
   r.get('/v1/webhooks/:webhookId/deliveries', {
     schema: {
-      tags: ['webhooks'], summary: 'Deliveries of an endpoint (paginated, newest first)', params: HookParams,
+      tags: ['webhooks'], summary: 'Deliveries of an endpoint with their latest attempts (paginated, newest first)', params: HookParams,
       querystring: Type.Object({ ...PageQuery, status: Type.Optional(DeliveryStatus) }, { additionalProperties: false }),
       response: withErrors({ 200: Page(DeliveryView) }),
     },
@@ -89,18 +93,57 @@ export const webhookRoutes = ({ webhooks, guard, idempotency }: WebhookRouteServ
     const { page = 1, limit = 20, status } = req.query;
     const { rows, total } = await webhooks.deliveries(target, status, { page, limit });
     setPageLinks(req, reply, page, limit, total);
-    return { data: rows.map(deliveryView), total };
+    return { data: rows.map((d) => deliveryView(d.row, d.attempts)), total };
+  });
+
+  r.get('/v1/webhooks/:webhookId/deliveries/:deliveryId', {
+    schema: {
+      tags: ['webhooks'], summary: 'One delivery: every attempt (time, status, latency, the first 1 KB of the answer or the error) and the body sent',
+      params: DeliveryParams, response: withErrors({ 200: DeliveryDetail }),
+    },
+  }, async (req) => {
+    const { target } = await guard.webhook(req, req.params.webhookId, 'webhooks:read');
+    const { row, attempts, payload } = await webhooks.delivery(target, req.params.deliveryId);
+    return { ...deliveryView(row, attempts), payload };
   });
 
   r.post('/v1/webhooks/:webhookId/deliveries/:deliveryId/retry', {
     schema: {
       tags: ['webhooks'], summary: 'Send a delivery again now (same webhook-id)',
-      params: Type.Object({ webhookId: IdOf('webhook'), deliveryId: IdOf('delivery') }), response: withErrors({ 202: DeliveryView }),
+      params: DeliveryParams, response: withErrors({ 202: DeliveryView }),
     },
   }, async (req, reply) => {
     const { target, access } = await guard.webhook(req, req.params.webhookId, 'webhooks:write');
-    const row = await webhooks.retry(target, req.params.deliveryId, access.actor);
+    const { row, attempts } = await webhooks.retry(target, req.params.deliveryId, access.actor);
     reply.code(202);
-    return deliveryView(row);
+    return deliveryView(row, attempts);
+  });
+
+  r.post('/v1/webhooks/:webhookId/test', {
+    schema: {
+      tags: ['webhooks'], summary: 'Send a `webhook.test` event to this endpoint',
+      description: 'A delivery like any other: signed, retried, listed with its attempts. While the endpoint is disabled it is held until it is enabled.',
+      params: HookParams, response: withErrors({ 202: DeliveryView }),
+    },
+  }, async (req, reply) => {
+    const { target, access } = await guard.webhook(req, req.params.webhookId, 'webhooks:write');
+    const { row, attempts } = await webhooks.test(target, access.actor);
+    reply.code(202);
+    return deliveryView(row, attempts);
+  });
+
+  r.post('/v1/webhooks/:webhookId/replay', {
+    schema: {
+      tags: ['webhooks'], summary: 'Send again the events this endpoint was sent since a time',
+      description: `Each event keeps its own \`webhook-id\`, so a receiver that deduplicates on it drops what it already has and takes what it lost (\`newIds: true\` gives each a new one instead). Events still waiting to be sent are not doubled. Oldest first, in order per key, at most ${REPLAY_MAX} a call: \`nextSince\` says where to go on.`,
+      params: HookParams, body: ReplayBody, response: withErrors({ 202: ReplayResult }),
+    },
+  }, async (req, reply) => {
+    const { target, access } = await guard.webhook(req, req.params.webhookId, 'webhooks:write');
+    const since = parseInstant(req.body.since);
+    if (since === null) throw invalid('body/since', 'is not a date-time');
+    const { replayed, nextSince } = await webhooks.replay(target, access.actor, since, req.body.newIds ?? false);
+    reply.code(202);
+    return { replayed, nextSince: nextSince === null ? null : iso(nextSince) };
   });
 };

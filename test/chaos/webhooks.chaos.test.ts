@@ -1,5 +1,5 @@
 // At least once across a crash: a node SIGKILLed with deliveries pending and in flight; a new
-// process on the same store delivers every acknowledged change's event.
+// process on the same store delivers every acknowledged change's event, and records each attempt.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,8 +60,16 @@ describe.each(DIALECTS)('webhooks: kill -9 with deliveries pending (%s)', (diale
         byEvent.set(id, r.json.data.id);
       }
       expect(byEvent.size).toBe(30);
-      const list = await call(node.url, 'GET', `/v1/webhooks/${hook.body.id}/deliveries?limit=100`, undefined, token);
+      let list = await call(node.url, 'GET', `/v1/webhooks/${hook.body.id}/deliveries?limit=100`, undefined, token);
       expect(list.body.total).toBe(30);
+      // Each delivery's attempts survived the crash: the last one recorded is its delivery.
+      const settledBy = Date.now() + 20_000;
+      while (list.body.data.some((d: any) => d.status !== 'delivered')) {
+        if (Date.now() > settledBy) throw new Error(`deliveries not all settled: ${JSON.stringify(list.body.data.filter((d: any) => d.status !== 'delivered'))}`);
+        await new Promise((r) => setTimeout(r, 20));
+        list = await call(node.url, 'GET', `/v1/webhooks/${hook.body.id}/deliveries?limit=100`, undefined, token);
+      }
+      for (const d of list.body.data) expect(d.attemptLog[0]).toMatchObject({ outcome: 'delivered', responseStatus: 200 });
     } finally {
       await node.kill('SIGKILL');
       await rx.close();
