@@ -1,4 +1,5 @@
-// The rate-limiter interface and its in-process implementation (one node, no Redis).
+// The rate-limiter interface, its in-process implementation (one node, no Redis), and what a node of
+// many decides by itself while Redis cannot answer (the outage window).
 import { advance, decisionOf, hasRoom, newWindow, remainingOf, slidingUsage, type LimitSpec, type RateDecision, type WindowState } from './decide.js';
 
 export type { WindowState } from './decide.js';
@@ -132,4 +133,59 @@ export class MemoryRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
+}
+
+/** What a node last saw of one shared window in Redis (at its last grant). */
+export interface SeenWindow {
+  windowStart: number;
+  /** Redis's previous-window count and current-window count (leased tokens included). */
+  previous: number;
+  counted: number;
+}
+
+/**
+ * One shared window as a node estimates it while Redis cannot answer: the counts it last saw there,
+ * plus what it admits itself counted `share` times, as if every live node admitted as much as this
+ * one. A request is admitted while the estimate with it stays within the limit, so the nodes
+ * together admit at most what the last shared count left (each its share of it); tokens leased
+ * before the outage are spent besides, since Redis counted them already. Windows that begin during
+ * the outage roll over the estimate as decide.ts rolls any window.
+ */
+export interface OutageWindow {
+  /** The estimate (every node's counts together), in decide.ts's terms. */
+  readonly state: WindowState;
+  readonly limit: number;
+  /** The counts last seen, restored if Redis comes back without them; undefined: never seen. */
+  readonly seen: SeenWindow | undefined;
+  /** Admitted here without a leased token, in the estimate's current and previous window: handed back to Redis. */
+  own: number;
+  ownPrevious: number;
+}
+
+export function startOutage(spec: LimitSpec, seen: SeenWindow | undefined, now: number): OutageWindow {
+  const state = seen === undefined
+    ? newWindow(spec.durationMs, now, 0)
+    : { windowStart: seen.windowStart, previous: seen.previous, current: seen.counted, durationMs: spec.durationMs };
+  return { state, limit: spec.limit, seen, own: 0, ownPrevious: 0 };
+}
+
+/** What the window holds by the estimate at `now`. */
+export const outageUsage = (o: OutageWindow, now: number): number => slidingUsage(o.state, o.state.durationMs, now);
+
+/** Whether this node may admit one more request without a token: the estimate with `share` more stays within the limit. */
+export const outageRoom = (o: OutageWindow, now: number, share: number): boolean => outageUsage(o, now) + share <= o.limit;
+
+/** What this node may still admit by itself (without tokens). */
+export const outageLeft = (o: OutageWindow, now: number, share: number): number => Math.max(0, Math.floor((o.limit - outageUsage(o, now)) / share));
+
+/** Counts one request admitted here: once in this node's own count, `share` times in the estimate. */
+export function countOutage(o: OutageWindow, now: number, share: number): void {
+  const d = o.state.durationMs;
+  const windowStart = now - (now % d);
+  if (windowStart !== o.state.windowStart) {
+    o.ownPrevious = windowStart - d === o.state.windowStart ? o.own : 0;
+    o.own = 0;
+  }
+  advance(o.state, d, now, share);
+  o.own++;
 }
