@@ -33,6 +33,11 @@ export class Circuit {
     return this.isOpen;
   }
 
+  /** Whether a probe is out now. */
+  get probeOut(): boolean {
+    return this.probing;
+  }
+
   /** Whether a call may go to the service at `now`; 'probe' must be answered with success(true) or failure(now, true). */
   enter(now: number): Passage {
     if (!this.isOpen) return 'pass';

@@ -155,8 +155,6 @@ export interface OutageWindow {
   /** The estimate (every node's counts together), in decide.ts's terms. */
   readonly state: WindowState;
   readonly limit: number;
-  /** The counts last seen, restored if Redis comes back without them; undefined: never seen. */
-  readonly seen: SeenWindow | undefined;
   /** Admitted here without a leased token, in the estimate's current and previous window: handed back to Redis. */
   own: number;
   ownPrevious: number;
@@ -166,7 +164,7 @@ export function startOutage(spec: LimitSpec, seen: SeenWindow | undefined, now: 
   const state = seen === undefined
     ? newWindow(spec.durationMs, now, 0)
     : { windowStart: seen.windowStart, previous: seen.previous, current: seen.counted, durationMs: spec.durationMs };
-  return { state, limit: spec.limit, seen, own: 0, ownPrevious: 0 };
+  return { state, limit: spec.limit, own: 0, ownPrevious: 0 };
 }
 
 /** What the window holds by the estimate at `now`. */

@@ -60,18 +60,30 @@ return out
 `;
 
 /**
- * What a node admitted by itself goes back to the shared windows: KEYS[i] gets ARGV[3i-1] added. A
- * window Redis no longer has (it restarted empty) first gets back the count this node last saw in
- * it, ARGV[3i-2], and expires after ARGV[3i] ms; the first node back restores it, later ones add.
+ * What a node admitted by itself goes back to the shared windows: KEYS[i] gets ARGV[3i-1] added.
+ * A window Redis no longer has (it restarted empty) gets back the count this node last saw in it,
+ * ARGV[3i-2], kept ARGV[3i] ms; `<window>:restored` remembers that count, so a node that comes
+ * back later having seen more raises it to what it saw: the restored count is the freshest any
+ * node had, not the first one's.
  */
 const HAND_BACK = `
 for i = 1, #KEYS do
   local seen = tonumber(ARGV[3 * i - 2])
   local own = tonumber(ARGV[3 * i - 1])
+  local keep = ARGV[3 * i]
+  local restored = KEYS[i] .. ':restored'
   if redis.call('EXISTS', KEYS[i]) == 0 then
-    if seen + own > 0 then redis.call('SET', KEYS[i], seen + own, 'PX', ARGV[3 * i]) end
-  elseif own > 0 then
-    redis.call('INCRBY', KEYS[i], own)
+    if seen + own > 0 then
+      redis.call('SET', KEYS[i], seen + own, 'PX', keep)
+      redis.call('SET', restored, seen, 'PX', keep)
+    end
+  else
+    local was = tonumber(redis.call('GET', restored) or '-1')
+    if was >= 0 and seen > was then
+      redis.call('INCRBY', KEYS[i], seen - was)
+      redis.call('SET', restored, seen, 'PX', keep)
+    end
+    if own > 0 then redis.call('INCRBY', KEYS[i], own) end
   end
 end
 return #KEYS
@@ -546,6 +558,16 @@ export class RedisRateLimiter implements RateLimiter {
     return { leases, tokens };
   }
 
+  /** What this node last saw in Redis of a subject's windows (the bound of an outage depends on it). */
+  lastSeen(subject: LimitSubject): { key: SeenWindow | undefined; owner: SeenWindow | undefined } {
+    const key = this.keyLeases.get(subject.id);
+    const owner = this.ownerLeases.get(subject.appId)?.get(ownerOf(subject));
+    return {
+      key: key === undefined || subject.ratelimit === null ? undefined : seenOf(key, subject.ratelimit),
+      owner: owner === undefined || subject.ownerRatelimit === null ? undefined : seenOf(owner, subject.ownerRatelimit),
+    };
+  }
+
   /** Decisions made without Redis since start, and how many of them spent a token leased before. */
   fallbackStats(): { decisions: number; fromLease: number } {
     return { decisions: this.decidedAlone, fromLease: this.aloneFromLease };
@@ -669,14 +691,15 @@ export class RedisRateLimiter implements RateLimiter {
       };
       const outages: Lease[] = [];
       const collect = (l: Lease) => {
+        // Every window this node has seen (no grant came since the outage began) is restored if lost.
+        if (l.grantedAt > 0) {
+          put(`${l.name}:${l.windowStart}`, l.windowStart, l.durationMs, l.counted, 0);
+          put(`${l.name}:${l.windowStart - l.durationMs}`, l.windowStart - l.durationMs, l.durationMs, l.previous, 0);
+        }
         const o = l.outage;
         if (o === undefined) return;
         outages.push(l);
         const d = o.state.durationMs;
-        if (o.seen !== undefined) {
-          put(`${l.name}:${o.seen.windowStart}`, o.seen.windowStart, d, o.seen.counted, 0);
-          put(`${l.name}:${o.seen.windowStart - d}`, o.seen.windowStart - d, d, o.seen.previous, 0);
-        }
         put(`${l.name}:${o.state.windowStart}`, o.state.windowStart, d, 0, o.own);
         put(`${l.name}:${o.state.windowStart - d}`, o.state.windowStart - d, d, 0, o.ownPrevious);
       };
