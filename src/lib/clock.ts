@@ -62,7 +62,7 @@ export class SharedClock implements Clock {
     return this.samples;
   }
 
-  /** Reads the service's clock once; resolves false when it could not be read (the offset stays). */
+  /** Reads the service's clock once; resolves whether the service answered (the offset stays when not). */
   async sample(): Promise<boolean> {
     const sent = this.machine();
     let serviceNow: number;
@@ -71,7 +71,8 @@ export class SharedClock implements Clock {
     } catch {
       return false;
     }
-    return this.observe(serviceNow, sent, this.machine());
+    this.observe(serviceNow, sent, this.machine());
+    return true;
   }
 
   /**
