@@ -26,7 +26,7 @@ describe.runIf(enabled)('verify with the store blackholed (PostgreSQL)', () => {
     const u = new URL(pg.url);
     proxy = await startTcpProxy(u.hostname, Number(u.port || 5432));
     u.port = String(proxy.port);
-    s = await startServer({ dialect: 'postgres', databaseUrl: u.toString(), env: { KEYWARD_STORE_TIMEOUT_MS: '300', KEYWARD_CACHE_TTL_MS: String(TTL_MS), KEYWARD_PROBE_MS: String(PROBE_MS) } });
+    s = await startServer({ dialect: 'postgres', databaseUrl: u.toString(), env: { KEYWARD_STORE_TIMEOUT_MS: '1000', KEYWARD_CACHE_TTL_MS: String(TTL_MS), KEYWARD_PROBE_MS: String(PROBE_MS) } });
     w = await world(s);
     queries = 0;
     const store = s.deps.store as { keyByHash: (hash: string) => Promise<unknown> };
@@ -37,9 +37,9 @@ describe.runIf(enabled)('verify with the store blackholed (PostgreSQL)', () => {
     };
   });
   afterEach(async () => {
-    await s.close();
-    await proxy.close();
-    await pg.drop();
+    await s?.close();
+    await proxy?.close();
+    await pg?.drop();
   });
 
   const code = async (key: string) => (await verify(s, { key })).code as string;
@@ -55,10 +55,11 @@ describe.runIf(enabled)('verify with the store blackholed (PostgreSQL)', () => {
 
     proxy.blackhole();
     s.clock.advance(TTL_MS + 1);
-    // Every answer comes while the one refresh it started is still hung on the store.
-    for (let i = 0; i < 20; i++) expect(await code(a.key)).toBe('VALID');
-    expect(queries - loaded).toBe(1);
+    // The answer comes while the one refresh it started is still hung on the store; so do the next.
+    expect(await code(a.key)).toBe('VALID');
     expect(loading()).toBe(1);
+    for (let i = 0; i < 19; i++) expect(await code(a.key)).toBe('VALID');
+    expect(queries - loaded).toBe(1);
 
     // The refresh times out: this node now knows the store is down.
     await expect.poll(() => s.deps.storeGate.circuit.open, { timeout: 10_000 }).toBe(true);
