@@ -28,9 +28,6 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
-const shared = (spec: LimitSpec | null, share: number): LimitSpec | null =>
-  spec === null ? null : { limit: Math.max(1, Math.floor(spec.limit / share)), durationMs: spec.durationMs };
-
 export const hasLimits = (s: LimitSubject): boolean => s.ratelimit !== null || s.ownerRatelimit !== null;
 
 /** The owner's window name within its app: the owner id, or the key's id for a key without owner. */
@@ -51,13 +48,9 @@ export class MemoryRateLimiter implements RateLimiter {
     this.sweeper.unref();
   }
 
-  /**
-   * `share` > 1 divides every limit between that many live nodes (the fallback while Redis is away):
-   * together they admit at most the limit (at least one request per node and window).
-   */
-  takeSync(s: LimitSubject, now: number, count = true, share = 1): LimitVerdict {
-    const keySpec = share > 1 ? shared(s.ratelimit, share) : s.ratelimit;
-    const ownerSpec = share > 1 ? shared(s.ownerRatelimit, share) : s.ownerRatelimit;
+  takeSync(s: LimitSubject, now: number, count = true): LimitVerdict {
+    const keySpec = s.ratelimit;
+    const ownerSpec = s.ownerRatelimit;
     if (keySpec === null && ownerSpec === null) return undefined;
     let keyWindow: WindowState | undefined;
     let keyUsed = 0;
@@ -101,17 +94,6 @@ export class MemoryRateLimiter implements RateLimiter {
 
   peek(s: LimitSubject, now: number): LimitVerdict {
     return this.takeSync(s, now, false);
-  }
-
-  /** Every window still counting, with the name Redis knows it by: to hand counts back to Redis. */
-  *windows(): Generator<{ name: string; state: WindowState }> {
-    for (const [id, w] of this.keyWindows) yield { name: `k:${id}`, state: w };
-    for (const [app, owners] of this.ownerWindows) for (const [owner, w] of owners) yield { name: `o:${app}:${owner}`, state: w };
-  }
-
-  clear(): void {
-    this.keyWindows.clear();
-    this.ownerWindows.clear();
   }
 
   /** Drops windows that can no longer influence a decision. */

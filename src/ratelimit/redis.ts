@@ -680,6 +680,8 @@ export class RedisRateLimiter implements RateLimiter {
    */
   private handBack(now: number): Promise<void> {
     this.handingBack ??= (async () => {
+      // Decisions still waiting for the live-node count are made (and counted) first.
+      await this.sharing;
       const windows = new Map<string, { seen: number; own: number; keepMs: number }>();
       const put = (at: string, windowStart: number, durationMs: number, seen: number, own: number) => {
         const keepMs = Math.ceil(windowStart + 2 * durationMs - now);
