@@ -96,7 +96,8 @@ describe('key cache past its TTL', () => {
   });
 
   it('integration keys answer past their TTL the same way; an unknown id is asked again', async () => {
-    const cache = new KeyCache({ ttlMs: 1000, staleMs: 10_000 });
+    const clock = new ManualClock(1500);
+    const cache = new KeyCache({ ttlMs: 1000, staleMs: 10_000, retryMs: 1000, clock: () => clock.now() });
     let calls = 0;
     const integration = (): IntegrationEntry => ({ key: entry('key_i').key, secrets: [] });
     let answer: () => Promise<IntegrationEntry | null> = async () => integration();
@@ -110,7 +111,8 @@ describe('key cache past its TTL', () => {
     expect(calls).toBe(2);
     answer = async () => null;
     await cache.getIntegration('key_x', 0, load);
-    await expect(Promise.resolve().then(() => { answer = () => Promise.reject(new Error('store down')); return cache.getIntegration('key_x', 1500, load); })).rejects.toThrow('store down');
+    answer = () => Promise.reject(new Error('store down'));
+    await expect(cache.getIntegration('key_x', 1500, load)).rejects.toThrow('store down');
     cache.close();
   });
 });
