@@ -60,31 +60,47 @@ return out
 `;
 
 /**
- * What a node admitted by itself goes back to the shared windows: KEYS[i] gets ARGV[3i-1] added.
- * A window Redis no longer has (it restarted empty) gets back the count this node last saw in it,
- * ARGV[3i-2], kept ARGV[3i] ms; `<window>:restored` remembers that count, so a node that comes
- * back later having seen more raises it to what it saw: the restored count is the freshest any
- * node had, not the first one's.
+ * What a node decided by itself goes back to a shared window (KEYS[i]; ARGV per window: seen, own,
+ * estimate, keep ms), so that nobody gets a fresh window for free:
+ * - a window Redis no longer has (it restarted empty) first gets back `seen`, the count this node
+ *   last saw there; `<window>:restored` remembers it, and a node back later that saw more raises
+ *   the count by the difference (the restored count is the freshest any node had);
+ * - `own`, what this node admitted alone, is added;
+ * - the count is raised to `estimate`, this node's estimate of the whole window (what it saw plus
+ *   N times its own admissions: every node is assumed to have admitted as much), so the nodes not
+ *   back yet are counted before they are; `<window>:projected` holds how much of the count is such
+ *   an assumption, and the `own` of a node back later replaces it instead of adding to it.
  */
 const HAND_BACK = `
 for i = 1, #KEYS do
-  local seen = tonumber(ARGV[3 * i - 2])
-  local own = tonumber(ARGV[3 * i - 1])
-  local keep = ARGV[3 * i]
+  local seen = tonumber(ARGV[4 * i - 3])
+  local own = tonumber(ARGV[4 * i - 2])
+  local estimate = tonumber(ARGV[4 * i - 1])
+  local keep = ARGV[4 * i]
   local restored = KEYS[i] .. ':restored'
+  local projected = KEYS[i] .. ':projected'
+  local count
   if redis.call('EXISTS', KEYS[i]) == 0 then
-    if seen + own > 0 then
-      redis.call('SET', KEYS[i], seen + own, 'PX', keep)
-      redis.call('SET', restored, seen, 'PX', keep)
-    end
+    count = seen
+    if seen > 0 then redis.call('SET', restored, seen, 'PX', keep) end
   else
+    count = tonumber(redis.call('GET', KEYS[i]))
     local was = tonumber(redis.call('GET', restored) or '-1')
     if was >= 0 and seen > was then
-      redis.call('INCRBY', KEYS[i], seen - was)
+      count = count + seen - was
       redis.call('SET', restored, seen, 'PX', keep)
     end
-    if own > 0 then redis.call('INCRBY', KEYS[i], own) end
   end
+  local assumed = tonumber(redis.call('GET', projected) or '0')
+  local covered = math.min(assumed, own)
+  assumed = assumed - covered
+  count = count + own - covered
+  if estimate > count then
+    assumed = assumed + estimate - count
+    count = estimate
+  end
+  if count > 0 then redis.call('SET', KEYS[i], count, 'PX', keep) end
+  if assumed > 0 then redis.call('SET', projected, assumed, 'PX', keep) else redis.call('DEL', projected) end
 end
 return #KEYS
 `;
@@ -682,33 +698,34 @@ export class RedisRateLimiter implements RateLimiter {
     this.handingBack ??= (async () => {
       // Decisions still waiting for the live-node count are made (and counted) first.
       await this.sharing;
-      const windows = new Map<string, { seen: number; own: number; keepMs: number }>();
-      const put = (at: string, windowStart: number, durationMs: number, seen: number, own: number) => {
+      const windows = new Map<string, { seen: number; own: number; estimate: number; keepMs: number }>();
+      const put = (at: string, windowStart: number, durationMs: number, seen: number, own: number, estimate: number) => {
         const keepMs = Math.ceil(windowStart + 2 * durationMs - now);
-        if (keepMs <= 0 || (seen <= 0 && own <= 0)) return;
-        const w = windows.get(at) ?? { seen: 0, own: 0, keepMs };
+        if (keepMs <= 0 || (seen <= 0 && own <= 0 && estimate <= 0)) return;
+        const w = windows.get(at) ?? { seen: 0, own: 0, estimate: 0, keepMs };
         w.seen = Math.max(w.seen, seen);
         w.own += own;
+        w.estimate = Math.max(w.estimate, Math.ceil(estimate));
         windows.set(at, w);
       };
       const outages: Lease[] = [];
       const collect = (l: Lease) => {
         // Every window this node has seen (no grant came since the outage began) is restored if lost.
         if (l.grantedAt > 0) {
-          put(`${l.name}:${l.windowStart}`, l.windowStart, l.durationMs, l.counted, 0);
-          put(`${l.name}:${l.windowStart - l.durationMs}`, l.windowStart - l.durationMs, l.durationMs, l.previous, 0);
+          put(`${l.name}:${l.windowStart}`, l.windowStart, l.durationMs, l.counted, 0, 0);
+          put(`${l.name}:${l.windowStart - l.durationMs}`, l.windowStart - l.durationMs, l.durationMs, l.previous, 0, 0);
         }
         const o = l.outage;
         if (o === undefined) return;
         outages.push(l);
         const d = o.state.durationMs;
-        put(`${l.name}:${o.state.windowStart}`, o.state.windowStart, d, 0, o.own);
-        put(`${l.name}:${o.state.windowStart - d}`, o.state.windowStart - d, d, 0, o.ownPrevious);
+        put(`${l.name}:${o.state.windowStart}`, o.state.windowStart, d, 0, o.own, o.state.current);
+        put(`${l.name}:${o.state.windowStart - d}`, o.state.windowStart - d, d, 0, o.ownPrevious, o.state.previous);
       };
       for (const l of this.keyLeases.values()) collect(l);
       for (const owners of this.ownerLeases.values()) for (const l of owners.values()) collect(l);
       const keys = [...windows.keys()];
-      const args = [...windows.values()].flatMap((w) => [w.seen, w.own, w.keepMs]);
+      const args = [...windows.values()].flatMap((w) => [w.seen, w.own, w.estimate, w.keepMs]);
       // One awaited script rather than a pipeline: a connection that drops mid-way rejects this
       // one promise, which the caller handles, and leaves no stray command promise behind.
       if (keys.length > 0) await this.redis.eval(HAND_BACK, keys.length, ...keys, ...args);
