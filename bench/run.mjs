@@ -11,6 +11,7 @@ import { bootstrap, call, createPgDatabase, load as loadAutocannon, median, perc
 import { haproxyVersion, startHaproxy } from './haproxy.mjs';
 import { loadWrk, wrkVersion } from './wrk.mjs';
 import { nginxVersion, startNginx } from './nginx.mjs';
+import { startBlackholeProxy, startOwnRedis } from './faults.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -277,6 +278,34 @@ try {
       await warm(n.url, bodies);
       targets.push({ name: 'control: PostgreSQL + Redis, 1,000 keys, a Redis grant per request (KEYWARD_RATELIMIT_LEASE_MS=0)', key: 'pgnolease', run: (duration = SECONDS) => load({ url: n.url, bodies, connections: CONNECTIONS, duration, pid: n.pid }) });
     }
+    if (process.env.BENCH_DEGRADED !== '0') {
+      // Degraded mode, beside the healthy row above: the same keys verified by a node whose store
+      // link is blackholed (its cached keys past their 1 s TTL, so every answer is a stale one and
+      // the store is asked only by a probe per interval), and by a node whose Redis is stalled
+      // (SIGSTOP: the circuit breaker keeps every decision off it). Each fault is set once the
+      // node is warm and lasts the whole run; the unrecorded warm-up covers the wait that detects it.
+      const dbUrl = new URL(db.url);
+      const storeLink = await startBlackholeProxy(dbUrl.hostname, Number(dbUrl.port || 5432));
+      dbUrl.hostname = '127.0.0.1';
+      dbUrl.port = String(storeLink.port);
+      const storeDown = await startKeyward(MAIN, { DATABASE_URL: dbUrl.toString(), REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '1000' });
+      serverCore(storeDown.pid);
+      cleanups.push(() => storeDown.stop());
+      // Cleanups run last first: the link goes before the node stops, so its last queries fail at once.
+      cleanups.push(() => storeLink.close());
+      await warm(storeDown.url, bodies);
+      storeLink.blackhole();
+      targets.push({ name: 'degraded: PostgreSQL + Redis, 1,000 cached keys past their TTL, store link blackholed', key: 'pgstoredown', run: (duration = SECONDS) => load({ url: storeDown.url, bodies, connections: CONNECTIONS, duration, pid: storeDown.pid }) });
+      // Its own Redis, stalled: never one of `servers`, which each run pauses and resumes.
+      const ownRedis = await startOwnRedis();
+      const redisDown = await startKeyward(MAIN, { DATABASE_URL: db.url, REDIS_URL: ownRedis.url, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000' });
+      serverCore(redisDown.pid);
+      cleanups.push(() => redisDown.stop());
+      cleanups.push(() => ownRedis.stop());
+      await warm(redisDown.url, bodies);
+      ownRedis.stall();
+      targets.push({ name: 'degraded: PostgreSQL + Redis, 1,000 keys, Redis stalled (SIGSTOP)', key: 'pgredisdown', run: (duration = SECONDS) => load({ url: redisDown.url, bodies, connections: CONNECTIONS, duration, pid: redisDown.pid }) });
+    }
     extra.pg = { nodes: pgNodes, world };
   } catch (err) {
     log(`PostgreSQL/Redis rows skipped: ${err.message}`);
@@ -427,6 +456,12 @@ try {
   if (results.has('pg') && results.has('pgnolease')) {
     lines.push('', `Spending shared limits from leases costs ${relative('pg', 'pgnolease').toFixed(2)}× the server CPU per request of a Redis grant per request (PostgreSQL + Redis, same key set, paired round by round).`);
   }
+  for (const [key, what] of [['pgstoredown', 'with its store link blackholed (cached keys past their TTL)'], ['pgredisdown', 'with its Redis stalled']]) {
+    if (!results.has('pg') || !results.has(key)) continue;
+    const p99 = median(paired.get(key).p99.map((r, i) => r / paired.get('pg').p99[i]));
+    const rps = median(paired.get(key).rps.map((r, i) => r / paired.get('pg').rps[i]));
+    lines.push('', `Verify on PostgreSQL + Redis ${what} runs at ${rps.toFixed(2)}× the healthy row's req/s with ${p99.toFixed(2)}× its p99 (same key set, paired round by round; the issue's bound is p99 within 2×).`);
+  }
   if (results.has('pg') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify on PostgreSQL + Redis reaches ${(1 / relative('pg', `kw${SIZES[0]}`)).toFixed(2)}× the embedded store's efficiency (server CPU per request, same 1,000-key set, paired round by round).`);
   }
@@ -444,7 +479,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

@@ -21,6 +21,8 @@ export interface Config {
   readonly slashAppId: string | undefined;
   /** Longest accepted age of an integration JWT (from its iat), in seconds. */
   readonly jwtMaxAgeSec: number;
+  /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
+  readonly jwtLeewaySec: number;
   readonly logLevel: string;
   /** Proxy ranges (CIDR or address text, names expanded) whose X-Forwarded-For is believed; empty = none. */
   readonly trustProxy: readonly string[];
@@ -29,6 +31,10 @@ export interface Config {
   readonly cacheTtlMs: number;
   /** How long a cached key may still answer verify while the store is unreachable. */
   readonly cacheStaleMs: number;
+  /** Key values held in the verify cache at most; past it, the ones not used lately are evicted. */
+  readonly cacheMaxKeys: number;
+  /** While the store or Redis is known to be down: the first wait before a probe asks whether it is back. */
+  readonly probeMs: number;
   /** scrypt cost of password hashes, as log2 N (17 = OWASP's minimum; tests use less). */
   readonly passwordCost: number;
   /** How often a change stream re-checks that its credential still holds (a safety net: changes end streams at once). */
@@ -197,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
     leakPublicKeys: Object.freeze(leakPublicKeys),
     leakPolicy,
     jwtMaxAgeSec: int(env, 'KEYWARD_JWT_MAX_AGE_SEC', 300, 1, 86_400),
+    jwtLeewaySec: int(env, 'KEYWARD_JWT_LEEWAY_SEC', 30, 0, 3600),
     slashSigningSecret: env.KEYWARD_SLASH_SIGNING_SECRET || undefined,
     slashAppId: env.KEYWARD_SLASH_APP_ID || undefined,
     logLevel: level,
@@ -204,6 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
     sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
     cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
     cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
+    cacheMaxKeys: int(env, 'KEYWARD_CACHE_MAX_KEYS', 1_000_000, 100, 100_000_000),
+    probeMs: int(env, 'KEYWARD_PROBE_MS', 1000, 10, 60_000),
     passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
     streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 60_000, 20, 3_600_000),
     streamsPerSession: int(env, 'KEYWARD_STREAMS_PER_SESSION', 5, 1, 1000),

@@ -4,13 +4,15 @@ import pino, { type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { AppServices } from './app.js';
 import type { Config } from './config.js';
-import { systemClock, type Clock } from './lib/clock.js';
+import { AppError, FIXED_DETAIL } from './errors.js';
+import { Circuit } from './lib/circuit.js';
+import { SharedClock, systemClock, type Clock } from './lib/clock.js';
 import { parseJson } from './lib/json.js';
 import { PasswordHasher } from './lib/hash.js';
 import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, SecretBox } from './lib/secretbox.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
-import { RedisRateLimiter } from './ratelimit/redis.js';
+import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter } from './ratelimit/redis.js';
 import { KeyChangeListeners, localBus, type Invalidatable, type InvalidationBus } from './shared/bus.js';
 import { ChangeFeed } from './shared/feed.js';
 import { NodeRegistry } from './shared/nodes.js';
@@ -46,11 +48,18 @@ const FEED_LAG_BOUND_MS = 1000;
 const STREAM_LEASE_MS = 60_000;
 /** Windows of the local rate limiter are swept this often. */
 const LIMITER_SWEEP_MS = 60_000;
+/** A request-path query that found the store down opens its circuit at once: it may have waited the whole store timeout. */
+const STORE_FAILURES_TO_OPEN = 1;
+/** Probes of a service known down back off up to this many times KEYWARD_PROBE_MS. */
+const MAX_PROBE_FACTOR = 4;
+/** Redis TIME is read this often (and on every connect) to keep rate windows on Redis's clock. */
+const REDIS_CLOCK_SAMPLE_MS = 30_000;
 
 export interface Deps {
   config: Config;
   logger: Logger;
-  clock: Clock;
+  /** This node's clock moved onto the store's (see SharedClock): what every service uses. */
+  clock: SharedClock;
   store: Store;
   /** Seals integration secrets and vault values under the master key. */
   box: SecretBox;
@@ -66,7 +75,53 @@ export interface Deps {
   nodes: NodeRegistry;
   /** This node's webhook worker (tests drain it explicitly instead of waiting). */
   webhooks: WebhookDispatcher;
+  /** The verify path's access to the store, behind the store's circuit (with its counts). */
+  storeGate: StoreGate;
+  /** The limiter verify uses (the Redis one, with its circuit, when REDIS_URL is set). */
+  limiter: RateLimiter;
   close(): Promise<void>;
+}
+
+/**
+ * The verify path's queries to the store. While the store's circuit is open (a query found the
+ * store down), only the one probe due is sent; every other query is refused at once with the
+ * store's 503, and cached keys answer from the cache meanwhile. Queries of the management API and
+ * of background work (the change feed, usage) are not gated: they bound their own waits.
+ */
+export interface StoreGate {
+  readonly circuit: Circuit;
+  /** Queries sent, and queries refused because the store was known down. */
+  readonly sent: number;
+  readonly refused: number;
+  run<T>(query: () => Promise<T>): Promise<T>;
+}
+
+function storeGate(store: Store, circuit: Circuit, now: () => number): StoreGate {
+  const down = new AppError('SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable, { retryAfterSec: 1 });
+  const gate = {
+    circuit,
+    sent: 0,
+    refused: 0,
+    run<T>(query: () => Promise<T>): Promise<T> {
+      const passage = circuit.enter(now());
+      if (passage === 'refuse') {
+        gate.refused++;
+        return Promise.reject(down);
+      }
+      gate.sent++;
+      const probe = passage === 'probe';
+      return query().then((value) => {
+        circuit.success(probe);
+        return value;
+      }, (err: unknown) => {
+        // A query the store refused (bad input, a constraint) still shows it answering.
+        if (store.isUnavailable(err)) circuit.failure(now(), probe);
+        else circuit.success(probe);
+        throw err;
+      });
+    },
+  };
+  return gate;
 }
 
 export interface DepsOverrides {
@@ -108,18 +163,18 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
 }
 
 /** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
+function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
     load: async (hash) => {
-      const row = await store.keyByHash(hash);
+      const row = await gate.run(() => store.keyByHash(hash));
       if (!row) return null;
       const { value_expires_at, ...key } = row;
       return { key: toCachedKey(key), valueExpiresAt: value_expires_at };
     },
     loadIntegration: async (id): Promise<IntegrationEntry | null> => {
-      const found = await store.repos.keys.findIntegration(id);
+      const found = await gate.run(() => store.repos.keys.findIntegration(id));
       if (!found) return null;
       return {
         key: toCachedKey(found.key),
@@ -127,6 +182,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
       };
     },
     jwtMaxAgeSec: config.jwtMaxAgeSec,
+    jwtLeewaySec: config.jwtLeewaySec,
     limiter,
     charge: (id, cost, now) => store.repos.keys.charge(id, cost, now),
     peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
@@ -138,7 +194,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const clock = overrides.clock ?? systemClock;
+  const local = overrides.clock ?? systemClock;
   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, sqliteSync: config.sqliteSync, usageWriterNice: config.usageWriterNice, queryTimeoutMs: config.storeTimeoutMs });
   let box: SecretBox;
   try {
@@ -150,13 +206,18 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     throw err;
   }
 
+  // The node's clock is the store's (sampled at every heartbeat): what one node writes or compares
+  // (heartbeats, webhook leases, expiry) means the same on every other, whatever its own clock says.
+  const clock = new SharedClock(local, () => store.repos.nodes.now());
   const now = () => clock.now();
   const metrics = createMetrics();
-  const cache = new KeyCache(config.cacheTtlMs, config.cacheStaleMs, MAX_NEGATIVE_CACHE, now);
+  const storeCircuit = new Circuit({ failuresToOpen: STORE_FAILURES_TO_OPEN, probeMs: config.probeMs, maxProbeMs: config.probeMs * MAX_PROBE_FACTOR });
+  const gate = storeGate(store, storeCircuit, now);
+  const cache = new KeyCache({ ttlMs: config.cacheTtlMs, staleMs: config.cacheStaleMs, maxKeys: config.cacheMaxKeys, maxNegative: MAX_NEGATIVE_CACHE, retryMs: config.probeMs, clock: now });
   const rootKeys = new RootKeyCache(config.cacheTtlMs, async (hash) => {
-    const row = await store.repos.rootKeys.findByHash(hash);
+    const row = await gate.run(() => store.repos.rootKeys.findByHash(hash));
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
-  });
+  }, config.cacheStaleMs);
   const listeners = new KeyChangeListeners();
   // What a key change invalidates: cached keys and cached root keys (ids never collide: key_ and rk_).
   // An access change also reaches the open change streams, which end when their right does.
@@ -178,7 +239,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
-  const nodes = new NodeRegistry(store, clock);
+  const nodes = new NodeRegistry(store, clock, () => storeCircuit.open);
   await nodes.start();
   const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
   let bus: InvalidationBus = localBus(caches, listeners);
@@ -188,23 +249,50 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   let streams: StreamSlots = localStreams;
   let redis: Redis | undefined;
   let sub: Redis | undefined;
+  let redisCircuit: Circuit | undefined;
+  let redisClock: SharedClock | undefined;
+  let clockSampler: NodeJS.Timeout | undefined;
   if (config.redisUrl) {
     // Loaded only when configured: the embedded setup never pays for the Redis client.
     const { connectRedis, RedisInvalidationBus } = await import('./shared/redis.js');
-    redis = connectRedis(config.redisUrl, logger, 'cmd');
+    const cmd = (redis = connectRedis(config.redisUrl, logger, 'cmd'));
     sub = connectRedis(config.redisUrl, logger, 'sub');
-    const shared = new RedisRateLimiter(redis, config.redisPrefix, memoryLimiter, logger, () => metrics.limiterFallbacks.inc(), { mode: config.ratelimitFallback, liveNodes: () => nodes.live() }, { lifeMs: config.ratelimitLeaseMs, now });
+    // Rate windows are Redis's: its TIME read on every connect, every half minute, and by every probe.
+    const rclock = (redisClock = new SharedClock(local, async () => {
+      const [sec, usec] = await cmd.time();
+      return Number(sec) * 1000 + Number(usec) / 1000;
+    }));
+    const circuit = (redisCircuit = new Circuit({ failuresToOpen: REDIS_FAILURES_TO_OPEN, probeMs: config.probeMs, maxProbeMs: config.probeMs * MAX_PROBE_FACTOR }));
+    const usable = () => cmd.status === 'ready' && !circuit.open;
+    cmd.on('ready', () => void rclock.sample());
+    clockSampler = setInterval(() => {
+      if (usable()) void rclock.sample();
+    }, REDIS_CLOCK_SAMPLE_MS);
+    clockSampler.unref();
+    const shared = new RedisRateLimiter(cmd, {
+      prefix: config.redisPrefix,
+      logger,
+      onFallback: () => metrics.limiterFallbacks.inc(),
+      mode: config.ratelimitFallback,
+      nodes,
+      lifeMs: config.ratelimitLeaseMs,
+      now: () => rclock.now(),
+      // Verify's `now` is the store's clock; the limiter's windows are on Redis's.
+      shift: () => rclock.offset - clock.offset,
+      circuit,
+      probe: () => rclock.sample(),
+    });
     metrics.watchSharedLimits(() => shared.stats());
     limiter = shared;
-    bus = new RedisInvalidationBus(redis, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
-    counters = new RedisCounters(redis, config.redisPrefix, counters);
-    replay = new RedisReplayGuard(redis, config.redisPrefix, replay);
-    streams = new RedisStreamSlots(redis, config.redisPrefix, localStreams, STREAM_LEASE_MS);
+    bus = new RedisInvalidationBus(cmd, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
+    counters = new RedisCounters(cmd, config.redisPrefix, counters);
+    replay = new RedisReplayGuard(cmd, config.redisPrefix, replay, usable);
+    streams = new RedisStreamSlots(cmd, config.redisPrefix, localStreams, STREAM_LEASE_MS);
   }
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
   await feed.start();
-  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
+  const verify = verifyDeps(store, gate, box, cache, limiter, usage, clock, config, replay);
 
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
@@ -264,9 +352,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       metrics: {
         contentType: metrics.registry.contentType,
         render: () => {
-          const size = cache.size;
+          const size = cache.stats();
           metrics.cacheEntries.labels('keys').set(size.keys);
+          metrics.cacheEntries.labels('values').set(size.values);
           metrics.cacheEntries.labels('unknown').set(size.unknown);
+          metrics.cacheEntries.labels('integrations').set(size.integrations);
+          metrics.cacheCapacity.set(config.cacheMaxKeys);
           metrics.feedLag.set(feed.status().lagMs / 1000);
           return metrics.registry.metrics();
         },
@@ -278,12 +369,21 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     if (!(await store.repos.apps.find(config.slashAppId))) logger.warn({ appId: config.slashAppId }, 'KEYWARD_SLASH_APP_ID names no app: /api-keys will answer that it is not set up; create the app, then set its id');
   }
 
+  metrics.watchDegraded(() => ({
+    cache: cache.stats(),
+    store: { open: storeCircuit.open, probes: storeCircuit.probes, sent: gate.sent, refused: gate.refused, offsetMs: clock.offset },
+    ...(redisCircuit && redisClock ? { redis: { open: redisCircuit.open, probes: redisCircuit.probes, offsetMs: redisClock.offset } } : {}),
+  }));
+
   return {
     config, logger, clock, store, box, metrics, cache, usage, verify, services,
     feed,
     nodes,
     webhooks,
+    storeGate: gate,
+    limiter,
     async close() {
+      clearInterval(clockSampler);
       await webhooks.close();
       await feed.close();
       await nodes.close();

@@ -1,6 +1,7 @@
 // Prometheus metrics for /metrics: one registry per app instance so tests can build many apps.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from './verify/codes.js';
+import type { KeyCacheStats } from './verify/cache.js';
 
 export interface Metrics {
   registry: Registry;
@@ -8,12 +9,29 @@ export interface Metrics {
   countVerdict(code: VerifyCode): void;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   cacheEntries: Gauge<'kind'>;
+  cacheCapacity: Gauge;
   usageFlushFailures: Counter;
   limiterFallbacks: Counter;
   feedLag: Gauge;
   webhookAttempts: Counter<'outcome'>;
   /** Shared limits' own counters, read at scrape time (the Redis limiter registers them). */
   watchSharedLimits(read: () => SharedLimitStats): void;
+  /** The cache's counts and the circuits of the store and Redis, read at scrape time. */
+  watchDegraded(read: () => DegradedStats): void;
+}
+
+/** A shared service as this node sees it: its circuit, and its clock against the machine's. */
+export interface ServiceStats {
+  open: boolean;
+  probes: number;
+  offsetMs: number;
+}
+
+export interface DegradedStats {
+  cache: KeyCacheStats;
+  /** The store, with the verify path's queries: sent, and refused while it was known down. */
+  store: ServiceStats & { sent: number; refused: number };
+  redis?: ServiceStats;
 }
 
 export interface SharedLimitStats {
@@ -66,10 +84,42 @@ export function createMetrics(): Metrics {
       if (sharedLimits) this.set(sharedLimits().tokensHeld);
     },
   });
+  let degraded: (() => DegradedStats) | undefined;
+  type Sample = [labels: Record<string, string>, value: number];
+  const degradedCounter = (name: string, help: string, labelNames: string[], samples: (d: DegradedStats) => Sample[]) =>
+    new Counter({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        if (!degraded) return;
+        this.reset();
+        for (const [labels, value] of samples(degraded())) this.inc(labels, value);
+      },
+    });
+  const degradedGauge = (name: string, help: string, labelNames: string[], samples: (d: DegradedStats) => Sample[]) =>
+    new Gauge({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        if (!degraded) return;
+        this.reset();
+        for (const [labels, value] of samples(degraded())) this.set(labels, value);
+      },
+    });
+  const perService = (d: DegradedStats, value: (s: ServiceStats) => number): Sample[] =>
+    [[{ service: 'store' }, value(d.store)], ...(d.redis ? [[{ service: 'redis' }, value(d.redis)] as Sample] : [])];
+  degradedCounter('keyward_key_cache_evictions_total', 'Cached key values and integration keys evicted to stay within KEYWARD_CACHE_MAX_KEYS', [], (d) => [[{}, d.cache.evictions]]);
+  degradedCounter('keyward_key_cache_stale_answers_total', 'Verify answers from a cached key past its TTL, given at once while it is refreshed in the background', [], (d) => [[{}, d.cache.staleAnswers]]);
+  degradedCounter('keyward_key_cache_load_failures_total', 'Loads of a key from the store that failed (those refused while the store was known down included)', [], (d) => [[{}, d.cache.loadFailures]]);
+  degradedCounter('keyward_store_verify_queries_total', 'Verify-path queries to the store: sent, or refused at once while the store was known down', ['outcome'], (d) => [[{ outcome: 'sent' }, d.store.sent], [{ outcome: 'refused' }, d.store.refused]]);
+  degradedGauge('keyward_circuit_open', 'Whether this node takes a shared service as down (1): it then sends it only probes', ['service'], (d) => perService(d, (s) => (s.open ? 1 : 0)));
+  degradedCounter('keyward_circuit_probes_total', 'Probes sent to a shared service taken as down', ['service'], (d) => perService(d, (s) => s.probes));
+  degradedGauge('keyward_clock_offset_seconds', "A shared service's clock minus this machine's, as last sampled (0 when within 100 ms)", ['service'], (d) => perService(d, (s) => s.offsetMs / 1000));
   return {
     registry,
     watchSharedLimits: (read) => {
       sharedLimits = read;
+    },
+    watchDegraded: (read) => {
+      degraded = read;
     },
     countVerdict: (code) => {
       verdicts[CODE_INDEX[code]]!++;
@@ -81,7 +131,8 @@ export function createMetrics(): Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
-    cacheEntries: new Gauge({ name: 'keyward_key_cache_entries', help: 'Cached key values', labelNames: ['kind'], registers: [registry] }),
+    cacheEntries: new Gauge({ name: 'keyward_key_cache_entries', help: 'Verify cache entries: keys, key values, values known not to exist, integration keys', labelNames: ['kind'], registers: [registry] }),
+    cacheCapacity: new Gauge({ name: 'keyward_key_cache_capacity', help: 'Key values the verify cache holds at most (KEYWARD_CACHE_MAX_KEYS)', registers: [registry] }),
     usageFlushFailures: new Counter({ name: 'keyward_usage_flush_failures_total', help: 'Failed usage flushes', registers: [registry] }),
     feedLag: new Gauge({ name: 'keyward_change_feed_lag_seconds', help: 'Time since this node last read the change feed', registers: [registry] }),
     webhookAttempts: new Counter({ name: 'keyward_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retry, failed)', labelNames: ['outcome'], registers: [registry] }),

@@ -7,7 +7,6 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LimitSubject, LimitVerdict } from '../src/ratelimit/limiter.js';
-import { MemoryRateLimiter } from '../src/ratelimit/limiter.js';
 import { RedisRateLimiter } from '../src/ratelimit/redis.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
@@ -42,9 +41,17 @@ describe.runIf(REDIS_URL)('rate limits spent from leases (Redis)', () => {
   async function node(options: { lifeMs?: number; liveNodes?: number } = {}): Promise<RedisRateLimiter> {
     const redis = new Redis(REDIS_URL!, { enableAutoPipelining: true });
     await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
-    const limiter = new RedisRateLimiter(redis, prefix, new MemoryRateLimiter(), pino({ level: 'silent' }), () => {
-      throw new Error('no fallback expected');
-    }, { mode: 'share', liveNodes: () => options.liveNodes ?? 1 }, { lifeMs: options.lifeMs ?? 2000, now: () => T0 });
+    const live = options.liveNodes ?? 1;
+    const limiter = new RedisRateLimiter(redis, {
+      prefix,
+      logger: pino({ level: 'silent' }),
+      onFallback: () => {
+        throw new Error('no fallback expected');
+      },
+      nodes: { live: () => live, fresh: async () => live },
+      lifeMs: options.lifeMs ?? 2000,
+      now: () => T0,
+    });
     open.push({ limiter, redis });
     return limiter;
   }

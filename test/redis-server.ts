@@ -27,8 +27,12 @@ async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
 export interface OwnRedis {
   url: string;
   port: number;
+  /** Kills it (its data is gone: it starts again empty). */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections stay open and nothing is answered meanwhile (a stalled Redis). */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startOwnRedis(): Promise<OwnRedis> {
@@ -45,5 +49,5 @@ export async function startOwnRedis(): Promise<OwnRedis> {
       child.kill('SIGKILL');
     });
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start };
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, pause: () => void child?.kill('SIGSTOP'), resume: () => void child?.kill('SIGCONT') };
 }

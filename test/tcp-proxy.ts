@@ -10,8 +10,12 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+/** Sees every chunk forwarded, by direction and connection (to count what a client sends). */
+export type ProxyTap = (from: 'client' | 'server', chunk: Buffer, connection: number) => void;
+
+export async function startTcpProxy(targetHost: string, targetPort: number, tap?: ProxyTap): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  let connections = 0;
   let server: net.Server | undefined;
   let port = 0;
   let hung = false;
@@ -26,6 +30,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         }
         const upstream = net.connect(targetPort, targetHost);
         sockets.add(client).add(upstream);
+        if (tap) {
+          const id = connections++;
+          client.on('data', (chunk: Buffer) => tap('client', chunk, id));
+          upstream.on('data', (chunk: Buffer) => tap('server', chunk, id));
+        }
         const drop = () => {
           client.destroy();
           upstream.destroy();

@@ -1,4 +1,5 @@
-// The rate-limiter interface and its in-process implementation (one node, no Redis).
+// The rate-limiter interface, its in-process implementation (one node, no Redis), and what a node of
+// many decides by itself while Redis cannot answer (the outage window).
 import { advance, decisionOf, hasRoom, newWindow, remainingOf, slidingUsage, type LimitSpec, type RateDecision, type WindowState } from './decide.js';
 
 export type { WindowState } from './decide.js';
@@ -27,9 +28,6 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
-const shared = (spec: LimitSpec | null, share: number): LimitSpec | null =>
-  spec === null ? null : { limit: Math.max(1, Math.floor(spec.limit / share)), durationMs: spec.durationMs };
-
 export const hasLimits = (s: LimitSubject): boolean => s.ratelimit !== null || s.ownerRatelimit !== null;
 
 /** The owner's window name within its app: the owner id, or the key's id for a key without owner. */
@@ -50,13 +48,9 @@ export class MemoryRateLimiter implements RateLimiter {
     this.sweeper.unref();
   }
 
-  /**
-   * `share` > 1 divides every limit between that many live nodes (the fallback while Redis is away):
-   * together they admit at most the limit (at least one request per node and window).
-   */
-  takeSync(s: LimitSubject, now: number, count = true, share = 1): LimitVerdict {
-    const keySpec = share > 1 ? shared(s.ratelimit, share) : s.ratelimit;
-    const ownerSpec = share > 1 ? shared(s.ownerRatelimit, share) : s.ownerRatelimit;
+  takeSync(s: LimitSubject, now: number, count = true): LimitVerdict {
+    const keySpec = s.ratelimit;
+    const ownerSpec = s.ownerRatelimit;
     if (keySpec === null && ownerSpec === null) return undefined;
     let keyWindow: WindowState | undefined;
     let keyUsed = 0;
@@ -102,17 +96,6 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.takeSync(s, now, false);
   }
 
-  /** Every window still counting, with the name Redis knows it by: to hand counts back to Redis. */
-  *windows(): Generator<{ name: string; state: WindowState }> {
-    for (const [id, w] of this.keyWindows) yield { name: `k:${id}`, state: w };
-    for (const [app, owners] of this.ownerWindows) for (const [owner, w] of owners) yield { name: `o:${app}:${owner}`, state: w };
-  }
-
-  clear(): void {
-    this.keyWindows.clear();
-    this.ownerWindows.clear();
-  }
-
   /** Drops windows that can no longer influence a decision. */
   sweep(now: number): void {
     const stale = (w: WindowState) => w.windowStart + 2 * w.durationMs <= now;
@@ -132,4 +115,57 @@ export class MemoryRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
+}
+
+/** What a node last saw of one shared window in Redis (at its last grant). */
+export interface SeenWindow {
+  windowStart: number;
+  /** Redis's previous-window count and current-window count (leased tokens included). */
+  previous: number;
+  counted: number;
+}
+
+/**
+ * One shared window as a node estimates it while Redis cannot answer: the counts it last saw there,
+ * plus what it admits itself counted `share` times, as if every live node admitted as much as this
+ * one. A request is admitted while the estimate with it stays within the limit, so the nodes
+ * together admit at most what the last shared count left (each its share of it); tokens leased
+ * before the outage are spent besides, since Redis counted them already. Windows that begin during
+ * the outage roll over the estimate as decide.ts rolls any window.
+ */
+export interface OutageWindow {
+  /** The estimate (every node's counts together), in decide.ts's terms. */
+  readonly state: WindowState;
+  readonly limit: number;
+  /** Admitted here without a leased token, in the estimate's current and previous window: handed back to Redis. */
+  own: number;
+  ownPrevious: number;
+}
+
+export function startOutage(spec: LimitSpec, seen: SeenWindow | undefined, now: number): OutageWindow {
+  const state = seen === undefined
+    ? newWindow(spec.durationMs, now, 0)
+    : { windowStart: seen.windowStart, previous: seen.previous, current: seen.counted, durationMs: spec.durationMs };
+  return { state, limit: spec.limit, own: 0, ownPrevious: 0 };
+}
+
+/** What the window holds by the estimate at `now`. */
+export const outageUsage = (o: OutageWindow, now: number): number => slidingUsage(o.state, o.state.durationMs, now);
+
+/** Whether this node may admit one more request without a token: the estimate with `share` more stays within the limit. */
+export const outageRoom = (o: OutageWindow, now: number, share: number): boolean => outageUsage(o, now) + share <= o.limit;
+
+/** What this node may still admit by itself (without tokens). */
+export const outageLeft = (o: OutageWindow, now: number, share: number): number => Math.max(0, Math.floor((o.limit - outageUsage(o, now)) / share));
+
+/** Counts one request admitted here: once in this node's own count, `share` times in the estimate. */
+export function countOutage(o: OutageWindow, now: number, share: number): void {
+  const d = o.state.durationMs;
+  const windowStart = now - (now % d);
+  if (windowStart !== o.state.windowStart) {
+    o.ownPrevious = windowStart - d === o.state.windowStart ? o.own : 0;
+    o.own = 0;
+  }
+  advance(o.state, d, now, share);
+  o.own++;
 }

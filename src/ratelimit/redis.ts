@@ -2,12 +2,15 @@
 // spends tokens that a Lua script has already counted in Redis (a lease), so most decisions need
 // no round trip and none can exceed the limit; the grants that requests of one event-loop turn
 // need go in one call. Why the limits stay exact: README, design notes ("Shared limits are spent
-// from leases"). When Redis cannot answer, the local limiter decides, so verify never fails on Redis.
+// from leases"). When Redis cannot answer, this node decides by itself from what it last saw there
+// (limiter.ts's outage window), so verify never fails on Redis; a circuit breaker keeps every
+// decision off a Redis that is known not to answer until a probe finds it back (docs/design/degraded-mode.md).
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Circuit } from '../lib/circuit.js';
 import type { SharedLimitStats } from '../metrics.js';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
-import { ownerOf, type MemoryRateLimiter, type LimitSubject, type LimitVerdict, type RateLimiter } from './limiter.js';
+import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSubject, type LimitVerdict, type OutageWindow, type RateLimiter, type SeenWindow } from './limiter.js';
 
 /**
  * Grants for every bucket the requests of one event-loop turn need, in one call. First the tokens
@@ -56,11 +59,48 @@ end
 return out
 `;
 
-/** Adds each window's local count to the shared one: KEYS[i] gets ARGV[2i-1], expiring after ARGV[2i]. */
+/**
+ * What a node decided by itself goes back to a shared window (KEYS[i]; ARGV per window: seen, own,
+ * estimate, keep ms), so that nobody gets a fresh window for free:
+ * - a window Redis no longer has (it restarted empty) first gets back `seen`, the count this node
+ *   last saw there; `<window>:restored` remembers it, and a node back later that saw more raises
+ *   the count by the difference (the restored count is the freshest any node had);
+ * - `own`, what this node admitted alone, is added;
+ * - the count is raised to `estimate`, this node's estimate of the whole window (what it saw plus
+ *   N times its own admissions: every node is assumed to have admitted as much), so the nodes not
+ *   back yet are counted before they are; `<window>:projected` holds how much of the count is such
+ *   an assumption, and the `own` of a node back later replaces it instead of adding to it.
+ */
 const HAND_BACK = `
 for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
+  local seen = tonumber(ARGV[4 * i - 3])
+  local own = tonumber(ARGV[4 * i - 2])
+  local estimate = tonumber(ARGV[4 * i - 1])
+  local keep = ARGV[4 * i]
+  local restored = KEYS[i] .. ':restored'
+  local projected = KEYS[i] .. ':projected'
+  local count
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    count = seen
+    if seen > 0 then redis.call('SET', restored, seen, 'PX', keep) end
+  else
+    count = tonumber(redis.call('GET', KEYS[i]))
+    local was = tonumber(redis.call('GET', restored) or '-1')
+    if was >= 0 and seen > was then
+      count = count + seen - was
+      redis.call('SET', restored, seen, 'PX', keep)
+    end
+  end
+  local assumed = tonumber(redis.call('GET', projected) or '0')
+  local covered = math.min(assumed, own)
+  assumed = assumed - covered
+  count = count + own - covered
+  if estimate > count then
+    assumed = assumed + estimate - count
+    count = estimate
+  end
+  if count > 0 then redis.call('SET', KEYS[i], count, 'PX', keep) end
+  if assumed > 0 then redis.call('SET', projected, assumed, 'PX', keep) else redis.call('DEL', projected) end
 end
 return #KEYS
 `;
@@ -100,6 +140,8 @@ interface Lease {
   /** The flush that last listed this bucket, and the requests of that flush that commit on it. */
   flushSeq: number;
   need: number;
+  /** While Redis cannot answer: this node's estimate of the window (see limiter.ts), handed back when it returns. */
+  outage: OutageWindow | undefined;
 }
 
 interface PendingDecision {
@@ -108,23 +150,40 @@ interface PendingDecision {
   commit: boolean;
   key: Lease | undefined;
   owner: Lease | undefined;
-  resolve: (v: LimitVerdict) => void;
+  resolve: (v: LimitVerdict | Promise<LimitVerdict>) => void;
 }
 
 /** What a node does with limits while Redis cannot answer. */
 export type FallbackMode = 'share' | 'deny';
 
-export interface FallbackOptions {
-  mode: FallbackMode;
-  /** How many nodes are live (from the store's heartbeat): each takes its share of every limit. */
-  liveNodes: () => number;
+/** The live nodes sharing the limits: as of the last heartbeat, and read from the store now. */
+export interface LiveNodes {
+  live(): number;
+  fresh(): Promise<number>;
 }
 
-export interface LeaseOptions {
+export interface SharedLimiterOptions {
+  /** Prefix of every Redis key. */
+  prefix: string;
+  logger: Logger;
+  /** Called for every decision made without Redis. */
+  onFallback: () => void;
+  mode: FallbackMode;
+  nodes: LiveNodes;
   /** How long unspent tokens stay with a node before they go back (0: no spare tokens, a grant per request). */
   lifeMs: number;
+  /** Redis's clock as this node knows it (the store's, moved by the offset Redis TIME showed). */
   now: () => number;
+  /** Added to a caller's `now` (the store's clock) to get Redis's. */
+  shift: () => number;
+  /** Opened by Redis failures and timeouts: while open, no decision sends anything to Redis. */
+  circuit: Circuit;
+  /** Asks Redis once whether it answers (TIME, which also keeps `now` on Redis's clock). */
+  probe: () => Promise<boolean>;
 }
+
+/** Failures or timeouts of Redis in a row that open the circuit: one lost reply does not move every decision off Redis. */
+export const REDIS_FAILURES_TO_OPEN = 2;
 
 /** The most spare tokens one grant asks for. */
 const MAX_SPARE = 1024;
@@ -135,6 +194,17 @@ const IDLE_MS = 30_000;
 function denied(subject: LimitSubject, now: number): LimitVerdict {
   const spec = subject.ratelimit ?? subject.ownerRatelimit!;
   return { allowed: false, limit: spec.limit, remaining: 0, resetAt: now + 1000 };
+}
+
+/** What this node last saw of a lease's window, if it is the window of `spec`. */
+function seenOf(l: Lease, spec: LimitSpec): SeenWindow | undefined {
+  if (l.grantedAt === 0 || l.durationMs !== spec.durationMs || l.limit !== spec.limit) return undefined;
+  return { windowStart: l.windowStart, previous: l.previous, counted: l.counted };
+}
+
+/** Whether a lease holds tokens of the window `spec` has at `now` (spendable whatever Redis does: it counted them). */
+function tokensFor(l: Lease, spec: LimitSpec, now: number): number {
+  return l.tokens > 0 && l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) ? l.tokens : 0;
 }
 
 /** What the window holds at `now` by this node's last word from Redis, not counting unspent tokens. */
@@ -161,7 +231,13 @@ export class RedisRateLimiter implements RateLimiter {
   private lastWarn = 0;
   /** Set while local decisions are being made; their counts go back to Redis once it answers again. */
   private fellBack = false;
+  /** Live nodes as read when this outage began (undefined while that read is on its way). */
+  private share: number | undefined;
+  private sharing: Promise<void> | undefined;
   private handingBack: Promise<void> | undefined;
+  /** Decisions made without Redis, and how many of them spent a token leased before. */
+  private decidedAlone = 0;
+  private aloneFromLease = 0;
   private readonly keyLeases = new Map<string, Lease>();
   /** app id → owner (or key id) → lease: looked up by strings the cached key holds, none built. */
   private readonly ownerLeases = new Map<string, Map<string, Lease>>();
@@ -180,22 +256,36 @@ export class RedisRateLimiter implements RateLimiter {
   private grants = 0;
   private flushSeq = 0;
   private readonly sweeper: NodeJS.Timeout;
-  private readonly lease: LeaseOptions;
+  private readonly opts: SharedLimiterOptions;
+  private readonly prefix: string;
 
-  constructor(
-    redis: Redis,
-    private readonly prefix: string,
-    private readonly fallback: MemoryRateLimiter,
-    private readonly logger: Logger,
-    private readonly onFallback: () => void,
-    private readonly options: FallbackOptions = { mode: 'share', liveNodes: () => 1 },
-    lease: Partial<LeaseOptions> = {},
-  ) {
+  constructor(redis: Redis, options: Partial<SharedLimiterOptions> & Pick<SharedLimiterOptions, 'prefix' | 'logger'>) {
     redis.defineCommand('keywardLimit', { lua: SCRIPT });
     this.redis = redis as RedisWithLimit;
-    this.lease = { lifeMs: lease.lifeMs ?? 2000, now: lease.now ?? Date.now };
-    this.sweeper = setInterval(() => this.sweep(this.lease.now()), Math.max(100, Math.min(1000, this.lease.lifeMs / 2)));
+    this.opts = {
+      onFallback: () => {},
+      mode: 'share',
+      nodes: { live: () => 1, fresh: async () => 1 },
+      lifeMs: 2000,
+      now: Date.now,
+      shift: () => 0,
+      circuit: new Circuit({ failuresToOpen: REDIS_FAILURES_TO_OPEN, probeMs: 1000, maxProbeMs: 4000 }),
+      probe: async () => (await redis.time()).length === 2,
+      ...options,
+    };
+    this.prefix = this.opts.prefix;
+    this.sweeper = setInterval(() => this.sweep(this.opts.now()), Math.max(100, Math.min(1000, this.opts.lifeMs / 2)));
     this.sweeper.unref();
+  }
+
+  /** Redis's circuit: open while Redis is known not to answer. */
+  get circuit(): Circuit {
+    return this.opts.circuit;
+  }
+
+  /** Whether a call may go to Redis now (connected, and not known to hang). */
+  private get up(): boolean {
+    return this.redis.status === 'ready' && !this.opts.circuit.open;
   }
 
   take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
@@ -206,13 +296,15 @@ export class RedisRateLimiter implements RateLimiter {
     return this.decide(subject, now, false);
   }
 
-  private decide(subject: LimitSubject, now: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
+  private decide(subject: LimitSubject, callerNow: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
     const keySpec = subject.ratelimit;
     const ownerSpec = subject.ownerRatelimit;
     if (keySpec === null && ownerSpec === null) return undefined;
+    // Windows are Redis's: every node puts a request in the same window whatever its own clock says.
+    const now = callerNow + this.opts.shift();
     // Spent from leases when every limit has a token in hand: no round trip, nothing allocated but the answer.
     if (commit) {
-      const life = this.lease.lifeMs;
+      const life = this.opts.lifeMs;
       const kl = keySpec === null ? undefined : this.keyLeases.get(subject.id);
       const ol = ownerSpec === null ? undefined : this.ownerLeases.get(subject.appId)?.get(ownerOf(subject));
       if ((keySpec === null || (kl !== undefined && kl.tokens > 0 && kl.waiting === 0 && current(kl, keySpec, now, life)))
@@ -229,7 +321,7 @@ export class RedisRateLimiter implements RateLimiter {
         return this.allowed(kl, ol, now);
       }
     }
-    if (this.redis.status !== 'ready') return this.local(subject, now, commit, 'redis not connected');
+    if (!this.up) return this.alone(subject, now, commit, this.redis.status === 'ready' ? 'redis does not answer' : 'redis not connected');
     return this.queue(subject, now, commit);
   }
 
@@ -269,7 +361,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0 };
+    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined };
   }
 
   /**
@@ -279,8 +371,8 @@ export class RedisRateLimiter implements RateLimiter {
    */
   private renew(l: Lease, spec: LimitSpec, now: number, commit: boolean): void {
     if (l.waiting > 0 || l.inFlight > 0 || !commit) return;
-    if (current(l, spec, now, this.lease.lifeMs)) {
-      if (l.tokens === 0 && this.lease.lifeMs > 0) this.pace(l, now);
+    if (current(l, spec, now, this.opts.lifeMs)) {
+      if (l.tokens === 0 && this.opts.lifeMs > 0) this.pace(l, now);
     }
     else this.giveBack(l);
   }
@@ -290,7 +382,7 @@ export class RedisRateLimiter implements RateLimiter {
    * tokens in hand instead of waiting on Redis; sized by the same pace rule as a lease that ran out.
    */
   private topUp(l: Lease, now: number): void {
-    if (l.refill || l.inFlight > 0 || this.lease.lifeMs === 0 || this.redis.status !== 'ready') return;
+    if (l.refill || l.inFlight > 0 || this.opts.lifeMs === 0 || !this.up) return;
     // The last grant found the window full: the next request asks for itself.
     if (l.limit - (used(l, now) + l.tokens) < 1) return;
     this.pace(l, now);
@@ -301,7 +393,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Spare tokens sized to the bucket's pace: doubled if the last grant lasted less than lifeMs, else halved. */
   private pace(l: Lease, now: number): void {
-    l.spare = now - l.grantedAt < this.lease.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
+    l.spare = now - l.grantedAt < this.opts.lifeMs ? Math.min(MAX_SPARE, Math.max(1, l.spare * 2)) : l.spare >> 1;
   }
 
   private giveBack(l: Lease): void {
@@ -333,7 +425,19 @@ export class RedisRateLimiter implements RateLimiter {
     const refills = this.refills;
     this.refills = [];
     if (batch.length === 0 && returns.size === 0 && refills.length === 0) return;
-    const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.lease.now();
+    if (!this.up) {
+      // Redis went away after these were queued: they are decided here, and the tokens to give
+      // back wait for its return.
+      for (const [at, n] of returns) this.returns.set(at, (this.returns.get(at) ?? 0) + n);
+      for (const l of refills) l.refill = false;
+      for (const d of batch) {
+        if (d.key) d.key.waiting--;
+        if (d.owner) d.owner.waiting--;
+        d.resolve(this.alone(d.subject, d.now, d.commit, 'redis does not answer'));
+      }
+      return;
+    }
+    const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.opts.now();
     const seq = ++this.flushSeq;
     const leases: Lease[] = [];
     const list = (l: Lease | undefined, commit: boolean) => {
@@ -351,7 +455,7 @@ export class RedisRateLimiter implements RateLimiter {
     }
     for (const l of refills) if (l.ask !== undefined) list(l, false);
     const keys: string[] = [...returns.keys()];
-    const args: number[] = [now, Math.max(1, this.options.liveNodes()), returns.size, ...returns.values()];
+    const args: number[] = [now, Math.max(1, this.opts.nodes.live()), returns.size, ...returns.values()];
     const specs: LimitSpec[] = [];
     for (const l of leases) {
       const spec = l.ask!;
@@ -361,15 +465,16 @@ export class RedisRateLimiter implements RateLimiter {
       // tokens are promised to the requests queued before these). Spare tokens only with a need:
       // a dry run asks for none.
       const need = Math.max(0, l.need - (l.inFlight === 0 ? l.tokens : 0));
-      args.push(spec.limit, spec.durationMs, need, (need > 0 || l.refill) && this.lease.lifeMs > 0 ? l.spare : 0);
+      args.push(spec.limit, spec.durationMs, need, (need > 0 || l.refill) && this.opts.lifeMs > 0 ? l.spare : 0);
       l.refill = false;
       l.inFlight++;
     }
     this.calls++;
     this.grants += leases.length;
     try {
-      if (this.fellBack) await this.handBack();
+      if (this.fellBack) await this.handBack(now);
       const out = leases.length > 0 || keys.length > 0 ? await this.redis.keywardLimit(keys.length, ...keys, ...args) : [];
+      this.opts.circuit.success(false);
       for (const [i, l] of leases.entries()) {
         l.inFlight--;
         this.granted(l, specs[i]!, now, out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!);
@@ -377,11 +482,12 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (err) {
       // Tokens given back or granted in a call that failed stay counted in Redis: limits only get
       // stricter, for at most two windows.
+      this.opts.circuit.failure(this.opts.now(), false);
       for (const l of leases) l.inFlight--;
       for (const d of batch) {
         if (d.key) d.key.waiting--;
         if (d.owner) d.owner.waiting--;
-        d.resolve(this.local(d.subject, d.now, d.commit, (err as Error).message));
+        d.resolve(this.alone(d.subject, d.now, d.commit, (err as Error).message));
       }
       return;
     }
@@ -431,11 +537,16 @@ export class RedisRateLimiter implements RateLimiter {
     return tighter(k, o);
   }
 
-  /** Unspent tokens of ended windows or old leases go back; leases idle for long are forgotten. */
+  /**
+   * Unspent tokens of ended windows or old leases go back; leases idle for long are forgotten. Not
+   * while Redis is away: the tokens are spent here meanwhile, and the leases hold what this node
+   * last saw and admitted.
+   */
   sweep(now: number): void {
+    if (this.fellBack) return;
     const visit = (l: Lease): boolean => {
       if (l.waiting > 0 || l.inFlight > 0) return true;
-      if (l.tokens > 0 && (now - l.activeAt >= this.lease.lifeMs || now >= l.windowStart + l.durationMs)) this.giveBack(l);
+      if (l.tokens > 0 && (now - l.activeAt >= this.opts.lifeMs || now >= l.windowStart + l.durationMs)) this.giveBack(l);
       return l.tokens > 0 || now - l.activeAt < IDLE_MS;
     };
     for (const [id, l] of this.keyLeases) if (!visit(l)) this.keyLeases.delete(id);
@@ -443,7 +554,7 @@ export class RedisRateLimiter implements RateLimiter {
       for (const [owner, l] of owners) if (!visit(l)) owners.delete(owner);
       if (owners.size === 0) this.ownerLeases.delete(app);
     }
-    if (this.returns.size > 0 && this.redis.status === 'ready') this.schedule();
+    if (this.returns.size > 0 && this.up) this.schedule();
   }
 
   stats(): SharedLimitStats {
@@ -463,41 +574,165 @@ export class RedisRateLimiter implements RateLimiter {
     return { leases, tokens };
   }
 
-  private local(subject: LimitSubject, now: number, commit: boolean, reason: string): LimitVerdict {
-    this.onFallback();
-    this.fellBack = true;
-    if (now - this.lastWarn > 10_000) {
-      this.lastWarn = now;
-      this.logger.warn({ reason, mode: this.options.mode }, 'shared rate limiter unavailable; deciding locally');
-    }
-    if (this.options.mode === 'deny') return denied(subject, now);
-    return this.fallback.takeSync(subject, now, commit, this.options.liveNodes());
+  /** What this node last saw in Redis of a subject's windows (the bound of an outage depends on it). */
+  lastSeen(subject: LimitSubject): { key: SeenWindow | undefined; owner: SeenWindow | undefined } {
+    const key = this.keyLeases.get(subject.id);
+    const owner = this.ownerLeases.get(subject.appId)?.get(ownerOf(subject));
+    return {
+      key: key === undefined || subject.ratelimit === null ? undefined : seenOf(key, subject.ratelimit),
+      owner: owner === undefined || subject.ownerRatelimit === null ? undefined : seenOf(owner, subject.ownerRatelimit),
+    };
+  }
+
+  /** Decisions made without Redis since start, and how many of them spent a token leased before. */
+  fallbackStats(): { decisions: number; fromLease: number } {
+    return { decisions: this.decidedAlone, fromLease: this.aloneFromLease };
   }
 
   /**
-   * Redis is back, perhaps empty: what this node admitted meanwhile is added to the shared windows
-   * before the next shared decision, so nobody gets a fresh full window for free.
+   * A decision without Redis. The first one of an outage reads the live-node count from the store
+   * (the count the limits are shared by must be the one every node reads now, not each node's
+   * last heartbeat); decisions wait for that read only. While the circuit is open, the probe due
+   * goes out from here, in the background.
    */
-  private handBack(): Promise<void> {
-    this.handingBack ??= (async () => {
-      const keys: string[] = [];
-      const args: number[] = [];
-      for (const { name, state } of this.fallback.windows()) {
-        const base = `${this.prefix}rl:${name}:`;
-        if (state.current > 0) {
-          keys.push(`${base}${state.windowStart}`);
-          args.push(state.current, state.durationMs * 2);
-        }
-        if (state.previous > 0) {
-          keys.push(`${base}${state.windowStart - state.durationMs}`);
-          args.push(state.previous, state.durationMs * 2);
-        }
+  private alone(subject: LimitSubject, now: number, commit: boolean, reason: string): LimitVerdict | Promise<LimitVerdict> {
+    this.opts.onFallback();
+    this.decidedAlone++;
+    if (!this.fellBack) {
+      this.fellBack = true;
+      this.share = undefined;
+      const sharing = this.opts.nodes.fresh().then((n) => Math.max(1, n), () => Math.max(1, this.opts.nodes.live())).then((n) => {
+        if (this.sharing === sharing) this.share = n;
+      });
+      this.sharing = sharing;
+    }
+    if (now - this.lastWarn > 10_000) {
+      this.lastWarn = now;
+      this.opts.logger.warn({ reason, mode: this.opts.mode }, 'shared rate limiter unavailable; deciding locally');
+    }
+    if (this.opts.circuit.open) this.probe();
+    if (this.opts.mode === 'deny') return denied(subject, now);
+    if (this.share === undefined) return this.sharing!.then(() => this.outageDecision(subject, now, commit));
+    return this.outageDecision(subject, now, commit);
+  }
+
+  /** The one probe due, if any: its success closes the circuit, and decisions go to Redis again (counts handed back first). */
+  private probe(): void {
+    const circuit = this.opts.circuit;
+    if (circuit.enter(this.opts.now()) !== 'probe') return;
+    this.opts.probe().then((ok) => {
+      if (ok) circuit.success(true);
+      else circuit.failure(this.opts.now(), true);
+    }, () => circuit.failure(this.opts.now(), true));
+  }
+
+  /** The lease of each limit a subject has, made if this node never had one (an outage window needs a home). */
+  private leasesOf(subject: LimitSubject): { key: Lease | undefined; owner: Lease | undefined } {
+    let key: Lease | undefined;
+    let owner: Lease | undefined;
+    if (subject.ratelimit !== null) {
+      key = this.keyLeases.get(subject.id);
+      if (key === undefined) this.keyLeases.set(subject.id, (key = this.newLease(`${this.prefix}rl:k:${subject.id}`)));
+    }
+    if (subject.ownerRatelimit !== null) {
+      let owners = this.ownerLeases.get(subject.appId);
+      if (owners === undefined) this.ownerLeases.set(subject.appId, (owners = new Map()));
+      const name = ownerOf(subject);
+      owner = owners.get(name);
+      if (owner === undefined) owners.set(name, (owner = this.newLease(`${this.prefix}rl:o:${subject.appId}:${name}`)));
+    }
+    return { key, owner };
+  }
+
+  /** The outage window of a lease under `spec`, begun from what the lease last saw. */
+  private outageOf(l: Lease, spec: LimitSpec, now: number): OutageWindow {
+    if (l.outage === undefined || l.outage.limit !== spec.limit || l.outage.state.durationMs !== spec.durationMs) {
+      l.outage = startOutage(spec, seenOf(l, spec), now);
+    }
+    return l.outage;
+  }
+
+  /**
+   * All-or-nothing over the key's and the owner's limit, as with Redis: each admits with a token
+   * leased before the outage, else with room in this node's share of what the last shared count left.
+   */
+  private outageDecision(subject: LimitSubject, now: number, commit: boolean): LimitVerdict {
+    const share = this.share ?? Math.max(1, this.opts.nodes.live());
+    const { key, owner } = this.leasesOf(subject);
+    const check = (l: Lease | undefined, spec: LimitSpec | null) => {
+      if (l === undefined || spec === null) return undefined;
+      const outage = this.outageOf(l, spec, now);
+      const tokens = tokensFor(l, spec, now);
+      return { l, spec, outage, tokens, ok: tokens > 0 || outageRoom(outage, now, share) };
+    };
+    const k = check(key, subject.ratelimit);
+    const o = check(owner, subject.ownerRatelimit);
+    const allowed = (k === undefined || k.ok) && (o === undefined || o.ok);
+    if (allowed && commit) {
+      for (const c of [k, o]) {
+        if (c === undefined) continue;
+        if (c.tokens > 0) {
+          c.l.tokens--;
+          c.tokens--;
+          this.aloneFromLease++;
+        } else countOutage(c.outage, now, share);
       }
+    }
+    const shown = (c: NonNullable<typeof k>): RateDecision => ({
+      allowed: c.ok,
+      limit: c.spec.limit,
+      remaining: c.tokens + outageLeft(c.outage, now, share),
+      resetAt: now - (now % c.spec.durationMs) + c.spec.durationMs,
+    });
+    if (k !== undefined && !k.ok) return shown(k);
+    if (o !== undefined && !o.ok) return shown(o);
+    return tighter(k && shown(k), o && shown(o));
+  }
+
+  /**
+   * Redis is back, perhaps empty: what this node admitted by itself goes to the shared windows
+   * before the next shared decision, so nobody gets a fresh window for free; a window Redis lost
+   * gets back the count this node last saw in it.
+   */
+  private handBack(now: number): Promise<void> {
+    this.handingBack ??= (async () => {
+      // Decisions still waiting for the live-node count are made (and counted) first.
+      await this.sharing;
+      const windows = new Map<string, { seen: number; own: number; estimate: number; keepMs: number }>();
+      const put = (at: string, windowStart: number, durationMs: number, seen: number, own: number, estimate: number) => {
+        const keepMs = Math.ceil(windowStart + 2 * durationMs - now);
+        if (keepMs <= 0 || (seen <= 0 && own <= 0 && estimate <= 0)) return;
+        const w = windows.get(at) ?? { seen: 0, own: 0, estimate: 0, keepMs };
+        w.seen = Math.max(w.seen, seen);
+        w.own += own;
+        w.estimate = Math.max(w.estimate, Math.ceil(estimate));
+        windows.set(at, w);
+      };
+      const outages: Lease[] = [];
+      const collect = (l: Lease) => {
+        // Every window this node has seen (no grant came since the outage began) is restored if lost.
+        if (l.grantedAt > 0) {
+          put(`${l.name}:${l.windowStart}`, l.windowStart, l.durationMs, l.counted, 0, 0);
+          put(`${l.name}:${l.windowStart - l.durationMs}`, l.windowStart - l.durationMs, l.durationMs, l.previous, 0, 0);
+        }
+        const o = l.outage;
+        if (o === undefined) return;
+        outages.push(l);
+        const d = o.state.durationMs;
+        put(`${l.name}:${o.state.windowStart}`, o.state.windowStart, d, 0, o.own, o.state.current);
+        put(`${l.name}:${o.state.windowStart - d}`, o.state.windowStart - d, d, 0, o.ownPrevious, o.state.previous);
+      };
+      for (const l of this.keyLeases.values()) collect(l);
+      for (const owners of this.ownerLeases.values()) for (const l of owners.values()) collect(l);
+      const keys = [...windows.keys()];
+      const args = [...windows.values()].flatMap((w) => [w.seen, w.own, w.estimate, w.keepMs]);
       // One awaited script rather than a pipeline: a connection that drops mid-way rejects this
       // one promise, which the caller handles, and leaves no stray command promise behind.
       if (keys.length > 0) await this.redis.eval(HAND_BACK, keys.length, ...keys, ...args);
-      this.fallback.clear();
+      for (const l of outages) l.outage = undefined;
       this.fellBack = false;
+      this.share = undefined;
+      this.sharing = undefined;
     })().finally(() => {
       this.handingBack = undefined;
     });
@@ -512,13 +747,14 @@ export class RedisRateLimiter implements RateLimiter {
     }
   }
 
-  /** Waits for grants on their way, gives every unspent token back, then stops. */
+  /** Waits for grants on their way, gives every unspent token (and what it admitted alone) back, then stops. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await this.drain();
     for (const l of this.keyLeases.values()) this.giveBack(l);
     for (const owners of this.ownerLeases.values()) for (const l of owners.values()) this.giveBack(l);
-    if (this.returns.size > 0 && this.redis.status === 'ready') await this.flush().catch(() => undefined);
-    await this.fallback.close();
+    if (!this.up) return;
+    if (this.fellBack) await this.handBack(this.opts.now()).catch(() => undefined);
+    if (this.returns.size > 0) await this.flush().catch(() => undefined);
   }
 }

@@ -22,13 +22,21 @@ export class MemoryReplayGuard implements ReplayGuard {
   }
 }
 
-/** Shared across nodes; this node's memory answers too, so a Redis outage never admits a repeat it saw. */
+/**
+ * Shared across nodes; this node's memory answers too, so a Redis outage never admits a repeat it
+ * saw. Redis is asked only while `usable` (connected, and not known to hang: its circuit is closed).
+ */
 export class RedisReplayGuard implements ReplayGuard {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly local: ReplayGuard) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly local: ReplayGuard,
+    private readonly usable: () => boolean = () => redis.status === 'ready',
+  ) {}
 
   async firstSeen(id: string, ttlMs: number, now: number): Promise<boolean> {
     if (!(await this.local.firstSeen(id, ttlMs, now))) return false;
-    if (this.redis.status !== 'ready') return true;
+    if (!this.usable()) return true;
     const fresh = await this.redis.set(`${this.prefix}replay:${id}`, '1', 'PX', ttlMs, 'NX').catch(() => 'OK');
     return fresh !== null;
   }

@@ -1,5 +1,7 @@
 // In-memory cache of what verify needs per key value (by SHA-256), with exact invalidation by key id,
-// a bounded negative cache for unknown values, single-flight loads and a TTL as a safety net.
+// a bounded negative cache for unknown values, single-flight loads and a TTL as a safety net. Past
+// its TTL an entry still answers at once while one background refresh per key (with backoff) asks
+// the store; the cache holds at most a set number of values and evicts the ones not used lately.
 import { parseJson } from '../lib/json.js';
 import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../keys/ip.js';
 import type { RateLimitSpec } from '../keys/model.js';
@@ -38,9 +40,16 @@ export interface CacheEntry {
   valueExpiresAt: number | null;
 }
 
-interface Slot {
-  entry: CacheEntry;
+/** A cached value (or integration key) with what its refresh and eviction need. */
+interface Slot<T> {
+  entry: T;
   loadedAt: number;
+  /** Set by every answer from it, cleared as the eviction hand passes: a slot used since then stays. */
+  visited: boolean;
+  /** No background refresh before this time (a failed one backs off). */
+  retryAt: number;
+  /** Refreshes failed in a row. */
+  failures: number;
 }
 
 /**
@@ -107,76 +116,179 @@ export interface IntegrationEntry {
 
 export type IntegrationLoader = (keyId: string) => Promise<IntegrationEntry | null>;
 
+export interface KeyCacheOptions {
+  /** Past this age an entry is refreshed in the background (changes invalidate at once; this is a safety net). */
+  ttlMs: number;
+  /** How much longer than its TTL an entry may still answer while its refresh fails (the store is unreachable). */
+  staleMs: number;
+  /** Key values held at most (and integration keys, separately): past it, values not used lately go first. */
+  maxKeys: number;
+  /** Values known not to exist, held at most (a flood of random keys cannot grow memory). */
+  maxNegative: number;
+  /** Wait after a failed background refresh before the next; it doubles, up to 8 times this. */
+  retryMs: number;
+  clock: () => number;
+}
+
+export interface KeyCacheStats {
+  /** Keys, key values, known-unknown values and integration keys held now. */
+  keys: number;
+  values: number;
+  unknown: number;
+  integrations: number;
+  /** Since start: entries evicted for room, answers given past the TTL, loads that failed. */
+  evictions: number;
+  staleAnswers: number;
+  loadFailures: number;
+  /** Loads on their way to the store now (foreground and background). */
+  loading: number;
+}
+
+/** The most a failed refresh's wait grows to, in multiples of retryMs. */
+const MAX_BACKOFF = 8;
+
+/**
+ * The eviction hand of SIEVE over a Map's insertion order: it walks from the oldest slot on, clears
+ * the visited bit of each slot it passes and stops at the first slot not visited since it last came
+ * by. A hit costs one field write, nothing moves, and keys in steady use are never the ones taken,
+ * while a burst of keys seen once goes first. The Map iterator is live: slots deleted meanwhile are
+ * skipped and slots added later are reached last.
+ */
+class EvictionHand<S extends { visited: boolean }> {
+  private at: Iterator<[string, S]> | undefined;
+  constructor(private readonly map: Map<string, S>) {}
+
+  /** The key to evict (the caller deletes it), or undefined when the map is empty. */
+  next(): string | undefined {
+    // Two rounds at most: the first clears every bit it meets.
+    for (let passed = 0, most = 2 * this.map.size + 1; passed < most; passed++) {
+      let step = this.at?.next();
+      if (step === undefined || step.done === true) {
+        this.at = this.map.entries();
+        step = this.at.next();
+        if (step.done === true) return undefined;
+      }
+      const [key, slot] = step.value;
+      if (!slot.visited) return key;
+      slot.visited = false;
+    }
+    return undefined;
+  }
+}
+
 export class KeyCache {
-  private readonly positive = new Map<string, Slot>();
+  private readonly positive = new Map<string, Slot<CacheEntry>>();
   private readonly negative = new Map<string, number>();
   /** Key id → its cached value hash(es); usually one, so a plain string until there are two. */
   private readonly byKeyId = new Map<string, string | Set<string>>();
   private readonly inflight = new Map<string, Promise<CacheEntry | null>>();
   /** Integration keys by id (JWT `kid`), with decrypted secrets: memory only, never logged. */
-  private readonly integrations = new Map<string, { entry: IntegrationEntry | null; loadedAt: number }>();
+  private readonly integrations = new Map<string, Slot<IntegrationEntry | null>>();
+  private readonly integrationsInflight = new Map<string, Promise<IntegrationEntry | null>>();
+  private readonly valueHand = new EvictionHand(this.positive);
+  private readonly integrationHand = new EvictionHand(this.integrations);
   /** Bumped by every key invalidation; a load that started before a bump does not fill the cache. */
   private epoch = 0;
   /** Bumped when a value appears; a load that started before it may not record the value as unknown. */
   private valueEpoch = 0;
+  private evictions = 0;
+  private staleAnswers = 0;
+  private loadFailures = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly opts: KeyCacheOptions;
 
-  constructor(
-    private readonly ttlMs: number,
-    /** Past its TTL an entry is reloaded, but may still answer while the store is unreachable. */
-    private readonly staleMs = 0,
-    private readonly maxNegative = 100_000,
-    clock: () => number = Date.now,
-  ) {
-    this.sweeper = setInterval(() => this.sweep(clock()), Math.min(60_000, Math.max(1000, ttlMs)));
+  constructor(opts: Partial<KeyCacheOptions> & { ttlMs: number }) {
+    this.opts = { staleMs: 0, maxKeys: 1_000_000, maxNegative: 100_000, retryMs: 1000, clock: Date.now, ...opts };
+    this.sweeper = setInterval(() => this.sweep(this.opts.clock()), Math.min(60_000, Math.max(1000, this.opts.ttlMs)));
     this.sweeper.unref();
   }
 
-  /** undefined = not cached or due for a reload; null = known not to exist. */
-  peek(hash: string, now: number): CacheEntry | null | undefined {
+  /**
+   * What the cache answers for a value now, without waiting: the entry (fresh, or past its TTL and
+   * still within the stale bound: then one background refresh goes to the store, at most one per
+   * key and none before a failed one's backoff has passed); null = known not to exist; undefined =
+   * the store must be asked.
+   */
+  lookup(hash: string, now: number, load: Loader): CacheEntry | null | undefined {
     const slot = this.positive.get(hash);
-    if (slot && now - slot.loadedAt < this.ttlMs) return slot.entry;
+    if (slot !== undefined) {
+      const age = now - slot.loadedAt;
+      if (age < this.opts.ttlMs) {
+        slot.visited = true;
+        return slot.entry;
+      }
+      if (age < this.opts.ttlMs + this.opts.staleMs) {
+        slot.visited = true;
+        this.staleAnswers++;
+        if (now >= slot.retryAt && !this.inflight.has(hash)) void this.load(hash, now, load).catch(() => {});
+        return slot.entry;
+      }
+    }
     const negAt = this.negative.get(hash);
     if (negAt !== undefined) {
-      if (now - negAt < this.ttlMs) return null;
+      if (now - negAt < this.opts.ttlMs) return null;
       this.negative.delete(hash);
     }
     return undefined;
   }
 
+  /** The entry for a value, from the store when the cache has nothing it may answer with. */
   async get(hash: string, now: number, load: Loader): Promise<CacheEntry | null> {
-    const hit = this.peek(hash, now);
+    const hit = this.lookup(hash, now, load);
     if (hit !== undefined) return hit;
-    let pending = this.inflight.get(hash);
-    if (!pending) {
-      const epoch = this.epoch;
-      const valueEpoch = this.valueEpoch;
-      pending = load(hash).finally(() => this.inflight.delete(hash));
-      pending.then((entry) => {
-        if (epoch === this.epoch && (entry !== null || valueEpoch === this.valueEpoch)) this.fill(hash, entry, now);
-      }, () => {});
-      this.inflight.set(hash, pending);
-    }
-    try {
-      return await pending;
-    } catch (err) {
-      const stale = this.positive.get(hash);
-      if (stale && now - stale.loadedAt < this.ttlMs + this.staleMs) return stale.entry;
+    return this.inflight.get(hash) ?? this.load(hash, now, load);
+  }
+
+  /** One load per value at a time; what it finds fills the cache unless a change came meanwhile. */
+  private load(hash: string, now: number, load: Loader): Promise<CacheEntry | null> {
+    const epoch = this.epoch;
+    const valueEpoch = this.valueEpoch;
+    const pending = load(hash).then((entry) => {
+      if (epoch === this.epoch && (entry !== null || valueEpoch === this.valueEpoch)) this.fill(hash, entry, now);
+      return entry;
+    }, (err: unknown) => {
+      this.failed(this.positive.get(hash));
       throw err;
-    }
+    }).finally(() => this.inflight.delete(hash));
+    this.inflight.set(hash, pending);
+    return pending;
+  }
+
+  /** A load that failed: a cached entry waits before its next refresh, retryMs doubling with each failure in a row. */
+  private failed(slot: Slot<unknown> | undefined): void {
+    this.loadFailures++;
+    if (slot === undefined) return;
+    slot.failures++;
+    slot.retryAt = this.opts.clock() + this.opts.retryMs * Math.min(MAX_BACKOFF, 2 ** (slot.failures - 1));
   }
 
   private fill(hash: string, entry: CacheEntry | null, now: number): void {
     if (entry === null) {
       this.dropHash(hash);
-      if (this.negative.size >= this.maxNegative) {
+      if (this.negative.size >= this.opts.maxNegative) {
         const oldest = this.negative.keys().next().value;
         if (oldest !== undefined) this.negative.delete(oldest);
       }
       this.negative.set(hash, now);
       return;
     }
-    this.positive.set(hash, { entry, loadedAt: now });
+    const slot = this.positive.get(hash);
+    if (slot !== undefined && slot.entry.key.id === entry.key.id) {
+      // A refresh: the slot keeps its place (and its visited bit) in the eviction order.
+      slot.entry = entry;
+      slot.loadedAt = now;
+      slot.failures = 0;
+      slot.retryAt = 0;
+      return;
+    }
+    if (slot !== undefined) this.dropHash(hash);
+    while (this.positive.size >= this.opts.maxKeys) {
+      const victim = this.valueHand.next();
+      if (victim === undefined) break;
+      this.dropHash(victim);
+      this.evictions++;
+    }
+    this.positive.set(hash, { entry, loadedAt: now, visited: false, retryAt: 0, failures: 0 });
     const id = entry.key.id;
     const known = this.byKeyId.get(id);
     if (known === undefined || known === hash) this.byKeyId.set(id, hash);
@@ -199,33 +311,68 @@ export class KeyCache {
 
   /** Drops entries too old even to serve stale, and expired negatives. */
   sweep(now: number): void {
+    const bound = this.opts.ttlMs + this.opts.staleMs;
     for (const [hash, slot] of this.positive) {
-      if (now - slot.loadedAt >= this.ttlMs + this.staleMs) this.dropHash(hash);
+      if (now - slot.loadedAt >= bound) this.dropHash(hash);
     }
     for (const [id, slot] of this.integrations) {
-      if (now - slot.loadedAt >= this.ttlMs + this.staleMs) this.integrations.delete(id);
+      if (now - slot.loadedAt >= bound) this.integrations.delete(id);
     }
     for (const [hash, at] of this.negative) {
-      if (now - at >= this.ttlMs) this.negative.delete(hash);
+      if (now - at >= this.opts.ttlMs) this.negative.delete(hash);
       else break;
     }
   }
 
+  /** An integration key by id, with the same rules as values: stale while refreshed, at most maxKeys. */
   async getIntegration(keyId: string, now: number, load: IntegrationLoader): Promise<IntegrationEntry | null> {
     const slot = this.integrations.get(keyId);
-    if (slot && now - slot.loadedAt < this.ttlMs) return slot.entry;
-    const epoch = this.epoch;
-    try {
-      const entry = await load(keyId);
-      if (epoch === this.epoch) {
-        if (this.integrations.size >= this.maxNegative) this.integrations.clear();
-        this.integrations.set(keyId, { entry, loadedAt: now });
+    if (slot !== undefined) {
+      const age = now - slot.loadedAt;
+      if (age < this.opts.ttlMs) {
+        slot.visited = true;
+        return slot.entry;
       }
-      return entry;
-    } catch (err) {
-      if (slot?.entry && now - slot.loadedAt < this.ttlMs + this.staleMs) return slot.entry;
-      throw err;
+      // An id known not to exist is asked again past the TTL: it may have been created since.
+      if (slot.entry !== null && age < this.opts.ttlMs + this.opts.staleMs) {
+        slot.visited = true;
+        this.staleAnswers++;
+        if (now >= slot.retryAt && !this.integrationsInflight.has(keyId)) void this.loadIntegration(keyId, now, load).catch(() => {});
+        return slot.entry;
+      }
     }
+    return this.integrationsInflight.get(keyId) ?? this.loadIntegration(keyId, now, load);
+  }
+
+  private loadIntegration(keyId: string, now: number, load: IntegrationLoader): Promise<IntegrationEntry | null> {
+    const epoch = this.epoch;
+    const pending = load(keyId).then((entry) => {
+      if (epoch === this.epoch) this.fillIntegration(keyId, entry, now);
+      return entry;
+    }, (err: unknown) => {
+      this.failed(this.integrations.get(keyId));
+      throw err;
+    }).finally(() => this.integrationsInflight.delete(keyId));
+    this.integrationsInflight.set(keyId, pending);
+    return pending;
+  }
+
+  private fillIntegration(keyId: string, entry: IntegrationEntry | null, now: number): void {
+    const slot = this.integrations.get(keyId);
+    if (slot !== undefined) {
+      slot.entry = entry;
+      slot.loadedAt = now;
+      slot.failures = 0;
+      slot.retryAt = 0;
+      return;
+    }
+    while (this.integrations.size >= this.opts.maxKeys) {
+      const victim = this.integrationHand.next();
+      if (victim === undefined) break;
+      this.integrations.delete(victim);
+      this.evictions++;
+    }
+    this.integrations.set(keyId, { entry, loadedAt: now, visited: false, retryAt: 0, failures: 0 });
   }
 
   /** Every cached key of an app is forgotten (its gateway rules changed). */
@@ -268,5 +415,18 @@ export class KeyCache {
 
   get size(): { keys: number; values: number; unknown: number } {
     return { keys: this.byKeyId.size, values: this.positive.size, unknown: this.negative.size };
+  }
+
+  stats(): KeyCacheStats {
+    return {
+      keys: this.byKeyId.size,
+      values: this.positive.size,
+      unknown: this.negative.size,
+      integrations: this.integrations.size,
+      evictions: this.evictions,
+      staleAnswers: this.staleAnswers,
+      loadFailures: this.loadFailures,
+      loading: this.inflight.size + this.integrationsInflight.size,
+    };
   }
 }

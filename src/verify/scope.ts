@@ -31,13 +31,30 @@ const MAX_ENTRIES = 10_000;
 export class RootKeyCache {
   private readonly byHash = new Map<string, Slot>();
   private readonly hashById = new Map<string, string>();
+  private readonly refreshing = new Set<string>();
   private epoch = 0;
 
-  constructor(private readonly ttlMs: number, private readonly load: RootKeyLoader) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly load: RootKeyLoader,
+    /** Past its TTL a known root key still answers, at once, while it is reloaded in the background (as cached keys do). */
+    private readonly staleMs = 0,
+  ) {}
 
   get(hash: string, now: number): RootKeyInfo | null | Promise<RootKeyInfo | null> {
     const slot = this.byHash.get(hash);
     if (slot && now - slot.loadedAt < this.ttlMs) return slot.info;
+    if (slot?.info && now - slot.loadedAt < this.ttlMs + this.staleMs) {
+      if (!this.refreshing.has(hash)) {
+        this.refreshing.add(hash);
+        void this.fetch(hash, now).catch(() => {}).finally(() => this.refreshing.delete(hash));
+      }
+      return slot.info;
+    }
+    return this.fetch(hash, now);
+  }
+
+  private fetch(hash: string, now: number): Promise<RootKeyInfo | null> {
     const epoch = this.epoch;
     return this.load(hash).then((info) => {
       if (epoch === this.epoch) {

@@ -49,6 +49,8 @@ export interface VerifyDeps {
   loadIntegration: IntegrationLoader;
   /** Oldest acceptable integration JWT, by its `iat`. */
   jwtMaxAgeSec: number;
+  /** How far in the future an integration JWT's `iat` may be (the client's clock ahead of ours). */
+  jwtLeewaySec: number;
   limiter: RateLimiter;
   charge(keyId: string, cost: number, now: number): Promise<number | null>;
   peekRemaining(keyId: string, now: number): Promise<number | null>;
@@ -114,7 +116,7 @@ function authenticate(deps: VerifyDeps, input: VerifyInput, scope: VerifyScope, 
   }
   if (value.length > MAX_KEY_LENGTH) return MALFORMED;
   const hash = sha256Hex(value);
-  const cached = deps.cache.peek(hash, now);
+  const cached = deps.cache.lookup(hash, now, deps.load);
   // Only generated values are ever stored, so a value found in the cache is well-formed: the
   // format and checksum are checked only before the store would be asked (or for a known miss).
   if (cached) return matchCredential(cached, scope, basicId);
@@ -155,9 +157,11 @@ async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, scope: Veri
   for (const { secret, valueExpiresAt } of found.secrets) {
     if (valueExpiresAt !== null && valueExpiresAt <= now) continue;
     try {
-      const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(now), maxTokenAge: deps.jwtMaxAgeSec });
-      // A token with a `jti` is good once: a replay within its max age is refused like a stale one.
-      if (typeof payload.jti === 'string' && input.dryRun !== true && !(await deps.firstUse(`jti:${found.key.id}:${payload.jti}`, deps.jwtMaxAgeSec * 1000, now))) {
+      // exp and nbf are checked as they are; `iat` (required) below, with leeway for a client ahead of us.
+      const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(now), requiredClaims: ['iat'] });
+      if (!freshIat(payload.iat!, now, deps)) return refuse('TOKEN_EXPIRED');
+      // A token with a `jti` is good once: a replay while its `iat` is accepted is refused like a stale one.
+      if (typeof payload.jti === 'string' && input.dryRun !== true && !(await deps.firstUse(`jti:${found.key.id}:${payload.jti}`, (deps.jwtMaxAgeSec + deps.jwtLeewaySec) * 1000, now))) {
         return refuse('TOKEN_EXPIRED');
       }
       return { key: found.key, valueExpiresAt };
@@ -169,6 +173,16 @@ async function authenticateJwt(deps: VerifyDeps, input: VerifyInput, scope: Veri
     }
   }
   return refuse('INVALID_SIGNATURE');
+}
+
+/**
+ * A JWT is fresh while its `iat` is at most jwtMaxAgeSec old, and at most jwtLeewaySec in the
+ * future: clocks disagree by a few seconds, and a client a little ahead of this node must not be
+ * refused. Only a future `iat` gets leeway; age, `exp` and `nbf` are as the token says.
+ */
+function freshIat(iat: number, now: number, deps: VerifyDeps): boolean {
+  const age = Math.floor(now / 1000) - iat;
+  return age <= deps.jwtMaxAgeSec && age >= -deps.jwtLeewaySec;
 }
 
 function described(key: CachedKey, code: VerifyCode): VerifyResult {

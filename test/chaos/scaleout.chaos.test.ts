@@ -221,6 +221,8 @@ describe.runIf(DIALECTS.includes('postgres'))('PostgreSQL unreachable', () => {
       }
       expect(after!.status).toBe(200);
       expect(after!.body.total).toBe(before.body.total);
+      // Verify asks the store again once its next probe is due (KEYWARD_PROBE_MS) and finds it back.
+      s.clock.advance(1000);
       expect((await verify(s, { key: unseen.key })).code).toBe('VALID');
     } finally {
       await s.close();
