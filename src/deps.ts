@@ -204,7 +204,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, storeTimeoutMs: config.storeTimeoutMs },
     auth,
     guard: new Guard(auth, store.repos),
     idempotency: new Idempotency(store, clock),

@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { invalid } from '../errors.js';
 import { IdOf, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
-import type { InvalidationBus, KeyChange } from '../shared/bus.js';
+import type { ChangeEvent, InvalidationBus } from '../shared/bus.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -26,7 +26,7 @@ export const keyChangesRoute = ({ guard, bus, streamRecheckMs }: KeyChangeRouteS
   fastify.withTypeProvider<TypeBoxTypeProvider>().get('/v1/keys/changes', {
     schema: {
       tags: ['keys'], summary: 'Stream of changed key ids (text/event-stream)',
-      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`.',
+      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a change of every key of an app at once (the app deleted, its gateway rules changed) is an event `app.changed` with data `{"appId"}`. A comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`.',
       querystring: Type.Object({ workspaceId: Type.Optional(IdOf('workspace')) }, { additionalProperties: false }),
       response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
     },
@@ -39,9 +39,11 @@ export const keyChangesRoute = ({ guard, bus, streamRecheckMs }: KeyChangeRouteS
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': keyward key changes\n\n');
-    const unsubscribe = bus.onKeyChange((change: KeyChange) => {
+    const unsubscribe = bus.onKeyChange((change: ChangeEvent) => {
+      if (change.workspaceId !== workspaceId) return;
+      if ('appId' in change) res.write(`event: app.changed\ndata: ${JSON.stringify({ appId: change.appId })}\n\n`);
       // Root keys change on the same bus; middleware caches hold app keys only.
-      if (change.workspaceId === workspaceId && change.keyId.startsWith('key_')) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
+      else if (change.keyId.startsWith('key_')) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
     });
     open.add(res);
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);

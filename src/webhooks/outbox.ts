@@ -6,7 +6,8 @@ import { newId } from '../lib/random.js';
 import { iso } from '../lib/time.js';
 import { parseJson } from '../lib/json.js';
 import type { Repos } from '../store/repos/index.js';
-import type { KeysTable, RootKeysTable } from '../store/schema.js';
+import type { KeysTable, RootKeysTable, WebhookEventsTable } from '../store/schema.js';
+import type { NewDelivery } from '../store/repos/webhooks.js';
 import type { WebhookEventType } from './events.js';
 
 export interface OutboxEvent {
@@ -35,21 +36,30 @@ export class WebhookOutbox {
   ) {}
 
   /** Active endpoints of the workspace (and app) that take this event type. */
-  private async takers(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<{ id: string }[]> {
+  async takers(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<{ id: string }[]> {
     return (await r.webhooks.subscribers(workspaceId, appId)).filter((h) => parseJson<string[]>(h.events, []).includes(type));
+  }
+
+  /** The event row and one delivery row per endpoint. */
+  private rows(event: OutboxEvent, now: number, hooks: readonly { id: string }[]): { event: WebhookEventsTable; deliveries: NewDelivery[] } {
+    const id = newId('event');
+    // The body is fixed now, so every attempt sends (and signs) the same bytes.
+    const payload = JSON.stringify({ type: event.type, timestamp: iso(now), data: event.data });
+    return {
+      event: { id, workspace_id: event.workspaceId, type: event.type, payload, created_at: now },
+      deliveries: hooks.map((h) => ({
+        id: newId('delivery'), webhook_id: h.id, event_id: id, order_key: event.orderKey ?? id, status: 'pending' as const,
+        attempts: 0, max_attempts: this.maxAttempts, next_attempt_at: now, locked_until: null, last_attempt_at: null,
+        response_status: null, error: null, latency_ms: null, created_at: now, delivered_at: null,
+      })),
+    };
   }
 
   async emit(r: Repos, event: OutboxEvent, now: number, hooks?: { id: string }[]): Promise<void> {
     hooks ??= await this.takers(r, event.workspaceId, event.appId, event.type);
     if (hooks.length === 0) return;
-    const id = newId('event');
-    // The body is fixed now, so every attempt sends (and signs) the same bytes.
-    const payload = JSON.stringify({ type: event.type, timestamp: iso(now), data: event.data });
-    await r.webhooks.enqueue({ id, workspace_id: event.workspaceId, type: event.type, payload, created_at: now }, hooks.map((h) => ({
-      id: newId('delivery'), webhook_id: h.id, event_id: id, order_key: event.orderKey ?? id, status: 'pending' as const,
-      attempts: 0, max_attempts: this.maxAttempts, next_attempt_at: now, locked_until: null, last_attempt_at: null,
-      response_status: null, error: null, latency_ms: null, created_at: now, delivered_at: null,
-    })));
+    const { event: row, deliveries } = this.rows(event, now, hooks);
+    await r.webhooks.enqueue(row, deliveries);
     r.afterCommit(this.wake);
   }
 
@@ -58,11 +68,21 @@ export class WebhookOutbox {
     return this.emit(r, { type, workspaceId: key.workspace_id, appId: key.app_id, orderKey: key.id, data: keyView(key) }, now);
   }
 
-  /** The same event for many keys of one app (an app deleted): its endpoints looked up once. */
-  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number): Promise<void> {
-    const hooks = await this.takers(r, workspaceId, appId, type);
-    if (hooks.length === 0) return;
-    for (const key of keys) await this.emit(r, { type, workspaceId, appId, orderKey: key.id, data: keyView(key) }, now, hooks);
+  /**
+   * The same event for many keys of one app (an app deleted), to the endpoints `takers` found,
+   * written a few hundred rows a statement. Each key's `data` is that key as the change wrote it.
+   */
+  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number, hooks: readonly { id: string }[]): Promise<void> {
+    if (hooks.length === 0 || keys.length === 0) return;
+    const events: WebhookEventsTable[] = [];
+    const deliveries: NewDelivery[] = [];
+    for (const key of keys) {
+      const rows = this.rows({ type, workspaceId, appId, orderKey: key.id, data: keyView(key) }, now, hooks);
+      events.push(rows.event);
+      deliveries.push(...rows.deliveries);
+    }
+    await r.webhooks.enqueueMany(events, deliveries);
+    r.afterCommit(this.wake);
   }
 
   rootKey(r: Repos, type: 'rootkey.created' | 'rootkey.revoked', key: RootKeysTable, now: number): Promise<void> {

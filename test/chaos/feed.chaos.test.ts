@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPgDatabase, DIALECTS, startServer, world, type TestServer } from '../harness.js';
-import type { KeyChange } from '../../src/shared/bus.js';
+import type { ChangeEvent } from '../../src/shared/bus.js';
 
 describe.runIf(DIALECTS.includes('postgres'))('change feed, late commits (PostgreSQL)', () => {
   let db: Awaited<ReturnType<typeof createPgDatabase>>;
@@ -24,7 +24,7 @@ describe.runIf(DIALECTS.includes('postgres'))('change feed, late commits (Postgr
   it('a change committed after a newer one is applied at the next read, and each change once', async () => {
     const w = await world(s);
     const seen: string[] = [];
-    s.deps.services.bus.onKeyChange((c: KeyChange) => seen.push(c.keyId));
+    s.deps.services.bus.onKeyChange((c: ChangeEvent) => 'keyId' in c && seen.push(c.keyId));
     const insert = (q: pg.Client | pg.PoolClient, keyId: string) =>
       q.query("INSERT INTO changes (kind, target, workspace_id, created_at) VALUES ('key', $1, $2, $3)", [keyId, w.workspaceId, s.clock.now()]);
     // The slow transaction takes its sequence number first and commits last.
