@@ -27,6 +27,8 @@ export interface PgProxy {
   hold(spec: HoldSpec): Hold;
   /** While on, new connections are closed at once (the node cannot reach the store again). */
   refuseNew(on: boolean): void;
+  /** Every statement waits this long before it is sent on (0: none): a slow link. */
+  slow(ms: number): void;
   /** Every statement sent through the proxy, in order, with its connection's number. */
   statements(): readonly { connection: number; sql: string }[];
   close(): Promise<void>;
@@ -65,6 +67,7 @@ export async function startPgProxy(targetHost: string, targetPort: number): Prom
   const links = new Set<Link>();
   const log: { connection: number; sql: string }[] = [];
   let refusing = false;
+  let slowMs = 0;
   let nextId = 1;
   let active: { spec: HoldSpec; catch: (v: { sql: string; connection: number }) => void; link?: Link } | undefined;
 
@@ -81,11 +84,17 @@ export async function startPgProxy(targetHost: string, targetPort: number): Prom
     if (/^\s*(begin|start transaction)\b/i.test(sql)) link.sawAfter = false;
     if (active && !active.link && active.spec.statement.test(sql) && (!active.spec.after || link.sawAfter)) {
       active.link = link;
-      link.held = [];
+      link.held ??= [];
       active.catch({ sql, connection: link.id });
     }
     if (active?.spec.after?.test(sql)) link.sawAfter = true;
     if (/^\s*(commit|rollback|end)\b/i.test(sql)) link.sawAfter = false;
+    if (slowMs > 0 && !link.held) {
+      link.held = [];
+      setTimeout(() => {
+        if (active?.link !== link) flush(link);
+      }, slowMs);
+    }
   };
 
   const onClientData = (link: Link, chunk: Buffer) => {
@@ -169,6 +178,9 @@ export async function startPgProxy(targetHost: string, targetPort: number): Prom
     },
     refuseNew(on) {
       refusing = on;
+    },
+    slow(ms) {
+      slowMs = ms;
     },
     statements: () => log,
     async close() {
