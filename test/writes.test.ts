@@ -101,3 +101,26 @@ describe('the embedded store under a stuck writer', () => {
     expect((await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: 'room again' } })).status).toBe(201);
   });
 });
+
+describe('the key change stream', () => {
+  let s: TestServer;
+  let w: World;
+  beforeEach(async () => {
+    s = await startServer({ listen: true });
+    w = await world(s);
+  });
+  afterEach(async () => s.close());
+
+  it('an app deleted is one app.changed event naming the app, for middleware to drop all of its keys', async () => {
+    const k = await createKey(s, w);
+    const res = await fetch(`${s.url}/v1/keys/changes?workspaceId=${w.workspaceId}`, { headers: { authorization: `Bearer ${w.token}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    expect((await s.request('DELETE', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(204);
+    while (!text.includes('app.changed')) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(text).toContain(`event: app.changed\ndata: ${JSON.stringify({ appId: w.appId })}\n\n`);
+    expect(text).not.toContain(k.id);
+  });
+});

@@ -4,7 +4,7 @@
 // open; and a COMMIT whose answer was lost is settled by asking the server before anyone is told.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
+import type { CompiledQuery, DatabaseConnection, Driver, QueryResult, TransactionSettings } from 'kysely';
 import { AppError, FIXED_DETAIL } from '../../errors.js';
 import { requestDeadline, StoreTimeoutError } from '../deadline.js';
 
