@@ -45,7 +45,7 @@ import type { Clock } from './lib/clock.js';
 import type { InvalidationBus } from './shared/bus.js';
 import type { ReplayGuard } from './shared/replay.js';
 import type { AuditRepo } from './store/repos/audit.js';
-import { beginStoreDeadline } from './store/deadline.js';
+import { beginStoreBudget } from './store/deadline.js';
 
 export type App = FastifyInstance;
 
@@ -167,12 +167,12 @@ export async function buildApp(s: AppServices): Promise<App> {
       securityHeaders(reply);
       done(null, payload);
     });
-    // One deadline on everything a management request waits for in the store (KEYWARD_STORE_TIMEOUT_MS),
+    // One budget for everything a management request waits for in the store (KEYWARD_STORE_TIMEOUT_MS),
     // however many statements it runs; it ends with the answer. The change stream lives on, and
     // its periodic checks take their own bounds.
     scope.addHook('preHandler', (req, reply, done) => {
       if (req.routeOptions.url === '/v1/keys/changes') return done();
-      const end = beginStoreDeadline(s.http.storeTimeoutMs, done);
+      const end = beginStoreBudget(s.http.storeTimeoutMs, done);
       reply.raw.once('close', end);
     });
     await registerDocsUi(scope);

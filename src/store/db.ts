@@ -6,7 +6,7 @@ import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialec
 import { Repos } from './repos/index.js';
 import { ChangeRepo } from './repos/changes.js';
 import { activeClaim } from '../shared/idempotency.js';
-import { withStoreDeadline } from './deadline.js';
+import { withStoreBudget } from './deadline.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
 export { sqlitePath } from './paths.js';
@@ -130,7 +130,7 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
 export async function migrate(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider });
   // One transaction for every pending migration: it takes as long as it takes, not one request's bound.
-  const { error, results } = await withStoreDeadline(Infinity, () => migrator.migrateToLatest());
+  const { error, results } = await withStoreBudget(Infinity, () => migrator.migrateToLatest());
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -1,12 +1,12 @@
 // Kysely's driver for PostgreSQL, written for faults. Every wait (a pooled connection, a statement)
-// ends at one deadline; a connection that failed in any way other than a clean server answer
+// spends one budget a request (../deadline.ts); a connection that failed in any way other than a clean server answer
 // outside a transaction is destroyed, never handed to the next request with a transaction still
 // open; and a COMMIT whose answer was lost is settled by asking the server before anyone is told.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { CompiledQuery, DatabaseConnection, Driver, QueryResult, TransactionSettings } from 'kysely';
 import { AppError, FIXED_DETAIL } from '../../errors.js';
-import { requestDeadline, StoreTimeoutError } from '../deadline.js';
+import { fixedBudget, requestBudget, StoreTimeoutError, type StoreBudget } from '../deadline.js';
 
 export const outcomeUnknown = (): AppError => new AppError('OUTCOME_UNKNOWN', FIXED_DETAIL.outcomeUnknown, { retryAfterSec: 1 });
 
@@ -50,13 +50,13 @@ export interface PgDriverOptions {
   pool: pg.Pool;
   /** Opens a connection outside the pool, to settle a lost COMMIT even when the pool is stuck. */
   client: () => pg.Client;
-  /** KEYWARD_STORE_TIMEOUT_MS: a lease's deadline when no request deadline is in force. */
+  /** KEYWARD_STORE_TIMEOUT_MS: a lease's own bound when no request's budget is in force. */
   timeoutMs: number;
 }
 
 class PgConnection implements DatabaseConnection {
-  /** When everything of this lease must be done by (performance.now() scale). */
-  deadline = 0;
+  /** What this lease's waits are bounded by: its request's store budget, or a deadline of its own. */
+  budget: StoreBudget = fixedBudget(0);
   inTransaction = false;
   readOnly = false;
   /** Set on the first failure that leaves the connection out of step: it is destroyed at once. */
@@ -67,8 +67,8 @@ class PgConnection implements DatabaseConnection {
 
   constructor(readonly client: pg.PoolClient, private readonly reserveMs: number) {}
 
-  lease(deadline: number): void {
-    this.deadline = deadline;
+  lease(budget: StoreBudget): void {
+    this.budget = budget;
     this.inTransaction = false;
     this.readOnly = false;
     this.spoiled = false;
@@ -81,15 +81,15 @@ class PgConnection implements DatabaseConnection {
   }
 
   /**
-   * Statements of a write transaction must finish a little before the deadline: what is left is
-   * for settling the COMMIT if its answer is lost.
+   * Statements of a write transaction must finish a little before the budget runs out: what is
+   * left is for settling the COMMIT if its answer is lost.
    */
-  get statementDeadline(): number {
-    return this.inTransaction && !this.readOnly ? this.deadline - this.reserveMs : this.deadline;
+  get reserve(): number {
+    return this.inTransaction && !this.readOnly ? this.reserveMs : 0;
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const { command, rowCount, rows } = await this.run(query.sql, query.parameters, this.statementDeadline);
+    const { command, rowCount, rows } = await this.run(query.sql, query.parameters, this.reserve);
     return {
       numAffectedRows: command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE' ? BigInt(rowCount ?? 0) : undefined,
       rows: (rows ?? []) as R[],
@@ -100,21 +100,21 @@ class PgConnection implements DatabaseConnection {
     throw new Error('streaming is not used with this store');
   }
 
-  async run(sql: string, parameters: readonly unknown[], deadline: number): Promise<pg.QueryResult> {
+  /** One statement, ending `reserve` ms before the budget does. */
+  async run(sql: string, parameters: readonly unknown[], reserve: number): Promise<pg.QueryResult> {
     if (this.fault !== undefined) throw this.fault;
-    if (deadline - performance.now() <= 0) {
-      const err = new StoreTimeoutError('before a statement', false);
-      if (this.inTransaction) this.spoiled = true;
-      throw err;
-    }
-    const pending = this.client.query(sql, [...parameters]);
+    this.budget.begin();
     try {
-      return await until(pending, deadline, 'a statement');
+      const deadline = this.budget.deadline() - reserve;
+      if (deadline - performance.now() <= 0) throw new StoreTimeoutError('before a statement', false);
+      return await until(this.client.query(sql, [...parameters]), deadline, 'a statement');
     } catch (err) {
       if (this.inTransaction) this.spoiled = true;
       // The server's own error leaves the connection in step; a timeout or a broken socket does not.
-      if (!isServerAnswer(err)) this.destroy(err);
+      if (!isServerAnswer(err) && !(err instanceof StoreTimeoutError && !err.sent)) this.destroy(err);
       throw err;
+    } finally {
+      this.budget.end();
     }
   }
 
@@ -145,14 +145,20 @@ export class FaultTolerantPgDriver implements Driver {
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const deadline = requestDeadline() ?? performance.now() + this.opts.timeoutMs;
-    const client = await until(this.opts.pool.connect(), deadline, 'a pooled connection', (late) => late.release());
+    const budget = requestBudget() ?? fixedBudget(performance.now() + this.opts.timeoutMs);
+    budget.begin();
+    let client: pg.PoolClient;
+    try {
+      client = await until(this.opts.pool.connect(), budget.deadline(), 'a pooled connection', (late) => late.release());
+    } finally {
+      budget.end();
+    }
     let conn = this.connections.get(client);
     if (!conn) {
       conn = new PgConnection(client, this.reserveMs);
       this.connections.set(client, conn);
     }
-    conn.lease(deadline);
+    conn.lease(budget);
     return conn;
   }
 
@@ -163,31 +169,38 @@ export class FaultTolerantPgDriver implements Driver {
     if (settings.accessMode) sql += ` ${settings.accessMode}`;
     conn.inTransaction = true;
     conn.readOnly = settings.accessMode === 'read only';
-    await conn.run(sql, [], conn.statementDeadline);
+    await conn.run(sql, [], conn.reserve);
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const conn = connection as PgConnection;
     if (conn.readOnly) {
-      await conn.run('commit', [], conn.deadline);
+      await conn.run('commit', [], 0);
       conn.inTransaction = false;
       return;
     }
     // Taken before COMMIT is sent: without it a lost answer could not be asked about. Null when
     // the transaction wrote nothing, and then its outcome does not matter.
-    const { rows } = await conn.run('select pg_current_xact_id_if_assigned()::text as xid', [], conn.statementDeadline);
+    const { rows } = await conn.run('select pg_current_xact_id_if_assigned()::text as xid', [], conn.reserve);
     const xid = (rows[0] as { xid: string | null } | undefined)?.xid ?? null;
     const pid = conn.backendPid;
     try {
-      await conn.run('commit', [], conn.statementDeadline);
+      await conn.run('commit', [], conn.reserve);
       conn.inTransaction = false;
       return;
     } catch (err) {
       if (xid === null || (err instanceof StoreTimeoutError && !err.sent)) throw err;
       if (isServerAnswer(err) && REFUSED.test(String((err as { code?: unknown }).code))) throw err;
       conn.destroy(err);
-      // Migrations run without a deadline; settling still has one.
-      const outcome = await this.settle(pid, xid, Number.isFinite(conn.deadline) ? conn.deadline : performance.now() + this.opts.timeoutMs);
+      let outcome: Awaited<ReturnType<FaultTolerantPgDriver['settle']>>;
+      conn.budget.begin();
+      try {
+        // Migrations run without a bound; settling still has one.
+        const deadline = conn.budget.deadline();
+        outcome = await this.settle(pid, xid, Number.isFinite(deadline) ? deadline : performance.now() + this.opts.timeoutMs);
+      } finally {
+        conn.budget.end();
+      }
       if (outcome === 'committed') {
         conn.inTransaction = false;
         return;
@@ -203,7 +216,7 @@ export class FaultTolerantPgDriver implements Driver {
     // A failed statement spoiled it: closing the connection aborts the transaction without another
     // round trip on a link that may be what failed.
     if (conn.fault !== undefined || conn.spoiled) return;
-    await conn.run('rollback', [], conn.deadline);
+    await conn.run('rollback', [], 0);
     conn.inTransaction = false;
   }
 

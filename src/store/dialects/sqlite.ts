@@ -7,7 +7,7 @@ import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnec
 import type { Database } from '../schema.js';
 import { sqliteWorkerSink } from '../usage-sink.js';
 import { sqlitePath } from '../paths.js';
-import { requestDeadline, StoreTimeoutError } from '../deadline.js';
+import { fixedBudget, requestBudget, StoreTimeoutError, type StoreBudget } from '../deadline.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
 
 /**
@@ -52,7 +52,7 @@ class DeadlineMutex {
  */
 class BoundedSqliteDriver extends SqliteDriver {
   private readonly mutex = new DeadlineMutex();
-  private deadline = 0;
+  private budget: StoreBudget = fixedBudget(0);
   private leased: DatabaseConnection | undefined;
 
   constructor(private readonly database: SQLite.Database, private readonly timeoutMs: number) {
@@ -60,19 +60,29 @@ class BoundedSqliteDriver extends SqliteDriver {
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
-    const deadline = requestDeadline() ?? performance.now() + this.timeoutMs;
-    await this.mutex.lock(deadline);
-    this.deadline = deadline;
+    const budget = requestBudget() ?? fixedBudget(performance.now() + this.timeoutMs);
+    budget.begin();
+    try {
+      await this.mutex.lock(budget.deadline());
+    } finally {
+      budget.end();
+    }
+    this.budget = budget;
     // Uncontended: only the holder of the mutex above gets here.
     return (this.leased = await super.acquireConnection());
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    // The wait for the write lock blocks this thread, so it is bounded by what is left of the deadline.
-    const wait = Math.min(this.deadline - performance.now(), this.timeoutMs);
-    if (wait <= 0) throw new StoreTimeoutError('before a transaction', false);
-    this.database.pragma(`busy_timeout = ${Math.floor(wait)}`);
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    // The wait for the write lock blocks this thread, so it is bounded by what is left of the budget.
+    this.budget.begin();
+    try {
+      const wait = Math.min(this.budget.deadline() - performance.now(), this.timeoutMs);
+      if (wait <= 0) throw new StoreTimeoutError('before a transaction', false);
+      this.database.pragma(`busy_timeout = ${Math.floor(wait)}`);
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    } finally {
+      this.budget.end();
+    }
   }
 
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {

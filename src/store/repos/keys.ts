@@ -80,16 +80,6 @@ export class KeyRepo {
     return key;
   }
 
-  /** Changes a key that is not revoked; false when it was (or is gone). */
-  async update(id: string, changes: KeyChanges): Promise<boolean> {
-    const res = await this.db.updateTable('keys').set(changes).where('id', '=', id).where('status', '!=', 'revoked').executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
-  }
-
-  async revoke(id: string, now: number): Promise<void> {
-    await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', id).execute();
-  }
-
   /** Revokes every live key of an app, in one statement; answers how many. */
   async revokeAllOfApp(appId: string, now: number): Promise<number> {
     const res = await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
