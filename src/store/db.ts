@@ -36,7 +36,7 @@ export interface Store {
    * Runs fn with repositories bound to one transaction: all of it commits, or none. A COMMIT whose
    * answer is lost is settled before this returns: it resolves if the transaction committed, and
    * rejects as unavailable (nothing changed) or with OUTCOME_UNKNOWN when that cannot be learned
-   * within the deadline.
+   * within the request's store budget (./deadline.ts).
    */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
   /** The change feed's reads, on a connection of their own where the dialect has a pool. */

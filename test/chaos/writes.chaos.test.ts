@@ -228,7 +228,7 @@ describe.runIf(enabled)('writes under faults (PostgreSQL)', () => {
     });
   });
 
-  it('one deadline for the whole request: on a link where each statement takes 400 ms, a create of some fifteen statements fails at the bound, and leaves nothing', async () => {
+  it('one bound for the whole wait of a request: on a link where each statement takes 400 ms, a create of some fifteen statements fails at the bound, and leaves nothing', async () => {
     // 400 ms is well inside the bound (3 s) for any one statement or wait: only their sum is not.
     proxy.slow(400);
     const res = await a.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: 'slow link' } });
