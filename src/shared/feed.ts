@@ -29,6 +29,7 @@ export class ChangeFeed {
   private lastPrune = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private following: Promise<void> | undefined;
   private lastWarn = 0;
 
   constructor(
@@ -42,20 +43,39 @@ export class ChangeFeed {
     this.lastRead = clock.now();
   }
 
-  /** Starts from now: everything committed before is already in what this node will load. */
+  /**
+   * Starts from now: everything committed before is already in what this node will load. A store
+   * that does not answer yet does not stop the node: the first read that reaches it starts there.
+   */
   async start(): Promise<void> {
-    this.cursor = await this.store.changeFeed.start();
+    try {
+      this.cursor = await this.store.changeFeed.start();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'change feed not started yet; it starts at its first read');
+    }
     this.lastRead = this.clock.now();
-    this.timer = setInterval(() => void this.poll(), this.everyMs);
+    // A tick that finds a read under way skips: that read is recent enough.
+    this.timer = setInterval(() => this.running ?? void this.poll(), this.everyMs);
     this.timer.unref();
   }
 
-  /** Reads the feed now (also used when Redis reconnects, instead of dropping the cache). */
+  /**
+   * Reads the feed now (also used when Redis reconnects, instead of dropping the cache): resolves
+   * once a read that began after this call has finished. A read already under way may have begun
+   * before what the caller wants seen, so one more follows it (one, however many callers wait).
+   */
   poll(): Promise<void> {
-    this.running ??= this.read().finally(() => {
-      this.running = undefined;
+    if (!this.running) {
+      this.running = this.read().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.following ??= this.running.then(() => {
+      this.following = undefined;
+      return this.poll();
     });
-    return this.running;
+    return this.following;
   }
 
   status(): FeedStatus {
@@ -66,7 +86,13 @@ export class ChangeFeed {
     const started = this.clock.now();
     const changes = this.store.changeFeed;
     try {
-      this.cursor = await changes.readSince(this.cursor ?? (await changes.start()), PAGE, (row) => this.apply(row));
+      if (!this.cursor) {
+        // Started late: whatever was cached before this point may predate a change the feed will
+        // not show, so it goes (a load still under way does not fill the cache either).
+        this.cursor = await changes.start();
+        this.caches.clear();
+      }
+      this.cursor = await changes.readSince(this.cursor, PAGE, (row) => this.apply(row));
       this.lastRead = started;
       if (started - this.lastPrune > PRUNE_EVERY_MS) {
         this.lastPrune = started;
@@ -97,6 +123,7 @@ export class ChangeFeed {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.following;
     await this.running;
   }
 }
