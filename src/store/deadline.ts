@@ -35,9 +35,16 @@ class RequestBudget implements StoreBudget {
 }
 
 /** A bound of its own for work outside any request: a fixed deadline for one connection lease. */
-export function fixedBudget(deadline: number): StoreBudget {
-  return { deadline: () => deadline, begin() {}, end() {} };
+class FixedBudget implements StoreBudget {
+  constructor(private readonly at: number) {}
+  deadline(): number {
+    return this.at;
+  }
+  begin(): void {}
+  end(): void {}
 }
+
+export const fixedBudget = (deadline: number): StoreBudget => new FixedBudget(deadline);
 
 const current = new AsyncLocalStorage<RequestBudget>();
 let inFlight = 0;
