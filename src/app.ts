@@ -46,6 +46,7 @@ import type { Clock } from './lib/clock.js';
 import type { InvalidationBus } from './shared/bus.js';
 import type { ReplayGuard } from './shared/replay.js';
 import type { AuditRepo } from './store/repos/audit.js';
+import { beginStoreBudget } from './store/deadline.js';
 
 export type App = FastifyInstance;
 
@@ -53,7 +54,7 @@ export type App = FastifyInstance;
 export interface AppServices {
   logger: Logger;
   clock: Clock;
-  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean; publicUrl?: string | undefined };
+  http: { bodyLimitBytes: number; trustProxy: readonly string[]; streamRecheckMs: number; streamsPerSession: number; streamsPerRootKey: number; verifyWire: boolean; verifySharedReads: boolean; publicUrl?: string | undefined; storeTimeoutMs: number };
   auth: AuthService;
   guard: Guard;
   /** Open change streams per session or root key. */
@@ -179,6 +180,14 @@ export async function buildApp(s: AppServices): Promise<App> {
       securityHeaders(reply);
       if (req.url.startsWith('/v1/') || req.headers.authorization !== undefined || req.headers['x-session-token'] !== undefined) noStore(reply);
       done(null, payload);
+    });
+    // One budget for everything a management request waits for in the store (KEYWARD_STORE_TIMEOUT_MS),
+    // however many statements it runs; it ends with the answer. The change stream lives on, and
+    // its periodic checks take their own bounds.
+    scope.addHook('preHandler', (req, reply, done) => {
+      if (req.routeOptions.url === '/v1/keys/changes') return done();
+      const end = beginStoreBudget(s.http.storeTimeoutMs, done);
+      reply.raw.once('close', end);
     });
     await registerDocsUi(scope, consolePage);
     await scope.register(systemRoutes(s.system));

@@ -306,7 +306,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const services: AppServices = {
     logger,
     clock,
-    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, publicUrl: config.publicUrl },
+    http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, publicUrl: config.publicUrl, storeTimeoutMs: config.storeTimeoutMs },
     auth,
     guard: new Guard(auth, store.repos),
     streams,

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  OUTCOME_UNKNOWN: { status: 503, title: 'The outcome of this write is not known yet' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -49,6 +50,7 @@ export class AppError extends Error {
 /** Wording of answers that must not depend on (or echo) the request. */
 export const FIXED_DETAIL = {
   storeUnavailable: 'The store is unavailable; nothing was changed. Try again shortly.',
+  outcomeUnknown: 'The store stopped answering while this change was being committed, and whether it was could not be learned in time. Retry the same request (with the same Idempotency-Key for a create): the retry settles it.',
   internal: 'An internal error occurred; it has been logged with this request id.',
 } as const;
 

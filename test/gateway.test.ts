@@ -232,7 +232,7 @@ describe.each(DIALECTS)('gateway forward auth (%s)', (dialect) => {
       { path: '/Legacy/*', permissions: ['legacy'] },
     ];
     await s.deps.store.db.updateTable('apps').set({ gateway_rules: JSON.stringify(rules) }).where('id', '=', w.appId).execute();
-    s.deps.services.bus.appChanged(w.appId);
+    s.deps.services.bus.appChanged(w.appId, w.workspaceId);
     const k = await createKey(s, w, { permissions: ['r147', 'deep'] });
     const code = async (uri: string) => (await ask({ authorization: `Bearer ${k.key}`, ...forwarded('GET', uri) })).headers.get('x-keyward-code');
     expect(await code('/r147/x')).toBe('VALID');

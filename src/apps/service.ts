@@ -98,21 +98,33 @@ export class AppService {
       if (this.store.isUniqueViolation(err)) throw prefixTaken();
       throw err;
     }
-    if (rulesChanged) this.bus.appChanged(app.id);
+    if (rulesChanged) this.bus.appChanged(app.id, app.workspace_id);
     return next;
   }
 
+  /**
+   * Deletes the app and revokes its keys in a few statements whatever their number, with one change
+   * row that has every node drop every cached key of the app. An app found deleted already (by an
+   * earlier request whose answer was lost) has every node told again, and nothing else written.
+   */
   async delete(app: AppsTable, actor: Actor): Promise<void> {
     const now = this.clock.now();
-    const revoked = await this.store.transaction(async (r) => {
-      const revoked = await r.keys.revokeAllOfApp(app.id, now);
-      for (const key of revoked) await r.changes.record('key', key.id, app.workspace_id, now);
-      await this.outbox.keys(r, 'key.revoked', app.workspace_id, app.id, revoked, now);
-      const ids = revoked.map((k) => k.id);
-      await r.apps.markDeleted(app.id, now);
-      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys: ids.length } }, now);
-      return ids;
+    await this.store.transaction(async (r) => {
+      // The app's row first: a key being created in it waits, then finds the app gone.
+      const deleted = await r.apps.deleteIfLive(app.id, now);
+      await r.changes.record('app', app.id, app.workspace_id, now);
+      if (!deleted) return;
+      // Each key's key.revoked carries that key as revoked: read back only when someone listens.
+      const hooks = await this.outbox.takers(r, app.workspace_id, app.id, 'key.revoked');
+      let revokedKeys: number;
+      if (hooks.length === 0) revokedKeys = await r.keys.revokeAllOfApp(app.id, now);
+      else {
+        const revoked = await r.keys.revokeAllOfAppReturning(app.id, now);
+        await this.outbox.keys(r, 'key.revoked', app.workspace_id, app.id, revoked, now, hooks);
+        revokedKeys = revoked.length;
+      }
+      await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.delete', targetType: 'app', targetId: app.id, meta: { revokedKeys } }, now);
     });
-    for (const id of revoked) this.bus.keyChanged(id, app.workspace_id);
+    this.bus.appChanged(app.id, app.workspace_id);
   }
 }

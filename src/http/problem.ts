@@ -78,5 +78,7 @@ export function toProblem(err: unknown, requestId: string): ProblemAnswer {
   }
   const body = problemBody(code, detail, requestId, errors);
   if (err instanceof AppError && err.extra) Object.assign(body, err.extra);
-  return { body, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}), internal: body.status >= 500 && code !== 'SERVICE_UNAVAILABLE' };
+  // A store that is away (or went away during a COMMIT) is not a fault of ours to log as one.
+  const storeFault = code === 'SERVICE_UNAVAILABLE' || code === 'OUTCOME_UNKNOWN';
+  return { body, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}), internal: body.status >= 500 && !storeFault };
 }

@@ -12,7 +12,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Guard } from '../auth/guard.js';
 import type { Principal } from '../auth/service.js';
 import type { StreamLease, StreamSlots } from '../auth/streams.js';
-import type { AccessChange, InvalidationBus, KeyChange } from '../shared/bus.js';
+import type { AccessChange, ChangeEvent, InvalidationBus } from '../shared/bus.js';
 
 const HEARTBEAT_MS = 15_000;
 /** setTimeout's ceiling: a session expiring later than this is caught by the recheck instead. */
@@ -45,7 +45,7 @@ export const keyChangesRoute = ({ guard, clock, bus, streams, streamLimits, stre
   fastify.withTypeProvider<TypeBoxTypeProvider>().get('/v1/keys/changes', {
     schema: {
       tags: ['keys'], summary: 'Stream of changed key ids (text/event-stream)',
-      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`. The stream ends when its credential loses the right to read it (logout, removal from the workspace, root key revoked). At most `KEYWARD_STREAMS_PER_SESSION` (default 5) open streams per session and `KEYWARD_STREAMS_PER_ROOT_KEY` (default 100) per root key, 409 beyond.',
+      description: 'Each change (update, disable, roll, revoke) is an event `key.changed` with data `{"keyId"}`; a change of every key of an app at once (the app deleted, its gateway rules changed) is an event `app.changed` with data `{"appId"}`. A comment line every 15 s keeps the stream open. Root keys may omit `workspaceId`. The stream ends when its credential loses the right to read it (logout, removal from the workspace, root key revoked). At most `KEYWARD_STREAMS_PER_SESSION` (default 5) open streams per session and `KEYWARD_STREAMS_PER_ROOT_KEY` (default 100) per root key, 409 beyond.',
       querystring: Type.Object({ workspaceId: Type.Optional(IdOf('workspace')) }, { additionalProperties: false }),
       response: withErrors({ 200: Type.String({ description: 'text/event-stream' }) }),
     },
@@ -91,9 +91,11 @@ export const keyChangesRoute = ({ guard, clock, bus, streams, streamLimits, stre
     onAccess = (change) => {
       if (ends(change, principal, workspaceId)) end();
     };
-    const offKeys = bus.onKeyChange((change: KeyChange) => {
+    const offKeys = bus.onKeyChange((change: ChangeEvent) => {
+      if (ended || change.workspaceId !== workspaceId) return;
+      if ('appId' in change) res.write(`event: app.changed\ndata: ${JSON.stringify({ appId: change.appId })}\n\n`);
       // Root keys change on the same bus; middleware caches hold app keys only.
-      if (!ended && change.workspaceId === workspaceId && change.keyId.startsWith('key_')) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
+      else if (change.keyId.startsWith('key_')) res.write(`event: key.changed\ndata: ${JSON.stringify({ keyId: change.keyId })}\n\n`);
     });
     open.add(res);
     const heartbeat = setInterval(() => {

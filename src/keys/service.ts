@@ -62,6 +62,28 @@ function columnsOf(input: PatchInput): Partial<KeysTable> {
   return cols;
 }
 
+/** The environment is written into the key's value (acme_live_…): changing it is a roll. */
+function checkEnvironment(key: Pick<KeysTable, 'environment'>, input: PatchInput): void {
+  if (input.environment !== undefined && input.environment !== key.environment) {
+    throw invalid('body/environment', `is part of the key's value; roll the key with {"environment": "${input.environment}"} to change it`);
+  }
+}
+
+/** What a PATCH writes, given the key as it is (locked) when it writes. */
+function patchColumns(key: KeysTable, input: PatchInput, now: number): Partial<KeysTable> {
+  const cols: Partial<KeysTable> = { ...columnsOf(input), updated_at: now };
+  if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
+  if (input.refill !== undefined || input.remaining !== undefined) {
+    cols.last_refill_at = now;
+    // A new cap or refill starts a new period for key.usage_low.
+    cols.usage_low = null;
+    if (cols.remaining !== undefined) cols.remaining_base = cols.remaining;
+  }
+  // A new expiry date gets its own notices.
+  if (input.expiresAt !== undefined) cols.expiry_notice = null;
+  return cols;
+}
+
 export interface Created {
   /** The key (bearer) or the secret (integration): shown once. */
   value: string;
@@ -107,16 +129,20 @@ export class KeyService {
     row.remaining = remaining;
     row.remaining_base = remaining;
     if (row.refill_amount !== null) row.last_refill_at = now;
-    await this.store.transaction(async (r) => {
-      await r.keys.insert(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
+    const stored = await this.store.transaction(async (r) => {
+      // The app is held until this commits: one deleted meanwhile takes this key with it, or this
+      // finds it gone, never a live key in a deleted app.
+      if (!(await r.apps.liveForWrite(app.id))) throw notFound('App');
+      const stored = await r.keys.create(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
       await r.changes.record('value', hash, app.workspace_id, now);
       createdResource(row.id);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
-      await this.outbox.key(r, 'key.created', row, now);
-      await this.outbox.expiringAtOnce(r, row, now);
+      await this.outbox.key(r, 'key.created', stored, now);
+      await this.outbox.expiringAtOnce(r, stored, now);
+      return stored;
     });
     this.bus.valueAdded(hash);
-    return { value: plaintext, view: keyView(row) };
+    return { value: plaintext, view: keyView(stored) };
   }
 
   /** The view with the freshest last use and a due refill applied, for reads. */
@@ -131,35 +157,32 @@ export class KeyService {
     return { rows: await Promise.all(rows.map((row) => this.view(row))), total };
   }
 
+  /**
+   * A change decided on the key as it is once locked, inside the transaction: what it writes, its
+   * audit entry and its event's `data` all come from that row and from what the UPDATE returned,
+   * so two changes of one key racing on two nodes each report exactly what they wrote.
+   */
   async update(key: KeysTable, actor: Actor, input: PatchInput): Promise<KeyView> {
+    // Answered without a transaction when the read that found the key already says so.
     if (key.status === 'revoked') throw conflict('A revoked key cannot be changed');
-    // The environment is written into the key's value (acme_live_…): changing it is a roll.
-    if (input.environment !== undefined && input.environment !== key.environment) {
-      throw invalid('body/environment', `is part of the key's value; roll the key with {"environment": "${input.environment}"} to change it`);
-    }
+    checkEnvironment(key, input);
     const now = this.clock.now();
     checkInput(input, now);
-    const cols = { ...columnsOf(input), updated_at: now };
-    if (input.refill && input.remaining === undefined && key.remaining === null) cols.remaining = input.refill.amount;
-    if (input.refill !== undefined || input.remaining !== undefined) {
-      cols.last_refill_at = now;
-      // A new cap or refill starts a new period for key.usage_low.
-      cols.usage_low = null;
-      if (cols.remaining !== undefined) cols.remaining_base = cols.remaining;
-    }
-    // A new expiry date gets its own notices.
-    if (input.expiresAt !== undefined) cols.expiry_notice = null;
-    const action = input.status && input.status !== key.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
-    const updated: KeysTable = { ...key, ...cols };
-    await this.store.transaction(async (r) => {
-      if (!(await r.keys.update(key.id, cols))) throw conflict('A revoked key cannot be changed');
+    const after = await this.store.transaction(async (r) => {
+      const before = await r.keys.lockForChange(key.id);
+      if (!before || before.status === 'revoked') throw conflict('A revoked key cannot be changed');
+      checkEnvironment(before, input);
+      const after = await r.keys.change(key.id, patchColumns(before, input, now));
+      if (!after) throw conflict('A revoked key cannot be changed');
+      const action = input.status && input.status !== before.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
       await r.changes.record('key', key.id, key.workspace_id, now);
-      await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input), ...diff(keyView(key), keyView(updated)) } }, now);
-      await this.outbox.key(r, action === 'key.disable' ? 'key.disabled' : action === 'key.enable' ? 'key.enabled' : 'key.updated', updated, now);
-      if (input.expiresAt !== undefined) await this.outbox.expiringAtOnce(r, updated, now);
+      await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input), ...diff(keyView(before), keyView(after)) } }, now);
+      await this.outbox.key(r, action === 'key.disable' ? 'key.disabled' : action === 'key.enable' ? 'key.enabled' : 'key.updated', after, now);
+      if (input.expiresAt !== undefined) await this.outbox.expiringAtOnce(r, after, now);
+      return after;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
-    return this.view(updated);
+    return this.view(after);
   }
 
   async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment): Promise<Created> {
@@ -167,31 +190,38 @@ export class KeyService {
     const now = this.clock.now();
     const { plaintext, start } = generateKey(app.key_prefix, environment);
     const hash = sha256Hex(plaintext);
-    await this.store.transaction(async (r) => {
-      await r.keys.roll(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, start, now + gracePeriodMs, now);
-      if (environment !== key.environment) await r.keys.update(key.id, { environment });
+    const rolled = await this.store.transaction(async (r) => {
+      const rolled = await r.keys.rollIfLive(key.id, { hash, key_id: key.id, created_at: now, expires_at: null, secret_enc: this.sealFor(key, plaintext) }, { start, environment, updated_at: now }, now + gracePeriodMs);
+      if (!rolled) throw conflict('A revoked key cannot be rolled');
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.changes.record('value', hash, key.workspace_id, now);
       createdResource(key.id);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs, ...(environment !== key.environment ? { environment } : {}) } }, now);
-      await this.outbox.key(r, 'key.rolled', { ...key, start, environment, updated_at: now }, now);
+      await this.outbox.key(r, 'key.rolled', rolled, now);
+      return rolled;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
     this.bus.valueAdded(hash);
-    return { value: plaintext, view: await this.view({ ...key, start, environment, updated_at: now }) };
+    return { value: plaintext, view: await this.view(rolled) };
   }
 
+  /**
+   * Revoked once, whatever happens: a key found revoked already (by an earlier request, perhaps
+   * one whose answer was lost) is answered as it is, and every node is told again; its audit entry
+   * and key.revoked event were written by the revoke that did it, and are not written twice.
+   */
   async revoke(key: KeysTable, actor: Actor): Promise<KeyView> {
-    if (key.status === 'revoked') return this.view(key);
     const now = this.clock.now();
-    await this.store.transaction(async (r) => {
-      await r.keys.revoke(key.id, now);
+    const stored = await this.store.transaction(async (r) => {
+      const revoked = await r.keys.revokeIfLive(key.id, now);
       await r.changes.record('key', key.id, key.workspace_id, now);
+      if (!revoked) return (await r.keys.find(key.id)) ?? key;
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.revoke', targetType: 'key', targetId: key.id }, now);
-      await this.outbox.key(r, 'key.revoked', { ...key, status: 'revoked', revoked_at: now, updated_at: now }, now);
+      await this.outbox.key(r, 'key.revoked', revoked, now);
+      return revoked;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
-    return this.view({ ...key, status: 'revoked', revoked_at: now, updated_at: now });
+    return this.view(stored);
   }
 
   /** Integration secrets must stay usable for HMAC: sealed, never stored in clear. */

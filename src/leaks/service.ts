@@ -60,16 +60,19 @@ export class LeakService {
       return result('true_positive', 'already_inactive');
     }
     const revoke = this.policy === 'revoke';
-    await this.store.transaction(async (r) => {
-      if (revoke) await r.keys.revoke(key.id, now);
-      else await r.keys.update(key.id, { status: 'disabled', updated_at: now });
+    // The events carry the key as this change wrote it (RETURNING), not as it was read before.
+    const after = await this.store.transaction(async (r) => {
+      const after = revoke ? await r.keys.revokeIfLive(key.id, now) : await r.keys.change(key.id, { status: 'disabled', updated_at: now });
       await r.changes.record('key', key.id, key.workspace_id, now);
+      if (!after) return undefined;
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: revoke ? 'key.leak_revoke' : 'key.leak_disable', targetType: 'key', targetId: key.id, meta }, now);
-      const after = revoke ? { ...key, status: 'revoked' as const, revoked_at: now, updated_at: now } : { ...key, status: 'disabled' as const, updated_at: now };
       await this.outbox.key(r, 'key.leaked', after, now);
       await this.outbox.key(r, revoke ? 'key.revoked' : 'key.disabled', after, now);
+      return after;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
+    // Revoked meanwhile, by someone else: nothing of this report's own to do.
+    if (!after) return result('true_positive', 'already_inactive');
     return result('true_positive', revoke ? 'revoked' : 'disabled');
   }
 }

@@ -87,6 +87,11 @@ export class KeyGuard {
     for (const [id, entry] of this.cache) if (entry.verdict.keyId === keyId) this.cache.delete(id);
   }
 
+  /** Drops cached verdicts of every key of one app. */
+  invalidateApp(appId: string): void {
+    for (const [id, entry] of this.cache) if (entry.verdict.appId === appId) this.cache.delete(id);
+  }
+
   get cached(): number {
     return this.cache.size;
   }
@@ -110,7 +115,11 @@ export class KeyGuard {
             const event = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const data = event.split('\n').find((l) => l.startsWith('data: '));
-            if (data) this.invalidate((JSON.parse(data.slice(6)) as { keyId: string }).keyId);
+            if (!data) continue;
+            // key.changed names a key; app.changed an app all of whose keys changed (it was deleted).
+            const change = JSON.parse(data.slice(6)) as { keyId?: string; appId?: string };
+            if (change.appId !== undefined) this.invalidateApp(change.appId);
+            else this.invalidate(change.keyId);
           }
         }
       } catch {

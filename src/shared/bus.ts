@@ -16,6 +16,15 @@ export interface AccessChange {
   workspaceId: string;
 }
 
+/** Every key of an app changed at once: the app was deleted, or its gateway rules changed. */
+export interface AppChange {
+  appId: string;
+  workspaceId: string;
+}
+
+/** What change listeners hear. */
+export type ChangeEvent = KeyChange | AppChange;
+
 /** What the bus invalidates: the verify cache implements it. */
 export interface Invalidatable {
   invalidateKey(keyId: string): void;
@@ -32,10 +41,10 @@ export interface InvalidationBus {
   keyChanged(keyId: string, workspaceId: string): void;
   /** A new value exists (create, roll): a node that cached it as unknown forgets that. */
   valueAdded(hash: string): void;
-  /** An app's gateway rules changed: every node forgets that app's cached keys. */
-  appChanged(appId: string): void;
-  /** Every key change seen by this node, its own and other nodes'; returns the unsubscribe. */
-  onKeyChange(listener: (change: KeyChange) => void): () => void;
+  /** Every key of an app changed (deleted, gateway rules): every node forgets that app's cached keys. */
+  appChanged(appId: string, workspaceId: string): void;
+  /** Every key and app change seen by this node, its own and other nodes'; returns the unsubscribe. */
+  onKeyChange(listener: (change: ChangeEvent) => void): () => void;
   /** A credential's rights changed (written to the change feed in the same transaction): every node hears it. */
   accessChanged(change: AccessChange): void;
   /** Every access change seen by this node, from itself, Redis or the change feed (maybe more than once). */
@@ -51,11 +60,11 @@ export class KeyChangeListeners {
     this.events.setMaxListeners(0);
   }
 
-  emit(change: KeyChange): void {
+  emit(change: ChangeEvent): void {
     this.events.emit('change', change);
   }
 
-  add(listener: (change: KeyChange) => void): () => void {
+  add(listener: (change: ChangeEvent) => void): () => void {
     this.events.on('change', listener);
     return () => this.events.off('change', listener);
   }
@@ -78,7 +87,10 @@ export function localBus(cache: Invalidatable, listeners: KeyChangeListeners): I
       listeners.emit({ keyId, workspaceId });
     },
     valueAdded: (hash) => cache.invalidateHash(hash),
-    appChanged: (appId) => cache.invalidateApp(appId),
+    appChanged: (appId, workspaceId) => {
+      cache.invalidateApp(appId);
+      listeners.emit({ appId, workspaceId });
+    },
     onKeyChange: (listener) => listeners.add(listener),
     accessChanged: (change) => cache.invalidateAccess?.(change),
     onAccessChange: (listener) => listeners.addAccess(listener),

@@ -1,17 +1,16 @@
-// Follows the store's change feed: every few hundred milliseconds one indexed query for changes
-// since the last one seen, and each is invalidated here. This is what makes a revoke hold on every
-// node that reaches the store, whatever Redis does; Redis pub/sub only makes it arrive sooner.
+// Follows the store's change feed: every few hundred milliseconds, the changes committed since the
+// last read, each invalidated here. This is what makes a revoke hold on every node that reaches the
+// store, whatever Redis does; Redis pub/sub only makes it arrive sooner. A change is seen however
+// late it commits after others, whatever its size, and a transaction held open delays nothing
+// else: no time window or gap count decides anything (docs/design/change-feed.md).
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
-import type { ChangeRow } from '../store/repos/changes.js';
+import type { ChangeRow, FeedCursor } from '../store/repos/changes.js';
 import type { Store } from '../store/db.js';
-import type { Invalidatable, KeyChange } from './bus.js';
+import type { ChangeEvent, Invalidatable } from './bus.js';
 
-/** A slow transaction's row can surface this long after its sequence number was taken. */
-const RECENT_WINDOW_MS = 10_000;
-/** Gaps remembered at most (a burst of rolled-back inserts cannot grow memory without bound). */
-const MAX_GAPS = 10_000;
-const BATCH = 1000;
+/** Rows a query: a node that was away reads what it missed in pages, not in one answer. */
+const PAGE = 1000;
 /** Changes older than this are pruned: a node away longer than that has dropped its cache anyway. */
 const RETENTION_MS = 24 * 3_600_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -19,27 +18,24 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 export interface FeedStatus {
   /** Milliseconds since the feed was last read successfully. */
   lagMs: number;
+  /** The highest sequence number applied so far (0 before any). */
   lastSeq: number;
 }
 
 export class ChangeFeed {
+  private cursor: FeedCursor | undefined;
   private lastSeq = 0;
   private lastRead: number;
   private lastPrune = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private following: Promise<void> | undefined;
   private lastWarn = 0;
-  /**
-   * Sequence numbers skipped over, with when they were first missed. A PostgreSQL sequence is
-   * taken at insert but seen at commit, so a slower transaction's row can appear behind a newer
-   * one; each gap is looked up again until it appears or is older than the window (a rollback).
-   */
-  private readonly gaps = new Map<number, number>();
 
   constructor(
     private readonly store: Store,
     private readonly caches: Invalidatable,
-    private readonly emit: (change: KeyChange) => void,
+    private readonly emit: (change: ChangeEvent) => void,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly everyMs: number,
@@ -47,20 +43,39 @@ export class ChangeFeed {
     this.lastRead = clock.now();
   }
 
-  /** Starts from the newest change: everything before it is already in what this node will load. */
+  /**
+   * Starts from now: everything committed before is already in what this node will load. A store
+   * that does not answer yet does not stop the node: the first read that reaches it starts there.
+   */
   async start(): Promise<void> {
-    this.lastSeq = await this.store.repos.changes.latest();
+    try {
+      this.cursor = await this.store.changeFeed.start();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'change feed not started yet; it starts at its first read');
+    }
     this.lastRead = this.clock.now();
-    this.timer = setInterval(() => void this.poll(), this.everyMs);
+    // A tick that finds a read under way skips: that read is recent enough.
+    this.timer = setInterval(() => this.running ?? void this.poll(), this.everyMs);
     this.timer.unref();
   }
 
-  /** Reads the feed now (also used when Redis reconnects, instead of dropping the cache). */
+  /**
+   * Reads the feed now (also used when Redis reconnects, instead of dropping the cache): resolves
+   * once a read that began after this call has finished. A read already under way may have begun
+   * before what the caller wants seen, so one more follows it (one, however many callers wait).
+   */
   poll(): Promise<void> {
-    this.running ??= this.read().finally(() => {
-      this.running = undefined;
+    if (!this.running) {
+      this.running = this.read().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.following ??= this.running.then(() => {
+      this.following = undefined;
+      return this.poll();
     });
-    return this.running;
+    return this.following;
   }
 
   status(): FeedStatus {
@@ -69,27 +84,15 @@ export class ChangeFeed {
 
   private async read(): Promise<void> {
     const started = this.clock.now();
-    const changes = this.store.repos.changes;
+    const changes = this.store.changeFeed;
     try {
-      // New changes, in order, each applied once.
-      for (;;) {
-        const rows = await changes.after(this.lastSeq, BATCH);
-        for (const row of rows) {
-          const seq = Number(row.seq);
-          for (let missing = this.lastSeq + 1; missing < seq && this.gaps.size < MAX_GAPS; missing++) this.gaps.set(missing, started);
-          this.lastSeq = seq;
-          this.apply(row);
-        }
-        if (rows.length < BATCH) break;
+      if (!this.cursor) {
+        // Started late: whatever was cached before this point may predate a change the feed will
+        // not show, so it goes (a load still under way does not fill the cache either).
+        this.cursor = await changes.start();
+        this.caches.clear();
       }
-      // Late commits: the gaps that have appeared since.
-      for (const [seq, at] of this.gaps) if (at < started - RECENT_WINDOW_MS) this.gaps.delete(seq);
-      if (this.gaps.size > 0) {
-        for (const row of await changes.bySeq([...this.gaps.keys()])) {
-          this.gaps.delete(Number(row.seq));
-          this.apply(row);
-        }
-      }
+      this.cursor = await changes.readSince(this.cursor, PAGE, (row) => this.apply(row));
       this.lastRead = started;
       if (started - this.lastPrune > PRUNE_EVERY_MS) {
         this.lastPrune = started;
@@ -104,12 +107,14 @@ export class ChangeFeed {
   }
 
   private apply(row: ChangeRow): void {
+    this.lastSeq = Math.max(this.lastSeq, Number(row.seq));
     if (row.kind === 'value') {
       this.caches.invalidateHash(row.target);
       return;
     }
     if (row.kind === 'app') {
       this.caches.invalidateApp(row.target);
+      this.emit({ appId: row.target, workspaceId: row.workspace_id });
       return;
     }
     if (row.kind === 'session' || row.kind === 'member' || row.kind === 'root_key') {
@@ -123,6 +128,7 @@ export class ChangeFeed {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.following;
     await this.running;
   }
 }

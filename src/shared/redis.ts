@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AccessChange, Invalidatable, InvalidationBus, KeyChange, KeyChangeListeners } from './bus.js';
+import type { AccessChange, ChangeEvent, Invalidatable, InvalidationBus, KeyChange, KeyChangeListeners } from './bus.js';
 
 export function connectRedis(url: string, logger: Logger, name: string): Redis {
   const redis = new Redis(url, {
@@ -60,7 +60,11 @@ export class RedisInvalidationBus implements InvalidationBus {
         if (origin !== this.nodeId && ACCESS_KINDS.has(kind)) cache.invalidateAccess?.({ kind: kind as AccessChange['kind'], target, workspaceId });
       }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
-      else if (message.startsWith('a:')) cache.invalidateApp(message.slice(2));
+      else if (message.startsWith('a:')) {
+        const [appId = '', workspaceId, origin] = message.slice(2).split(':');
+        cache.invalidateApp(appId);
+        if (workspaceId !== undefined && origin !== this.nodeId) this.listeners.emit({ appId, workspaceId });
+      }
     });
     sub.on('ready', () => {
       // Messages sent while we were away are lost; the change feed has every one of them. The
@@ -86,12 +90,13 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.publish(`h:${hash}`);
   }
 
-  appChanged(appId: string): void {
+  appChanged(appId: string, workspaceId: string): void {
     this.cache.invalidateApp(appId);
-    this.publish(`a:${appId}`);
+    this.listeners.emit({ appId, workspaceId });
+    this.publish(`a:${appId}:${workspaceId}:${this.nodeId}`);
   }
 
-  onKeyChange(listener: (change: KeyChange) => void): () => void {
+  onKeyChange(listener: (change: ChangeEvent) => void): () => void {
     return this.listeners.add(listener);
   }
 

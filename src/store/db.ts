@@ -4,7 +4,9 @@ import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialects/types.js';
 import { Repos } from './repos/index.js';
+import { ChangeRepo } from './repos/changes.js';
 import { activeClaim } from '../shared/idempotency.js';
+import { withStoreBudget } from './deadline.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
 export { sqlitePath } from './paths.js';
@@ -30,8 +32,15 @@ export interface Store {
   readonly dialect: DialectName;
   /** The repositories, outside any transaction. */
   readonly repos: Repos;
-  /** Runs fn with repositories bound to one transaction: all of it commits, or none. */
+  /**
+   * Runs fn with repositories bound to one transaction: all of it commits, or none. A COMMIT whose
+   * answer is lost is settled before this returns: it resolves if the transaction committed, and
+   * rejects as unavailable (nothing changed) or with OUTCOME_UNKNOWN when that cannot be learned
+   * within the request's store budget (./deadline.ts).
+   */
   transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  /** The change feed's reads, on a connection of their own where the dialect has a pool. */
+  readonly changeFeed: ChangeRepo;
   /** The verify loader (a prepared statement on SQLite's read connection). */
   readonly keyByHash: ReturnType<OpenedDialect['keyByHash']>;
   /** Cheap liveness probe used by /readyz. */
@@ -88,6 +97,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   return {
     dialect: dialect.name,
     repos,
+    changeFeed: new ChangeRepo(store.feedDb ?? store.db),
     db: store.db,
     transaction: async (fn) => {
       let bound: Repos | undefined;
@@ -119,7 +129,8 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 export async function migrate(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider });
-  const { error, results } = await migrator.migrateToLatest();
+  // One transaction for every pending migration: it takes as long as it takes, not one request's bound.
+  const { error, results } = await withStoreBudget(Infinity, () => migrator.migrateToLatest());
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -62,7 +62,9 @@ export class UsageRecorder {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.flushEveryMs);
+    // A tick during a flush skips: chained behind it, ticks would pile up while the store is away
+    // (each waiting out its bound in turn), and stop() would wait for every one of them.
+    this.timer = setInterval(() => this.flushing ?? void this.flush(), this.flushEveryMs);
     this.timer.unref();
   }
 

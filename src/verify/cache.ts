@@ -232,6 +232,14 @@ export class KeyCache {
     return undefined;
   }
 
+  /** What the cache holds for a value, fresh or stale, without loading or refreshing anything (tests, diagnostics). */
+  peek(hash: string, now: number): CacheEntry | null | undefined {
+    const slot = this.positive.get(hash);
+    if (slot !== undefined && now - slot.loadedAt < this.opts.ttlMs + this.opts.staleMs) return slot.entry;
+    const negAt = this.negative.get(hash);
+    return negAt !== undefined && now - negAt < this.opts.ttlMs ? null : undefined;
+  }
+
   /** The entry for a value, from the store when the cache has nothing it may answer with. */
   async get(hash: string, now: number, load: Loader): Promise<CacheEntry | null> {
     const hit = this.lookup(hash, now, load);

@@ -8,7 +8,7 @@ import { iso } from '../lib/time.js';
 import { parseJson } from '../lib/json.js';
 import type { Repos } from '../store/repos/index.js';
 import type { NewDelivery } from '../store/repos/webhooks.js';
-import type { KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
+import type { KeysTable, RootKeysTable, WebhookEventsTable, WebhooksTable } from '../store/schema.js';
 import type { DeliveredEventType, WebhookEventType } from './events.js';
 
 export interface OutboxEvent {
@@ -48,20 +48,29 @@ export class WebhookOutbox {
   ) {}
 
   /** Endpoints of the workspace (and app), enabled or not, that take this event type. */
-  private async takers(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<Taker[]> {
+  async takers(r: Repos, workspaceId: string, appId: string | null, type: WebhookEventType): Promise<Taker[]> {
     return (await r.webhooks.subscribers(workspaceId, appId)).filter((h) => parseJson<string[]>(h.events, []).includes(type));
+  }
+
+  /** The event row and one delivery row per endpoint (held for a disabled one). */
+  private rows(event: OutboxEvent, now: number, hooks: readonly Taker[]): { event: WebhookEventsTable; deliveries: NewDelivery[] } {
+    const id = newId('event');
+    // The body is fixed now, so every attempt sends (and signs) the same bytes.
+    const payload = JSON.stringify({ type: event.type, timestamp: iso(now), data: event.data });
+    return {
+      event: { id, workspace_id: event.workspaceId, type: event.type, payload, created_at: now },
+      deliveries: hooks.map((h) => newDelivery(h, id, event.orderKey ?? id, now)),
+    };
   }
 
   /** Writes the event and a delivery to each endpoint; answers the event id (undefined when no endpoint takes it). */
   async emit(r: Repos, event: OutboxEvent, now: number, hooks?: Taker[]): Promise<string | undefined> {
     hooks ??= await this.takers(r, event.workspaceId, event.appId, event.type as WebhookEventType);
     if (hooks.length === 0) return undefined;
-    const id = newId('event');
-    // The body is fixed now, so every attempt sends (and signs) the same bytes.
-    const payload = JSON.stringify({ type: event.type, timestamp: iso(now), data: event.data });
-    await r.webhooks.enqueue({ id, workspace_id: event.workspaceId, type: event.type, payload, created_at: now }, hooks.map((h) => newDelivery(h, id, event.orderKey ?? id, now)));
+    const { event: row, deliveries } = this.rows(event, now, hooks);
+    await r.webhooks.enqueue(row, deliveries);
     if (hooks.some((h) => h.status === 'active')) r.afterCommit(this.wake);
-    return id;
+    return row.id;
   }
 
   /** A key event carrying the key's public view as it is now (never a value or secret). */
@@ -69,11 +78,21 @@ export class WebhookOutbox {
     await this.emit(r, { type, workspaceId: key.workspace_id, appId: key.app_id, orderKey: key.id, data: keyView(key) }, now);
   }
 
-  /** The same event for many keys of one app (an app deleted): its endpoints looked up once. */
-  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number): Promise<void> {
-    const hooks = await this.takers(r, workspaceId, appId, type);
-    if (hooks.length === 0) return;
-    for (const key of keys) await this.emit(r, { type, workspaceId, appId, orderKey: key.id, data: keyView(key) }, now, hooks);
+  /**
+   * The same event for many keys of one app (an app deleted), to the endpoints `takers` found,
+   * written a few hundred rows a statement. Each key's `data` is that key as the change wrote it.
+   */
+  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number, hooks: readonly Taker[]): Promise<void> {
+    if (hooks.length === 0 || keys.length === 0) return;
+    const events: WebhookEventsTable[] = [];
+    const deliveries: NewDelivery[] = [];
+    for (const key of keys) {
+      const rows = this.rows({ type, workspaceId, appId, orderKey: key.id, data: keyView(key) }, now, hooks);
+      events.push(rows.event);
+      deliveries.push(...rows.deliveries);
+    }
+    await r.webhooks.enqueueMany(events, deliveries);
+    if (hooks.some((h) => h.status === 'active')) r.afterCommit(this.wake);
   }
 
   async rootKey(r: Repos, type: 'rootkey.created' | 'rootkey.revoked', key: RootKeysTable, now: number): Promise<void> {

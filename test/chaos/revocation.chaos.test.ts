@@ -29,7 +29,7 @@ describe.runIf(enabled)('revocation under faults (PostgreSQL + Redis)', () => {
     pgB = await startTcpProxy(db.hostname, Number(db.port || 5432));
     const bUrl = new URL(pg.url);
     bUrl.port = String(pgB.port);
-    const shared = { KEYWARD_MASTER_KEY: Buffer.alloc(32, 3).toString('base64'), KEYWARD_REDIS_PREFIX: `kwtest_${randomBytes(4).toString('hex')}:`, KEYWARD_STORE_TIMEOUT_MS: '500', KEYWARD_FEED_POLL_MS: '1000' };
+    const shared = { KEYWARD_MASTER_KEY: Buffer.alloc(32, 3).toString('base64'), KEYWARD_REDIS_PREFIX: `kwtest_${randomBytes(4).toString('hex')}:`, KEYWARD_STORE_TIMEOUT_MS: '1500', KEYWARD_FEED_POLL_MS: '1000' };
     a = await startServer({ dialect: 'postgres', databaseUrl: pg.url, env: { ...shared, REDIS_URL: `redis://127.0.0.1:${redisA.port}` } });
     b = await startServer({ dialect: 'postgres', databaseUrl: bUrl.toString(), env: { ...shared, REDIS_URL: `redis://127.0.0.1:${redisB.port}` } });
     w = await world(a);
@@ -61,12 +61,14 @@ describe.runIf(enabled)('revocation under faults (PostgreSQL + Redis)', () => {
     for (const k of [during, after]) expect((await verify(b, { key: k.key })).code).toBe('VALID');
     await redisA.down();
     await redisB.down();
-    await a.request('PATCH', `/v1/keys/${during.id}`, { token: w.token, body: { status: 'disabled' } });
+    const disabled = await a.request('PATCH', `/v1/keys/${during.id}`, { token: w.token, body: { status: 'disabled' } });
+    expect(disabled.status, disabled.text).toBe(200);
     await b.deps.feed.poll();
     expect((await verify(b, { key: during.key })).code).toBe('DISABLED');
     await redisA.up();
     await redisB.up();
-    await a.request('DELETE', `/v1/keys/${after.id}`, { token: w.token });
+    const revoked = await a.request('DELETE', `/v1/keys/${after.id}`, { token: w.token });
+    expect(revoked.status, revoked.text).toBe(200);
     await b.deps.feed.poll();
     expect((await verify(b, { key: after.key })).code).toBe('REVOKED');
   });

@@ -1,35 +1,63 @@
-// PostgreSQL through a pg pool, with bounded waits: a query, and a wait for a pooled connection,
-// each fail after queryTimeoutMs instead of hanging on a store that accepts but does not answer.
+// PostgreSQL through a pg pool and a driver written for faults (./pg-driver.ts): one deadline on
+// every wait of a request, no connection reused after a fault, a lost COMMIT settled before the
+// answer, and the server told to abort, by itself, a transaction a node gave up on.
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Database } from '../schema.js';
 import { postgresSink } from '../usage-sink.js';
+import { FaultTolerantPgDriver } from './pg-driver.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
 
-async function open(opts: StoreOptions): Promise<OpenedDialect> {
-  const timeout = opts.queryTimeoutMs ?? 2000;
-  const pool = new pg.Pool({
+/** Kysely's PostgreSQL dialect with its driver replaced; the SQL it writes is the same. */
+class FaultTolerantPgDialect extends PostgresDialect {
+  constructor(private readonly driver: FaultTolerantPgDriver) {
+    super({ pool: {} as pg.Pool });
+  }
+
+  override createDriver(): FaultTolerantPgDriver {
+    return this.driver;
+  }
+}
+
+function settings(opts: StoreOptions, timeout: number): pg.PoolConfig {
+  return {
     connectionString: opts.databaseUrl,
-    max: 10,
     connectionTimeoutMillis: timeout,
-    // Client-side: the promise rejects even when the server never answers (a blackholed link).
-    query_timeout: timeout,
-    // Server-side: the statement is cancelled too, so it does not hold locks after we gave up.
+    // Server-side: a statement is cancelled too, so it does not hold locks after we gave up.
     statement_timeout: timeout,
-  });
+    // A transaction is never idle longer than one request's whole bound; past twice that, its node
+    // gave up on it (a link that holds its COMMIT, a node that died): the server aborts it itself.
+    idle_in_transaction_session_timeout: 2 * timeout,
+  };
+}
+
+function kyselyOver(pool: pg.Pool, opts: StoreOptions, timeout: number): Kysely<Database> {
   // A broken idle connection must not crash the process; the next query reports the failure.
   pool.on('error', () => {});
   // Likewise a connection that drops while checked out: its query rejects, which is reported.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const driver = new FaultTolerantPgDriver({ pool, client: () => new pg.Client(settings(opts, timeout)), timeoutMs: timeout });
+  return new Kysely<Database>({ dialect: new FaultTolerantPgDialect(driver) });
+}
+
+async function open(opts: StoreOptions): Promise<OpenedDialect> {
+  const timeout = opts.queryTimeoutMs ?? 2000;
+  const db = kyselyOver(new pg.Pool({ ...settings(opts, timeout), max: 10 }), opts, timeout);
+  // The change feed reads on a connection of its own: requests queueing for the pool (behind a
+  // lock a held transaction keeps) never delay what every node must see within a second.
+  const feedDb = kyselyOver(new pg.Pool({ ...settings(opts, timeout), max: 1 }), opts, timeout);
   return {
     db,
+    feedDb,
     name: 'postgres',
     ping: async () => void (await sql`select 1`.execute(db)),
-    close: () => db.destroy(),
+    close: async () => {
+      await feedDb.destroy();
+      await db.destroy();
+    },
     keyByHash: (kdb) => async (hash) => (await kdb.selectFrom('key_hashes')
       .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
       .innerJoin('apps', 'apps.id', 'keys.app_id')

@@ -20,6 +20,8 @@ export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gatewa
 
 export interface OpenedDialect {
   db: Kysely<Database>;
+  /** What the change feed reads through, when it is not `db` (a connection of its own). */
+  feedDb?: Kysely<Database>;
   name: DialectName;
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,7 @@ import { migration as m006 } from './006_gateway_rules.js';
 import { migration as m007 } from './007_webhooks.js';
 import { migration as m008 } from './008_login_addresses.js';
 import { migration as m009 } from './009_webhook_attempts.js';
+import { migration as m010 } from './010_change_feed_xid.js';
 
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '007_webhooks': m007,
   '008_login_addresses': m008,
   '009_webhook_attempts': m009,
+  '010_change_feed_xid': m010,
 };

@@ -1,9 +1,13 @@
 // Apps: containers of keys. Deleted apps keep their row (deleted_at) for the audit trail.
-import type { Kysely } from 'kysely';
+import { PostgresAdapter, type Kysely } from 'kysely';
 import type { AppsTable, Database } from '../schema.js';
 
 export class AppRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly postgres: boolean;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  }
 
   /** A live (not deleted) app. */
   find(id: string): Promise<AppsTable | undefined> {
@@ -23,7 +27,21 @@ export class AppRepo {
     await this.db.updateTable('apps').set(changes).where('id', '=', id).execute();
   }
 
-  async markDeleted(id: string, now: number): Promise<void> {
-    await this.db.updateTable('apps').set({ deleted_at: now, updated_at: now }).where('id', '=', id).execute();
+  /**
+   * Marks a live app deleted, taking its row lock first (a key being created in it waits, then
+   * finds it gone); false when it already was deleted.
+   */
+  async deleteIfLive(id: string, now: number): Promise<boolean> {
+    const res = await this.db.updateTable('apps').set({ deleted_at: now, updated_at: now }).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  /**
+   * The app, if live, held (PostgreSQL: FOR SHARE) until the transaction ends, so it cannot be
+   * deleted under a key being created in it; SQLite's write transactions already exclude each other.
+   */
+  liveForWrite(id: string): Promise<AppsTable | undefined> {
+    const q = this.db.selectFrom('apps').selectAll().where('id', '=', id).where('deleted_at', 'is', null);
+    return (this.postgres ? q.forShare() : q).executeTakeFirst();
   }
 }

@@ -1,5 +1,7 @@
-// The change feed: one row per key, value or root-key change, written in the change's transaction.
-import type { Kysely } from 'kysely';
+// The change feed: one row per key, value, root-key or app change, written in the change's own
+// transaction, and the reads that hand every committed row to every node exactly once, however
+// late it commits (docs/design/change-feed.md says why they are correct).
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { ChangesTable, Database } from '../schema.js';
 
 export type ChangeKind = ChangesTable['kind'];
@@ -12,26 +14,81 @@ export interface ChangeRow {
   created_at: number;
 }
 
+/**
+ * Where the next read starts. SQLite: the last sequence number applied (commits are serial, so
+ * sequence order is commit order). PostgreSQL: the snapshot of the last read, by what it could not
+ * see yet: the transactions it saw in progress (`running`) and every id from `horizon` (its xmax) on.
+ */
+export type FeedCursor = { seq: number } | { horizon: string; running: string[] };
+
+/** `xmin:xmax:xip,…` (pg_snapshot's text form) as the cursor of what that snapshot had not seen. */
+export function cursorOfSnapshot(snapshot: string): FeedCursor {
+  const [, xmax, xip = ''] = snapshot.split(':');
+  if (xmax === undefined || !/^\d+$/.test(xmax)) throw new Error(`unexpected snapshot ${JSON.stringify(snapshot)}`);
+  return { horizon: xmax, running: xip === '' ? [] : xip.split(',') };
+}
+
+const COLUMNS = ['seq', 'kind', 'target', 'workspace_id', 'created_at'] as const;
+
 export class ChangeRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly postgres: boolean;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  }
 
   async record(kind: ChangeKind, target: string, workspaceId: string, now: number): Promise<void> {
     await this.db.insertInto('changes').values({ kind, target, workspace_id: workspaceId, created_at: now }).execute();
   }
 
-  async latest(): Promise<number> {
+  /** Where a node starts following: what committed before now is already what its (empty) cache will load. */
+  async start(): Promise<FeedCursor> {
+    if (this.postgres) {
+      const { rows } = await sql<{ snapshot: string }>`select pg_current_snapshot()::text as snapshot`.execute(this.db);
+      return cursorOfSnapshot(rows[0]!.snapshot);
+    }
     const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
-    return Number(row?.seq ?? 0);
+    return { seq: Number(row?.seq ?? 0) };
   }
 
-  /** Changes after `seq`, oldest first. */
-  after(seq: number, limit: number): Promise<ChangeRow[]> {
-    return this.db.selectFrom('changes').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute() as Promise<ChangeRow[]>;
-  }
-
-  /** The changes with these sequence numbers (those that exist). */
-  bySeq(seqs: readonly number[]): Promise<ChangeRow[]> {
-    return this.db.selectFrom('changes').selectAll().where('seq', 'in', [...seqs]).orderBy('seq').execute() as Promise<ChangeRow[]>;
+  /**
+   * Hands `apply` every change committed since `cursor`'s read and not seen by it, oldest sequence
+   * first, `page` rows a query; answers the cursor of this read. A read that fails part way leaves
+   * the cursor where it was: the next one hands the same rows again (applying one twice is harmless).
+   */
+  async readSince(cursor: FeedCursor, page: number, apply: (row: ChangeRow) => void): Promise<FeedCursor> {
+    if ('seq' in cursor) {
+      let seq = cursor.seq;
+      for (;;) {
+        const rows = await this.db.selectFrom('changes').select(COLUMNS).where('seq', '>', seq).orderBy('seq').limit(page).execute() as ChangeRow[];
+        for (const row of rows) {
+          seq = Number(row.seq);
+          apply(row);
+        }
+        if (rows.length < page) return { seq };
+      }
+    }
+    // One snapshot for the whole read (REPEATABLE READ): the rows and the snapshot remembered for
+    // the next read agree, however many pages there are.
+    return this.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
+      const { rows: [snap] } = await sql<{ snapshot: string }>`select pg_current_snapshot()::text as snapshot`.execute(trx);
+      let seq = 0;
+      for (;;) {
+        // The few rows the last snapshot could not see, found by their transaction id (indexed),
+        // then paged: never a walk of the whole table by sequence.
+        const { rows } = await sql<ChangeRow>`
+          with unseen as materialized (
+            select seq, kind, target, workspace_id, created_at from changes
+            where xid >= ${cursor.horizon}::xid8 or xid = any(${cursor.running}::xid8[]))
+          select * from unseen where seq > ${seq} order by seq limit ${page}`.execute(trx);
+        for (const row of rows) {
+          seq = Number(row.seq);
+          apply(row);
+        }
+        if (rows.length < page) break;
+      }
+      return cursorOfSnapshot(snap!.snapshot);
+    });
   }
 
   async prune(before: number): Promise<void> {

@@ -1,5 +1,5 @@
 // Keys and their values (key_hashes): reads, writes and the atomic usage-cap charge.
-import { sql, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Database, KeyHashesTable, KeysTable } from '../schema.js';
 import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.js';
 import { periodStarts } from '../../lib/time.js';
@@ -20,7 +20,11 @@ const SORT_COLUMNS = { createdAt: 'created_at', name: 'name', lastUsedAt: 'last_
 export type KeyChanges = Partial<Omit<KeysTable, 'id' | 'app_id' | 'workspace_id' | 'kind' | 'created_at'>>;
 
 export class KeyRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly postgres: boolean;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  }
 
   find(id: string): Promise<KeysTable | undefined> {
     return this.db.selectFrom('keys').selectAll().where('id', '=', id).executeTakeFirst();
@@ -32,36 +36,61 @@ export class KeyRepo {
       .selectAll('keys').where('key_hashes.hash', '=', hash).executeTakeFirst();
   }
 
-  async insert(key: KeysTable, value: KeyHashesTable): Promise<void> {
-    await this.db.insertInto('keys').values(key).execute();
+  /** A new key and its first value; answers the key as stored. */
+  async create(key: KeysTable, value: KeyHashesTable): Promise<KeysTable> {
+    const stored = await this.db.insertInto('keys').values(key).returningAll().executeTakeFirstOrThrow();
     await this.db.insertInto('key_hashes').values(value).execute();
+    return stored;
   }
 
-  /** Changes a key that is not revoked; false when it was (or is gone). */
-  async update(id: string, changes: KeyChanges): Promise<boolean> {
-    const res = await this.db.updateTable('keys').set(changes).where('id', '=', id).where('status', '!=', 'revoked').executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  /**
+   * The key as it is now, locked until the transaction ends (PostgreSQL: FOR UPDATE; SQLite's
+   * write transactions already exclude each other), so what a change decides from it still holds
+   * when it writes.
+   */
+  lockForChange(id: string): Promise<KeysTable | undefined> {
+    const q = this.db.selectFrom('keys').selectAll().where('id', '=', id);
+    return (this.postgres ? q.forUpdate() : q).executeTakeFirst();
   }
 
-  /** A new current value; every older one stops at `oldUntil` (or sooner, if it already would). */
-  async roll(id: string, value: KeyHashesTable, start: string, oldUntil: number, now: number): Promise<void> {
+  /** Changes a key that is not revoked; answers it as written, or undefined when it was revoked (or is gone). */
+  change(id: string, changes: KeyChanges): Promise<KeysTable | undefined> {
+    return this.db.updateTable('keys').set(changes).where('id', '=', id).where('status', '!=', 'revoked').returningAll().executeTakeFirst();
+  }
+
+  /** Revokes a key that is not revoked yet; answers it as written, or undefined when it already was (or is gone). */
+  revokeIfLive(id: string, now: number): Promise<KeysTable | undefined> {
+    return this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
+      .where('id', '=', id).where('status', '!=', 'revoked').returningAll().executeTakeFirst();
+  }
+
+  /**
+   * A new current value for a key that is not revoked, in place of the old one (which stops at
+   * `oldUntil`, or sooner if it already would): the key row first, so the row lock comes before the
+   * values'. Answers the key as written, or undefined (and changes nothing) when it was revoked.
+   */
+  async rollIfLive(id: string, value: KeyHashesTable, changes: Pick<KeysTable, 'start' | 'updated_at'> & Partial<Pick<KeysTable, 'environment'>>, oldUntil: number): Promise<KeysTable | undefined> {
+    const key = await this.change(id, changes);
+    if (!key) return undefined;
     await this.db.updateTable('key_hashes').set({ expires_at: oldUntil })
       .where('key_id', '=', id)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', oldUntil)]))
       .execute();
     await this.db.insertInto('key_hashes').values(value).execute();
-    await this.db.updateTable('keys').set({ start, updated_at: now }).where('id', '=', id).execute();
+    return key;
   }
 
-  async revoke(id: string, now: number): Promise<void> {
-    await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now }).where('id', '=', id).execute();
+  /** Revokes every live key of an app, in one statement; answers how many. */
+  async revokeAllOfApp(appId: string, now: number): Promise<number> {
+    const res = await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
+      .where('app_id', '=', appId).where('status', '!=', 'revoked').executeTakeFirst();
+    return Number(res.numUpdatedRows);
   }
 
-  /** Revokes every live key of an app; returns them as they are now. */
-  async revokeAllOfApp(appId: string, now: number): Promise<KeysTable[]> {
-    const rows = await this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
+  /** The same, answering the keys as written (for events that carry each of them). */
+  revokeAllOfAppReturning(appId: string, now: number): Promise<KeysTable[]> {
+    return this.db.updateTable('keys').set({ status: 'revoked', revoked_at: now, updated_at: now })
       .where('app_id', '=', appId).where('status', '!=', 'revoked').returningAll().execute();
-    return rows as KeysTable[];
   }
 
   /** Newest first. */

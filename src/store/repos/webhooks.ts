@@ -78,6 +78,16 @@ export class WebhookRepo {
   }
 
   /**
+   * Many events at once (an app's keys revoked together): a few multi-row statements instead of
+   * two a key, each small enough for either store's limit on parameters.
+   */
+  async enqueueMany(events: WebhookEventsTable[], deliveries: NewDelivery[]): Promise<void> {
+    const ROWS = 500;
+    for (let i = 0; i < events.length; i += ROWS) await this.db.insertInto('webhook_events').values(events.slice(i, i + ROWS)).execute();
+    for (let i = 0; i < deliveries.length; i += ROWS) await this.db.insertInto('webhook_deliveries').values(deliveries.slice(i, i + ROWS)).execute();
+  }
+
+  /**
    * Claims up to `limit` due deliveries until `leaseUntil`, in one statement: pending, due, not held
    * by another node, of an active endpoint, and first in line for their key (an earlier unsent
    * delivery of the same key to the same endpoint holds the later ones back). On PostgreSQL rows
