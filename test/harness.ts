@@ -77,6 +77,8 @@ export interface StartOptions {
   logger?: import('pino').Logger;
   /** Serve on 127.0.0.1 (the verify fast path, streams, SDK, CLI, browser); else inject. */
   listen?: boolean;
+  /** Node's HTTP server settings set before it listens (timeouts, connectionsCheckingInterval). */
+  server?: { headersTimeout?: number; requestTimeout?: number; keepAliveTimeout?: number; connectionsCheckingInterval?: number };
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -97,6 +99,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const clock = opts.clock ?? new ManualClock(Date.now());
   const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}) });
   const app = await buildApp(deps.services);
+  if (opts.server) Object.assign(app.server, opts.server);
   const address = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
   if (!opts.listen) await app.ready();
 
