@@ -64,64 +64,147 @@ function headerValue(block: string, from: number, to: number): string | null {
   return c === 0x20 || c === 0x09 ? null : block.slice(from, to);
 }
 
+/** The headers of a request that verify reads, as its lines are read. */
+class HeadReader {
+  length: string | undefined;
+  type: string | undefined;
+  authorization: string | undefined;
+  host = false;
+  lines = 0;
+
+  /** Reads one header line (`block` from `at`, its colon, its CRLF); false when the request is node:http's. */
+  line(block: string, at: number, colon: number, eol: number, maxHeaders: number): boolean {
+    // node:http ignores the headers past its cap: a Host or Authorization there would read differently.
+    if (++this.lines > maxHeaders) return false;
+    const n = colon - at;
+    // Only names of these lengths matter; the rest are read past without building a string.
+    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 12 && n !== 13 && n !== 14 && n !== 16 && n !== 17) return true;
+    switch (block.slice(at, colon).toLowerCase()) {
+      case 'host':
+        if (this.host) return false;
+        this.host = true;
+        return true;
+      case 'content-length': {
+        const value = headerValue(block, colon + 1, eol);
+        if (this.length !== undefined || value === null || !DIGITS.test(value)) return false;
+        this.length = value;
+        return true;
+      }
+      case 'content-type': {
+        const value = headerValue(block, colon + 1, eol);
+        if (this.type !== undefined || value === null) return false;
+        this.type = value;
+        return true;
+      }
+      case 'authorization': {
+        const value = headerValue(block, colon + 1, eol);
+        if (this.authorization !== undefined || value === null) return false;
+        this.authorization = value;
+        return true;
+      }
+      // Keep-alive is all this subset reads; llhttp parses any other token list (close, upgrade,
+      // both, Proxy-Connection's too) and node:http answers it: pipelined bytes after a close, say.
+      case 'connection':
+        return headerValue(block, colon + 1, eol)?.toLowerCase() === 'keep-alive';
+      case 'proxy-connection':
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+        return false;
+      default:
+        return true;
+    }
+  }
+
+  /** What the complete block says, or null when the request is node:http's. */
+  head(bodyLimit: number): Head | null {
+    if (!this.host || this.length === undefined || this.type === undefined || !JSON_TYPE.test(this.type)) return null;
+    const bytes = Number(this.length);
+    return bytes > bodyLimit ? null : { length: bytes, authorization: this.authorization };
+  }
+}
+
 /** The parts of a header block verify needs; null for anything outside the subset. */
 function readHead(block: string, bodyLimit: number, maxHeaders: number): Head | null {
   if (!HEADER_LINES.test(block)) return null;
-  let length: string | undefined;
-  let type: string | undefined;
-  let authorization: string | undefined;
-  let host = false;
-  let lines = 0;
-  for (let at = 0; at < block.length; lines++) {
+  const reader = new HeadReader();
+  for (let at = 0; at < block.length;) {
     const eol = block.indexOf('\r\n', at);
-    const colon = block.indexOf(':', at);
-    const n = colon - at;
-    // Only names of these lengths matter; the rest are read past without building a string.
-    if (n === 4 || n === 6 || n === 7 || n === 10 || n === 12 || n === 13 || n === 14 || n === 16 || n === 17) {
-      const name = block.slice(at, colon).toLowerCase();
-      switch (name) {
-        case 'host':
-          if (host) return null;
-          host = true;
-          break;
-        case 'content-length': {
-          const value = headerValue(block, colon + 1, eol);
-          if (length !== undefined || value === null || !DIGITS.test(value)) return null;
-          length = value;
-          break;
-        }
-        case 'content-type': {
-          const value = headerValue(block, colon + 1, eol);
-          if (type !== undefined || value === null) return null;
-          type = value;
-          break;
-        }
-        case 'authorization': {
-          const value = headerValue(block, colon + 1, eol);
-          if (authorization !== undefined || value === null) return null;
-          authorization = value;
-          break;
-        }
-        // Keep-alive is all this subset reads; llhttp parses any other token list (close, upgrade,
-        // both, Proxy-Connection's too) and node:http answers it: pipelined bytes after a close, say.
-        case 'connection':
-          if (headerValue(block, colon + 1, eol)?.toLowerCase() !== 'keep-alive') return null;
-          break;
-        case 'proxy-connection':
-        case 'transfer-encoding':
-        case 'expect':
-        case 'upgrade':
-          return null;
-      }
-    }
+    if (!reader.line(block, at, block.indexOf(':', at), eol, maxHeaders)) return null;
     at = eol + 2;
   }
-  // node:http ignores the headers past its cap: a Host or Authorization there would read differently.
-  if (lines > maxHeaders) return null;
-  if (!host || length === undefined || type === undefined || !JSON_TYPE.test(type)) return null;
-  const bytes = Number(length);
-  if (bytes > bodyLimit) return null;
-  return { length: bytes, authorization };
+  return reader.head(bodyLimit);
+}
+
+/** A Content-Length value as llhttp reads it: spaces and tabs, digits, spaces. */
+const LLHTTP_LENGTH = /^[ \t]*([0-9]{1,15}) *$/;
+
+/** A request line llhttp surely reads (a common method, a plain or absolute target, a version it takes: 0.9, 1.0, 1.1, 2.0). */
+const PLAIN_LINE = /^(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) +(?:https?:\/\/[A-Za-z0-9.:-]+)?\/[A-Za-z0-9/._~%!$&'()*+,;=:@?-]* HTTP\/(?:1\.[01]|2\.0|0\.9)$/;
+
+/**
+ * Where node:http's parser, reading `bytes` off the socket, lets the event loop run queued work
+ * (answers due, a socket's end after a closing answer): it hands a request's headers to
+ * JavaScript at the 32nd name (and every 31 after), and calls back with each body; the tick queue runs
+ * after those callbacks, not after a message completes. Bytes handed over are replayed in parts cut
+ * at these points, so node:http writes what it would have written had it read them itself. Only
+ * what llhttp surely reads is followed; a part that llhttp refuses ends the replay anyway.
+ */
+function parserTicks(bytes: Buffer): number[] {
+  const cuts: number[] = [];
+  for (let at = 0; at < bytes.length;) {
+    // llhttp skips the CRs and LFs between requests.
+    while (bytes[at] === 0x0d || bytes[at] === 0x0a) at++;
+    const lineEnd = bytes.indexOf('\r\n', at);
+    if (lineEnd < 0 || !PLAIN_LINE.test(bytes.toString('latin1', at, lineEnd))) break;
+    let names = 0;
+    let lengths = 0;
+    let length = 0;
+    let chunked = false;
+    let other = false;
+    let upgrade = false;
+    let p = lineEnd + 2;
+    for (;;) {
+      if (p + 1 >= bytes.length) return cuts;
+      if (bytes[p] === 0x0d && bytes[p + 1] === 0x0a) break;
+      let q = p;
+      while (q < bytes.length && TCHAR[bytes[q]!] === 1) q++;
+      if (q === p || bytes[q] !== 0x3a) return cuts;
+      // Later hand-overs of the same block let nothing more out: no request completes within a head.
+      if (++names === 32) cuts.push(p);
+      let e = q + 1;
+      for (let c = bytes[e]; e < bytes.length && (c === 0x09 || (c! >= 0x20 && c !== 0x7f)); c = bytes[++e]);
+      if (bytes[e] !== 0x0d || bytes[e + 1] !== 0x0a) return cuts;
+      const name = bytes.toString('latin1', p, q).toLowerCase();
+      const value = bytes.toString('latin1', q + 1, e).trim().toLowerCase();
+      if (name === 'content-length') {
+        const digits = LLHTTP_LENGTH.exec(value);
+        if (digits === null) return cuts;
+        lengths++;
+        length = Number(digits[1]);
+      } else if (name === 'transfer-encoding') {
+        if (value === 'chunked') chunked = true;
+        else other = true;
+      } else if (name === 'connection' && /(?:^|,)\s*upgrade\s*(?:,|$)/.test(value)) {
+        // node:http reads an upgrade nobody listens for as a request; llhttp stops after it.
+        upgrade = true;
+      }
+      p = e + 2;
+    }
+    p += 2;
+    if (other || lengths > 1 || (chunked && lengths > 0)) break;
+    if (chunked) {
+      // The first chunk's data is the first body callback; past it this follows no further.
+      const sizeEnd = bytes.indexOf('\r\n', p);
+      const size = sizeEnd < 0 ? NaN : parseInt(bytes.toString('latin1', p, sizeEnd), 16);
+      if (size > 0 && sizeEnd + 2 < bytes.length) cuts.push(sizeEnd + 2);
+      break;
+    }
+    if (length > 0 && p < bytes.length) cuts.push(p);
+    if (upgrade) break;
+    at = p + length;
+  }
+  return cuts;
 }
 
 let dateSecond = -1;
@@ -159,6 +242,9 @@ const DEFAULT_CLIENT_ERROR: Record<string, string> = {
 const BAD_REQUEST = `HTTP/1.1 400 ${STATUS_CODES[400]}\r\nConnection: close\r\n\r\n`;
 const noop = (): void => {};
 
+/** Where the complete requests of one read lie (reused: a read is framed, then answered, synchronously). */
+const FRAMES = { begins: [] as number[], starts: [] as number[], ends: [] as number[], authorizations: [] as (string | undefined)[] };
+
 /** An answer waiting for the ones before it: its bytes once ready, and whether it closes the connection. */
 interface Slot {
   text: string | null;
@@ -188,6 +274,11 @@ class VerifyConnection {
   private searched = 0;
   private checked = REQUEST_LINE.length;
   private lineState = LineState.Start;
+  /** The unfinished header block's complete lines, read as they come (a request that is node:http's is handed over at once). */
+  private lines: HeadReader | null = null;
+  private lineStart = REQUEST_LINE.length;
+  /** Within a Content-Length line's value: 0 not one, 1 before its digits, 2 in them, 3 after (llhttp refuses a bad one at once). */
+  lengthValue = 0;
   /** Answers in request order; a slot is filled when its (possibly asynchronous) answer is ready. */
   private readonly slots: Slot[] = [];
   private first = 0;
@@ -284,55 +375,83 @@ class VerifyConnection {
     this.heldLength = need;
   }
 
-  /** Answers every complete request in `bytes`; returns how many bytes they took. */
+  /**
+   * Answers every complete request in `bytes`; returns how many bytes it used (all of them once the
+   * connection closes). The rest is an unfinished request, or node:http's.
+   *
+   * Every complete request of the read is framed before any is answered: node:http parses a whole
+   * read at once and writes answers only where its parser lets queued work run (parserTicks), so
+   * when it meets bytes it refuses, the answers due since are never written, only its 400. A read
+   * with a request that is node:http's is therefore node:http's from its first byte: it answers the
+   * verify requests before that one itself, exactly when it would have.
+   */
   private parse(bytes: Buffer): number {
     const { answerer, options } = this.wire;
-    let out = '';
+    let count = 0;
     let at = 0;
-    while (at < bytes.length && this.state === State.Reading && !this.handOver && !this.lastQueued) {
-      if (this.slots.length - this.first >= MAX_IN_FLIGHT) {
-        this.blocked = true;
-        this.socket.pause();
-        break;
-      }
-      let head = this.head;
+    let handOver = false;
+    frames: while (at < bytes.length) {
+      // What an earlier read learnt of the unfinished request it left (always at the start).
+      let head = at === 0 ? this.head : null;
+      let bodyStart = at + this.bodyStart;
       if (head === null) {
         // The request line first: anything else goes to node:http without waiting for its headers.
         const prefix = Math.min(bytes.length - at, REQUEST_LINE.length);
         if (bytes.compare(REQUEST_BYTES, 0, prefix, at, at + prefix) !== 0 || options.isClosing()) {
-          this.handOverAt();
-          break;
+          handOver = true;
+          break frames;
         }
         const end = bytes.indexOf('\r\n\r\n', at + Math.max(REQUEST_LINE.length - 2, this.searched));
         if (end < 0) {
           // Node refuses some bytes as soon as they arrive (a bare LF, a control character): so does this.
-          if (bytes.length - at > options.maxHeaderSize || !this.headerPrefix(bytes, at)) this.handOverAt();
+          if (bytes.length - at > options.maxHeaderSize || !this.headerPrefix(bytes, at)) handOver = true;
           else this.searched = Math.max(0, bytes.length - at - 3);
-          break;
+          break frames;
         }
         head = end + 4 - at > options.maxHeaderSize ? null : readHead(bytes.toString('latin1', at + REQUEST_LINE.length, end + 2), options.bodyLimit, this.wire.maxHeaders);
         if (head === null) {
-          this.handOverAt();
-          break;
+          handOver = true;
+          break frames;
         }
-        this.head = head;
-        this.bodyStart = end + 4 - at;
+        bodyStart = end + 4;
         // node:http clears the keep-alive timer once a request's headers are in; requestTimeout governs the body.
         this.headersDone = true;
         this.keepAlive = false;
       }
-      const bodyEnd = at + this.bodyStart + head.length;
-      if (bytes.length < bodyEnd) break;
-      const text = bytes.toString('utf8', at + this.bodyStart, bodyEnd);
+      const bodyEnd = bodyStart + head.length;
+      if (bytes.length < bodyEnd) {
+        this.head = head;
+        this.bodyStart = bodyStart - at;
+        break;
+      }
+      FRAMES.begins[count] = at;
+      FRAMES.starts[count] = bodyStart;
+      FRAMES.ends[count] = bodyEnd;
+      FRAMES.authorizations[count++] = head.authorization;
       at = bodyEnd;
-      this.head = null;
-      this.searched = 0;
-      this.checked = REQUEST_LINE.length;
-      this.lineState = LineState.Start;
+      this.forgetUnfinished();
       this.headersDone = false;
       this.begun = at < bytes.length;
       this.messageStart = this.begun ? this.lastActive : 0;
-      const answer = answerer.answer(text, head.authorization);
+    }
+    if (handOver) {
+      // The whole read is node:http's, replayed as its parser would have met it (handOver below).
+      this.forgetUnfinished();
+      this.handOver = true;
+      this.socket.pause();
+      return 0;
+    }
+    let out = '';
+    for (let i = 0; i < count; i++) {
+      if (this.slots.length - this.first >= MAX_IN_FLIGHT) {
+        // The rest waits in the connection's buffer and is framed again once answers go out.
+        this.blocked = true;
+        this.socket.pause();
+        this.forgetUnfinished();
+        at = FRAMES.begins[i]!;
+        break;
+      }
+      const answer = answerer.answer(bytes.toString('utf8', FRAMES.starts[i], FRAMES.ends[i]), FRAMES.authorizations[i]);
       if (!(answer instanceof Promise) && this.first === this.slots.length) {
         out += wireAnswer(answer, this.wire.server.keepAliveTimeout);
         if (answer.close) {
@@ -346,19 +465,30 @@ class VerifyConnection {
         out = '';
       }
       const slot = this.slots.push({ text: null, close: false }) - 1;
-      if (answer instanceof Promise) void answer.then((a) => this.fill(slot, a));
-      else this.fill(slot, answer);
-      // A closing answer ends the connection: nothing after it is read as a request.
-      if (!(answer instanceof Promise) && answer.close) this.lastQueued = true;
+      if (answer instanceof Promise) {
+        void answer.then((a) => this.fill(slot, a));
+      } else {
+        this.fill(slot, answer);
+        // A closing answer ends the connection: nothing after it is read as a request.
+        if (answer.close) {
+          this.lastQueued = true;
+          return bytes.length;
+        }
+      }
     }
+    FRAMES.authorizations.fill(undefined, 0, count);
     if (out) this.write(out);
     return at;
   }
 
-  /** This request is node:http's: read no more until the answers before it are written. */
-  private handOverAt(): void {
-    this.handOver = true;
-    this.socket.pause();
+  /** What was learnt of an unfinished request: gone once it is complete, or is node:http's. */
+  private forgetUnfinished(): void {
+    this.head = null;
+    this.bodyStart = 0;
+    this.searched = 0;
+    this.checked = this.lineStart = REQUEST_LINE.length;
+    this.lineState = LineState.Start;
+    this.lines = null;
   }
 
   /**
@@ -377,17 +507,32 @@ class VerifyConnection {
           else return false;
           break;
         case LineState.Name:
-          if (c === 0x3a) state = LineState.Value;
-          else if (TCHAR[c] !== 1) return false;
+          if (c === 0x3a) {
+            state = LineState.Value;
+            const name = bytes.toString('latin1', at + this.lineStart, i).toLowerCase();
+            // llhttp checks some of these as soon as it has the name (Transfer-Encoding after a length).
+            if (name === 'transfer-encoding' || name === 'proxy-connection' || name === 'expect' || name === 'upgrade') return false;
+            if (name === 'content-length' && this.lines?.length !== undefined) return false;
+            this.lengthValue = name === 'content-length' ? 1 : 0;
+          } else if (TCHAR[c] !== 1) {
+            return false;
+          }
           break;
         case LineState.Value:
           if (c === 0x0d) state = LineState.Cr;
           else if (c !== 0x09 && (c < 0x20 || c === 0x7f)) return false;
+          else if (this.lengthValue !== 0 && !lengthByte(this, c)) return false;
           break;
-        case LineState.Cr:
+        case LineState.Cr: {
           if (c !== 0x0a) return false;
+          // A complete line: one that makes the request node:http's (a second length, a close) hands it over now.
+          const line = bytes.toString('latin1', at + this.lineStart, i - 1);
+          this.lines ??= new HeadReader();
+          if (!this.lines.line(line, 0, line.indexOf(':'), line.length, this.wire.maxHeaders)) return false;
+          this.lineStart = i + 1 - at;
           state = LineState.Start;
           break;
+        }
         case LineState.LastCr:
           // A CRLF here would have ended the block, found by the caller.
           return false;
@@ -534,6 +679,21 @@ class VerifyConnection {
   }
 }
 
+/** One byte of a Content-Length value as llhttp takes it: spaces and tabs, digits, then spaces only. */
+function lengthByte(conn: { lengthValue: number }, c: number): boolean {
+  const digit = c >= 0x30 && c <= 0x39;
+  switch (conn.lengthValue) {
+    case 1:
+      if (digit) conn.lengthValue = 2;
+      return digit || c === 0x20 || c === 0x09;
+    case 2:
+      if (c === 0x20) conn.lengthValue = 3;
+      return digit || c === 0x20;
+    default:
+      return c === 0x20;
+  }
+}
+
 const enum LineState {
   /** At the start of a header line (or of the empty line that ends the block). */
   Start,
@@ -605,9 +765,8 @@ export class Wire {
     this.forget(conn);
     conn.detach();
     const socket = conn.socket;
-    // The unread bytes go back to the front of the socket's stream, where node:http reads first.
+    // Nothing more is read off the socket until node:http has parsed what was read already.
     socket.pause();
-    if (rest !== null) socket.unshift(rest);
     this.nodeHttp.call(this.server, socket);
     // node:http would still run this connection's keep-alive timer until the next request's headers.
     if (conn.keepAlive && this.keepAliveMs > 0) {
@@ -615,7 +774,43 @@ export class Wire {
       this.keepAliveHandedOver.add(socket);
       socket.once('close', () => this.keepAliveHandedOver.delete(socket));
     }
-    socket.resume();
+    const cuts = rest === null ? [] : parserTicks(rest);
+    const handle = cuts.length === 0 ? null : (socket as unknown as { _handle: { reading?: boolean; readStop?: () => number } | null })._handle;
+    if (handle && typeof handle.readStop === 'function') {
+      // While the parts are replayed nothing more is read off the socket. node:http's parser reads
+      // the handle itself (not through the stream), so the handle stops, marked as reading so that
+      // neither the stream (reading ahead) nor node:http (resuming the socket to read a body) starts
+      // it again; the last part ends that, and node:http's resume starts reading, as its own do.
+      handle.readStop();
+      handle.reading = true;
+      socket.resume = () => socket;
+    }
+    const replay = (from: number, cut: number): void => {
+      if (socket.destroyed) return;
+      if (cut === cuts.length) {
+        if (handle) {
+          handle.reading = false;
+          delete (socket as { resume?: unknown }).resume;
+        }
+        // The last part goes back to the front of the socket's stream, where node:http reads first.
+        if (rest !== null && from < rest.length) socket.unshift(from === 0 ? rest : rest.subarray(from));
+        socket.resume();
+        return;
+      }
+      // A part is parsed now, as one read; the event loop turns before the next (setImmediate runs
+      // after every queued tick and promise), as it does where node's parser calls back.
+      try {
+        socket.emit('data', rest!.subarray(from, cuts[cut]));
+      } catch {
+        // node:http stopped reading (its answers wait for the client): it reads the rest when it resumes.
+        if (handle) handle.reading = false;
+        delete (socket as { resume?: unknown }).resume;
+        socket.unshift(rest!.subarray(from));
+        return;
+      }
+      setImmediate(replay, cuts[cut]!, cut + 1);
+    };
+    replay(0, 0);
   }
 
   forget(conn: VerifyConnection): void {
