@@ -10,7 +10,12 @@
 // and always followed by a sentinel `GET /healthz`. A case ends when the sentinel is answered or the
 // server closes; else, after a silence, the client sends its FIN and the server's answer to that is
 // part of the outcome (a request left waiting, a 400 for a cut-short one).
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKey } from '../src/keys/format.js';
+import { createKey, startServer, world, type TestServer } from './harness.js';
 
 /** What a case may refer to: the app, and keys of each kind verify answers differently. */
 export interface FuzzWorld {
@@ -452,4 +457,37 @@ export async function differences(servers: { wire: FuzzServer; nodeHttp: FuzzSer
   };
   await Promise.all(Array.from({ length: run.concurrency ?? 8 }, worker));
   return found;
+}
+
+/** A server with the wire path and one without, over one store (so ids match), and the world a case refers to. */
+export async function fuzzServers(): Promise<{ wire: TestServer; nodeHttp: TestServer; targets: { wire: FuzzServer; nodeHttp: FuzzServer }; w: FuzzWorld; close(): Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-fuzz-'));
+  const env = { KEYWARD_USAGE_FLUSH_MS: '60000', KEYWARD_SQLITE_SYNC: 'NORMAL' };
+  const wire = await startServer({ listen: true, dataDir, env });
+  const nodeHttp = await startServer({ listen: true, dataDir, env: { ...env, KEYWARD_VERIFY_WIRE: '0' } });
+  const owner = await world(wire);
+  const valid = (await createKey(wire, owner, { ratelimit: null, ownerRatelimit: null })).key;
+  const root = await wire.request('POST', `/v1/workspaces/${owner.workspaceId}/root-keys`, { token: owner.token, body: { name: 'verifier', permissions: ['keys:verify'] } });
+  if (root.status !== 201) throw new Error(`root key: ${root.status} ${root.text}`);
+  return {
+    wire,
+    nodeHttp,
+    targets: { wire: fuzzServer(wire.url, wire.app.server), nodeHttp: fuzzServer(nodeHttp.url, nodeHttp.app.server) },
+    w: { appId: owner.appId, valid, unknown: generateKey('acme', 'live').plaintext, root: root.body.key },
+    async close() {
+      await wire.close();
+      await nodeHttp.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The run the environment asks for: WIRE_FUZZ_SEED, WIRE_FUZZ_CASES, WIRE_FUZZ_CASE (one case, to reproduce a failure). */
+export function fuzzRun(seed: number, cases: number): FuzzRun {
+  const env = process.env;
+  return {
+    seed: env.WIRE_FUZZ_SEED === undefined ? seed : Number(env.WIRE_FUZZ_SEED),
+    cases: env.WIRE_FUZZ_CASES === undefined ? cases : Number(env.WIRE_FUZZ_CASES),
+    only: env.WIRE_FUZZ_CASE === undefined ? undefined : Number(env.WIRE_FUZZ_CASE),
+  };
 }
