@@ -462,7 +462,8 @@ export async function differences(servers: { wire: FuzzServer; nodeHttp: FuzzSer
 /** A server with the wire path and one without, over one store (so ids match), and the world a case refers to. */
 export async function fuzzServers(): Promise<{ wire: TestServer; nodeHttp: TestServer; targets: { wire: FuzzServer; nodeHttp: FuzzServer }; w: FuzzWorld; close(): Promise<void> }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-fuzz-'));
-  const env = { KEYWARD_USAGE_FLUSH_MS: '60000', KEYWARD_SQLITE_SYNC: 'NORMAL' };
+  // KEYWARD_VERIFY_SHARED_READS=0 in the environment runs the wire path without shared reads.
+  const env = { KEYWARD_USAGE_FLUSH_MS: '60000', KEYWARD_SQLITE_SYNC: 'NORMAL', KEYWARD_VERIFY_SHARED_READS: process.env.KEYWARD_VERIFY_SHARED_READS ?? '1' };
   const wire = await startServer({ listen: true, dataDir, env });
   const nodeHttp = await startServer({ listen: true, dataDir, env: { ...env, KEYWARD_VERIFY_WIRE: '0' } });
   const owner = await world(wire);
