@@ -9,7 +9,17 @@
 //   before the runs, as a node that has served the management API has.
 //   env: AB_ROUNDS (4), AB_SECONDS (4), AB_PG=1 (every variant on one PostgreSQL database + Redis),
 //   AB_KEYS (1000: keys in the store; 1,000 of them are verified), AB_SETTLE (1: seconds of
-//   unrecorded load before each run, as every target was paused while the others ran)
+//   unrecorded load before each run, as every target was paused while the others ran),
+//   AB_NODE (the Node binary every target runs on, floor included; default: this one). better-sqlite3
+//   is native: run from a copy of the project installed for that Node, as .ci/run makes them
+//   (~/.cache/keyward-node/<line>/project), e.g. for the shared-reads decision on Node 24:
+//
+//     cd ~/.cache/keyward-node/24/project && AB_ROUNDS=5 AB_NODE=../package/bin/node \
+//       ../package/bin/node bench/ab.mjs shared=dist/main.js plain=dist/main.js,KEYWARD_VERIFY_SHARED_READS=0
+//
+//   Shared reads stay only if `shared` beats `plain` by 10% or more in CPU per request or p99 (the
+//   medians over rounds; both are measured against the same floor runs).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,14 +47,16 @@ fs.mkdirSync(env.KEYWARD_DATA_DIR);
 const { world, sample, pgDb } = await seededStore({ main: path.resolve('dist/main.js'), env, postgres: Boolean(process.env.AB_PG), count: Number(process.env.AB_KEYS ?? 1000) });
 const bodies = verifyBodies(sample, world.appId);
 
-const floor = await startNode(path.resolve('bench/raw.mjs'));
+const NODE = process.env.AB_NODE ? path.resolve(process.env.AB_NODE) : process.execPath;
+console.log(`targets on ${NODE} (${execFileSync(NODE, ['--version']).toString().trim()})`);
+const floor = await startNode(path.resolve('bench/raw.mjs'), {}, [], NODE);
 const nodes = [];
 // Each variant gets its own copy of the store: a paused node must not hold a lock another waits on.
 for (const [i, s] of specs.entries()) {
   const own = path.join(dir, `v${i}`);
   fs.cpSync(env.KEYWARD_DATA_DIR, own, { recursive: true });
   const redisPrefix = pgDb ? { KEYWARD_REDIS_PREFIX: `kwab:${Date.now()}:${i}:` } : {};
-  nodes.push({ ...s, node: await startKeyward(s.script, { ...env, ...redisPrefix, KEYWARD_DATA_DIR: own, ...s.env }, s.args) });
+  nodes.push({ ...s, node: await startKeyward(s.script, { ...env, ...redisPrefix, KEYWARD_DATA_DIR: own, ...s.env }, s.args, NODE) });
 }
 const all = [floor, ...nodes.map((n) => n.node)];
 for (const n of all) pin(n.pid, 0);

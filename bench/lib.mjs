@@ -10,8 +10,9 @@ import { generateKey } from '../dist/keys/format.js';
 import { SERVER_NODE_FLAGS } from '../dist/lib/node-flags.js';
 import { sqlitePath } from '../dist/store/paths.js';
 
-export function startNode(script, env = {}, args = []) {
-  const child = spawn(process.execPath, [...args, script], {
+/** Runs `script` on this Node, or on the Node binary `node` (its native modules must be built for it). */
+export function startNode(script, env = {}, args = [], node = process.execPath) {
+  const child = spawn(node, [...args, script], {
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -35,8 +36,8 @@ export function startNode(script, env = {}, args = []) {
  * A Keyward entry point, started as `npm start` starts it: with the server's Node flags
  * (src/lib/node-flags.ts). BENCH_NODE_FLAGS=0 starts it without them, to measure what they do.
  */
-export function startKeyward(script, env = {}, args = []) {
-  return startNode(script, env, [...(process.env.BENCH_NODE_FLAGS === '0' ? [] : SERVER_NODE_FLAGS), ...args]);
+export function startKeyward(script, env = {}, args = [], node = process.execPath) {
+  return startNode(script, env, [...(process.env.BENCH_NODE_FLAGS === '0' ? [] : SERVER_NODE_FLAGS), ...args], node);
 }
 
 export function stop(child, signal = 'SIGTERM') {

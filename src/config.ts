@@ -73,6 +73,8 @@ export interface Config {
   readonly verifyWire: boolean;
   /** Those connections read into one buffer shared by all (src/http/socket-read.ts), not a Buffer per read. */
   readonly verifySharedReads: boolean;
+  /** On SIGTERM/SIGINT: how long open connections may finish before those left are closed. */
+  readonly shutdownDrainMs: number;
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
@@ -235,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
     verifyWire: env.KEYWARD_VERIFY_WIRE === undefined || flag(env, 'KEYWARD_VERIFY_WIRE'),
     verifySharedReads: env.KEYWARD_VERIFY_SHARED_READS === undefined || flag(env, 'KEYWARD_VERIFY_SHARED_READS'),
+    shutdownDrainMs: int(env, 'KEYWARD_SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
     publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
     sqliteSync: sync,
     warnings: Object.freeze(replacedSettings(env)),

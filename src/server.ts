@@ -53,13 +53,16 @@ async function runPrimary(config: Config): Promise<void> {
   process.on('SIGINT', () => stop('SIGTERM'));
 }
 
-function installShutdown(close: () => Promise<void>, logger: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
+/** What a stuck shutdown is given after the drain (closing the store, the last writes) before the process exits with 1. */
+const AFTER_DRAIN_MS = 5_000;
+
+function installShutdown(close: () => Promise<void>, drainMs: number, logger: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down: draining requests');
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => process.exit(1), drainMs + AFTER_DRAIN_MS);
     force.unref();
     try {
       await close();
@@ -116,9 +119,17 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
   }
   const app = await buildApp(deps.services);
   installShutdown(async () => {
-    await app.close();
+    // node:http's server.close() waits for every connection: idle ones close at once, busy ones
+    // after their answers and keep-alive timer, but one that sent part of a request (or nothing)
+    // keeps it waiting for ever. Those left after the drain are closed.
+    const drain = setTimeout(() => app.server.closeAllConnections(), config.shutdownDrainMs);
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(drain);
+    }
     await deps.close();
-  }, deps.logger);
+  }, config.shutdownDrainMs, deps.logger);
   const address = await app.listen({ port: config.port, host: config.host });
   if (!speaks) return;
   const url = config.publicUrl ?? address.replace('127.0.0.1', 'localhost');

@@ -79,6 +79,8 @@ export interface StartOptions {
   listen?: boolean;
   /** Name resolution for webhook deliveries (names with answers of the test's choosing). */
   resolve?: import('../src/webhooks/sender.js').Resolve;
+  /** Node's HTTP server settings set before it listens (timeouts, connectionsCheckingInterval). */
+  server?: { headersTimeout?: number; requestTimeout?: number; keepAliveTimeout?: number; connectionsCheckingInterval?: number };
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -99,6 +101,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const clock = opts.clock ?? new ManualClock(Date.now());
   const deps = await createDeps(config, { clock, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   const app = await buildApp(deps.services);
+  if (opts.server) Object.assign(app.server, opts.server);
   const address = opts.listen ? await app.listen({ port: 0, host: '127.0.0.1' }) : '';
   if (!opts.listen) await app.ready();
 

@@ -12,8 +12,11 @@ export interface FastPathOptions {
   isClosing: () => boolean;
 }
 
-/** Plain JSON, UTF-8 or no charset; any other media type or charset takes the Fastify route. */
-export const JSON_TYPE = /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i;
+/**
+ * Plain JSON, UTF-8 or no charset; any other media type or charset takes the Fastify route. The
+ * whitespace is HTTP's (space and tab): `\s` would also take NBSP and the other Unicode spaces.
+ */
+export const JSON_TYPE = /^application\/json[ \t]*(?:;[ \t]*charset=(?:utf-8|"utf-8")[ \t]*)?$/i;
 
 /** The response headers of an answer, as the flat name/value list writeHead takes. */
 export function answerHeaders(a: VerifyAnswer): string[] {
