@@ -21,6 +21,8 @@ import { UsageService } from './usage/service.js';
 import { KeyCache, toCachedKey, type IntegrationEntry } from './verify/cache.js';
 import { scopedVerify } from './verify/routes.js';
 import { RootKeyCache } from './verify/scope.js';
+import { ImportedKeys } from './verify/imported.js';
+import { ImportService } from './imports/service.js';
 import type { VerifyDeps } from './verify/verify.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
@@ -66,6 +68,8 @@ export interface Deps {
   nodes: NodeRegistry;
   /** This node's webhook worker (tests drain it explicitly instead of waiting). */
   webhooks: WebhookDispatcher;
+  /** The imported values this node's verify may look up. */
+  imported: ImportedKeys;
   close(): Promise<void>;
 }
 
@@ -106,7 +110,7 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
 }
 
 /** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
+function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -130,6 +134,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
     peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
     firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
+    imported,
     now: () => clock.now(),
   };
 }
@@ -156,6 +161,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
   });
   const listeners = new KeyChangeListeners();
+  const imported = new ImportedKeys((appId) => store.repos.keys.importedValues(appId), logger);
+  /**
+   * importKeys switched (or the app's values changed): this node reads the app's imported values
+   * again, then drops the app's cached keys once more, since a verify between the first drop and the
+   * read may have cached a value the app no longer accepts.
+   */
+  const refreshImports = (appId: string) => imported.refreshApp(appId).then(() => cache.invalidateApp(appId));
   // What a key change invalidates: cached keys and cached root keys (ids never collide: key_ and rk_).
   // An access change also reaches the open change streams, which end when their right does.
   const caches: Invalidatable = {
@@ -164,7 +176,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       rootKeys.invalidate(id);
     },
     invalidateHash: (hash: string) => cache.invalidateHash(hash),
-    invalidateApp: (appId: string) => cache.invalidateApp(appId),
+    invalidateApp: (appId: string) => {
+      cache.invalidateApp(appId);
+      void refreshImports(appId);
+    },
+    importsChanged: (appId: string) => void imported.refreshApp(appId),
     invalidateAccess: (change) => {
       if (change.kind === 'root_key') rootKeys.invalidate(change.target);
       listeners.emitAccess(change);
@@ -202,7 +218,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
   await feed.start();
-  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
+  // After the feed took its place: an import committed from now on reaches this node through it.
+  await imported.loadAll();
+  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay, imported);
 
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
@@ -223,7 +241,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus, outbox),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
-    apps: new AppService(store, clock, bus, outbox),
+    apps: new AppService(store, clock, bus, outbox, refreshImports),
+    imports: new ImportService(store, clock, bus, outbox, imported),
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
@@ -281,7 +300,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     feed,
     nodes,
     webhooks,
+    imported,
     async close() {
+      imported.close();
       await webhooks.close();
       await feed.close();
       await nodes.close();

@@ -19,8 +19,10 @@ export interface AccessChange {
 /** What the bus invalidates: the verify cache implements it. */
 export interface Invalidatable {
   invalidateKey(keyId: string): void;
-  /** Every cached key of an app (its gateway rules changed). */
+  /** Every cached key of an app (its gateway rules or importKeys changed). */
   invalidateApp(appId: string): void;
+  /** Keys were imported into an app (on another node): its imported values are read again. */
+  importsChanged?(appId: string): void;
   invalidateHash(hash: string): void;
   /** A credential's rights changed: cached root keys are dropped, open change streams end or recheck. */
   invalidateAccess?(change: AccessChange): void;

@@ -9,6 +9,7 @@ import { migration as m005 } from './005_nodes.js';
 import { migration as m006 } from './006_gateway_rules.js';
 import { migration as m007 } from './007_webhooks.js';
 import { migration as m008 } from './008_login_addresses.js';
+import { migration as m009 } from './009_key_import.js';
 
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '006_gateway_rules': m006,
   '007_webhooks': m007,
   '008_login_addresses': m008,
+  '009_key_import': m009,
 };
