@@ -272,7 +272,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     expect((await pgNode.deps.services.verify({ key: fresh, appId: w.appId }, undefined)).code).toBe('VALID');
   }, 900_000);
 
-  it('a copy killed half way (SIGKILL) and run again ends with the same tables as one that ran through', async () => {
+  it('a copy killed half way (SIGKILL) and run again ends with the same tables as one that ran through, and copies back into SQLite', async () => {
     const target = await createPgDatabase();
     cleanups.push(() => target.drop());
     const run = (kill: (line: string) => boolean) => new Promise<{ code: number | null; out: string }>((resolve) => {
@@ -314,6 +314,11 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     // Same rows as the copy that ran through: each table's checksum, as that copy computed it.
     const sums = [...resumed.out.matchAll(/^checked (\w+): (\d+) rows, checksum ([0-9a-f]+) matches$/gm)].map((m) => [m[1], Number(m[2]), m[3]]);
     expect(sums).toEqual(first.report.tables.map((t) => [t.table, t.rows, t.checksum]));
+    // And back: PostgreSQL into an embedded store gives the same tables again.
+    const back = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-back-'));
+    cleanups.push(async () => fs.rmSync(back, { recursive: true, force: true }));
+    const home = await copyStore({ dialect: 'postgres', url: target.url }, { dialect: 'sqlite', dataDir: back });
+    expect(home.tables.map((t) => [t.table, t.rows, t.checksum])).toEqual(first.report.tables.map((t) => [t.table, t.rows, t.checksum]));
   }, 900_000);
 
   it('refuses a target that holds data (unless --force), one sealed under another master key, and the source itself', async () => {
