@@ -134,14 +134,14 @@ describe('backup and restore of the embedded store', () => {
     expect(fs.readFileSync(path.join(dataDir, 'keyward.db')).equals(held)).toBe(true);
     // A backup changed after it was made: refused by its manifest's SHA-256.
     const bytes = fs.readFileSync(file);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     fs.writeFileSync(file, bytes);
     const changed = await cli(['restore', file], { KEYWARD_DATA_DIR: empty, KEYWARD_MASTER_KEY: masterKey });
     expect(changed.code).not.toBe(0);
     expect(changed.out).toMatch(/does not match its manifest/);
     expect(listing(empty)).toEqual([]);
     // The master key in the data dir (master.key) is the key restore checks when none is configured.
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     fs.writeFileSync(file, bytes);
     fs.mkdirSync(empty, { recursive: true });
     fs.writeFileSync(path.join(empty, 'master.key'), masterKey + '\n', { mode: 0o600 });
