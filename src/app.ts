@@ -18,6 +18,8 @@ import type { AppService } from './apps/service.js';
 import { keyRoutes } from './keys/routes.js';
 import type { KeyService } from './keys/service.js';
 import { keyChangesRoute } from './keys/changes.js';
+import { importRoutes } from './imports/routes.js';
+import type { ImportService } from './imports/service.js';
 import { usageRoute } from './usage/routes.js';
 import type { UsageService } from './usage/service.js';
 import { verifyRoutes, VerifyBody, type Verifier } from './verify/routes.js';
@@ -64,6 +66,7 @@ export interface AppServices {
   invitations: InvitationService;
   apps: AppService;
   keys: KeyService;
+  imports: ImportService;
   usage: UsageService;
   vault: VaultService;
   webhooks: WebhookService;
@@ -195,6 +198,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(workspaceRoutes(s));
     await scope.register(appRoutes(s));
     await scope.register(keyRoutes(s));
+    await scope.register(importRoutes(s));
     await scope.register(usageRoute(s));
     await scope.register(keyChangesRoute({ ...s, streamRecheckMs: s.http.streamRecheckMs, streamLimits: { session: s.http.streamsPerSession, rootKey: s.http.streamsPerRootKey } }));
     await scope.register(auditRoutes(s));

@@ -23,6 +23,8 @@ import { UsageService } from './usage/service.js';
 import { KeyCache, toCachedKey, type IntegrationEntry } from './verify/cache.js';
 import { scopedVerify } from './verify/routes.js';
 import { RootKeyCache } from './verify/scope.js';
+import { ImportedKeys } from './verify/imported.js';
+import { ImportService } from './imports/service.js';
 import type { VerifyDeps } from './verify/verify.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
@@ -79,6 +81,8 @@ export interface Deps {
   storeGate: StoreGate;
   /** The limiter verify uses (the Redis one, with its circuit, when REDIS_URL is set). */
   limiter: RateLimiter;
+  /** The imported values this node's verify may look up. */
+  imported: ImportedKeys;
   close(): Promise<void>;
 }
 
@@ -163,7 +167,7 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
 }
 
 /** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
+function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -188,6 +192,7 @@ function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCac
     peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
     firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
+    imported,
     now: () => clock.now(),
   };
 }
@@ -219,6 +224,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
   }, config.cacheStaleMs);
   const listeners = new KeyChangeListeners();
+  const imported = new ImportedKeys((appId) => store.repos.keys.importedValues(appId), logger);
+  /**
+   * importKeys switched (or the app's values changed): this node reads the app's imported values
+   * again, then drops the app's cached keys once more, since a verify between the first drop and the
+   * read may have cached a value the app no longer accepts.
+   */
+  const refreshImports = (appId: string) => imported.refreshApp(appId).then(() => cache.invalidateApp(appId));
   // What a key change invalidates: cached keys and cached root keys (ids never collide: key_ and rk_).
   // An access change also reaches the open change streams, which end when their right does.
   const caches: Invalidatable = {
@@ -227,7 +239,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       rootKeys.invalidate(id);
     },
     invalidateHash: (hash: string) => cache.invalidateHash(hash),
-    invalidateApp: (appId: string) => cache.invalidateApp(appId),
+    invalidateApp: (appId: string) => {
+      cache.invalidateApp(appId);
+      void refreshImports(appId);
+    },
+    importsChanged: (appId: string) => void imported.refreshApp(appId),
     invalidateAccess: (change) => {
       if (change.kind === 'root_key') rootKeys.invalidate(change.target);
       listeners.emitAccess(change);
@@ -292,7 +308,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
   await feed.start();
-  const verify = verifyDeps(store, gate, box, cache, limiter, usage, clock, config, replay);
+  // After the feed took its place: an import committed from now on reaches this node through it.
+  await imported.loadAll();
+  const verify = verifyDeps(store, gate, box, cache, limiter, usage, clock, config, replay, imported);
 
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
@@ -313,7 +331,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus, outbox),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
-    apps: new AppService(store, clock, bus, outbox),
+    apps: new AppService(store, clock, bus, outbox, refreshImports),
+    imports: new ImportService(store, clock, bus, outbox, imported),
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
@@ -382,8 +401,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     webhooks,
     storeGate: gate,
     limiter,
+    imported,
     async close() {
       clearInterval(clockSampler);
+      imported.close();
       await webhooks.close();
       await feed.close();
       await nodes.close();

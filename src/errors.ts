@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   PREFIX_TAKEN: { status: 409, title: 'This key prefix is taken' },
   ALREADY_CREATED: { status: 409, title: 'Already created with this Idempotency-Key' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key reused with another request' },
+  IMPORT_NOT_ENABLED: { status: 409, title: 'This app does not accept imported keys' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   MISSING_FORWARDED_REQUEST: { status: 400, title: 'The gateway did not send the original method and URI' },
   MALFORMED_PATH: { status: 400, title: 'The forwarded path has a form routers read differently' },

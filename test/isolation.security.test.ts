@@ -82,6 +82,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.path.endsWith('/root-keys')) return { name: 'sneaky', permissions: ['*'] };
     if (op.path === '/v1/workspaces') return { name: 'mine' };
     if (op.path.endsWith('/keys')) return { name: 'sneaky' };
+    if (op.path.endsWith('/keys/import')) return { keys: [{ key: 'sneaky-imported-value' }] };
     if (op.path.endsWith('/roll')) return {};
     if (op.path.endsWith('/webhooks')) return { url: 'https://hooks.invalid/sneaky', events: ['key.created'] };
     if (op.path === '/v1/webhooks/{webhookId}') return { description: 'sneaky' };

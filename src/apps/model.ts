@@ -6,7 +6,7 @@ import type { AppsTable } from '../store/schema.js';
 import type { AppView, RateLimitSchema } from './schemas.js';
 import type { GatewayRule } from '../gateway/rules.js';
 
-export { AppDefaultsSchema, AppView, KeyPrefix, RateLimitSchema } from './schemas.js';
+export { AppDefaultsSchema, AppView, ImportKeysSetting, KeyPrefix, RateLimitSchema } from './schemas.js';
 
 export interface AppDefaults {
   environment: 'live' | 'test';
@@ -25,6 +25,7 @@ export function appView(row: AppsTable): Static<typeof AppView> {
   return {
     id: row.id, workspaceId: row.workspace_id, name: row.name, keyPrefix: row.key_prefix, defaults: appDefaults(row),
     gatewayRules: parseJson<GatewayRule[]>(row.gateway_rules, []),
+    importKeys: row.import_keys === 1,
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
 }

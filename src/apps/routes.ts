@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { IdOf, withErrors } from '../http/common.js';
 import type { Guard } from '../auth/guard.js';
 import type { Idempotency } from '../http/idempotency.js';
-import { AppDefaultsSchema, AppView, KeyPrefix, appView } from './model.js';
+import { AppDefaultsSchema, AppView, ImportKeysSetting, KeyPrefix, appView } from './model.js';
 import { GatewayRulesSchema } from './schemas.js';
 import type { AppService } from './service.js';
 
@@ -40,6 +40,7 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
         keyPrefix: Type.Optional(KeyPrefix),
         defaults: Type.Optional(AppDefaultsSchema),
         gatewayRules: Type.Optional(GatewayRulesSchema),
+        importKeys: Type.Optional(ImportKeysSetting),
       }, { additionalProperties: false }),
       response: withErrors({ 201: AppView }),
     },
@@ -57,7 +58,7 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
   r.patch('/v1/apps/:appId', {
     schema: {
       tags: ['apps'], summary: 'Rename an app, change its defaults (keys created afterwards) or its gateway rules (at once, on every node)', params: AppParams,
-      body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), keyPrefix: Type.Optional(KeyPrefix), defaults: Type.Optional(AppDefaultsSchema), gatewayRules: Type.Optional(GatewayRulesSchema) }, { additionalProperties: false, minProperties: 1 }),
+      body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), keyPrefix: Type.Optional(KeyPrefix), defaults: Type.Optional(AppDefaultsSchema), gatewayRules: Type.Optional(GatewayRulesSchema), importKeys: Type.Optional(ImportKeysSetting) }, { additionalProperties: false, minProperties: 1 }),
       response: withErrors({ 200: AppView }),
     },
   }, async (req) => {

@@ -19,11 +19,14 @@ export const AppDefaultsSchema = Type.Object({
   ownerRatelimit: Type.Optional(Nullable(RateLimitSchema)),
 }, { additionalProperties: false, description: 'Applied to keys created without these fields' });
 
+export const ImportKeysSetting = Type.Boolean({ description: 'Accept keys imported through POST /v1/apps/{appId}/keys/import, whatever their format, in verify; off again, those outside Keyward\'s format stop verifying on every node' });
+
 export const KeyPrefix = Type.String({ pattern: PREFIX_PATTERN, description: 'Lowercase letters and digits, 2–16 chars, starting with a letter; unique across the instance', examples: ['acme'] });
 
 export const AppView = Type.Object({
   id: Type.String(), workspaceId: Type.String(), name: Type.String(), keyPrefix: Type.String(),
   defaults: Type.Object({ environment: Environment, ratelimit: Nullable(RateLimitSchema), ownerRatelimit: Nullable(RateLimitSchema) }),
   gatewayRules: StoredGatewayRulesSchema,
+  importKeys: Type.Boolean({ description: 'Verify accepts this app\'s imported keys whatever their format (POST /v1/apps/{appId}/keys/import)' }),
   createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }),
 });

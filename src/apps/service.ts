@@ -19,6 +19,7 @@ export interface AppInput {
   keyPrefix?: string | undefined;
   defaults?: Partial<AppDefaults> | undefined;
   gatewayRules?: GatewayRule[] | null | undefined;
+  importKeys?: boolean | undefined;
 }
 
 const PREFIX_MAX = 16;
@@ -31,7 +32,14 @@ function checkPrefix(prefix: string | undefined): void {
 }
 
 export class AppService {
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly bus: InvalidationBus, private readonly outbox: WebhookOutbox) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly bus: InvalidationBus,
+    private readonly outbox: WebhookOutbox,
+    /** Resolves once this node's set of the app's imported values follows its importKeys setting. */
+    private readonly importsChanged: (appId: string) => Promise<void> = async () => {},
+  ) {}
 
   list(workspaceId: string): Promise<AppsTable[]> {
     return this.store.repos.apps.listByWorkspace(workspaceId);
@@ -59,6 +67,7 @@ export class AppService {
         id: newId('app'), workspace_id: workspaceId, name: input.name, key_prefix: prefix,
         defaults: JSON.stringify({ ...DEFAULTS, ...input.defaults }), created_at: now, updated_at: now, deleted_at: null,
         gateway_rules: input.gatewayRules?.length ? JSON.stringify(input.gatewayRules) : null,
+        import_keys: input.importKeys ? 1 : 0,
       };
       try {
         await this.store.transaction(async (r) => {
@@ -85,20 +94,24 @@ export class AppService {
       defaults: JSON.stringify({ ...appDefaults(app), ...input.defaults }),
       updated_at: now,
       gateway_rules: input.gatewayRules === undefined ? app.gateway_rules : input.gatewayRules?.length ? JSON.stringify(input.gatewayRules) : null,
+      import_keys: input.importKeys === undefined ? app.import_keys : input.importKeys ? 1 : 0,
     };
     const rulesChanged = next.gateway_rules !== app.gateway_rules;
+    const importChanged = next.import_keys !== app.import_keys;
     try {
       await this.store.transaction(async (r) => {
-        await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now, gateway_rules: next.gateway_rules });
-        // Rules travel with every cached key of the app: each node drops those, like a key change.
-        if (rulesChanged) await r.changes.record('app', app.id, app.workspace_id, now);
+        await r.apps.update(app.id, { name: next.name, key_prefix: next.key_prefix, defaults: next.defaults, updated_at: now, gateway_rules: next.gateway_rules, import_keys: next.import_keys });
+        // Rules and importKeys travel with every cached key of the app: each node drops those, like
+        // a key change (and reads the app's imported values again).
+        if (rulesChanged || importChanged) await r.changes.record('app', app.id, app.workspace_id, now);
         await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'app.update', targetType: 'app', targetId: app.id, meta: { changes: Object.keys(input), ...diff(appView(app), appView(next)) } }, now);
       });
     } catch (err) {
       if (this.store.isUniqueViolation(err)) throw prefixTaken();
       throw err;
     }
-    if (rulesChanged) this.bus.appChanged(app.id, app.workspace_id);
+    if (rulesChanged || importChanged) this.bus.appChanged(app.id, app.workspace_id);
+    if (importChanged) await this.importsChanged(app.id);
     return next;
   }
 

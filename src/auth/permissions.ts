@@ -1,5 +1,5 @@
 // Management permissions of root keys and what each member role may do.
-export const PERMISSIONS = ['*', 'apps:read', 'apps:write', 'keys:read', 'keys:write', 'keys:verify', 'vault:read', 'vault:write', 'audit:read', 'webhooks:read', 'webhooks:write'] as const;
+export const PERMISSIONS = ['*', 'apps:read', 'apps:write', 'keys:read', 'keys:write', 'keys:verify', 'keys:import', 'vault:read', 'vault:write', 'audit:read', 'webhooks:read', 'webhooks:write'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export type Role = 'owner' | 'admin' | 'member';

@@ -1,4 +1,4 @@
-// The keyward command. Server side: serve, migrate, reencrypt. Client side (over the public API
+// The keyward command. Server side: serve, migrate, reencrypt, backup, restore, store copy. Client side (over the public API
 // with a root key): login, apps, keys, vault — tables for people, --json for scripts.
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,9 @@ import type * as Api from '../api/types.js';
 import { credentials, saveProfile, type Credentials } from './profile.js';
 import { parseDuration, parseLimit, printTable, readStdin, UsageError } from './format.js';
 import { registerGatewayCommand } from './gateway-check.js';
+import { registerImportCommand } from './import.js';
+import { registerBackupCommands } from './backup.js';
+import { registerStoreCommands } from './store-copy.js';
 
 /**
  * Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found,
@@ -127,7 +130,7 @@ apps.command('create <name>').option('--workspace <id>', 'workspace id').option(
   });
 
 // ── keys ──────────────────────────────────────────────────────────────────────
-const keys = program.command('keys').description('keys: generate, list, show, update, enable, disable, roll, revoke');
+const keys = program.command('keys').description('keys: generate, list, show, update, enable, disable, roll, revoke, import');
 appOption(keys.command('generate').description('create a key (its value is printed once)'))
   .option('--name <name>', 'key name', 'cli key')
   .option('--owner <ownerId>', 'your user or customer id')
@@ -247,6 +250,7 @@ keys.command('roll <keyId>').description('give a key a new value (printed once)'
     const rolled = await api.keys.roll(keyId, parseDuration(opts.grace));
     out(rolled, () => process.stdout.write(`rolled ${rolled.name} (${rolled.id}); old value works for ${opts.grace}\n${rolled.secret ? `secret: ${rolled.secret}` : `key: ${rolled.key}`}\n`));
   });
+registerImportCommand(keys, { client: () => client().api, json: () => globals().json === true });
 keys.command('help').description('show help for keys').action(() => keys.outputHelp());
 
 // ── root keys ─────────────────────────────────────────────────────────────────
@@ -377,6 +381,8 @@ appOption(vault.command('rm <name>').description('delete a secret')).action(asyn
   out({ name, deleted: true }, () => process.stdout.write(`deleted ${name}\n`));
 });
 
+registerBackupCommands(program);
+registerStoreCommands(program);
 registerGatewayCommand(program);
 
 function fail(err: unknown): never {

@@ -46,5 +46,6 @@ export function keyView(row: KeysTable, lastUsedOverride?: number): KeyView {
     lastUsedAt: lastUsed > 0 ? iso(lastUsed) : null,
     revokedAt: isoOrNull(row.revoked_at),
     createdBy: row.created_by,
+    imported: row.imported === 1,
   };
 }

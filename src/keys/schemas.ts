@@ -29,7 +29,10 @@ const editable = {
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')], { description: '`revoked` only through DELETE' }),
 };
 
-const optionalAll = <T extends Record<string, import('@sinclair/typebox').TSchema>>(o: T) =>
+/** The fields a key is made of (create, PATCH, import). */
+export const KEY_FIELDS = editable;
+
+export const optionalAll = <T extends Record<string, import('@sinclair/typebox').TSchema>>(o: T) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Type.Optional(v)])) as { [K in keyof T]: import('@sinclair/typebox').TOptional<T[K]> };
 
 const { name: _name, ...rest } = editable;
@@ -67,6 +70,7 @@ export const KeyView = Type.Object({
   lastUsedAt: Nullable(Type.String()),
   revokedAt: Nullable(Type.String()),
   createdBy: Nullable(Type.String()),
+  imported: Type.Boolean({ description: 'Brought in through POST /v1/apps/{appId}/keys/import rather than generated here' }),
 });
 
 export const CreatedKey = Type.Composite([KeyView, Type.Object({

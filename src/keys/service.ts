@@ -123,7 +123,7 @@ export class KeyService {
       owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
       remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
       meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null,
+      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null, imported: 0,
       ...columnsOf(input),
     };
     row.remaining = remaining;

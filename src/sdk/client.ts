@@ -6,6 +6,8 @@ export type NewKey = Api.CreatedKey;
 export type CreateKeyInput = Api.CreateKeyInput;
 export type UpdateKeyInput = Api.UpdateKeyInput;
 export type ListKeysInput = Api.ListKeysParams;
+export type ImportKeyInput = Api.ImportKeyInput;
+export type ImportKeysResult = Api.ImportKeysResult;
 export type App = Api.App;
 export type AppDefaults = Api.AppDefaults;
 export type VerifyInput = Api.VerifyRequest;
@@ -115,9 +117,9 @@ export class KeywardClient {
 
   readonly apps = {
     list: (workspaceId: string) => this.request<{ data: App[] }>('GET', '/v1/apps', undefined, { workspaceId }).then((r) => r.data),
-    create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: AppDefaults }) => this.request<App>('POST', '/v1/apps', input),
+    create: (input: { workspaceId: string; name: string; keyPrefix?: string; defaults?: AppDefaults; importKeys?: boolean }) => this.request<App>('POST', '/v1/apps', input),
     get: (appId: string) => this.request<App>('GET', `/v1/apps/${appId}`),
-    update: (appId: string, input: { name?: string; keyPrefix?: string; defaults?: AppDefaults }) => this.request<App>('PATCH', `/v1/apps/${appId}`, input),
+    update: (appId: string, input: { name?: string; keyPrefix?: string; defaults?: AppDefaults; importKeys?: boolean }) => this.request<App>('PATCH', `/v1/apps/${appId}`, input),
     delete: (appId: string) => this.request<void>('DELETE', `/v1/apps/${appId}`),
   };
 
@@ -128,6 +130,8 @@ export class KeywardClient {
     update: (keyId: string, input: UpdateKeyInput) => this.request<Key>('PATCH', `/v1/keys/${keyId}`, input),
     roll: (keyId: string, gracePeriodMs = 0) => this.request<NewKey>('POST', `/v1/keys/${keyId}/roll`, { gracePeriodMs }),
     revoke: (keyId: string) => this.request<Key>('DELETE', `/v1/keys/${keyId}`),
+    /** Up to 1,000 keys issued elsewhere (plaintext `key` or SHA-256 `hash`); the app needs `importKeys: true`. */
+    import: (appId: string, keys: ImportKeyInput[]) => this.request<ImportKeysResult>('POST', `/v1/apps/${appId}/keys/import`, { keys }),
     usage: (keyId: string, query: { since?: string; until?: string; granularity?: 'minute' | 'hour' | 'day' } = {}) =>
       this.request<{ data: UsageBucket[] }>('GET', `/v1/keys/${keyId}/usage`, undefined, query),
   };

@@ -28,8 +28,10 @@ export type ChangeEvent = KeyChange | AppChange;
 /** What the bus invalidates: the verify cache implements it. */
 export interface Invalidatable {
   invalidateKey(keyId: string): void;
-  /** Every cached key of an app (its gateway rules changed). */
+  /** Every cached key of an app (its gateway rules or importKeys changed). */
   invalidateApp(appId: string): void;
+  /** Keys were imported into an app (on another node): its imported values are read again. */
+  importsChanged?(appId: string): void;
   invalidateHash(hash: string): void;
   /** A credential's rights changed: cached root keys are dropped, open change streams end or recheck. */
   invalidateAccess?(change: AccessChange): void;

@@ -117,6 +117,10 @@ export class ChangeFeed {
       this.emit({ appId: row.target, workspaceId: row.workspace_id });
       return;
     }
+    if (row.kind === 'imports') {
+      this.caches.importsChanged?.(row.target);
+      return;
+    }
     if (row.kind === 'session' || row.kind === 'member' || row.kind === 'root_key') {
       // A credential's rights changed: its open change streams end (or recheck) on this node too.
       this.caches.invalidateAccess?.({ kind: row.kind, target: row.target, workspaceId: row.workspace_id });

@@ -51,6 +51,8 @@ export interface AppsTable {
   deleted_at: number | null;
   /** JSON: [{ methods?, path, permissions }] for /v1/forward-auth; null = none. */
   gateway_rules: string | null;
+  /** 1: verify accepts this app's imported values whatever their format (POST …/keys/import). */
+  import_keys: number;
 }
 
 export interface KeysTable {
@@ -85,6 +87,8 @@ export interface KeysTable {
   usage_low: 'due' | 'sent' | null;
   /** What `remaining` was last set to (without a refill, the 10% of key.usage_low is of this). */
   remaining_base: number | null;
+  /** 1: brought in through POST /v1/apps/{id}/keys/import (its value was not generated here). */
+  imported: number;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -165,9 +169,10 @@ export interface ChangesTable {
   /**
    * `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash),
    * `app` (target = app id), `session` (target = session id, ended), `member` (target = user id:
-   * removed from, or given another role in, workspace_id).
+   * removed from, or given another role in, workspace_id), `imports` (target = app id: keys were
+   * imported into it).
    */
-  kind: 'key' | 'root_key' | 'value' | 'app' | 'session' | 'member';
+  kind: 'key' | 'root_key' | 'value' | 'app' | 'session' | 'member' | 'imports';
   target: string;
   workspace_id: string;
   created_at: number;

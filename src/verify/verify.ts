@@ -10,6 +10,7 @@ import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from 
 import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
 import type { VerifyCode } from './steps.js';
 import type { VerifyScope } from './scope.js';
+import type { ImportedKeys } from './imported.js';
 
 export { hasPermission, resourceAllowed } from './checks.js';
 
@@ -57,6 +58,8 @@ export interface VerifyDeps {
   record(keyId: string, code: VerifyCode, now: number, valid: boolean): void;
   /** True the first time an id is seen within ttlMs (single-use JWT ids), on every node. */
   firstUse(id: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Values imported into apps with importKeys on: the only values outside the format worth a lookup. */
+  imported: Pick<ImportedKeys, 'has' | 'size'>;
   now(): number;
 }
 
@@ -92,6 +95,8 @@ type Found = CacheEntry | VerifyResult;
 
 /** A key can only be found if it is at most this long (the format's own bound, checked by parseKey). */
 const MAX_KEY_LENGTH = 64;
+/** The longest value an app may import (POST /v1/apps/{id}/keys/import). */
+export const MAX_IMPORTED_KEY_LENGTH = 256;
 
 /**
  * Finds the key for a credential, or the verdict that ends verification before the key checks.
@@ -114,15 +119,25 @@ function authenticate(deps: VerifyDeps, input: VerifyInput, scope: VerifyScope, 
       value = cred.value;
     }
   }
-  if (value.length > MAX_KEY_LENGTH) return MALFORMED;
+  const long = value.length > MAX_KEY_LENGTH;
+  if (long && (value.length > MAX_IMPORTED_KEY_LENGTH || deps.imported.size === 0)) return MALFORMED;
   const hash = sha256Hex(value);
   const cached = deps.cache.lookup(hash, now, deps.load);
-  // Only generated values are ever stored, so a value found in the cache is well-formed: the
+  // Only generated and imported values are ever stored, so a value found in the cache is a key: the
   // format and checksum are checked only before the store would be asked (or for a known miss).
-  if (cached) return matchCredential(cached, scope, basicId);
-  if (!parseKey(value)) return MALFORMED;
+  if (cached) return matchCredential(cached, scope, basicId, value);
+  if (long || !parseKey(value)) return importedKey(deps, hash, scope, basicId, now);
   if (cached === null) return NOT_FOUND;
-  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, scope, basicId) : NOT_FOUND));
+  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, scope, basicId, value) : NOT_FOUND));
+}
+
+/**
+ * A value outside Keyward's format: a key only if it was imported into an app in scope that accepts
+ * imported keys (known in memory), else MALFORMED without asking the store.
+ */
+function importedKey(deps: VerifyDeps, hash: string, scope: VerifyScope, basicId: string | undefined, now: number): Found | Promise<Found> {
+  if (!deps.imported.has(hash, scope)) return MALFORMED;
+  return deps.cache.get(hash, now, deps.load).then((entry) => (entry ? matchCredential(entry, scope, basicId, null) : MALFORMED));
 }
 
 /** A key outside the scope is not found, exactly like a key that does not exist. */
@@ -130,10 +145,14 @@ function inScope(key: CachedKey, scope: VerifyScope): boolean {
   return (scope.appId === undefined || key.appId === scope.appId) && (scope.workspaceId === undefined || key.workspaceId === scope.workspaceId);
 }
 
-/** A bearer value must be a bearer key; Basic needs the integration key's own id and secret. */
-function matchCredential(entry: CacheEntry, scope: VerifyScope, basicId: string | undefined): Found {
+/**
+ * A bearer value must be a bearer key; Basic needs the integration key's own id and secret. Outside
+ * the scope, an imported value outside the format is MALFORMED, as it is for every app but its own
+ * (a cached copy must not tell another tenant that it exists).
+ */
+function matchCredential(entry: CacheEntry, scope: VerifyScope, basicId: string | undefined, value: string | null): Found {
   const key = entry.key;
-  if (!inScope(key, scope)) return NOT_FOUND;
+  if (!inScope(key, scope)) return value === null || parseKey(value) ? NOT_FOUND : MALFORMED;
   if (basicId === undefined ? key.kind !== 'bearer' : key.kind !== 'integration' || key.id !== basicId) return NOT_FOUND;
   return entry;
 }

@@ -79,11 +79,14 @@ export class WebhookOutbox {
   }
 
   /**
-   * The same event for many keys of one app (an app deleted), to the endpoints `takers` found,
-   * written a few hundred rows a statement. Each key's `data` is that key as the change wrote it.
+   * The same event for many keys of one app (an app deleted, keys imported), to the endpoints
+   * `takers` found (looked up here when not given), written a few hundred rows a statement. Each
+   * key's `data` is that key as the change wrote it.
    */
-  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number, hooks: readonly Taker[]): Promise<void> {
-    if (hooks.length === 0 || keys.length === 0) return;
+  async keys(r: Repos, type: WebhookEventType, workspaceId: string, appId: string, keys: readonly KeysTable[], now: number, hooks?: readonly Taker[]): Promise<void> {
+    if (keys.length === 0) return;
+    hooks ??= await this.takers(r, workspaceId, appId, type);
+    if (hooks.length === 0) return;
     const events: WebhookEventsTable[] = [];
     const deliveries: NewDelivery[] = [];
     for (const key of keys) {

@@ -11,6 +11,7 @@ import { migration as m007 } from './007_webhooks.js';
 import { migration as m008 } from './008_login_addresses.js';
 import { migration as m009 } from './009_webhook_attempts.js';
 import { migration as m010 } from './010_change_feed_xid.js';
+import { migration as m011 } from './011_key_import.js';
 
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '008_login_addresses': m008,
   '009_webhook_attempts': m009,
   '010_change_feed_xid': m010,
+  '011_key_import': m011,
 };

@@ -23,7 +23,7 @@ export class AppRepo {
     await this.db.insertInto('apps').values(row).execute();
   }
 
-  async update(id: string, changes: Pick<AppsTable, 'name' | 'key_prefix' | 'defaults' | 'updated_at' | 'gateway_rules'>): Promise<void> {
+  async update(id: string, changes: Pick<AppsTable, 'name' | 'key_prefix' | 'defaults' | 'updated_at' | 'gateway_rules' | 'import_keys'>): Promise<void> {
     await this.db.updateTable('apps').set(changes).where('id', '=', id).execute();
   }
 

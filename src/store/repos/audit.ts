@@ -53,6 +53,16 @@ export class AuditRepo {
     }).execute();
   }
 
+  /** Many entries by one actor at once (a key import), in statements of a bounded size. */
+  async recordMany(actor: Actor, entries: readonly AuditEntry[], now: number): Promise<void> {
+    const rows = entries.map((entry) => ({
+      id: newId('audit'), workspace_id: entry.workspaceId, actor_type: actor.type, actor_id: actor.id, action: entry.action,
+      target_type: entry.targetType, target_id: entry.targetId, ip: actor.ip,
+      user_agent: actor.userAgent ? actor.userAgent.slice(0, MAX_USER_AGENT) : null, meta: JSON.stringify(entry.meta ?? {}), created_at: now,
+    }));
+    for (let i = 0; i < rows.length; i += 500) await this.db.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+  }
+
   /** Newest first. */
   async list(workspaceId: string, filters: AuditFilters, page: PageRequest): Promise<PageOf<AuditRow>> {
     let q = this.db.selectFrom('audit_log').where('audit_log.workspace_id', '=', workspaceId);

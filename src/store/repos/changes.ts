@@ -41,6 +41,13 @@ export class ChangeRepo {
     await this.db.insertInto('changes').values({ kind, target, workspace_id: workspaceId, created_at: now }).execute();
   }
 
+  /** One change per target, in statements of a bounded size (the values of a key import). */
+  async recordMany(kind: ChangeKind, targets: readonly string[], workspaceId: string, now: number): Promise<void> {
+    for (let i = 0; i < targets.length; i += 1000) {
+      await this.db.insertInto('changes').values(targets.slice(i, i + 1000).map((target) => ({ kind, target, workspace_id: workspaceId, created_at: now }))).execute();
+    }
+  }
+
   /** Where a node starts following: what committed before now is already what its (empty) cache will load. */
   async start(): Promise<FeedCursor> {
     if (this.postgres) {

@@ -15,6 +15,10 @@ export interface KeyFilters {
   sort?: KeySort | undefined;
 }
 
+/** Values per `IN (…)` list, and key rows per INSERT (about 35 parameters each): well inside SQLite's 32,766. */
+const IN_CHUNK = 500;
+const ROWS_PER_INSERT = 200;
+
 const SORT_COLUMNS = { createdAt: 'created_at', name: 'name', lastUsedAt: 'last_used_at', expiresAt: 'expires_at' } as const;
 
 export type KeyChanges = Partial<Omit<KeysTable, 'id' | 'app_id' | 'workspace_id' | 'kind' | 'created_at'>>;
@@ -162,6 +166,40 @@ export class KeyRepo {
     const values = await this.db.selectFrom('key_hashes').select(['secret_enc', 'expires_at'])
       .where('key_id', '=', id).where('secret_enc', 'is not', null).execute();
     return { key, values: values.map((v) => ({ secret_enc: v.secret_enc!, expires_at: v.expires_at })) };
+  }
+
+  /**
+   * Imported values of apps that accept them (import_keys on, not deleted), every value a key has
+   * had (a rolled one in its grace period, too); of one app when given.
+   */
+  importedValues(appId?: string): Promise<{ hash: string; appId: string; workspaceId: string }[]> {
+    let query = this.db.selectFrom('key_hashes')
+      .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
+      .innerJoin('apps', 'apps.id', 'keys.app_id')
+      .select(['key_hashes.hash as hash', 'keys.app_id as appId', 'keys.workspace_id as workspaceId'])
+      .where('keys.imported', '=', 1).where('apps.import_keys', '=', 1).where('apps.deleted_at', 'is', null);
+    if (appId !== undefined) query = query.where('keys.app_id', '=', appId);
+    return query.execute();
+  }
+
+  /** Which of these values exist, as any key's value (of any app) or as a root key. */
+  async holders(hashes: readonly string[]): Promise<Map<string, { keyId: string; appId: string } | { rootKey: true }>> {
+    const held = new Map<string, { keyId: string; appId: string } | { rootKey: true }>();
+    for (let i = 0; i < hashes.length; i += IN_CHUNK) {
+      const chunk = hashes.slice(i, i + IN_CHUNK);
+      const values = await this.db.selectFrom('key_hashes').innerJoin('keys', 'keys.id', 'key_hashes.key_id')
+        .select(['key_hashes.hash as hash', 'keys.id as keyId', 'keys.app_id as appId']).where('key_hashes.hash', 'in', chunk).execute();
+      for (const v of values) held.set(v.hash, { keyId: v.keyId, appId: v.appId });
+      const roots = await this.db.selectFrom('root_keys').select('hash').where('hash', 'in', chunk).execute();
+      for (const r of roots) held.set(r.hash, { rootKey: true });
+    }
+    return held;
+  }
+
+  /** Many keys with one value each, in statements of a bounded number of parameters. */
+  async insertMany(keys: readonly KeysTable[], values: readonly KeyHashesTable[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += ROWS_PER_INSERT) await this.db.insertInto('keys').values(keys.slice(i, i + ROWS_PER_INSERT)).execute();
+    for (let i = 0; i < values.length; i += ROWS_PER_INSERT * 4) await this.db.insertInto('key_hashes').values(values.slice(i, i + ROWS_PER_INSERT * 4)).execute();
   }
 
   sealedSecrets(): Promise<{ hash: string; key_id: string; secret_enc: string }[]> {

@@ -89,7 +89,7 @@ export function AppKeys({ appId }: { appId: string }) {
                   {list.map((k) => (
                     <tr key={k.id} data-testid={`key-row-${k.id}`}>
                       <td>
-                        <Link to={`/keys/${k.id}`}>{k.name}</Link>{k.kind === 'integration' && <> <Badge tone="blue">integration</Badge></>}
+                        <Link to={`/keys/${k.id}`}>{k.name}</Link>{k.kind === 'integration' && <> <Badge tone="blue">integration</Badge></>}{k.imported && <> <Badge tone="grey">imported</Badge></>}
                         <div className="key-sub"><code>{k.start}…</code> · {k.environment}{k.ownerId && <> · owner {k.ownerId}</>}</div>
                       </td>
                       <td><Badge tone={statusTone(k.status)}>{k.status}</Badge></td>
@@ -109,7 +109,7 @@ export function AppKeys({ appId }: { appId: string }) {
               {list.map((k) => (
                 <li key={k.id} data-testid={`key-card-${k.id}`}>
                   <div className="row" style={{ justifyContent: 'space-between' }}>
-                    <Link to={`/keys/${k.id}`}>{k.name}</Link><Badge tone={statusTone(k.status)}>{k.status}</Badge>
+                    <span><Link to={`/keys/${k.id}`}>{k.name}</Link>{k.imported && <> <Badge tone="grey">imported</Badge></>}</span><Badge tone={statusTone(k.status)}>{k.status}</Badge>
                   </div>
                   <div className="key-sub"><code>{k.start}…</code> · {k.environment}{k.ownerId && <> · owner {k.ownerId}</>}</div>
                   <div className="key-sub">Last used {relative(k.lastUsedAt)} · expires {k.expiresAt ? day(k.expiresAt) : 'never'}</div>

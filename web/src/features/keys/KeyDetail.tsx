@@ -130,7 +130,7 @@ export function KeyDetail({ keyId }: { keyId: string }) {
       <div className="page-head">
         <div>
           <nav className="crumbs" aria-label="Breadcrumb"><Link to="/apps">Apps</Link> / {k && <Link to={`/apps/${k.appId}`}>{app.data?.name ?? 'App'}</Link>} / {k?.name ?? 'key'}</nav>
-          <h1>{k?.name ?? 'Key'} {k && <Badge tone={statusTone(k.status)}>{k.status}</Badge>}</h1>
+          <h1>{k?.name ?? 'Key'} {k && <Badge tone={statusTone(k.status)}>{k.status}</Badge>}{k?.imported && <> <Badge tone="grey">imported</Badge></>}</h1>
           <p><code>{k?.start}…</code> · <span className="mono">{keyId}</span>{k?.revokedAt && <> · revoked {when(k.revokedAt)}</>}</p>
         </div>
         {k && k.status !== 'revoked' && <div className="row">{actions.buttons(k)}</div>}

@@ -12,6 +12,7 @@ const PERMISSIONS: [string, string][] = [
   ['keys:verify', 'verify keys (SDK, middleware, gateways)'],
   ['keys:read', 'read keys and their usage'],
   ['keys:write', 'create, change, roll and revoke keys'],
+  ['keys:import', 'import keys issued elsewhere'],
   ['apps:read', 'read apps'],
   ['apps:write', 'create and change apps'],
   ['vault:read', 'reveal vault secrets'],
