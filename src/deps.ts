@@ -36,6 +36,7 @@ import { WebhookOutbox } from './webhooks/outbox.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { WebhookService } from './webhooks/service.js';
+import { CreditSlices } from './credits/slices.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
@@ -63,6 +64,8 @@ export interface Deps {
   nodes: NodeRegistry;
   /** This node's webhook worker (tests drain it explicitly instead of waiting). */
   webhooks: WebhookDispatcher;
+  /** This node's slices of usage caps (tests read its counts and drain it). */
+  credits: CreditSlices;
   close(): Promise<void>;
 }
 
@@ -102,8 +105,8 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
   return box;
 }
 
-/** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
+/** The verify side of the store: load by hash, integration secrets, usage caps spent from slices. */
+function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: RateLimiter, credits: CreditSlices, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -123,8 +126,7 @@ function verifyDeps(store: Store, box: SecretBox, cache: KeyCache, limiter: Rate
     },
     jwtMaxAgeSec: config.jwtMaxAgeSec,
     limiter,
-    charge: (id, cost, now) => store.repos.keys.charge(id, cost, now),
-    peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
+    credits,
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
     firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
     now: () => clock.now(),
@@ -191,7 +193,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const usage = new UsageRecorder(store.usageSink(), logger, config.usageFlushMs, now);
   usage.start();
   await feed.start();
-  const verify = verifyDeps(store, box, cache, limiter, usage, clock, config, replay);
 
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
@@ -199,6 +200,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const outbox = new WebhookOutbox(wh.maxAttempts, wh.expiryNoticeMs, () => webhooks.kick());
   const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1' }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
+  // Usage caps: units leased to this node in store transactions, spent in memory; a key change
+  // (on any node) gives this node's unspent units of it back.
+  const credits = new CreditSlices(store, nodes.id, outbox, logger, { lifeMs: config.creditLeaseMs, now, liveNodes: () => nodes.live() });
+  bus.onKeyChange((change) => credits.keyChanged(change.keyId));
+  const verify = verifyDeps(store, box, cache, limiter, credits, usage, clock, config, replay);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));
   const services: AppServices = {
@@ -211,7 +217,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     workspaces: new WorkspaceService(store, clock, bus, outbox),
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
     apps: new AppService(store, clock, bus, outbox),
-    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
+    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now())),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
     webhooks: new WebhookService(store, clock, box, wh.allowPrivate, () => webhooks.kick()),
@@ -268,7 +274,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     feed,
     nodes,
     webhooks,
+    credits,
     async close() {
+      // Unspent units go back while the store is still open (and before the webhook worker stops:
+      // the last give-back can write nothing for it, but a lease flushed now might).
+      await credits.close();
       await webhooks.close();
       await feed.close();
       await nodes.close();

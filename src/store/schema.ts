@@ -77,6 +77,8 @@ export interface KeysTable {
   usage_low: 'due' | 'sent' | null;
   /** What `remaining` was last set to (without a refill, the 10% of key.usage_low is of this). */
   remaining_base: number | null;
+  /** The credit period: bumped by each refill and each change of remaining or refill (units of an older one are void). */
+  credit_epoch: number;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -226,6 +228,19 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Units of a key's cap reserved for one node in one credit period (totals over the period). */
+export interface CreditSlicesTable {
+  key_id: string;
+  node_id: string;
+  epoch: number;
+  leased: number;
+  released: number;
+  /** What the node had spent by its last write (it holds leased - released - spent). */
+  spent: number;
+  seq: number;
+  updated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -246,4 +261,5 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  credit_slices: CreditSlicesTable;
 }

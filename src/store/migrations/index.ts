@@ -8,6 +8,7 @@ import { migration as m004 } from './004_change_feed_idempotency.js';
 import { migration as m005 } from './005_nodes.js';
 import { migration as m006 } from './006_gateway_rules.js';
 import { migration as m007 } from './007_webhooks.js';
+import { migration as m008 } from './008_credit_slices.js';
 
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '005_nodes': m005,
   '006_gateway_rules': m006,
   '007_webhooks': m007,
+  '008_credit_slices': m008,
 };
