@@ -73,6 +73,8 @@ interface Slice {
   noRoom: boolean;
   /** The key changed (or sat idle, or the node stops): unspent units go back before any more are spent. */
   giveBack: boolean;
+  /** A write failed without an answer: it may still land, so the store's totals are read again. */
+  unsure: boolean;
 }
 
 type Op =
@@ -93,6 +95,8 @@ interface OpResult {
 const MAX_SLICE = 1 << 20;
 /** A slice that holds nothing and has told the store everything is forgotten after this long unused. */
 const FORGET_MS = 30_000;
+/** Longest a lease asked ahead waits for others to share its transaction. */
+const AHEAD_MS = 20;
 /** How often slices of gone nodes in ended periods are deleted. */
 const PRUNE_MS = 10 * 60_000;
 /** While the store fails, requests that need it are answered 503 at once for this long (doubling). */
@@ -109,6 +113,7 @@ export class CreditSlices {
   /** Slices that want a store write at the next flush. */
   private readonly due = new Set<Slice>();
   private flushScheduled = false;
+  private aheadTimer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
   /** Orders this node's writes (see CreditRepo.reserve). */
   private seq = 0;
@@ -189,7 +194,7 @@ export class CreditSlices {
   private create(keyId: string): Slice {
     const s: Slice = {
       keyId, epoch: -1, periodEnd: Infinity, leased: 0, released: 0, spent: 0, reported: 0, withheld: 0, tokens: 0, storeLeft: 0,
-      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false,
+      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false, unsure: false,
     };
     this.slices.set(keyId, s);
     return s;
@@ -221,12 +226,25 @@ export class CreditSlices {
     // A fair share of what the store had left would be nothing: the next request asks for itself.
     if (s.noRoom || Math.floor(s.storeLeft / (4 * Math.max(1, this.options.liveNodes()))) < 1 || now >= s.periodEnd) return;
     s.ahead = true;
-    this.want(s);
+    this.due.add(s);
+    // Nobody waits on a lease asked ahead: it goes with the next flush, or within AHEAD_MS, so
+    // that the leases of many keys share one transaction (one fsync on the embedded store).
+    if (this.flushScheduled || this.aheadTimer !== undefined || this.closed) return;
+    this.aheadTimer = setTimeout(() => {
+      this.aheadTimer = undefined;
+      this.schedule();
+    }, AHEAD_MS);
   }
 
   private want(s: Slice): void {
     this.due.add(s);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.flushScheduled || this.closed) return;
+    clearTimeout(this.aheadTimer);
+    this.aheadTimer = undefined;
     this.flushScheduled = true;
     // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
     setImmediate(() => {
@@ -240,7 +258,8 @@ export class CreditSlices {
   /** The op a slice wants now, if any; it is marked busy until the op is answered. */
   private opFor(s: Slice, now: number): Op | undefined {
     if (s.busy) return undefined;
-    if (s.giveBack && s.epoch >= 0) {
+    // A slice whose first lease is in doubt has no period yet: the same write reads its totals.
+    if (s.giveBack && (s.epoch >= 0 || s.unsure)) {
       // Everything unspent goes back, and what was spent is reported, in one write.
       const units = s.tokens;
       s.withheld += units;
@@ -309,6 +328,7 @@ export class CreditSlices {
       const error = this.failed(err);
       for (const op of ops) {
         op.slice.busy = false;
+        op.slice.unsure = true;
         // A give-back whose outcome is unknown keeps its units withheld until the next answer tells.
         if (op.kind === 'lease') for (const w of op.waiters) w.reject(error);
         for (const w of op.slice.waiting.splice(0)) w.reject(error);
@@ -339,9 +359,12 @@ export class CreditSlices {
     }
     if (decision.notice) {
       const key = await r.keys.find(s.keyId);
-      // What is left as this node knows it: the store's remaining plus what it will hold.
+      // What is left as this node knows it once the requests this lease serves are answered: the
+      // store's remaining plus what the node will still hold (exact on one node).
       const holds = slice !== undefined && slice.epoch === decision.epoch ? slice.leased - slice.released - (decision.epoch === s.epoch ? s.spent + s.withheld : slice.spent) : 0;
-      if (key) await this.outbox.key(r, 'key.usage_low', { ...key, remaining: decision.remaining + Math.max(0, holds) }, now);
+      let asked = 0;
+      for (const w of op.waiters) asked += w.cost;
+      if (key) await this.outbox.key(r, 'key.usage_low', { ...key, remaining: decision.remaining + Math.max(0, holds - asked) }, now);
     }
     return { uncapped: false, epoch: decision.epoch, periodEnd: decision.periodEnd, storeLeft: decision.remaining, row: slice, granted: decision.grant };
   }
@@ -362,6 +385,7 @@ export class CreditSlices {
   private settle(op: Op, res: OpResult, now: number): void {
     const s = op.slice;
     s.busy = false;
+    s.unsure = false;
     if (op.kind === 'release') {
       s.giveBack = false;
       this.counts.unitsReturned += op.units;
@@ -461,7 +485,7 @@ export class CreditSlices {
       if (now - s.activeAt < this.options.lifeMs) continue;
       // Withheld units of the current period are those of a give-back whose outcome is unknown: the
       // next write learns where they are.
-      if (s.tokens > 0 || s.spent > s.reported || (s.withheld > 0 && now < s.periodEnd)) {
+      if (this.unsettled(s) || (s.withheld > 0 && now < s.periodEnd)) {
         s.size >>= 1;
         s.giveBack = true;
         this.want(s);
@@ -474,25 +498,38 @@ export class CreditSlices {
 
   /** Resolves once no write is queued or on its way. */
   async drain(): Promise<void> {
+    if (this.aheadTimer !== undefined) this.schedule();
     while (this.flushScheduled || this.running.size > 0) {
       if (this.running.size > 0) await Promise.all(this.running);
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
-  /** A clean stop: every unspent unit goes back and this node's empty slices are forgotten. */
+  /** Whether the store does not yet know all of this slice: units to give back, spending to report, a write in doubt. */
+  private unsettled(s: Slice): boolean {
+    return s.unsure || (s.epoch >= 0 && (s.tokens > 0 || s.spent > s.reported));
+  }
+
+  /**
+   * A clean stop: every unspent unit goes back and this node's empty slices are forgotten. A write
+   * in doubt is read back first, so units it reserved are given back too (a few rounds at most).
+   */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    clearTimeout(this.aheadTimer);
     await this.drain();
-    for (const s of this.slices.values()) {
-      if (s.tokens > 0 || s.spent > s.reported) {
-        s.giveBack = true;
-        this.due.add(s);
-      }
-    }
     this.closed = true;
     try {
-      await this.flush();
+      for (let round = 0; round < 3; round++) {
+        for (const s of this.slices.values()) {
+          if (!this.unsettled(s)) continue;
+          s.giveBack = true;
+          this.due.add(s);
+        }
+        if (this.due.size === 0) break;
+        this.retryAt = 0;
+        await this.flush();
+      }
       await this.store.repos.credits.forgetNode(this.nodeId);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'usage caps: unspent units could not be given back at stop; they stay reserved for this node');
