@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AppError, FIXED_DETAIL } from '../errors.js';
 import type { Store } from '../store/db.js';
 import type { Repos } from '../store/repos/index.js';
-import type { SliceRow } from '../store/repos/credits.js';
+import type { CapRowOf, SliceRow } from '../store/repos/credits.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { decideLease, leftNow, periodEnd, type LeaseDecision } from './decide.js';
 
@@ -95,6 +95,10 @@ interface OpResult {
 const MAX_SLICE = 1 << 20;
 /** A slice that holds nothing and has told the store everything is forgotten after this long unused. */
 const FORGET_MS = 30_000;
+/** Lease transactions of one node in flight at most. */
+const MAX_FLUSHES = 2;
+/** Keys one transaction takes at most. */
+const MAX_BATCH = 64;
 /** Longest a lease asked ahead waits for others to share its transaction. */
 const AHEAD_MS = 20;
 /** How often slices of gone nodes in ended periods are deleted. */
@@ -249,9 +253,15 @@ export class CreditSlices {
     // setImmediate runs once this turn's I/O callbacks are done: every request parsed in it is in.
     setImmediate(() => {
       this.flushScheduled = false;
+      // Few transactions at a time: the rest wait for one to finish rather than for a pooled
+      // connection (verify's key loads need those too).
+      if (this.running.size >= MAX_FLUSHES) return;
       const run = this.flush();
       this.running.add(run);
-      void run.finally(() => this.running.delete(run));
+      void run.finally(() => {
+        this.running.delete(run);
+        if (this.due.size > 0) this.schedule();
+      });
     });
   }
 
@@ -301,6 +311,12 @@ export class CreditSlices {
     const now = this.options.now();
     const ops: Op[] = [];
     for (const s of this.due) {
+      if (ops.length === MAX_BATCH) {
+        // The rest go in the next transaction: on the embedded store each statement holds the
+        // event loop, so a transaction is kept short rather than one for a thousand keys.
+        this.schedule();
+        break;
+      }
       const op = this.opFor(s, now);
       if (op === undefined) {
         if (!s.busy) this.due.delete(s);
@@ -320,9 +336,7 @@ export class CreditSlices {
     let results: OpResult[];
     try {
       results = await this.store.transaction(async (r) => {
-        const out: OpResult[] = [];
-        for (const op of ops) out.push(op.kind === 'lease' ? await this.lease(r, op, seq, nodes, now) : await this.release(r, op, seq, now));
-        return out;
+        return this.apply(r, ops, seq, nodes, now);
       });
     } catch (err) {
       const error = this.failed(err);
@@ -340,45 +354,84 @@ export class CreditSlices {
     for (const [i, op] of ops.entries()) this.settle(op, results[i]!, now);
   }
 
-  /** Reads and locks the key, decides the lease, writes it and this node's reservation together. */
-  private async lease(r: Repos, op: Extract<Op, { kind: 'lease' }>, seq: number, nodes: number, now: number): Promise<OpResult> {
-    const s = op.slice;
-    const row = await r.credits.lockCap(s.keyId);
-    const decision: LeaseDecision | null = row === undefined ? null : decideLease(row, { need: op.need, least: op.least, spare: op.spare, nodes }, now);
-    if (row === undefined || decision === null) return { uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: undefined, granted: 0 };
-    if (decision.changed) {
-      await r.credits.setCap(s.keyId, { remaining: decision.remaining, last_refill_at: decision.lastRefillAt, credit_epoch: decision.epoch, usage_low: decision.usageLow });
-    }
-    let slice: SliceRow | undefined;
-    if (decision.grant > 0) {
+  /**
+   * One transaction for every op of a flush, a few statements whatever their number: the keys
+   * read and locked, the leases decided (decide.ts) and written, this node's reservations recorded,
+   * give-backs applied, and key.usage_low written where a lease crossed its line.
+   */
+  private async apply(r: Repos, ops: readonly Op[], seq: number, nodes: number, now: number): Promise<OpResult[]> {
+    const caps = new Map<string, CapRowOf>();
+    for (const row of await r.credits.lockCaps(ops.map((op) => op.slice.keyId))) caps.set(row.id, row);
+    const decisions = new Map<Op, LeaseDecision>();
+    const writes: Parameters<Repos['credits']['setCaps']>[0][number][] = [];
+    const reserve: { keyId: string; epoch: number; units: number; spent: number }[] = [];
+    const read: string[] = [];
+    const giveBack: { keyId: string; epoch: number; units: number }[] = [];
+    const release: { keyId: string; epoch: number; units: number; spent: number }[] = [];
+    for (const op of ops) {
+      const s = op.slice;
+      const row = caps.get(s.keyId);
+      if (op.kind === 'release') {
+        if (op.units > 0 && row !== undefined && row.remaining !== null) giveBack.push({ keyId: s.keyId, epoch: op.epoch, units: op.units });
+        release.push({ keyId: s.keyId, epoch: op.epoch, units: op.units, spent: op.spent });
+        continue;
+      }
+      const d = row === undefined ? null : decideLease(row, { need: op.need, least: op.least, spare: op.spare, nodes }, now);
+      if (d === null) continue;
+      decisions.set(op, d);
+      if (d.changed) writes.push({ id: s.keyId, remaining: d.remaining, last_refill_at: d.lastRefillAt, credit_epoch: d.epoch, usage_low: d.usageLow });
       // What this node reports spent counts only in the period it was spent in.
-      slice = await r.credits.reserve(s.keyId, this.nodeId, decision.epoch, decision.grant, decision.epoch === s.epoch ? op.spent : 0, seq, now);
-      if (slice === undefined) throw new LateWrite('a later write of this node is already stored');
-    } else {
-      slice = await r.credits.slice(s.keyId, this.nodeId);
+      if (d.grant > 0) reserve.push({ keyId: s.keyId, epoch: d.epoch, units: d.grant, spent: d.epoch === s.epoch ? op.spent : 0 });
+      else read.push(s.keyId);
     }
-    if (decision.notice) {
-      const key = await r.keys.find(s.keyId);
-      // What is left as this node knows it once the requests this lease serves are answered: the
-      // store's remaining plus what the node will still hold (exact on one node).
-      const holds = slice !== undefined && slice.epoch === decision.epoch ? slice.leased - slice.released - (decision.epoch === s.epoch ? s.spent + s.withheld : slice.spent) : 0;
-      let asked = 0;
-      for (const w of op.waiters) asked += w.cost;
-      if (key) await this.outbox.key(r, 'key.usage_low', { ...key, remaining: decision.remaining + Math.max(0, holds - asked) }, now);
+    if (writes.length > 0) await r.credits.setCaps(writes);
+    const slices = reserve.length > 0 ? await r.credits.reserve(this.nodeId, reserve, seq, now) : new Map<string, SliceRow>();
+    if (reserve.some((x) => !slices.has(x.keyId))) throw new LateWrite('a later write of this node is already stored');
+    if (giveBack.length > 0) await r.credits.giveBack(giveBack);
+    const released = release.length > 0 ? await r.credits.release(this.nodeId, release, seq, now) : new Map<string, SliceRow>();
+    const missing = release.filter((x) => !released.has(x.keyId)).map((x) => x.keyId);
+    // A release without its row is a slice whose first lease never landed; one whose row is there
+    // but was not updated found a later write of this node.
+    for (const [keyId, row] of await r.credits.slices(this.nodeId, [...read, ...missing])) {
+      if (missing.includes(keyId)) throw new LateWrite('a later write of this node is already stored');
+      slices.set(keyId, row);
     }
-    return { uncapped: false, epoch: decision.epoch, periodEnd: decision.periodEnd, storeLeft: decision.remaining, row: slice, granted: decision.grant };
+    const out: OpResult[] = [];
+    for (const op of ops) {
+      const s = op.slice;
+      const row = caps.get(s.keyId);
+      if (op.kind === 'release') {
+        if (row === undefined || row.remaining === null) {
+          out.push({ uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: released.get(s.keyId), granted: 0 });
+          continue;
+        }
+        const given = op.units > 0 && row.credit_epoch === op.epoch;
+        out.push({ uncapped: false, epoch: row.credit_epoch, periodEnd: periodEnd(row, now), storeLeft: row.remaining + (given ? op.units : 0), row: released.get(s.keyId), granted: 0 });
+        continue;
+      }
+      const d = decisions.get(op);
+      if (d === undefined) {
+        out.push({ uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: undefined, granted: 0 });
+        continue;
+      }
+      const slice = slices.get(s.keyId);
+      if (d.notice) await this.notice(r, op, d, slice, now);
+      out.push({ uncapped: false, epoch: d.epoch, periodEnd: d.periodEnd, storeLeft: d.remaining, row: slice, granted: d.grant });
+    }
+    return out;
   }
 
-  /** Unspent units back into the key (if still in their period) and what was spent, recorded. */
-  private async release(r: Repos, op: Extract<Op, { kind: 'release' }>, seq: number, now: number): Promise<OpResult> {
+  /** key.usage_low, in the transaction of the lease that crossed the line (once per period: decide.ts). */
+  private async notice(r: Repos, op: Extract<Op, { kind: 'lease' }>, d: LeaseDecision, slice: SliceRow | undefined, now: number): Promise<void> {
     const s = op.slice;
-    const row = await r.credits.lockCap(s.keyId);
-    if (op.units > 0 && row !== undefined && row.remaining !== null) await r.credits.giveBack(s.keyId, op.epoch, op.units);
-    const slice = await r.credits.release(s.keyId, this.nodeId, op.epoch, op.units, op.spent, seq, now);
-    if (slice === undefined && (await r.credits.slice(s.keyId, this.nodeId)) !== undefined) throw new LateWrite('a later write of this node is already stored');
-    if (row === undefined || row.remaining === null) return { uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: slice, granted: 0 };
-    const given = op.units > 0 && row.credit_epoch === op.epoch;
-    return { uncapped: false, epoch: row.credit_epoch, periodEnd: periodEnd(row, now), storeLeft: (row.remaining) + (given ? op.units : 0), row: slice, granted: 0 };
+    const key = await r.keys.find(s.keyId);
+    if (!key) return;
+    // What is left as this node knows it once the requests this lease serves are answered: the
+    // store's remaining plus what the node will still hold (exact on one node).
+    const holds = slice !== undefined && slice.epoch === d.epoch ? slice.leased - slice.released - (d.epoch === s.epoch ? s.spent + s.withheld : slice.spent) : 0;
+    let asked = 0;
+    for (const w of op.waiters) asked += w.cost;
+    await this.outbox.key(r, 'key.usage_low', { ...key, remaining: d.remaining + Math.max(0, holds - asked) }, now);
   }
 
   /** An answered op: the slice takes the store's word, then serves whoever waits, in order. */
@@ -528,7 +581,11 @@ export class CreditSlices {
         }
         if (this.due.size === 0) break;
         this.retryAt = 0;
-        await this.flush();
+        // A transaction takes MAX_BATCH keys: as many as it takes, while each makes progress.
+        for (let left = this.due.size; left > 0; left = this.due.size) {
+          await this.flush();
+          if (this.due.size >= left) break;
+        }
       }
       await this.store.repos.credits.forgetNode(this.nodeId);
     } catch (err) {
