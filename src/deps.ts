@@ -204,6 +204,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // (on any node) gives this node's unspent units of it back.
   const credits = new CreditSlices(store, nodes.id, outbox, logger, { lifeMs: config.creditLeaseMs, now, liveNodes: () => nodes.live() });
   bus.onKeyChange((change) => credits.keyChanged(change.keyId));
+  metrics.watchCredits(() => credits.stats());
   const verify = verifyDeps(store, box, cache, limiter, credits, usage, clock, config, replay);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters), new PasswordHasher(config.passwordCost));

@@ -14,6 +14,19 @@ export interface Metrics {
   webhookAttempts: Counter<'outcome'>;
   /** Shared limits' own counters, read at scrape time (the Redis limiter registers them). */
   watchSharedLimits(read: () => SharedLimitStats): void;
+  /** Usage caps' own counters, read at scrape time (src/credits/slices.ts registers them). */
+  watchCredits(read: () => CreditStats): void;
+}
+
+export interface CreditStats {
+  /** Capped verifies decided from units in hand, and those that waited for the store. */
+  fromSlice: number;
+  waited: number;
+  /** Store transactions (leases and give-backs), and those that failed. */
+  writes: number;
+  failures: number;
+  /** Units of caps this node holds, unspent. */
+  held: number;
 }
 
 export interface SharedLimitStats {
@@ -66,10 +79,40 @@ export function createMetrics(): Metrics {
       if (sharedLimits) this.set(sharedLimits().tokensHeld);
     },
   });
+  let credits: (() => CreditStats) | undefined;
+  new Counter({
+    name: 'keyward_credit_decisions_total', help: 'Capped verifies by how their units were found (slice: in hand; store: waited for a lease)', labelNames: ['via'], registers: [registry],
+    collect() {
+      if (!credits) return;
+      const s = credits();
+      this.reset();
+      this.inc({ via: 'slice' }, s.fromSlice);
+      this.inc({ via: 'store' }, s.waited);
+    },
+  });
+  new Counter({
+    name: 'keyward_credit_store_writes_total', help: 'Usage-cap lease and give-back transactions by outcome', labelNames: ['outcome'], registers: [registry],
+    collect() {
+      if (!credits) return;
+      const s = credits();
+      this.reset();
+      this.inc({ outcome: 'ok' }, s.writes - s.failures);
+      this.inc({ outcome: 'failed' }, s.failures);
+    },
+  });
+  new Gauge({
+    name: 'keyward_credit_units_held', help: 'Units of usage caps leased to this node and not yet spent', registers: [registry],
+    collect() {
+      if (credits) this.set(credits().held);
+    },
+  });
   return {
     registry,
     watchSharedLimits: (read) => {
       sharedLimits = read;
+    },
+    watchCredits: (read) => {
+      credits = read;
     },
     countVerdict: (code) => {
       verdicts[CODE_INDEX[code]]!++;

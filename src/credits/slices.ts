@@ -128,7 +128,7 @@ export class CreditSlices {
   private lastPrune = 0;
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
-  private counts = { fromSlice: 0, waited: 0, writes: 0, leases: 0, unitsLeased: 0, unitsReturned: 0 };
+  private counts = { fromSlice: 0, waited: 0, writes: 0, failures: 0, leases: 0, unitsLeased: 0, unitsReturned: 0 };
 
   constructor(
     private readonly store: Store,
@@ -189,7 +189,7 @@ export class CreditSlices {
     this.want(s);
   }
 
-  stats(): { slices: number; held: number; fromSlice: number; waited: number; writes: number; leases: number; unitsLeased: number; unitsReturned: number } {
+  stats(): { slices: number; held: number; fromSlice: number; waited: number; writes: number; failures: number; leases: number; unitsLeased: number; unitsReturned: number } {
     let held = 0;
     for (const s of this.slices.values()) held += s.tokens + s.withheld;
     return { slices: this.slices.size, held, ...this.counts };
@@ -339,6 +339,7 @@ export class CreditSlices {
         return this.apply(r, ops, seq, nodes, now);
       });
     } catch (err) {
+      this.counts.failures++;
       const error = this.failed(err);
       for (const op of ops) {
         op.slice.busy = false;
