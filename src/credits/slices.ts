@@ -5,23 +5,11 @@
 import type { Logger } from 'pino';
 import { AppError, FIXED_DETAIL } from '../errors.js';
 import type { Store } from '../store/db.js';
-import type { Repos } from '../store/repos/index.js';
-import type { CapRowOf, SliceRow } from '../store/repos/credits.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
-import { decideLease, leftNow, periodEnd, type LeaseDecision } from './decide.js';
+import { leftNow } from './decide.js';
+import { applyOps, LateWrite, type CapAnswer, type Op, type OpResult, type Slice, type Waiter } from './lease.js';
 
-/** A refusal: the cap cannot pay for this call; `remaining` is what this node knows is left. */
-export interface CapExceeded {
-  readonly exceeded: true;
-  readonly remaining: number;
-}
-
-/**
- * What a capped call gets: the units left after it (the store's remaining as this node last saw it
- * plus the units this node holds: exact on one node), a refusal, or null when the key turned out to
- * have no cap (it was changed meanwhile).
- */
-export type CapAnswer = number | CapExceeded | null;
+export type { CapAnswer, CapExceeded } from './lease.js';
 
 export interface CreditOptions {
   /** How long unspent units may sit on a node before they go back; also the pace a slice is sized to. */
@@ -30,65 +18,6 @@ export interface CreditOptions {
   now: () => number;
   /** Live nodes sharing the store (the heartbeat's count). */
   liveNodes: () => number;
-}
-
-interface Waiter {
-  cost: number;
-  resolve: (answer: CapAnswer) => void;
-  reject: (err: unknown) => void;
-}
-
-/** One key's units on this node, in one credit period (`epoch`). */
-interface Slice {
-  readonly keyId: string;
-  /** -1 until the store has answered once. */
-  epoch: number;
-  /** The period's end (Infinity without a refill): from then on its units are void. */
-  periodEnd: number;
-  /** The store's totals for this node in `epoch`, as of the last answer. */
-  leased: number;
-  released: number;
-  /** Spent here in `epoch`; and how much of it the store has been told. */
-  spent: number;
-  reported: number;
-  /** Units this node will not spend: of an ended period, or being given back. */
-  withheld: number;
-  /** leased - released - spent - withheld: spendable now. */
-  tokens: number;
-  /** keys.remaining as the last answer had it. */
-  storeLeft: number;
-  /** Spare units the next lease asks for (sized to the key's pace). */
-  size: number;
-  /** Asked ahead at or below this many tokens. */
-  low: number;
-  grantedAt: number;
-  activeAt: number;
-  /** Requests waiting for units, in arrival order. */
-  waiting: Waiter[];
-  /** A store write for this key is on its way. */
-  busy: boolean;
-  /** A lease is wanted ahead of need. */
-  ahead: boolean;
-  /** The last lease asked ahead got nothing: the next asks only when a request needs it. */
-  noRoom: boolean;
-  /** The key changed (or sat idle, or the node stops): unspent units go back before any more are spent. */
-  giveBack: boolean;
-  /** A write failed without an answer: it may still land, so the store's totals are read again. */
-  unsure: boolean;
-}
-
-type Op =
-  | { kind: 'lease'; slice: Slice; need: number; least: number; spare: number; waiters: Waiter[]; spent: number }
-  | { kind: 'release'; slice: Slice; epoch: number; units: number; spent: number };
-
-interface OpResult {
-  /** The key has no cap (any more), or is gone. */
-  uncapped: boolean;
-  epoch: number;
-  periodEnd: number;
-  storeLeft: number;
-  row: SliceRow | undefined;
-  granted: number;
 }
 
 /** The most spare units one lease asks for. */
@@ -106,9 +35,6 @@ const PRUNE_MS = 10 * 60_000;
 /** While the store fails, requests that need it are answered 503 at once for this long (doubling). */
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 4000;
-
-/** A write that found a later write of this node already stored: rolled back, nothing changed. */
-class LateWrite extends Error {}
 
 const unavailable = () => new AppError('SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable, { retryAfterSec: 1 });
 
@@ -160,10 +86,12 @@ export class CreditSlices {
   }
 
   /** Whether `cost` units are there, spending none (dry runs, cost 0). */
-  peek(keyId: string, cost: number, now: number): CapAnswer | Promise<CapAnswer> {
+  peek(keyId: string, cost: number, now: number, tries = 3): CapAnswer | Promise<CapAnswer> {
     const s = this.slices.get(keyId);
     if (s !== undefined && s.epoch >= 0 && s.tokens >= cost && !s.giveBack && now < s.periodEnd) return s.storeLeft + s.tokens;
     this.refuseWhileDown();
+    // A lease on its way has moved units out of the store that are not in hand yet: read after it.
+    if (s?.busy === true && tries > 0) return Promise.all(this.running).then(() => this.peek(keyId, cost, now, tries - 1));
     return this.store.repos.credits.readCap(keyId).then((row) => {
       if (row === undefined) return null;
       const left = leftNow(row, now);
@@ -336,7 +264,7 @@ export class CreditSlices {
     let results: OpResult[];
     try {
       results = await this.store.transaction(async (r) => {
-        return this.apply(r, ops, seq, nodes, now);
+        return applyOps(r, ops, { nodeId: this.nodeId, outbox: this.outbox, seq, nodes, now });
       });
     } catch (err) {
       this.counts.failures++;
@@ -353,86 +281,6 @@ export class CreditSlices {
     this.retryAt = 0;
     this.backoffMs = 0;
     for (const [i, op] of ops.entries()) this.settle(op, results[i]!, now);
-  }
-
-  /**
-   * One transaction for every op of a flush, a few statements whatever their number: the keys
-   * read and locked, the leases decided (decide.ts) and written, this node's reservations recorded,
-   * give-backs applied, and key.usage_low written where a lease crossed its line.
-   */
-  private async apply(r: Repos, ops: readonly Op[], seq: number, nodes: number, now: number): Promise<OpResult[]> {
-    const caps = new Map<string, CapRowOf>();
-    for (const row of await r.credits.lockCaps(ops.map((op) => op.slice.keyId))) caps.set(row.id, row);
-    const decisions = new Map<Op, LeaseDecision>();
-    const writes: Parameters<Repos['credits']['setCaps']>[0][number][] = [];
-    const reserve: { keyId: string; epoch: number; units: number; spent: number }[] = [];
-    const read: string[] = [];
-    const giveBack: { keyId: string; epoch: number; units: number }[] = [];
-    const release: { keyId: string; epoch: number; units: number; spent: number }[] = [];
-    for (const op of ops) {
-      const s = op.slice;
-      const row = caps.get(s.keyId);
-      if (op.kind === 'release') {
-        if (op.units > 0 && row !== undefined && row.remaining !== null) giveBack.push({ keyId: s.keyId, epoch: op.epoch, units: op.units });
-        release.push({ keyId: s.keyId, epoch: op.epoch, units: op.units, spent: op.spent });
-        continue;
-      }
-      const d = row === undefined ? null : decideLease(row, { need: op.need, least: op.least, spare: op.spare, nodes }, now);
-      if (d === null) continue;
-      decisions.set(op, d);
-      if (d.changed) writes.push({ id: s.keyId, remaining: d.remaining, last_refill_at: d.lastRefillAt, credit_epoch: d.epoch, usage_low: d.usageLow });
-      // What this node reports spent counts only in the period it was spent in.
-      if (d.grant > 0) reserve.push({ keyId: s.keyId, epoch: d.epoch, units: d.grant, spent: d.epoch === s.epoch ? op.spent : 0 });
-      else read.push(s.keyId);
-    }
-    if (writes.length > 0) await r.credits.setCaps(writes);
-    const slices = reserve.length > 0 ? await r.credits.reserve(this.nodeId, reserve, seq, now) : new Map<string, SliceRow>();
-    if (reserve.some((x) => !slices.has(x.keyId))) throw new LateWrite('a later write of this node is already stored');
-    if (giveBack.length > 0) await r.credits.giveBack(giveBack);
-    const released = release.length > 0 ? await r.credits.release(this.nodeId, release, seq, now) : new Map<string, SliceRow>();
-    const missing = release.filter((x) => !released.has(x.keyId)).map((x) => x.keyId);
-    // A release without its row is a slice whose first lease never landed; one whose row is there
-    // but was not updated found a later write of this node.
-    for (const [keyId, row] of await r.credits.slices(this.nodeId, [...read, ...missing])) {
-      if (missing.includes(keyId)) throw new LateWrite('a later write of this node is already stored');
-      slices.set(keyId, row);
-    }
-    const out: OpResult[] = [];
-    for (const op of ops) {
-      const s = op.slice;
-      const row = caps.get(s.keyId);
-      if (op.kind === 'release') {
-        if (row === undefined || row.remaining === null) {
-          out.push({ uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: released.get(s.keyId), granted: 0 });
-          continue;
-        }
-        const given = op.units > 0 && row.credit_epoch === op.epoch;
-        out.push({ uncapped: false, epoch: row.credit_epoch, periodEnd: periodEnd(row, now), storeLeft: row.remaining + (given ? op.units : 0), row: released.get(s.keyId), granted: 0 });
-        continue;
-      }
-      const d = decisions.get(op);
-      if (d === undefined) {
-        out.push({ uncapped: true, epoch: -1, periodEnd: Infinity, storeLeft: 0, row: undefined, granted: 0 });
-        continue;
-      }
-      const slice = slices.get(s.keyId);
-      if (d.notice) await this.notice(r, op, d, slice, now);
-      out.push({ uncapped: false, epoch: d.epoch, periodEnd: d.periodEnd, storeLeft: d.remaining, row: slice, granted: d.grant });
-    }
-    return out;
-  }
-
-  /** key.usage_low, in the transaction of the lease that crossed the line (once per period: decide.ts). */
-  private async notice(r: Repos, op: Extract<Op, { kind: 'lease' }>, d: LeaseDecision, slice: SliceRow | undefined, now: number): Promise<void> {
-    const s = op.slice;
-    const key = await r.keys.find(s.keyId);
-    if (!key) return;
-    // What is left as this node knows it once the requests this lease serves are answered: the
-    // store's remaining plus what the node will still hold (exact on one node).
-    const holds = slice !== undefined && slice.epoch === d.epoch ? slice.leased - slice.released - (d.epoch === s.epoch ? s.spent + s.withheld : slice.spent) : 0;
-    let asked = 0;
-    for (const w of op.waiters) asked += w.cost;
-    await this.outbox.key(r, 'key.usage_low', { ...key, remaining: d.remaining + Math.max(0, holds - asked) }, now);
   }
 
   /** An answered op: the slice takes the store's word, then serves whoever waits, in order. */
