@@ -245,12 +245,10 @@ export class CreditSlices {
         this.schedule();
         break;
       }
-      const op = this.opFor(s, now);
-      if (op === undefined) {
-        if (!s.busy) this.due.delete(s);
-        continue;
-      }
+      // A busy slice leaves the list too: its answer (settle) asks again if it still wants a write.
       this.due.delete(s);
+      const op = this.opFor(s, now);
+      if (op === undefined) continue;
       s.busy = true;
       s.ahead = false;
       ops.push(op);

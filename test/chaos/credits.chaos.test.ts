@@ -12,7 +12,7 @@ import pg from 'pg';
 import SQLite from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKey, createPgDatabase, DIALECTS, startServer, world } from '../harness.js';
-import { call, startProcess, type Proc } from '../process.js';
+import { startProcess, type Proc } from '../process.js';
 import { startTcpProxy } from '../tcp-proxy.js';
 import { sqlitePath } from '../../src/store/paths.js';
 
@@ -25,9 +25,15 @@ afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A management call on a connection of its own (see verifyOn). */
+async function callFresh(url: string, method: string, urlPath: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + urlPath, { method, headers: { 'content-type': 'application/json', connection: 'close', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
 async function bootstrap(url: string): Promise<{ token: string; appId: string }> {
-  const setup = await call(url, 'POST', '/v1/setup', { email: 'ops@example.com', password: 'correct horse battery', workspaceName: 'Credits' });
-  const app = await call(url, 'POST', '/v1/apps', { workspaceId: setup.body.workspaces[0].id, name: 'Metered API', keyPrefix: 'meter' }, setup.body.token);
+  const setup = await callFresh(url, 'POST', '/v1/setup', { email: 'ops@example.com', password: 'correct horse battery', workspaceName: 'Credits' });
+  const app = await callFresh(url, 'POST', '/v1/apps', { workspaceId: setup.body.workspaces[0].id, name: 'Metered API', keyPrefix: 'meter' }, setup.body.token);
   return { token: setup.body.token, appId: app.body.id };
 }
 
@@ -45,11 +51,18 @@ async function verifyOn(url: string, key: string, appId: string): Promise<string
   }
 }
 
-/** Asks a node until it refuses: the VALIDs it gave. */
+/**
+ * Asks a node until it refuses: the VALIDs it gave. A 503 (the store slower than its timeout, on a
+ * busy machine) is no verdict and charges nothing: asked again.
+ */
 async function untilRefused(url: string, key: string, appId: string): Promise<number> {
   let valid = 0;
   for (;;) {
     const code = await verifyOn(url, key, appId);
+    if (code === 'HTTP 503') {
+      await sleep(100);
+      continue;
+    }
     if (code !== 'VALID') {
       expect(code).toBe('USAGE_EXCEEDED');
       return valid;
@@ -94,8 +107,8 @@ describe.runIf(cluster)('usage caps on 3 nodes (PostgreSQL + Redis)', () => {
     try {
       for (let i = 0; i < 3; i++) nodes.push(await startProcess({ DATABASE_URL: db.url, REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwcr:${randomBytes(4).toString('hex')}:`, KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: MASTER_KEY }));
       const w = await bootstrap(nodes[0]!.url);
-      const full = (await call(nodes[0]!.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'full', remaining: 1000, ownerRatelimit: null }, w.token)).body;
-      const part = (await call(nodes[0]!.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'part', remaining: 100_000, ownerRatelimit: null }, w.token)).body;
+      const full = (await callFresh(nodes[0]!.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'full', remaining: 1000, ownerRatelimit: null }, w.token)).body;
+      const part = (await callFresh(nodes[0]!.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'part', remaining: 100_000, ownerRatelimit: null }, w.token)).body;
 
       const codes: string[] = [];
       let next = 0;
@@ -106,17 +119,19 @@ describe.runIf(cluster)('usage caps on 3 nodes (PostgreSQL + Redis)', () => {
         }
       }));
       let valid = codes.filter((c) => c === 'VALID').length;
-      expect(codes.filter((c) => c !== 'VALID' && c !== 'USAGE_EXCEEDED')).toEqual([]);
+      // A 503 is no verdict and charges nothing (a lease that timed out on a busy store).
+      expect(codes.filter((c) => c !== 'VALID' && c !== 'USAGE_EXCEEDED' && c !== 'HTTP 503')).toEqual([]);
       expect(valid).toBeLessThanOrEqual(1000);
       for (const n of nodes) valid += await untilRefused(n.url, full.key, w.appId);
       expect(valid).toBe(1000);
 
       // A key part-spent on every node: its units go back on a clean stop.
       const partCodes = await Promise.all(Array.from({ length: 900 }, (_, i) => verifyOn(nodes[i % 3]!.url, part.key, w.appId)));
-      expect(new Set(partCodes)).toEqual(new Set(['VALID']));
-      expect((await pgState(db.url, part.id)).remaining).toBeLessThan(100_000 - 900);
+      expect(partCodes.filter((c) => c !== 'VALID' && c !== 'HTTP 503')).toEqual([]);
+      const partValid = partCodes.filter((c) => c === 'VALID').length;
+      expect((await pgState(db.url, part.id)).remaining).toBeLessThan(100_000 - partValid);
       for (const n of nodes) expect(await n.kill('SIGTERM')).toBe(0);
-      expect(await pgState(db.url, part.id)).toEqual({ remaining: 100_000 - 900, held: 0 });
+      expect(await pgState(db.url, part.id)).toEqual({ remaining: 100_000 - partValid, held: 0 });
       expect(await pgState(db.url, full.id)).toEqual({ remaining: 0, held: 0 });
     } finally {
       await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
@@ -131,7 +146,7 @@ describe.runIf(cluster)('usage caps on 3 nodes (PostgreSQL + Redis)', () => {
     let valid = 0;
     try {
       const w = await bootstrap(node.url);
-      const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'c', remaining: 300, ownerRatelimit: null }, w.token)).body;
+      const k = (await callFresh(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'c', remaining: 300, ownerRatelimit: null }, w.token)).body;
       keyId = k.id;
       const once = async () => {
         const res = await fetch(`${node.url}/v1/keys/verify`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ key: k.key, appId: w.appId }) });
@@ -140,7 +155,7 @@ describe.runIf(cluster)('usage caps on 3 nodes (PostgreSQL + Redis)', () => {
       const codes = await Promise.all(Array.from({ length: 600 }, once));
       valid = codes.filter((c) => c === 'VALID').length;
       expect(valid).toBeLessThanOrEqual(300);
-      expect(codes.filter((c) => c !== 'VALID' && c !== 'USAGE_EXCEEDED')).toEqual([]);
+      expect(codes.filter((c) => c !== 'VALID' && c !== 'USAGE_EXCEEDED' && c !== 'SERVICE_UNAVAILABLE')).toEqual([]);
       // A worker may still hold units the other was refused for: they are spent by its next
       // requests or go back after 300 ms unused, so the whole cap is admitted in the end, never more.
       const seen: string[] = [];
@@ -170,7 +185,7 @@ async function killLoop(start: () => Promise<Proc>, state: (keyId: string) => Pr
   let node = await start();
   const w = await bootstrap(node.url);
   const cap = 5000;
-  const k = (await call(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'killed', remaining: cap, ownerRatelimit: null }, w.token)).body;
+  const k = (await callFresh(node.url, 'POST', `/v1/apps/${w.appId}/keys`, { name: 'killed', remaining: cap, ownerRatelimit: null }, w.token)).body;
   let seen = 0;
   try {
     for (let round = 0; round < rounds; round++) {
@@ -181,7 +196,7 @@ async function killLoop(start: () => Promise<Proc>, state: (keyId: string) => Pr
           const code = await verifyOn(node.url, k.key, w.appId);
           if (code === 'VALID') seen++;
           else if (code.startsWith('LOST')) return;
-          else expect(code).toBe('USAGE_EXCEEDED');
+          else expect(['USAGE_EXCEEDED', 'HTTP 503']).toContain(code);
         }
       }));
       // Killed once it has answered some from its slice (and holds more).
