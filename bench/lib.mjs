@@ -79,7 +79,7 @@ const FULL_CHECKS = {
  * Owners get consecutive keys, a thousand owners at every store size: the sampled keys (spread
  * evenly) then have a thousand distinct owners whatever the size, so only the store's size varies.
  */
-function* keyRows(world, count, now) {
+function* keyRows(world, count, now, cap = null) {
   for (let i = 0; i < count; i++) {
     const { plaintext, start } = generateKey('bench', 'live');
     const id = `key_${randomBytes(15).toString('base64url').replace(/[-_]/g, 'x').slice(0, 20)}`;
@@ -88,16 +88,19 @@ function* keyRows(world, count, now) {
       hash: createHash('sha256').update(plaintext).digest('hex'),
       row: {
         id, app_id: world.appId, workspace_id: world.workspaceId, kind: 'bearer', start, name: `bench ${i}`, owner_id: `owner_${Math.floor((i * 1000) / count)}`,
-        environment: 'live', ...FULL_CHECKS, expires_at: null, remaining: null, refill_amount: null, refill_interval: null,
-        last_refill_at: null, meta: '{"plan":"pro"}', status: 'active', created_at: now, updated_at: now, revoked_at: null,
+        environment: 'live', ...FULL_CHECKS, expires_at: null, remaining: cap?.remaining ?? null, refill_amount: cap?.refill?.amount ?? null, refill_interval: cap?.refill?.interval ?? null,
+        last_refill_at: cap?.refill ? now : null, meta: '{"plan":"pro"}', status: 'active', created_at: now, updated_at: now, revoked_at: null,
         last_used_at: null, created_by: null,
       },
     };
   }
 }
 
-/** Inserts `count` keys with every check configured; returns up to `sampleSize` of their values. */
-export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSize = 10_000 }) {
+/**
+ * Inserts `count` keys with every check configured; returns up to `sampleSize` of their values.
+ * `cap` makes them usage-capped: `{ remaining, refill?: { amount, interval } }`.
+ */
+export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSize = 10_000, cap = null }) {
   const sample = [];
   const now = Date.now();
   const every = Math.max(1, Math.floor(count / sampleSize));
@@ -109,12 +112,12 @@ export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSi
     // Bulk load: a large page cache and no fsync per batch (the benchmark store is disposable).
     db.pragma('cache_size = -1000000');
     db.pragma('synchronous = OFF');
-    const cols = Object.keys([...keyRows(world, 1, now)][0].row);
+    const cols = Object.keys([...keyRows(world, 1, now, cap)][0].row);
     const insKey = db.prepare(`INSERT INTO keys (${cols.join(',')}) VALUES (${cols.map((c) => '@' + c).join(',')})`);
     const insHash = db.prepare('INSERT INTO key_hashes (hash, key_id, created_at, expires_at) VALUES (?, ?, ?, NULL)');
     const batch = db.transaction((rows) => { for (const r of rows) { insKey.run(r.row); insHash.run(r.hash, r.row.id, now); } });
     let rows = [];
-    for (const r of keyRows(world, count, now)) {
+    for (const r of keyRows(world, count, now, cap)) {
       if (i++ % every === 0 && sample.length < sampleSize) sample.push(r.plaintext);
       rows.push(r);
       if (rows.length === 20_000) { batch(rows); rows = []; }
@@ -136,7 +139,7 @@ export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSi
       await client.query(`INSERT INTO key_hashes (hash, key_id, created_at, expires_at) VALUES ${hv.join(',')}`, hp);
       rows = [];
     };
-    for (const r of keyRows(world, count, now)) {
+    for (const r of keyRows(world, count, now, cap)) {
       if (i++ % every === 0 && sample.length < sampleSize) sample.push(r.plaintext);
       rows.push(r);
       if (rows.length === 1000) await flush();
@@ -147,9 +150,9 @@ export async function seedKeys({ sqliteFile, databaseUrl, world, count, sampleSi
   return sample;
 }
 
-/** Verify bodies with every check exercised (permissions, resource, IP), rotating over the sample. */
-export function verifyBodies(sample, appId) {
-  return sample.map((key) => JSON.stringify({ key, appId, permissions: ['docs.read'], resource: 'api.acme.dev', ip: '10.20.30.40' }));
+/** Verify bodies with every check exercised (permissions, resource, IP), rotating over the sample; `cost` for capped keys. */
+export function verifyBodies(sample, appId, cost) {
+  return sample.map((key) => JSON.stringify({ key, appId, permissions: ['docs.read'], resource: 'api.acme.dev', ip: '10.20.30.40', ...(cost === undefined ? {} : { cost }) }));
 }
 
 /**

@@ -145,7 +145,7 @@ for (const stopSignal of ['SIGINT', 'SIGTERM']) {
 const targets = [];
 const extra = {};
 
-async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}, nodeEnv = {}) {
+async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}, nodeEnv = {}, cap = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
   const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
   const first = await startKeyward(MAIN, env);
@@ -154,7 +154,7 @@ async function keywardEmbedded(label, count, main = MAIN, prepare = async () => 
   // Seed with the server stopped: one writer, no reader pinning the WAL.
   await first.stop();
   const t0 = Date.now();
-  const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE) });
+  const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE), cap });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const node = await startKeyward(main, { ...env, ...nodeEnv });
   serverCore(node.pid);
@@ -228,6 +228,25 @@ try {
     targets.push({ name: label, key: 'hooks', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
   }
 
+  {
+    // Usage caps: the same full-check keys with a cap, spent from per-node slices (src/credits/).
+    // Each capped row has an uncapped pair measured in the same rounds: 1,000 keys against the
+    // 1,000-key row, one hot key against the same node's uncapped hot key (below, on the 1,000-key
+    // node), and keys with a daily refill verified at cost 3 against the 1,000-key row.
+    const hot = extra.embedded;
+    targets.push({ name: 'Keyward verify, embedded, 1 hot key', key: 'kwhot', run: (duration = SECONDS) => load({ url: hot.node.url, bodies: hot.bodies.slice(0, 1), connections: CONNECTIONS, duration, pid: hot.node.pid }) });
+    const label = `Keyward verify, embedded, ${SIZES[0].toLocaleString('en')} keys, capped`;
+    const kw = await keywardEmbedded(label, SIZES[0], MAIN, async () => {}, {}, { remaining: 1_000_000_000 });
+    await warm(kw.node.url, kw.bodies);
+    targets.push({ name: label, key: 'kwcap', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    targets.push({ name: 'Keyward verify, embedded, 1 hot key, capped', key: 'kwcaphot', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies.slice(0, 1), connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    const mixLabel = `Keyward verify, embedded, ${SIZES[0].toLocaleString('en')} keys, capped with a daily refill, cost 3`;
+    const mix = await keywardEmbedded(mixLabel, SIZES[0], MAIN, async () => {}, {}, { remaining: 1_000_000_000, refill: { amount: 1_000_000_000, interval: 'daily' } });
+    const mixBodies = verifyBodies(mix.sample, mix.world.appId, 3);
+    await warm(mix.node.url, mixBodies);
+    targets.push({ name: mixLabel, key: 'kwcapmix', run: (duration = SECONDS) => load({ url: mix.node.url, bodies: mixBodies, connections: CONNECTIONS, duration, pid: mix.node.pid }) });
+  }
+
   if (process.env.BENCH_CONTROL !== '0') {
     // The same server without the tick-shape hold at start (src/lib/tick-shape.ts): what it is worth
     // where node:http handles the request (forward auth; verify connections skip node:http's ticks).
@@ -270,6 +289,15 @@ try {
     const bodies = verifyBodies(sample, world.appId);
     await warm(pgNodes[0].url, bodies);
     targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    // Usage caps on the same node, each row beside its uncapped pair (as on the embedded store).
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1 hot key', key: 'pghot', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: bodies.slice(0, 1), connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    const capped = verifyBodies(await seedKeys({ databaseUrl: db.url, world, count: 1000, cap: { remaining: 1_000_000_000 } }), world.appId);
+    await warm(pgNodes[0].url, capped);
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys, capped', key: 'pgcap', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: capped, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1 hot key, capped', key: 'pgcaphot', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: capped.slice(0, 1), connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    const refilled = verifyBodies(await seedKeys({ databaseUrl: db.url, world, count: 1000, cap: { remaining: 1_000_000_000, refill: { amount: 1_000_000_000, interval: 'daily' } } }), world.appId, 3);
+    await warm(pgNodes[0].url, refilled);
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys, capped with a daily refill, cost 3', key: 'pgcapmix', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: refilled, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     if (process.env.BENCH_CONTROL !== '0') {
       // The same store and Redis with a grant asked per request instead of leases: what leases are worth.
       const n = await startKeyward(MAIN, { DATABASE_URL: db.url, REDIS_URL, KEYWARD_REDIS_PREFIX: prefix, KEYWARD_DATA_DIR: pgDataDir, KEYWARD_MASTER_KEY: masterKey, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_RATELIMIT_LEASE_MS: '0' });
@@ -465,6 +493,19 @@ try {
   if (results.has('pg') && results.has(`kw${SIZES[0]}`)) {
     lines.push('', `Verify on PostgreSQL + Redis reaches ${(1 / relative('pg', `kw${SIZES[0]}`)).toFixed(2)}× the embedded store's efficiency (server CPU per request, same 1,000-key set, paired round by round).`);
   }
+  // Usage caps: each capped row over its uncapped pair, round by round (the goal: at least 0.8x in
+  // req/s, and a p99 at most 1.25x, that is 0.8x the other way round).
+  const pairs = [
+    ['kwcap', `kw${SIZES[0]}`, 'embedded, 1,000 keys'], ['kwcaphot', 'kwhot', 'embedded, 1 hot key'], ['kwcapmix', `kw${SIZES[0]}`, 'embedded, 1,000 keys with a daily refill at cost 3'],
+    ['pgcap', 'pg', 'PostgreSQL + Redis, 1,000 keys'], ['pgcaphot', 'pghot', 'PostgreSQL + Redis, 1 hot key'], ['pgcapmix', 'pg', 'PostgreSQL + Redis, 1,000 keys with a daily refill at cost 3'],
+  ].filter(([a, b]) => results.has(a) && results.has(b));
+  if (pairs.length > 0) {
+    lines.push('', '| usage-capped verify over uncapped (same run, paired round by round) | req/s | p99 | server CPU per request |', '|---|---:|---:|---:|');
+    for (const [a, b, what] of pairs) {
+      const over = (f) => median(paired.get(a)[f].map((r, i) => r / paired.get(b)[f][i]));
+      lines.push(`| ${what} | ${over('rps').toFixed(2)}× | ${over('p99').toFixed(2)}× | ${(1 / relative(b, a)).toFixed(2)}× |`);
+    }
+  }
   const sizes = SIZES.map((s) => `kw${s}`).filter((k) => results.has(k));
   if (sizes.length > 1) {
     const first = ratioOf(sizes[0]);
@@ -479,7 +520,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown,kwhot,kwcap,kwcaphot,kwcapmix,pghot,pgcap,pgcaphot,pgcapmix, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

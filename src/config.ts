@@ -57,6 +57,8 @@ export interface Config {
   readonly ratelimitFallback: 'share' | 'deny';
   /** How long tokens leased from Redis may sit unspent on a node before they go back (0: no leases). */
   readonly ratelimitLeaseMs: number;
+  /** How long units of a usage cap leased to a node may sit unspent before they go back; slices are sized to last about this long. */
+  readonly creditLeaseMs: number;
   /** How often every node reads the store's change feed (revocation that does not depend on Redis). */
   readonly feedPollMs: number;
   /** How long a starting node waits for its store before giving up. */
@@ -228,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     ratelimitFallback: oneOf(env, 'KEYWARD_RATELIMIT_FALLBACK', ['share', 'deny'] as const, 'share'),
     ratelimitLeaseMs: int(env, 'KEYWARD_RATELIMIT_LEASE_MS', 2000, 0, 60_000),
+    creditLeaseMs: int(env, 'KEYWARD_CREDIT_LEASE_MS', 2000, 10, 60_000),
     feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),
     storeWaitMs: int(env, 'KEYWARD_STORE_WAIT_MS', 60_000, 0, 3_600_000),
     storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),

@@ -41,6 +41,7 @@ import { WebhookOutbox } from './webhooks/outbox.js';
 import { WebhookSender, type Resolve } from './webhooks/sender.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { WebhookService } from './webhooks/service.js';
+import { CreditSlices } from './credits/slices.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
@@ -83,6 +84,8 @@ export interface Deps {
   limiter: RateLimiter;
   /** The imported values this node's verify may look up. */
   imported: ImportedKeys;
+  /** This node's slices of usage caps (tests read its counts and drain it). */
+  credits: CreditSlices;
   close(): Promise<void>;
 }
 
@@ -166,8 +169,8 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
   return box;
 }
 
-/** The verify side of the store: load by hash, integration secrets, the atomic cap charge. */
-function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
+/** The verify side of the store: load by hash, integration secrets, usage caps spent from slices. */
+function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, credits: CreditSlices, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -188,8 +191,7 @@ function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCac
     jwtMaxAgeSec: config.jwtMaxAgeSec,
     jwtLeewaySec: config.jwtLeewaySec,
     limiter,
-    charge: (id, cost, now) => store.repos.keys.charge(id, cost, now),
-    peekRemaining: (id, now) => store.repos.keys.peekRemaining(id, now),
+    credits,
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
     firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
     imported,
@@ -310,7 +312,6 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await feed.start();
   // After the feed took its place: an import committed from now on reaches this node through it.
   await imported.loadAll();
-  const verify = verifyDeps(store, gate, box, cache, limiter, usage, clock, config, replay, imported);
 
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
@@ -318,6 +319,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const outbox = new WebhookOutbox(wh.expiryNoticeMs, () => webhooks.kick(), (at) => webhooks.dueAt(at));
   const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1', ...(overrides.resolve ? { resolve: overrides.resolve } : {}) }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
+  // Usage caps: units leased to this node in store transactions, spent in memory; a key change
+  // (on any node) gives this node's unspent units of it back.
+  const credits = new CreditSlices(store, nodes.id, outbox, logger, { lifeMs: config.creditLeaseMs, now, liveNodes: () => nodes.live() });
+  // (An app change needs nothing here: its keys were revoked, or only its gateway rules changed.)
+  bus.onKeyChange((change) => {
+    if ('keyId' in change) credits.keyChanged(change.keyId);
+  });
+  metrics.watchCredits(() => credits.stats());
+  const verify = verifyDeps(store, gate, box, cache, limiter, credits, usage, clock, config, replay, imported);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters, config.login), new PasswordHasher(config.passwordCost),
     new HashSlots(config.login.hashSlots, config.login.hashReserved), bus);
@@ -333,7 +343,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
     apps: new AppService(store, clock, bus, outbox, refreshImports),
     imports: new ImportService(store, clock, bus, outbox, imported),
-    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox),
+    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now())),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
     webhooks: new WebhookService(store, clock, box, wh.allowPrivate, outbox, () => webhooks.kick()),
@@ -402,9 +412,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     storeGate: gate,
     limiter,
     imported,
+    credits,
     async close() {
       clearInterval(clockSampler);
       imported.close();
+      // Unspent units go back while the store is still open (and before the webhook worker stops:
+      // the last give-back can write nothing for it, but a lease flushed now might).
+      await credits.close();
       await webhooks.close();
       await feed.close();
       await nodes.close();

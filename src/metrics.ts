@@ -18,6 +18,19 @@ export interface Metrics {
   watchSharedLimits(read: () => SharedLimitStats): void;
   /** The cache's counts and the circuits of the store and Redis, read at scrape time. */
   watchDegraded(read: () => DegradedStats): void;
+  /** Usage caps' own counters, read at scrape time (src/credits/slices.ts registers them). */
+  watchCredits(read: () => CreditStats): void;
+}
+
+export interface CreditStats {
+  /** Capped verifies decided from units in hand, and those that waited for the store. */
+  fromSlice: number;
+  waited: number;
+  /** Store transactions (leases and give-backs), and those that failed. */
+  writes: number;
+  failures: number;
+  /** Units of caps this node holds, unspent. */
+  held: number;
 }
 
 /** A shared service as this node sees it: its circuit, and its clock against the machine's. */
@@ -113,6 +126,33 @@ export function createMetrics(): Metrics {
   degradedGauge('keyward_circuit_open', 'Whether this node takes a shared service as down (1): it then sends it only probes', ['service'], (d) => perService(d, (s) => (s.open ? 1 : 0)));
   degradedCounter('keyward_circuit_probes_total', 'Probes sent to a shared service taken as down', ['service'], (d) => perService(d, (s) => s.probes));
   degradedGauge('keyward_clock_offset_seconds', "A shared service's clock minus this machine's, as last sampled (0 when within 100 ms)", ['service'], (d) => perService(d, (s) => s.offsetMs / 1000));
+  let credits: (() => CreditStats) | undefined;
+  new Counter({
+    name: 'keyward_credit_decisions_total', help: 'Capped verifies by how their units were found (slice: in hand; store: waited for a lease)', labelNames: ['via'], registers: [registry],
+    collect() {
+      if (!credits) return;
+      const s = credits();
+      this.reset();
+      this.inc({ via: 'slice' }, s.fromSlice);
+      this.inc({ via: 'store' }, s.waited);
+    },
+  });
+  new Counter({
+    name: 'keyward_credit_store_writes_total', help: 'Usage-cap lease and give-back transactions by outcome', labelNames: ['outcome'], registers: [registry],
+    collect() {
+      if (!credits) return;
+      const s = credits();
+      this.reset();
+      this.inc({ outcome: 'ok' }, s.writes - s.failures);
+      this.inc({ outcome: 'failed' }, s.failures);
+    },
+  });
+  new Gauge({
+    name: 'keyward_credit_units_held', help: 'Units of usage caps leased to this node and not yet spent', registers: [registry],
+    collect() {
+      if (credits) this.set(credits().held);
+    },
+  });
   return {
     registry,
     watchSharedLimits: (read) => {
@@ -120,6 +160,9 @@ export function createMetrics(): Metrics {
     },
     watchDegraded: (read) => {
       degraded = read;
+    },
+    watchCredits: (read) => {
+      credits = read;
     },
     countVerdict: (code) => {
       verdicts[CODE_INDEX[code]]!++;

@@ -170,7 +170,7 @@ export class ImportService {
       remaining, refill_amount: e.refill?.amount ?? null, refill_interval: e.refill?.interval ?? null,
       last_refill_at: e.refill ? now : null, meta: JSON.stringify(e.meta ?? {}), status: e.status ?? 'active',
       created_at: createdAt, updated_at: now, revoked_at: null, last_used_at: null, created_by: actor.id,
-      expiry_notice: null, usage_low: null, remaining_base: remaining, imported: 1,
+      expiry_notice: null, usage_low: null, remaining_base: remaining, imported: 1, credit_epoch: 0,
     };
     return { index, hash, row };
   }

@@ -99,6 +99,8 @@ export class KeyService {
     /** This node's latest use of a key not yet written to the store. */
     private readonly pendingLastUse: (keyId: string) => number | undefined,
     private readonly outbox: WebhookOutbox,
+    /** Units of a key's cap this node holds in credit period `epoch`, unspent (src/credits/slices.ts). */
+    private readonly heldCredits: (keyId: string, epoch: number) => number = () => 0,
   ) {}
 
   async get(keyId: string): Promise<KeysTable> {
@@ -123,7 +125,7 @@ export class KeyService {
       owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
       remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
       meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null, imported: 0,
+      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null, imported: 0, credit_epoch: 0,
       ...columnsOf(input),
     };
     row.remaining = remaining;
@@ -145,10 +147,14 @@ export class KeyService {
     return { value: plaintext, view: keyView(stored) };
   }
 
-  /** The view with the freshest last use and a due refill applied, for reads. */
+  /**
+   * The view with the freshest last use and a due refill applied, for reads. `remaining` counts the
+   * units this node holds unspent (exact on one node; other nodes' slices are not in it).
+   */
   async view(row: KeysTable): Promise<KeyView> {
     const view = keyView(row, this.pendingLastUse(row.id));
     if (row.remaining !== null && row.refill_amount !== null) view.remaining = await this.store.repos.keys.peekRemaining(row.id, this.clock.now());
+    if (typeof view.remaining === 'number') view.remaining += this.heldCredits(row.id, row.credit_epoch);
     return view;
   }
 

@@ -89,6 +89,8 @@ export interface KeysTable {
   remaining_base: number | null;
   /** 1: brought in through POST /v1/apps/{id}/keys/import (its value was not generated here). */
   imported: number;
+  /** The credit period: bumped by each refill and each change of remaining or refill (units of an older one are void). */
+  credit_epoch: number;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -259,6 +261,19 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Units of a key's cap reserved for one node in one credit period (totals over the period). */
+export interface CreditSlicesTable {
+  key_id: string;
+  node_id: string;
+  epoch: number;
+  leased: number;
+  released: number;
+  /** What the node had spent by its last write (it holds leased - released - spent). */
+  spent: number;
+  seq: number;
+  updated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -281,4 +296,5 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  credit_slices: CreditSlicesTable;
 }

@@ -48,6 +48,9 @@ export function postgresSink(db: Kysely<Database>): UsageSink {
             ON CONFLICT (key_id, bucket, code) DO UPDATE SET count = usage.count + excluded.count`.execute(trx);
         }
         if (batch.lastUsedKeys.length > 0) {
+          // Key rows locked in id order first, as usage-cap leases lock them (src/credits/): two
+          // transactions that lock many keys then never wait on each other in a cycle.
+          await sql`SELECT id FROM keys WHERE id = ANY(${batch.lastUsedKeys}::text[]) ORDER BY id FOR UPDATE`.execute(trx);
           await sql`UPDATE keys SET last_used_at = v.at FROM unnest(${batch.lastUsedKeys}::text[], ${batch.lastUsedAt}::bigint[]) AS v(id, at)
             WHERE keys.id = v.id AND (keys.last_used_at IS NULL OR keys.last_used_at < v.at)`.execute(trx);
         }

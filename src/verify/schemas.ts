@@ -27,6 +27,6 @@ export const VerifyAnswer = Type.Object({
   resources: Type.Optional(Type.Array(Type.String())),
   meta: Type.Optional(Type.Object({}, { additionalProperties: true })),
   expiresAt: Type.Optional(Nullable(Type.String())),
-  remaining: Type.Optional(Nullable(Type.Integer())),
+  remaining: Type.Optional(Nullable(Type.Integer({ description: 'Usage cap left after this call (capped keys; null = no cap): the store\'s count plus the units this node holds unspent, exact on one node' }))),
   ratelimit: Type.Optional(Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetAt: Type.String() })),
 }, { examples: [{ valid: true, code: 'VALID', keyId: 'key_3kTn8Vw2Xq7Lp0RzB4sM', appId: 'app_9sQm2Lx7Vb3Nc8Zr1Kd5', ownerId: 'user_123', environment: 'live', permissions: ['documents.read'], resources: [], meta: {}, expiresAt: null, remaining: 41, ratelimit: { limit: 1000, remaining: 998, resetAt: '2026-01-15T12:00:00.000Z' } }] });

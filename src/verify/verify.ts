@@ -1,5 +1,5 @@
 // The hot path: turns a presented credential into a verdict. Touches only the key cache, the rate
-// limiter, the usage-cap charge (capped keys only) and the in-memory usage recorder.
+// limiter, the usage-cap slices (capped keys only) and the in-memory usage recorder.
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey } from '../keys/format.js';
 import { iso } from '../lib/time.js';
@@ -11,6 +11,7 @@ import { decodeProtectedHeader, errors as jose, jwtVerify } from 'jose';
 import type { VerifyCode } from './steps.js';
 import type { VerifyScope } from './scope.js';
 import type { ImportedKeys } from './imported.js';
+import type { CapAnswer } from '../credits/slices.js';
 
 export { hasPermission, resourceAllowed } from './checks.js';
 
@@ -53,8 +54,12 @@ export interface VerifyDeps {
   /** How far in the future an integration JWT's `iat` may be (the client's clock ahead of ours). */
   jwtLeewaySec: number;
   limiter: RateLimiter;
-  charge(keyId: string, cost: number, now: number): Promise<number | null>;
-  peekRemaining(keyId: string, now: number): Promise<number | null>;
+  /** Usage caps: units spent from this node's slice of the cap (src/credits/slices.ts). */
+  credits: {
+    spend(keyId: string, cost: number, now: number): CapAnswer | Promise<CapAnswer>;
+    /** Whether `cost` units are there, spending none. */
+    peek(keyId: string, cost: number, now: number): CapAnswer | Promise<CapAnswer>;
+  };
   record(keyId: string, code: VerifyCode, now: number, valid: boolean): void;
   /** True the first time an id is seen within ttlMs (single-use JWT ids), on every node. */
   firstUse(id: string, ttlMs: number, now: number): Promise<boolean>;
@@ -268,17 +273,18 @@ function charged(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: numb
   }
   if (!key.capped) return accepted(deps, input, key, now, null, limit);
   const cost = input.cost ?? 1;
-  // A dry run, or a call that costs nothing, reads the balance: it must not write it.
-  const settle = cost === 0 || input.dryRun === true
-    ? deps.peekRemaining(key.id, now).then((left) => (left !== null && left >= cost ? left : null))
-    : deps.charge(key.id, cost, now);
-  return settle.then(async (remaining) => {
-    if (remaining !== null) return accepted(deps, input, key, now, remaining, limit);
-    const result = refused(deps, input, key, 'USAGE_EXCEEDED', now);
-    result.remaining = (await deps.peekRemaining(key.id, now)) ?? 0;
-    if (limit) result.ratelimit = shownLimit(limit);
-    return result;
-  });
+  // A dry run, or a call that costs nothing, reads the balance: it must not spend it. Units in
+  // hand answer at once; otherwise the answer waits for the store.
+  const cap = cost === 0 || input.dryRun === true ? deps.credits.peek(key.id, cost, now) : deps.credits.spend(key.id, cost, now);
+  return cap instanceof Promise ? cap.then((c) => capped(deps, input, key, now, limit, c)) : capped(deps, input, key, now, limit, cap);
+}
+
+function capped(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, limit: RateDecision | undefined, cap: CapAnswer): VerifyResult {
+  if (cap === null || typeof cap === 'number') return accepted(deps, input, key, now, cap, limit);
+  const result = refused(deps, input, key, 'USAGE_EXCEEDED', now);
+  result.remaining = cap.remaining;
+  if (limit) result.ratelimit = shownLimit(limit);
+  return result;
 }
 
 function accepted(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, remaining: number | null, limit: RateDecision | undefined): VerifyResult {

@@ -4,6 +4,7 @@ import type { Database } from '../schema.js';
 import { AppRepo } from './apps.js';
 import { AuditRepo } from './audit.js';
 import { ChangeRepo } from './changes.js';
+import { CreditRepo } from './credits.js';
 import { IdempotencyRepo } from './idempotency.js';
 import { InvitationRepo } from './invitations.js';
 import { KeyRepo } from './keys.js';
@@ -20,6 +21,7 @@ export class Repos {
   readonly apps: AppRepo;
   readonly audit: AuditRepo;
   readonly changes: ChangeRepo;
+  readonly credits: CreditRepo;
   readonly invitations: InvitationRepo;
   readonly idempotency: IdempotencyRepo;
   readonly keys: KeyRepo;
@@ -40,6 +42,7 @@ export class Repos {
     this.apps = new AppRepo(db);
     this.audit = new AuditRepo(db);
     this.changes = new ChangeRepo(db);
+    this.credits = new CreditRepo(db);
     this.invitations = new InvitationRepo(db);
     this.idempotency = new IdempotencyRepo(db);
     this.keys = new KeyRepo(db);

@@ -57,9 +57,15 @@ export class KeyRepo {
     return (this.postgres ? q.forUpdate() : q).executeTakeFirst();
   }
 
-  /** Changes a key that is not revoked; answers it as written, or undefined when it was revoked (or is gone). */
+  /**
+   * Changes a key that is not revoked; answers it as written, or undefined when it was revoked (or
+   * is gone). A new cap or refill starts a new credit period: units nodes hold of the old one are
+   * void (never spent into, or given back to, the new value).
+   */
   change(id: string, changes: KeyChanges): Promise<KeysTable | undefined> {
-    return this.db.updateTable('keys').set(changes).where('id', '=', id).where('status', '!=', 'revoked').returningAll().executeTakeFirst();
+    const newPeriod = changes.remaining !== undefined || changes.refill_amount !== undefined;
+    return this.db.updateTable('keys').set(newPeriod ? { ...changes, credit_epoch: sql`credit_epoch + 1` } : changes)
+      .where('id', '=', id).where('status', '!=', 'revoked').returningAll().executeTakeFirst();
   }
 
   /** Revokes a key that is not revoked yet; answers it as written, or undefined when it already was (or is gone). */
@@ -116,33 +122,6 @@ export class KeyRepo {
     ordered = column === 'name' ? ordered.orderBy(sql`lower(name)`, desc ? 'desc' : 'asc') : ordered.orderBy(column, desc ? 'desc' : 'asc');
     const rows = await ordered.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
     return { rows, total: Number(n) };
-  }
-
-  /**
-   * Refills (when a new day/month has begun) and charges `cost` in one statement, so concurrent
-   * verifies on any number of nodes can never spend more than the cap. The charge that takes
-   * `remaining` to 10% or less of its refill (or of what it was set to) marks key.usage_low due, in
-   * the same statement: the webhook scan sends it, once per refill period. Returns what is left, or
-   * null when the cap would be exceeded (nothing is charged then).
-   */
-  async charge(id: string, cost: number, now: number): Promise<number | null> {
-    const { day, month } = periodStarts(now);
-    const due = sql`(refill_amount IS NOT NULL AND (last_refill_at IS NULL OR last_refill_at < CASE refill_interval WHEN 'daily' THEN CAST(${day} AS bigint) ELSE CAST(${month} AS bigint) END))`;
-    const result = await sql<{ remaining: number }>`
-      UPDATE keys SET
-        remaining = (CASE WHEN ${due} THEN refill_amount ELSE remaining END) - CAST(${cost} AS bigint),
-        last_refill_at = CASE WHEN ${due} THEN CAST(${now} AS bigint) ELSE last_refill_at END,
-        usage_low = CASE
-          WHEN COALESCE(refill_amount, remaining_base) IS NOT NULL
-            AND ((CASE WHEN ${due} THEN refill_amount ELSE remaining END) - CAST(${cost} AS bigint)) * 10 <= COALESCE(refill_amount, remaining_base)
-            THEN (CASE WHEN ${due} OR usage_low IS NULL THEN 'due' ELSE usage_low END)
-          WHEN ${due} THEN NULL
-          ELSE usage_low END
-      WHERE id = ${id} AND remaining IS NOT NULL
-        AND (CASE WHEN ${due} THEN refill_amount ELSE remaining END) >= CAST(${cost} AS bigint)
-      RETURNING remaining`.execute(this.db);
-    const row = result.rows[0];
-    return row ? Number(row.remaining) : null;
   }
 
   /** Current remaining with a due refill taken into account, without charging. */
