@@ -47,6 +47,15 @@ const signal = (pid, sig) => {
 };
 const SETTLE = Number(process.env.BENCH_SETTLE ?? 1);
 /**
+ * The rows "after idle": a target measured for BENCH_IDLE_SECONDS straight after BENCH_IDLE_MS with
+ * no traffic at all (every server running, none paused), as a bursty API meets it: no unrecorded
+ * load first and no second try of a disturbed run, since either would measure a warmed server.
+ */
+const IDLE_ROUNDS = process.env.BENCH_IDLE === '0' ? 0 : Number(process.env.BENCH_IDLE_ROUNDS ?? 3);
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 30_000);
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 5);
+let afterIdle = false;
+/**
  * A run is disturbed when the hypervisor took its CPUs (steal, either core: a stolen load
  * generator holds responses as surely as a stolen server) or something other than the server ran
  * on the server's core for more than BENCH_DISTURBED_MS in all. Such a run is measured again, up to
@@ -80,10 +89,10 @@ const load = async (opts) => {
   const once = (o) => (WRK ? loadWrk({ ...o, ...(PINNED ? { cpu: 1 } : {}) }) : loadAutocannon(o));
   try {
     for (let attempt = 0; ; attempt++) {
-      if (isolate && SETTLE > 0) await once({ ...opts, duration: SETTLE });
+      if (isolate && SETTLE > 0 && !afterIdle) await once({ ...opts, duration: SETTLE });
       const r = await once(opts);
       const disturbance = disturbedMs(r);
-      if (disturbance === null || disturbance <= DISTURBED_MS || attempt >= RETRIES || opts.duration < SECONDS) {
+      if (disturbance === null || disturbance <= DISTURBED_MS || attempt >= RETRIES || opts.duration < SECONDS || afterIdle) {
         if (disturbance !== null && opts.duration >= SECONDS) {
           runs.measured++;
           if (disturbance > DISTURBED_MS) runs.disturbed++;
@@ -380,6 +389,24 @@ try {
     }
   }
 
+  // After idle: the node:http route and the verify rows the credits goal names (uncapped and capped,
+  // on each store), each measured straight after BENCH_IDLE_MS of no traffic, round by round.
+  const idleKeys = ['bare', `kw${SIZES[0]}`, 'kwcap', 'pg', 'pgcap'].filter((k) => results.has(k));
+  const idle = new Map(idleKeys.map((k) => [k, []]));
+  if (IDLE_ROUNDS > 0 && idleKeys.length > 1) {
+    afterIdle = true;
+    for (let round = 1; round <= IDLE_ROUNDS; round++) {
+      for (const key of idleKeys) {
+        await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+        const t = targets.find((x) => x.key === key);
+        const r = await t.run(IDLE_SECONDS);
+        idle.get(key).push(r);
+        log(`idle round ${round}/${IDLE_ROUNDS} ${t.name}, after ${IDLE_MS / 1000} s idle: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+      }
+    }
+    afterIdle = false;
+  }
+
   // Key creation throughput on its own embedded instance, so the verify rows keep their key counts.
   const creator = await keywardEmbedded('key creation', 0);
   const creation = [];
@@ -506,6 +533,16 @@ try {
       lines.push(`| ${what} | ${over('rps').toFixed(2)}× | ${over('p99').toFixed(2)}× | ${(1 / relative(b, a)).toFixed(2)}× |`);
     }
   }
+  if (idle.get('bare')?.length) {
+    lines.push('', `First ${IDLE_SECONDS} s after ${IDLE_MS / 1000} s without traffic (${IDLE_ROUNDS} rounds; every server running meanwhile, none paused; no unrecorded load first). "p99 × node:http" is each round's p99 over the node:http route's p99 measured the same way in that round, median over rounds; the settled column is the same ratio from the table above.`, '',
+      '| target, after idle | req/s | p50 ms | p99 ms | p99 × node:http after idle | p99 × node:http settled |', '|---|---:|---:|---:|---:|---:|');
+    for (const key of idleKeys) {
+      const rs = idle.get(key);
+      const bare = idle.get('bare');
+      const p99Ratio = key === 'bare' ? 1 : median(rs.map((r, i) => r.p99 / bare[i].p99));
+      lines.push(`| ${targets.find((t) => t.key === key).name} | ${Math.round(median(rs.map((r) => r.rps))).toLocaleString('en')} | ${+median(rs.map((r) => r.p50)).toFixed(1)} | ${+median(rs.map((r) => r.p99)).toFixed(1)} | ${p99Ratio.toFixed(2)} | ${pairedOf(key, 'p99').toFixed(2)} |`);
+    }
+  }
   const sizes = SIZES.map((s) => `kw${s}`).filter((k) => results.has(k));
   if (sizes.length > 1) {
     const first = ratioOf(sizes[0]);
@@ -520,7 +557,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown,kwhot,kwcap,kwcaphot,kwcapmix,pghot,pgcap,pgcaphot,pgcapmix, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_IDLE=0, BENCH_IDLE_ROUNDS, BENCH_IDLE_MS, BENCH_IDLE_SECONDS, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown,kwhot,kwcap,kwcaphot,kwcapmix,pghot,pgcap,pgcaphot,pgcapmix, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

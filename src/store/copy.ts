@@ -23,6 +23,19 @@ export const SKIPPED_TABLES: ReadonlyMap<string, string> = new Map([
   ['credit_slices', 'usage-cap units reserved by a node of the source: a node stopped cleanly gave them back, and they name nodes the target never had'],
 ]);
 
+/**
+ * Columns one dialect has and the other does not, each filled by its own store: left out of the
+ * copy and of its checksums, so the target's default writes them.
+ */
+export const DIALECT_COLUMNS: ReadonlyMap<string, string> = new Map([
+  ['changes.xid', 'PostgreSQL only: the transaction that wrote a change, which the change feed reads (a copied change takes the copy\'s)'],
+]);
+
+/** A schema without the columns of DIALECT_COLUMNS. */
+function commonColumns(schema: Map<string, TableInfo>): Map<string, TableInfo> {
+  return new Map([...schema].map(([name, table]) => [name, { ...table, columns: table.columns.filter((c) => !DIALECT_COLUMNS.has(`${name}.${c}`)) }]));
+}
+
 /** The copy's own record in the target while it runs: where each table stopped. Dropped once verified. */
 export const PROGRESS_TABLE = 'keyward_store_copy';
 
@@ -239,8 +252,8 @@ export async function copyStore(from: StoreLocation, to: StoreLocation, opts: Co
     // Both at the newest schema: the copy needs one schema on both sides.
     await migrate(source.db as never);
     await migrate(t.db as never);
-    const sourceSchema = await readSchema(source.db, source.dialect, new Set([PROGRESS_TABLE]));
-    const targetSchema = await readSchema(t.db, t.dialect, new Set([PROGRESS_TABLE]));
+    const sourceSchema = commonColumns(await readSchema(source.db, source.dialect, new Set([PROGRESS_TABLE])));
+    const targetSchema = commonColumns(await readSchema(t.db, t.dialect, new Set([PROGRESS_TABLE])));
     const differences = schemaDifferences(sourceSchema, targetSchema);
     if (differences.length > 0) throw new CopyRefused(`the two stores' schemas differ after migrating: ${differences.join('; ')}`);
     const plan = dependencyOrder(new Map([...targetSchema].filter(([name]) => !SKIPPED_TABLES.has(name))));
