@@ -48,6 +48,19 @@ describe.each(DIALECTS)('writes (%s)', (dialect) => {
       expect((await verify(s, { key: k.key })).code).not.toBe('VALID');
     }
   });
+
+  it('an app deleted again (a retry after a lost answer) answers 204 again and tells every node again, with no second audit entry or event', async () => {
+    const k = await createKey(s, w);
+    expect((await s.request('DELETE', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(204);
+    expect((await s.request('DELETE', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(204);
+    expect(await changesOf(w.appId)).toEqual(['app', 'app']);
+    expect(await eventsOf(k.id)).toEqual(['key.revoked']);
+    const audit = await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=app.delete&targetId=${w.appId}`, { token: w.token });
+    expect(audit.body.total).toBe(1);
+    // Still gone for everything else: reading it, or creating keys in it.
+    expect((await s.request('GET', `/v1/apps/${w.appId}`, { token: w.token })).status).toBe(404);
+    expect((await s.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: 'late' } })).status).toBe(404);
+  });
 });
 
 describe('the embedded store under a stuck writer', () => {

@@ -67,9 +67,9 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
   });
 
   r.delete('/v1/apps/:appId', {
-    schema: { tags: ['apps'], summary: 'Delete an app and revoke all of its keys', params: AppParams, response: withErrors({ 204: Type.Null() }) },
+    schema: { tags: ['apps'], summary: 'Delete an app and revoke all of its keys (deleting it again answers the same)', params: AppParams, response: withErrors({ 204: Type.Null() }) },
   }, async (req, reply) => {
-    const { target, access } = await guard.app(req, req.params.appId, 'apps:write');
+    const { target, access } = await guard.appToDelete(req, req.params.appId);
     await apps.delete(target, access.actor);
     return reply.code(204).send();
   });

@@ -48,6 +48,14 @@ export class Guard {
     return this.object(req, permission, 'App', () => this.repos.apps.find(appId));
   }
 
+  /**
+   * An app to delete: a deleted one too, so that a delete retried after an answer that was lost
+   * (503 OUTCOME_UNKNOWN, a timeout) answers as the first one did and tells every node again.
+   */
+  appToDelete(req: FastifyRequest, appId: string): Promise<Guarded<AppsTable>> {
+    return this.object(req, 'apps:write', 'App', () => this.repos.apps.findEvenDeleted(appId));
+  }
+
   key(req: FastifyRequest, keyId: string, permission: Permission): Promise<Guarded<KeysTable>> {
     return this.object(req, permission, 'Key', () => this.repos.keys.find(keyId));
   }

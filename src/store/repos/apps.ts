@@ -14,6 +14,11 @@ export class AppRepo {
     return this.db.selectFrom('apps').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
   }
 
+  /** The app, deleted or not: a repeated delete finds it, so deleting is idempotent. */
+  findEvenDeleted(id: string): Promise<AppsTable | undefined> {
+    return this.db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
   listByWorkspace(workspaceId: string): Promise<AppsTable[]> {
     return this.db.selectFrom('apps').selectAll().where('workspace_id', '=', workspaceId)
       .where('deleted_at', 'is', null).orderBy('created_at').execute();
