@@ -28,7 +28,7 @@ import { verifyAnswerer } from './verify/answer.js';
 import { Wire } from './http/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
 import { FORWARD_AUTH_PATH } from './gateway/forward.js';
-import { AccessLog } from './http/access-log.js';
+import { AccessLog, type ObserveRequest } from './http/access-log.js';
 import { trustedProxies } from './lib/trust-proxy.js';
 import { serializeVerifyResult } from './verify/serialize.js';
 import { auditRoutes } from './audit/routes.js';
@@ -80,6 +80,8 @@ export interface AppServices {
   slash: { signingSecret: string | undefined; appId: string | undefined };
   verify: Verifier;
   system: SystemRouteServices;
+  /** Every management request's duration, for /metrics (verify and forward auth are counted by verdict instead). */
+  observeRequest?: ObserveRequest;
 }
 
 /** Unique request ids without a UUID per request: a random process prefix and a counter. */
@@ -131,7 +133,7 @@ export async function buildApp(s: AppServices): Promise<App> {
     // Verify and forward auth never meet this logger (their fast paths answer first, and their
     // Fastify routes write no access line); every other request writes one (src/http/access-log.ts).
     loggerInstance: s.logger as FastifyBaseLogger,
-    logController: new AccessLog((route) => route === '/v1/keys/verify' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH))),
+    logController: new AccessLog((route) => route === '/v1/keys/verify' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
     bodyLimit: s.http.bodyLimitBytes,
     trustProxy: s.http.trustProxy.length > 0 ? (address: string) => trusted(address) : false,
     genReqId: requestId,

@@ -359,6 +359,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     replay,
     slash: { signingSecret: config.slashSigningSecret, appId: config.slashAppId },
     verify: scopedVerify(verify, rootKeys, metrics.countVerdict),
+    observeRequest: (method, route, status, seconds) => metrics.httpDuration.observe({ method, route, status: String(status) }, seconds),
     system: {
       readiness: {
         async checks() {

@@ -1,5 +1,6 @@
 // The access log: one line per management request (method, route template, status, duration),
-// none for verify and forward auth whichever way they are served, and never a secret.
+// none for verify and forward auth whichever way they are served, and never a secret; the same
+// requests timed in /metrics.
 import http from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -74,6 +75,14 @@ describe('access log', () => {
       await s.app.inject({ method: 'GET', url: `/v1/forward-auth?appId=${w.appId}`, headers: { authorization: 'Bearer nope_live_x', 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/a' } }),
     ];
     expect(injected.map((r) => r.statusCode)).toEqual([200, 200, 200, 401]);
+
+    // The same requests are timed in /metrics by route template; verify and forward auth are not.
+    const metrics = await s.request('GET', '/metrics');
+    management.push(['GET', '/metrics', 200]);
+    expect(metrics.text).toContain('keyward_http_request_duration_seconds_count{method="POST",route="/v1/setup",status="201"} 1');
+    expect(metrics.text).toContain('keyward_http_request_duration_seconds_count{method="POST",route="/v1/apps/:appId/keys",status="201"} 2');
+    expect(metrics.text).toContain('keyward_http_request_duration_seconds_count{method="GET",route="none",status="404"} 1');
+    expect(metrics.text).not.toMatch(/duration_seconds_count\{[^}]*route="\/v1\/(keys\/verify|forward-auth)/);
 
     // An answer is logged when it has been handed to the socket, which may come a turn after the
     // client read it: wait for the count, then check that nothing more came.
