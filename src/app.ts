@@ -2,7 +2,7 @@
 // feature plugin. It never listens; server.ts and the tests decide how it is served.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ProblemSchema, problemBody } from './errors.js';
 import { registerDocs, registerDocsUi } from './docs/plugin.js';
@@ -27,6 +27,8 @@ import { verifyFastPath } from './verify/fastpath.js';
 import { verifyAnswerer } from './verify/answer.js';
 import { Wire } from './http/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
+import { FORWARD_AUTH_PATH } from './gateway/forward.js';
+import { AccessLog, type ObserveRequest } from './http/access-log.js';
 import { trustedProxies } from './lib/trust-proxy.js';
 import { serializeVerifyResult } from './verify/serialize.js';
 import { auditRoutes } from './audit/routes.js';
@@ -78,6 +80,8 @@ export interface AppServices {
   slash: { signingSecret: string | undefined; appId: string | undefined };
   verify: Verifier;
   system: SystemRouteServices;
+  /** Every management request's duration, for /metrics (verify and forward auth are counted by verdict instead). */
+  observeRequest?: ObserveRequest;
 }
 
 /** Unique request ids without a UUID per request: a random process prefix and a counter. */
@@ -126,9 +130,10 @@ export async function buildApp(s: AppServices): Promise<App> {
       if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize, sharedReads: s.http.verifySharedReads });
       return server;
     },
-    // No per-request logger at all (it costs the verify hot path measurably): the error handler
-    // logs with the request id, and there are no access logs.
-    logger: false,
+    // Verify and forward auth never meet this logger (their fast paths answer first, and their
+    // Fastify routes write no access line); every other request writes one (src/http/access-log.ts).
+    loggerInstance: s.logger as FastifyBaseLogger,
+    logController: new AccessLog((route) => route === '/v1/keys/verify' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
     bodyLimit: s.http.bodyLimitBytes,
     trustProxy: s.http.trustProxy.length > 0 ? (address: string) => trusted(address) : false,
     genReqId: requestId,

@@ -1,7 +1,11 @@
-// The only reader of process.env: parses configuration once, fails fast, returns a frozen object.
+// The only reader of process.env: parses configuration once against the schema (src/config/schema.ts),
+// fails fast with one line naming the variable, returns a frozen object.
 import os from 'node:os';
 import path from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { parseTrustProxy } from './lib/trust-proxy.js';
+import { REPLACED, kindOf, variables, type EnvValues, type VariableSchema } from './config/schema.js';
 
 export interface Config {
   readonly port: number;
@@ -80,7 +84,7 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** SQLite synchronous pragma: FULL survives power loss, NORMAL survives process crashes only. */
   readonly sqliteSync: 'FULL' | 'NORMAL';
-  /** Settings that are read but replaced or ignored, said once at boot. */
+  /** Settings that are read but replaced or ignored, said once at boot (schema.ts, REPLACED). */
   readonly warnings: readonly string[];
   readonly webhooks: {
     /** First retry delay (doubling, with jitter, at most an hour apart); retried until delivered or the endpoint is disabled. */
@@ -106,153 +110,155 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+function wholeNumber(name: string, raw: string, min: number, max: number): number {
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
-  if (raw === '1' || raw === 'true') return true;
-  throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+/** One variable's text turned into its schema's type; a bad value is a ConfigError naming it (and never echoing a secret). */
+function parseVariable(name: string, schema: VariableSchema, raw: string): unknown {
+  switch (kindOf(schema)) {
+    case 'Integer':
+      return wholeNumber(name, raw, schema.minimum as number, schema.maximum as number);
+    case 'Boolean':
+      if (raw === '1' || raw === 'true') return true;
+      if (raw === '0' || raw === 'false') return false;
+      throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+    case 'Union': {
+      const members = schema.anyOf as TSchema[];
+      const literals = members.filter((m) => kindOf(m) === 'Literal').map((m) => m.const as string);
+      const value = schema.upperCase ? raw.toUpperCase() : raw;
+      if (literals.includes(value)) return value;
+      const number = members.find((m) => kindOf(m) === 'Integer');
+      if (number) return wholeNumber(name, raw, number.minimum as number, number.maximum as number);
+      throw new ConfigError(`${name} must be one of ${literals.join(', ')}, got "${raw}"`);
+    }
+    case 'String':
+      if (schema.format === 'uri') {
+        let parsed: URL;
+        try {
+          parsed = new URL(raw);
+        } catch {
+          throw new ConfigError(`${name} is not a valid URL`);
+        }
+        const protocols = schema.protocols ?? [];
+        if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+      }
+      if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(raw)) {
+        throw new ConfigError(`${name} ${schema.invalid ?? `must match ${schema.pattern}`}`);
+      }
+      return raw;
+    case 'Array': {
+      const refusal = `${name} ${schema.invalid ?? 'must be JSON of the documented shape'}`;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch (err) {
+        throw new ConfigError(`${refusal}: ${(err as Error).message}`);
+      }
+      const error = Value.Errors(schema, parsed).First();
+      if (error) throw new ConfigError(`${refusal}: ${error.path || '/'} ${error.message}`);
+      return parsed;
+    }
+    default:
+      throw new Error(`${name}: no parser for schema kind ${kindOf(schema)}`);
+  }
 }
 
-/** Settings an earlier version read and this one replaced: what each becomes, said once at boot. */
-const REPLACED: Record<string, string> = {
-  KEYWARD_WEBHOOK_DISABLE_AFTER: 'is replaced by KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS (default 120): an endpoint is disabled after failing that long without a success, not after a count of failures; the value is ignored',
-  KEYWARD_WEBHOOK_MAX_ATTEMPTS: 'is no longer read: a delivery is retried (at most an hour apart) until it succeeds or its endpoint is disabled (KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS); the value is ignored',
-};
+/** Every variable of the schema, parsed; an unset or empty one takes the schema's default. */
+export function readEnv(env: Env): EnvValues {
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of variables()) {
+    const raw = env[name];
+    values[name] = raw === undefined || raw === '' ? schema.default : parseVariable(name, schema, raw);
+  }
+  return values as EnvValues;
+}
 
 function replacedSettings(env: Env): string[] {
   return Object.entries(REPLACED).filter(([name]) => env[name] !== undefined && env[name] !== '').map(([name, what]) => `${name} ${what}`);
 }
 
-function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!values.includes(raw)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
-  return raw as T[number];
-}
-
-function trustProxy(env: Env): readonly string[] {
+function trustProxy(text: string): readonly string[] {
   try {
-    return Object.freeze(parseTrustProxy(env.KEYWARD_TRUST_PROXY ?? ''));
+    return Object.freeze(parseTrustProxy(text));
   } catch (err) {
     throw new ConfigError(`KEYWARD_TRUST_PROXY: ${(err as Error).message}`);
   }
 }
 
-function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} is not a valid URL`);
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
-  }
-  return raw;
-}
-
 export function loadConfig(env: Env = process.env): Config {
-  const masterKey = env.KEYWARD_MASTER_KEY || undefined;
-  if (masterKey !== undefined && !/^[A-Za-z0-9+/=_-]{43,}$/.test(masterKey)) {
-    throw new ConfigError('KEYWARD_MASTER_KEY must be 32 random bytes, base64 or base64url encoded');
+  const e = readEnv(env);
+  if (e.KEYWARD_LOGIN_HASH_RESERVED >= e.KEYWARD_LOGIN_HASH_SLOTS) {
+    throw new ConfigError(`KEYWARD_LOGIN_HASH_RESERVED (${e.KEYWARD_LOGIN_HASH_RESERVED}) must be below KEYWARD_LOGIN_HASH_SLOTS (${e.KEYWARD_LOGIN_HASH_SLOTS}): logins from new addresses need a slot too`);
   }
-  let leakPublicKeys: { id: string; pem: string }[] = [];
-  if (env.KEYWARD_LEAK_PUBLIC_KEYS) {
-    try {
-      const parsed = JSON.parse(env.KEYWARD_LEAK_PUBLIC_KEYS) as { key_identifier?: string; key?: string }[];
-      leakPublicKeys = parsed.map((k) => {
-        if (typeof k.key_identifier !== 'string' || typeof k.key !== 'string') throw new Error('entry without key_identifier/key');
-        return { id: k.key_identifier, pem: k.key };
-      });
-    } catch (err) {
-      throw new ConfigError(`KEYWARD_LEAK_PUBLIC_KEYS must be a JSON array of {key_identifier, key (PEM)}: ${(err as Error).message}`);
-    }
-  }
-  const leakPolicy = env.KEYWARD_LEAK_POLICY ?? 'disable';
-  if (leakPolicy !== 'disable' && leakPolicy !== 'revoke') throw new ConfigError('KEYWARD_LEAK_POLICY must be disable or revoke');
-  const sync = (env.KEYWARD_SQLITE_SYNC ?? 'FULL').toUpperCase();
-  if (sync !== 'FULL' && sync !== 'NORMAL') throw new ConfigError('KEYWARD_SQLITE_SYNC must be FULL or NORMAL');
-  const level = env.LOG_LEVEL ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
-    throw new ConfigError(`LOG_LEVEL "${level}" is not a pino level`);
-  }
-  const hashSlots = int(env, 'KEYWARD_LOGIN_HASH_SLOTS', 3, 1, 64);
-  const hashReserved = int(env, 'KEYWARD_LOGIN_HASH_RESERVED', 1, 0, 63);
-  if (hashReserved >= hashSlots) throw new ConfigError(`KEYWARD_LOGIN_HASH_RESERVED (${hashReserved}) must be below KEYWARD_LOGIN_HASH_SLOTS (${hashSlots}): logins from new addresses need a slot too`);
-  const workers = env.KEYWARD_WORKERS === 'auto' ? os.availableParallelism() : int(env, 'KEYWARD_WORKERS', 1, 1, 256);
-  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
-  if (workers > 1 && !redisUrl) {
+  const workers = e.KEYWARD_WORKERS === 'auto' ? os.availableParallelism() : e.KEYWARD_WORKERS;
+  if (workers > 1 && !e.REDIS_URL) {
     throw new ConfigError('KEYWARD_WORKERS > 1 needs REDIS_URL: workers share rate limits and cache invalidation through Redis');
   }
   return Object.freeze({
-    port: int(env, 'PORT', 8787, 0, 65535),
-    host: env.HOST || '127.0.0.1',
-    dataDir: path.resolve(env.KEYWARD_DATA_DIR || './data'),
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl,
-    redisPrefix: env.KEYWARD_REDIS_PREFIX || 'keyward:',
-    masterKey,
-    previousMasterKeys: Object.freeze((env.KEYWARD_MASTER_KEY_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
-    leakPublicKeys: Object.freeze(leakPublicKeys),
-    leakPolicy,
-    jwtMaxAgeSec: int(env, 'KEYWARD_JWT_MAX_AGE_SEC', 300, 1, 86_400),
-    jwtLeewaySec: int(env, 'KEYWARD_JWT_LEEWAY_SEC', 30, 0, 3600),
-    slashSigningSecret: env.KEYWARD_SLASH_SIGNING_SECRET || undefined,
-    slashAppId: env.KEYWARD_SLASH_APP_ID || undefined,
-    logLevel: level,
-    trustProxy: trustProxy(env),
-    sessionTtlMs: int(env, 'KEYWARD_SESSION_TTL_HOURS', 24, 1, 24 * 90) * 3_600_000,
-    cacheTtlMs: int(env, 'KEYWARD_CACHE_TTL_MS', 30_000, 100, 3_600_000),
-    cacheStaleMs: int(env, 'KEYWARD_CACHE_STALE_MS', 3_600_000, 0, 86_400_000),
-    cacheMaxKeys: int(env, 'KEYWARD_CACHE_MAX_KEYS', 1_000_000, 100, 100_000_000),
-    probeMs: int(env, 'KEYWARD_PROBE_MS', 1000, 10, 60_000),
-    passwordCost: int(env, 'KEYWARD_PASSWORD_COST', 17, 10, 20),
-    streamRecheckMs: int(env, 'KEYWARD_STREAM_RECHECK_MS', 60_000, 20, 3_600_000),
-    streamsPerSession: int(env, 'KEYWARD_STREAMS_PER_SESSION', 5, 1, 1000),
-    streamsPerRootKey: int(env, 'KEYWARD_STREAMS_PER_ROOT_KEY', 100, 1, 100_000),
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.KEYWARD_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.KEYWARD_REDIS_PREFIX,
+    masterKey: e.KEYWARD_MASTER_KEY,
+    previousMasterKeys: Object.freeze(e.KEYWARD_MASTER_KEY_PREVIOUS.split(',').map((s) => s.trim()).filter(Boolean)),
+    leakPublicKeys: Object.freeze((e.KEYWARD_LEAK_PUBLIC_KEYS ?? []).map((k) => ({ id: k.key_identifier, pem: k.key }))),
+    leakPolicy: e.KEYWARD_LEAK_POLICY,
+    jwtMaxAgeSec: e.KEYWARD_JWT_MAX_AGE_SEC,
+    jwtLeewaySec: e.KEYWARD_JWT_LEEWAY_SEC,
+    slashSigningSecret: e.KEYWARD_SLASH_SIGNING_SECRET,
+    slashAppId: e.KEYWARD_SLASH_APP_ID,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: trustProxy(e.KEYWARD_TRUST_PROXY),
+    sessionTtlMs: e.KEYWARD_SESSION_TTL_HOURS * HOUR,
+    cacheTtlMs: e.KEYWARD_CACHE_TTL_MS,
+    cacheStaleMs: e.KEYWARD_CACHE_STALE_MS,
+    cacheMaxKeys: e.KEYWARD_CACHE_MAX_KEYS,
+    probeMs: e.KEYWARD_PROBE_MS,
+    passwordCost: e.KEYWARD_PASSWORD_COST,
+    streamRecheckMs: e.KEYWARD_STREAM_RECHECK_MS,
+    streamsPerSession: e.KEYWARD_STREAMS_PER_SESSION,
+    streamsPerRootKey: e.KEYWARD_STREAMS_PER_ROOT_KEY,
     login: Object.freeze({
-      maxPerEmailAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_EMAIL_ADDRESS', 10, 1, 100_000),
-      maxPerAddress: int(env, 'KEYWARD_LOGIN_MAX_PER_ADDRESS', 30, 1, 100_000),
-      maxPerEmail: int(env, 'KEYWARD_LOGIN_MAX_PER_EMAIL', 100, 1, 100_000),
-      hashSlots,
-      hashReserved,
+      maxPerEmailAddress: e.KEYWARD_LOGIN_MAX_PER_EMAIL_ADDRESS,
+      maxPerAddress: e.KEYWARD_LOGIN_MAX_PER_ADDRESS,
+      maxPerEmail: e.KEYWARD_LOGIN_MAX_PER_EMAIL,
+      hashSlots: e.KEYWARD_LOGIN_HASH_SLOTS,
+      hashReserved: e.KEYWARD_LOGIN_HASH_RESERVED,
     }),
-    ratelimitFallback: oneOf(env, 'KEYWARD_RATELIMIT_FALLBACK', ['share', 'deny'] as const, 'share'),
-    ratelimitLeaseMs: int(env, 'KEYWARD_RATELIMIT_LEASE_MS', 2000, 0, 60_000),
-    creditLeaseMs: int(env, 'KEYWARD_CREDIT_LEASE_MS', 2000, 10, 60_000),
-    feedPollMs: int(env, 'KEYWARD_FEED_POLL_MS', 250, 10, 1000),
-    storeWaitMs: int(env, 'KEYWARD_STORE_WAIT_MS', 60_000, 0, 3_600_000),
-    storeTimeoutMs: int(env, 'KEYWARD_STORE_TIMEOUT_MS', 2000, 100, 60_000),
+    ratelimitFallback: e.KEYWARD_RATELIMIT_FALLBACK,
+    ratelimitLeaseMs: e.KEYWARD_RATELIMIT_LEASE_MS,
+    creditLeaseMs: e.KEYWARD_CREDIT_LEASE_MS,
+    feedPollMs: e.KEYWARD_FEED_POLL_MS,
+    storeWaitMs: e.KEYWARD_STORE_WAIT_MS,
+    storeTimeoutMs: e.KEYWARD_STORE_TIMEOUT_MS,
     workers,
-    usageFlushMs: int(env, 'KEYWARD_USAGE_FLUSH_MS', 1000, 10, 60_000),
-    usageWriterNice: int(env, 'KEYWARD_USAGE_WRITER_NICE', 19, 0, 19),
-    bodyLimitBytes: int(env, 'KEYWARD_BODY_LIMIT', 256 * 1024, 1024, 16 * 1024 * 1024),
-    verifyWire: env.KEYWARD_VERIFY_WIRE === undefined || flag(env, 'KEYWARD_VERIFY_WIRE'),
-    verifySharedReads: env.KEYWARD_VERIFY_SHARED_READS === undefined || flag(env, 'KEYWARD_VERIFY_SHARED_READS'),
-    shutdownDrainMs: int(env, 'KEYWARD_SHUTDOWN_DRAIN_MS', 10_000, 0, 600_000),
-    publicUrl: url(env, 'KEYWARD_PUBLIC_URL', ['http:', 'https:']),
-    sqliteSync: sync,
+    usageFlushMs: e.KEYWARD_USAGE_FLUSH_MS,
+    usageWriterNice: e.KEYWARD_USAGE_WRITER_NICE,
+    bodyLimitBytes: e.KEYWARD_BODY_LIMIT,
+    verifyWire: e.KEYWARD_VERIFY_WIRE,
+    verifySharedReads: e.KEYWARD_VERIFY_SHARED_READS,
+    shutdownDrainMs: e.KEYWARD_SHUTDOWN_DRAIN_MS,
+    publicUrl: e.KEYWARD_PUBLIC_URL,
+    sqliteSync: e.KEYWARD_SQLITE_SYNC,
     warnings: Object.freeze(replacedSettings(env)),
     webhooks: Object.freeze({
-      retryBaseMs: int(env, 'KEYWARD_WEBHOOK_RETRY_BASE_MS', 5000, 10, 3_600_000),
-      timeoutMs: int(env, 'KEYWARD_WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
-      allowPrivate: flag(env, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE'),
-      pollMs: int(env, 'KEYWARD_WEBHOOK_POLL_MS', 1000, 10, 60_000),
-      scanMs: int(env, 'KEYWARD_WEBHOOK_SCAN_MS', 5000, 10, 3_600_000),
-      expiryNoticeMs: int(env, 'KEYWARD_EXPIRY_NOTICE_HOURS', 168, 0, 24 * 365) * 3_600_000,
-      disableAfterMs: int(env, 'KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS', 120, 1, 24 * 365) * 3_600_000,
-      retentionMs: int(env, 'KEYWARD_WEBHOOK_RETENTION_DAYS', 30, 1, 3650) * 86_400_000,
+      retryBaseMs: e.KEYWARD_WEBHOOK_RETRY_BASE_MS,
+      timeoutMs: e.KEYWARD_WEBHOOK_TIMEOUT_MS,
+      allowPrivate: e.KEYWARD_WEBHOOK_ALLOW_PRIVATE,
+      pollMs: e.KEYWARD_WEBHOOK_POLL_MS,
+      scanMs: e.KEYWARD_WEBHOOK_SCAN_MS,
+      expiryNoticeMs: e.KEYWARD_EXPIRY_NOTICE_HOURS * HOUR,
+      disableAfterMs: e.KEYWARD_WEBHOOK_DISABLE_AFTER_HOURS * HOUR,
+      retentionMs: e.KEYWARD_WEBHOOK_RETENTION_DAYS * DAY,
     }),
   });
 }

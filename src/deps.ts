@@ -145,8 +145,13 @@ export function createLogger(level: string): Logger {
     // Credentials never reach the log stream, whatever a caller logs.
     redact: {
       paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-session-token"]', 'req.headers.cookie',
-        '*.password', '*.key', '*.secret', '*.token', 'key', 'secret', 'token', 'password'],
+        'req.headers["x-keyward-root-key"]', '*.password', '*.key', '*.secret', '*.token', 'key', 'secret', 'token', 'password'],
       censor: '[redacted]',
+    },
+    // A request logged by Fastify is its method and route template: never its URL (a query or a
+    // path segment may hold what a caller should not have sent), headers or body.
+    serializers: {
+      req: (req: { method?: string; routeOptions?: { url?: string } }) => ({ method: req.method, route: req.routeOptions?.url ?? null }),
     },
   });
 }
@@ -354,6 +359,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     replay,
     slash: { signingSecret: config.slashSigningSecret, appId: config.slashAppId },
     verify: scopedVerify(verify, rootKeys, metrics.countVerdict),
+    observeRequest: (method, route, status, seconds) => metrics.httpDuration.observe({ method, route, status: String(status) }, seconds),
     system: {
       readiness: {
         async checks() {

@@ -1,5 +1,5 @@
 // The verdict table (steps.ts) is the one source of verify's order: the key checks, the codes the
-// API publishes and the README's sentence all follow it.
+// API publishes and the order sentence in docs/api.md all follow it.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KEY_CHECKS } from '../src/verify/checks.js';
@@ -16,8 +16,8 @@ describe('verify steps', () => {
     expect((VerifyAnswer.properties.code as unknown as { enum: string[] }).enum).toEqual([...VERIFY_CODES]);
   });
 
-  it("the README's order sentence names the refusals in the table's order", () => {
-    const readme = fs.readFileSync('README.md', 'utf8');
+  it("docs/api.md's order sentence names the refusals in the table's order", () => {
+    const readme = fs.readFileSync('docs/api.md', 'utf8');
     const sentence = /Checks run in this order[^]*?(?=\n\n|\n- )/.exec(readme)?.[0] ?? '';
     const named = [...sentence.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]);
     const refusals = VERIFY_CODES.filter((c) => c !== 'VALID');

@@ -1,6 +1,6 @@
 // Verify connections served from the socket. Node's HTTP server spends about as much JavaScript per
 // request on its request and response objects, streams and events as verify spends deciding
-// (README, design notes: a constant answer costs 16 µs of CPU this way against 30 µs through
+// (docs/design/verify-path.md: a constant answer costs 16 µs of CPU this way against 30 µs through
 // node:http). So a connection whose first request is `POST /v1/keys/verify` is read here: the
 // request is parsed under a strict subset of HTTP/1.1, answered by the same code as the node:http
 // fast path, and written as one buffer. The first request that is not exactly that — another

@@ -7,7 +7,7 @@
 // each promoting whatever was in flight, and the old generation fills until a full collection
 // stops the event loop for 6–14 ms. Seen after a 20–60 s pause; with the semi-space held at
 // 16 MB, the most V8 gives it anyway under load, the same runs had no full collection and p99
-// stayed with node:http's (README, design notes). The cost: the nursery's 32 MB stay committed
+// stayed with node:http's (docs/design/memory.md). The cost: the nursery's 32 MB stay committed
 // while the node is idle.
 //
 // The flag must be on Node's command line: V8 reads it when the heap is set up, before any of

@@ -6,7 +6,7 @@
 // for good. Those maps are held weakly: a full GC while no tick is queued (one always comes at the
 // end of a server's startup) frees the map, the next tick builds a new one, and nextTick ends up
 // optimized for "any map". An HTTP request costs about six ticks, so every request then pays for
-// it (measured in README, design notes; `npm run bench` keeps a control row without this hold).
+// it (measured in docs/design/verify-path.md; `npm run bench` keeps a control row without this hold).
 // Holding one tick object for the life of the process keeps its map, and with it the fast path,
 // alive.
 //

@@ -1,8 +1,8 @@
 // Rate limits shared by every node through Redis: the same sliding window as decide.ts. A node
 // spends tokens that a Lua script has already counted in Redis (a lease), so most decisions need
 // no round trip and none can exceed the limit; the grants that requests of one event-loop turn
-// need go in one call. Why the limits stay exact: README, design notes ("Shared limits are spent
-// from leases"). When Redis cannot answer, this node decides by itself from what it last saw there
+// need go in one call. Why the limits stay exact: docs/design/rate-limits.md ("Shared limits
+// are spent from leases"). When Redis cannot answer, this node decides by itself from what it last saw there
 // (limiter.ts's outage window), so verify never fails on Redis; a circuit breaker keeps every
 // decision off a Redis that is known not to answer until a probe finds it back (docs/design/degraded-mode.md).
 import type { Redis } from 'ioredis';

@@ -1,7 +1,7 @@
 // POST /v1/keys/verify served straight from the HTTP server, ahead of Fastify's request pipeline:
 // same schema, same validator, same serializer, same problem+json errors, but none of the
-// per-request machinery that the management API needs and verify does not (see README, design
-// notes, for the measurement). Anything unusual — another content type, a query string, a server
+// per-request machinery that the management API needs and verify does not (see
+// docs/design/verify-path.md for the measurement). Anything unusual — another content type, a query string, a server
 // that is closing — falls through to the Fastify route, which stays registered and documented.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WORKER } from '../http/headers.js';

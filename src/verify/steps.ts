@@ -1,5 +1,5 @@
 // Every verdict of verify, in the order verify reaches it, with what it means. Pure data: the
-// server derives its codes from it, the README's order and the console's explanations follow it.
+// server derives its codes from it, docs/api.md's order and the console's explanations follow it.
 export const VERIFY_STEPS = [
   { code: 'MALFORMED', stage: 'credential', explain: 'This is not a Keyward key: wrong shape or checksum. No lookup was made.' },
   { code: 'NOT_FOUND', stage: 'credential', explain: 'No key has this value in the scope verify was asked about (the app, or the verify root key\'s workspace).' },

@@ -282,7 +282,7 @@ describe.runIf(enabled)('cluster mode (KEYWARD_WORKERS=2)', () => {
       };
       const codes = await Promise.all(Array.from({ length: 150 }, once));
       // Never over the limit across workers. At the end of a burst one worker may still hold a
-      // token the other was refused for (README, "Shared limits are spent from leases"): it is
+      // token the other was refused for (docs/design/rate-limits.md, "Shared limits are spent from leases"): it is
       // spent by that worker's next request or goes back, so the whole limit is admitted in the end.
       let valid = codes.filter((x) => x === 'VALID').length;
       expect(valid).toBeLessThanOrEqual(50);

@@ -20,6 +20,16 @@ interface Ctx {
 const SessionContext = createContext<Ctx | null>(null);
 const WS = 'keyward.workspace';
 
+/** Whom the stored session token belongs to; nobody without one, or when the server refuses it. */
+async function whoAmI(): Promise<SessionInfo | null> {
+  if (!session.token) return null;
+  try {
+    return await api<SessionInfo>('GET', '/v1/auth/me');
+  } catch {
+    return null;
+  }
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<SessionInfo | null>(null);
   const [loading, setLoading] = useState(true);
@@ -27,26 +37,24 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [message, setMessage] = useState<string | null>(null);
 
   const refresh = useCallback(async () => {
-    if (!session.token) {
-      setMe(null);
-      setLoading(false);
-      return;
-    }
-    try {
-      setMe(await api<SessionInfo>('GET', '/v1/auth/me'));
-    } catch {
-      setMe(null);
-    } finally {
-      setLoading(false);
-    }
+    setMe(await whoAmI());
+    setLoading(false);
   }, []);
 
   useEffect(() => {
-    void refresh();
+    let live = true;
+    void whoAmI().then((info) => {
+      if (!live) return;
+      setMe(info);
+      setLoading(false);
+    });
     const onLogout = () => setMe(null);
     window.addEventListener('keyward:logout', onLogout);
-    return () => window.removeEventListener('keyward:logout', onLogout);
-  }, [refresh]);
+    return () => {
+      live = false;
+      window.removeEventListener('keyward:logout', onLogout);
+    };
+  }, []);
 
   const workspace = me?.workspaces.find((w) => w.id === workspaceId) ?? me?.workspaces[0] ?? null;
   const value: Ctx = {

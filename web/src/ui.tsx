@@ -1,5 +1,5 @@
 // The console's building blocks: buttons, badges, modals, fields, copy buttons, toasts.
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useEffectEvent, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from './api';
 
 export function Button({ children, kind = 'secondary', ...props }: { children: ReactNode; kind?: 'primary' | 'secondary' | 'danger' | 'ghost' } & React.ButtonHTMLAttributes<HTMLButtonElement>) {
@@ -24,9 +24,10 @@ const SUBMITTING_INPUTS = new Set(['text', 'email', 'url', 'password', 'search',
  */
 export function Modal({ title, onClose, children, footer, wide, dismissible = true }: { title: string; onClose: () => void; children: ReactNode; footer?: ReactNode; wide?: boolean; dismissible?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
-  // The latest props without re-running the effect (that would move focus on every render).
-  const latest = useRef({ onClose, dismissible });
-  latest.current = { onClose, dismissible };
+  // Escape reads the latest props without re-running the effect (that would move focus on every render).
+  const onEscape = useEffectEvent(() => {
+    if (dismissible) onClose();
+  });
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     // The first field if there is one, else the first action, never the close button.
@@ -35,7 +36,7 @@ export function Modal({ title, onClose, children, footer, wide, dismissible = tr
     first?.focus();
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') {
-        if (latest.current.dismissible) latest.current.onClose();
+        onEscape();
         return;
       }
       // Tab stays inside the dialog.

@@ -1,6 +1,6 @@
 // An app's settings: its gateway rules (which permissions a forwarded request needs, by method and
 // path), used by /v1/forward-auth. A change applies on every node at once.
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { api, type App } from '../../api';
 import { Link } from '../../router';
 import { invalidate, useApi } from '../../query';
@@ -34,12 +34,12 @@ export function AppSettings({ appId }: { appId: string }) {
   const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
   const [rows, setRows] = useState<RuleRow[] | null>(null);
   const [error, setError] = useState<unknown>();
-  // The form starts from the saved rules once; a background refresh must not wipe what is typed.
-  useEffect(() => {
-    if (app.data && rows === null) setRows(app.data.gatewayRules.map(toRow));
-  }, [app.data, rows]);
+  // The form shows the saved rules until the first edit; from then on a background refresh must not
+  // wipe what is typed.
+  const loaded = rows ?? app.data?.gatewayRules.map(toRow) ?? null;
+  const current = loaded ?? [];
   const save = async () => {
-    const rules = (rows ?? []).map(toRule);
+    const rules = current.map(toRule);
     const problem = rules.find((r): r is string => typeof r === 'string');
     if (problem) return setError(new Error(problem));
     try {
@@ -51,7 +51,6 @@ export function AppSettings({ appId }: { appId: string }) {
       setError(err);
     }
   };
-  const current = rows ?? [];
   const set = (i: number, patch: Partial<RuleRow>) => setRows(current.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   return (
     <>
@@ -59,7 +58,7 @@ export function AppSettings({ appId }: { appId: string }) {
         <div>
           <nav className="crumbs" aria-label="Breadcrumb"><Link to="/apps">Apps</Link> / <Link to={`/apps/${appId}`}>{app.data?.name ?? '…'}</Link> / settings</nav>
           <h1>Gateway rules</h1>
-          <p>When a gateway (nginx, Caddy, Traefik, Envoy) asks <code>/v1/forward-auth</code>, every rule matching the request's method and path adds its permissions. Paths match without regard to case and without the query string; <code>*</code> matches anything, <code>/</code> included (at most 8 in a rule, 100 rules); a GET rule covers HEAD.</p>
+          <p>When a gateway (nginx, Caddy, Traefik, Envoy) asks <code>/v1/forward-auth</code>, every rule matching the request&apos;s method and path adds its permissions. Paths match without regard to case and without the query string; <code>*</code> matches anything, <code>/</code> included (at most 8 in a rule, 100 rules); a GET rule covers HEAD.</p>
         </div>
       </div>
       <ErrorNote error={error ?? app.error} />
@@ -76,7 +75,7 @@ export function AppSettings({ appId }: { appId: string }) {
           </div>
         ))}
         <div className="row">
-          <Button disabled={rows === null} onClick={() => setRows([...current, { methods: '', path: '/', permissions: '' }])}>Add rule</Button>
+          <Button disabled={loaded === null} onClick={() => setRows([...current, { methods: '', path: '/', permissions: '' }])}>Add rule</Button>
           <span className="spacer" />
           <Button kind="primary" onClick={() => void save()}>Save rules</Button>
         </div>

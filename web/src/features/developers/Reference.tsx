@@ -151,7 +151,7 @@ export function Reference() {
   return (
     <>
       <div className="page-head">
-        <div><h1>API docs</h1><p>Generated from this server's OpenAPI document. Try any operation here as yourself; the <a href="/docs">public reference page</a> works with a root key.</p></div>
+        <div><h1>API docs</h1><p>Generated from this server&apos;s OpenAPI document. Try any operation here as yourself; the <a href="/docs">public reference page</a> works with a root key.</p></div>
         <div className="row">
           <CopyAsync label="Copy LLM.txt" load={fetchText('/llms.txt')} testId="copy-llms" />
           <CopyAsync label="Copy openapi.json" load={fetchText('/openapi.json')} testId="copy-openapi" />

@@ -29,6 +29,7 @@ export function AppKeys({ appId }: { appId: string }) {
   const [typed, setTyped] = useState('');
   const [q, setQ] = useState('');
   const [sort, setSort] = useState<Sort>('-createdAt');
+  const [page, setPage] = useState(1);
   useEffect(() => {
     const t = setTimeout(() => {
       setQ(typed.trim());
@@ -38,7 +39,6 @@ export function AppKeys({ appId }: { appId: string }) {
   }, [typed]);
   const [status, setStatus] = useState('');
   const [environment, setEnvironment] = useState('');
-  const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
   const app = useApi(['app', appId], () => api<App>('GET', `/v1/apps/${appId}`));
   const query = new URLSearchParams({ page: String(page), limit: String(LIMIT), ...(q ? { q } : {}), ...(status ? { status } : {}), ...(environment ? { environment } : {}), ...(sort !== '-createdAt' ? { sort } : {}) });

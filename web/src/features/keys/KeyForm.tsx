@@ -142,7 +142,7 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
         </Field>
       </div>
       <Field label="Rate limit" htmlFor="k-rl" error={fieldErrors.ratelimit}>
-        <label className="check"><input type="checkbox" checked={f.limited} onChange={(e) => set({ limited: e.target.checked })} />Limit this key's request rate</label>
+        <label className="check"><input type="checkbox" checked={f.limited} onChange={(e) => set({ limited: e.target.checked })} />Limit this key&apos;s request rate</label>
         {f.limited && (
           <div className="row"><input id="k-rl" type="number" min={1} value={f.limit} onChange={(e) => set({ limit: e.target.value })} style={{ width: 110 }} aria-label="Requests" /> requests per <input type="number" min={1} value={f.windowSec} onChange={(e) => set({ windowSec: e.target.value })} style={{ width: 90 }} aria-label="Seconds" /> seconds</div>
         )}

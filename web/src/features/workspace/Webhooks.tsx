@@ -186,7 +186,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
       )}
       {h.status === 'active' && h.failingSince && (
         <div className="note note-warn" role="status">
-          Failing since {when(h.failingSince)} ({h.consecutiveFailures} failed attempts): deliveries are retried, at most an hour apart; after 120 hours without a success (the server's setting) Keyward disables the endpoint and keeps its events.
+          Failing since {when(h.failingSince)} ({h.consecutiveFailures} failed attempts): deliveries are retried, at most an hour apart; after 120 hours without a success (the server&apos;s setting) Keyward disables the endpoint and keeps its events.
         </div>
       )}
       <div className="card" style={{ padding: 16 }}>
