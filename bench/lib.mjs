@@ -6,7 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { generateKey } from '../dist/keys/format.js';
+import { generateKey } from '../dist/lib/key-format.js';
 import { SERVER_NODE_FLAGS } from '../dist/lib/node-flags.js';
 import { sqlitePath } from '../dist/store/paths.js';
 

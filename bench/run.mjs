@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateKey } from '../dist/keys/format.js';
+import { generateKey } from '../dist/lib/key-format.js';
 import { sqlitePath } from '../dist/store/db.js';
 import { bootstrap, call, createPgDatabase, load as loadAutocannon, median, percentile, pin, seedKeys, startKeyward, startNode, verifyBodies, warm } from './lib.mjs';
 import { haproxyVersion, startHaproxy } from './haproxy.mjs';

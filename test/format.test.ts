@@ -1,8 +1,8 @@
 // The key format and the pure rate-limit decision, without any I/O.
 import { describe, expect, it } from 'vitest';
-import { checksum, generateKey, parseKey } from '../src/keys/format.js';
+import { checksum, generateKey, parseKey } from '../src/lib/key-format.js';
 import { decideRateLimit } from '../src/ratelimit/decide.js';
-import { parseIpEntry } from '../src/keys/ip.js';
+import { parseIpEntry } from '../src/lib/ip.js';
 
 describe('key format', () => {
   it('generates <prefix>_<env>_<32 random><6 checksum> and parses it back', () => {

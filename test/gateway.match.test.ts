@@ -2,7 +2,7 @@
 // and linear in the path whatever the pattern. Nothing is timed: the matcher counts its steps.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileRules, permissionsFor } from '../src/gateway/rules.js';
+import { compileRules, permissionsFor } from '../src/apps/gateway-rules.js';
 import { compilePathPattern, matchPathPattern, type StepMeter } from '../src/lib/path-match.js';
 
 /** The textbook definition, exponential at worst: a reference for small inputs only. */

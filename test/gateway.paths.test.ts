@@ -9,7 +9,7 @@ import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileRules, permissionsFor } from '../src/gateway/rules.js';
+import { compileRules, permissionsFor } from '../src/apps/gateway-rules.js';
 import { canonicalPath } from '../src/lib/request-path.js';
 
 /** The upstream's routes and the gateway rules that protect them. */

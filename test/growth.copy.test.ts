@@ -15,7 +15,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, createPgDatabase, startServer, world, type TestServer, type World } from './harness.js';
 import { ManualClock } from '../src/lib/clock.js';
-import { generateKey } from '../src/keys/format.js';
+import { generateKey } from '../src/lib/key-format.js';
 import { copyStore, PROGRESS_TABLE, SKIPPED_TABLES, type CopyReport } from '../src/store/copy.js';
 import type { VerifyInput, VerifyResult } from '../src/verify/verify.js';
 

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { passwordChecks } from '../src/lib/hash.js';
-import { checksum } from '../src/keys/format.js';
+import { checksum } from '../src/lib/key-format.js';
 import { createKey, startServer, verify, world, type TestServer } from './harness.js';
 
 describe('no secret reaches the logs', () => {

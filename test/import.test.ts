@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
-import { generateKey } from '../src/keys/format.js';
+import { generateKey } from '../src/lib/key-format.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest();
 const legacy = (n: number) => `sk_legacy_${String(n).padStart(4, '0')}_Zq8w3Lx9Vb2Nc7Rt5Kd1`;

@@ -1,7 +1,7 @@
 // Every verify verdict, each reached by setting up its condition for real through the API.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from './harness.js';
-import { checksum } from '../src/keys/format.js';
+import { checksum } from '../src/lib/key-format.js';
 
 describe.each(DIALECTS)('verify (%s)', (dialect) => {
   let s: TestServer;

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { generateKey } from '../src/keys/format.js';
+import { generateKey } from '../src/lib/key-format.js';
 import { createKey, startServer, world, type TestServer } from './harness.js';
 
 /** What a case may refer to: the app, and keys of each kind verify answers differently. */

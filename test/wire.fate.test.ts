@@ -4,7 +4,7 @@
 // servers' timeouts are set short so that each state is reached in a fraction of a second.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKey } from '../src/keys/format.js';
+import { generateKey } from '../src/lib/key-format.js';
 import { createKey, startServer, world, type StartOptions, type TestServer, type World } from './harness.js';
 import { startProcess } from './process.js';
 

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInto } from '../src/http/socket-read.js';
-import { generateKey } from '../src/keys/format.js';
+import { generateKey } from '../src/lib/key-format.js';
 import { createKey, startServer, world, type TestServer, type World } from './harness.js';
 
 interface RawAnswer {

@@ -4,7 +4,7 @@ import { parseJson } from '../lib/json.js';
 import { iso, MINUTE } from '../lib/time.js';
 import type { AppsTable } from '../store/schema.js';
 import type { AppView, RateLimitSchema } from './schemas.js';
-import type { GatewayRule } from '../gateway/rules.js';
+import type { GatewayRule } from './gateway-rules.js';
 
 export { AppDefaultsSchema, AppView, ImportKeysSetting, KeyPrefix, RateLimitSchema } from './schemas.js';
 

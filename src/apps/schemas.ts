@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { PREFIX_PATTERN } from '../lib/ids.js';
 import { Nullable, StringEnum } from '../http/schema.js';
-import { GatewayRulesSchema, StoredGatewayRulesSchema } from '../gateway/schemas.js';
+import { GatewayRulesSchema, StoredGatewayRulesSchema } from './gateway-rules.schemas.js';
 
 export { GatewayRulesSchema };
 

@@ -9,10 +9,10 @@ import { createdResource } from '../shared/idempotency.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
-import { ROOT_KEY_PREFIX } from '../keys/format.js';
-import { checkGatewayRules, type GatewayRule } from '../gateway/rules.js';
+import { ROOT_KEY_PREFIX } from '../lib/key-format.js';
+import { checkGatewayRules, type GatewayRule } from './gateway-rules.js';
 import { DEFAULTS, appDefaults, appView, prefixFromName, type AppDefaults } from './model.js';
-import { diff } from '../audit/diff.js';
+import { diff } from '../lib/diff.js';
 
 export interface AppInput {
   name?: string | undefined;

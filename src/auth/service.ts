@@ -7,7 +7,7 @@ import { newId } from '../lib/random.js';
 import { DAY, iso } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
-import { parseKey, ROOT_KEY_PREFIX } from '../keys/format.js';
+import { parseKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
 import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { Repos } from '../store/repos/index.js';

@@ -8,7 +8,7 @@ import { toProblem } from '../http/problem.js';
 import { withErrors } from '../http/common.js';
 import type { Verifier } from '../verify/routes.js';
 import { FORWARD_AUTH_PATH, forwardAuth, type ForwardAnswer, type ForwardRequest } from './forward.js';
-import { GATEWAY_METHODS } from './rules.js';
+import { GATEWAY_METHODS } from '../apps/gateway-rules.js';
 
 export interface ForwardAuthServices {
   verify: Verifier;

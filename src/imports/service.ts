@@ -13,8 +13,8 @@ import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable, KeyHashesTable, KeysTable } from '../store/schema.js';
 import { appDefaults } from '../apps/model.js';
-import { parseKey } from '../keys/format.js';
-import { parseIpEntry } from '../keys/ip.js';
+import { parseKey } from '../lib/key-format.js';
+import { parseIpEntry } from '../lib/ip.js';
 import type { ImportKeyEntry, ImportKeysAnswer } from './schemas.js';
 
 type Entry = Static<typeof ImportKeyEntry>;

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
-import { EXAMPLE_KEY } from './format.js';
+import { EXAMPLE_KEY } from '../lib/key-format.js';
 
 /** How the key list can be ordered; `-` first is descending. */
 export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;

@@ -15,10 +15,10 @@ import type { KeyFilters } from '../store/repos/keys.js';
 import type { PageOf, PageRequest } from '../store/repos/sql.js';
 import type { AppsTable, KeysTable } from '../store/schema.js';
 import { appDefaults } from '../apps/model.js';
-import { generateKey } from './format.js';
-import { parseIpEntry } from './ip.js';
+import { generateKey } from '../lib/key-format.js';
+import { parseIpEntry } from '../lib/ip.js';
 import { keyView, type KeyView } from './model.js';
-import { diff } from '../audit/diff.js';
+import { diff } from '../lib/diff.js';
 import type { CreateKeyBody, PatchKeyBody } from './schemas.js';
 
 type CreateInput = Static<typeof CreateKeyBody>;

@@ -2,7 +2,7 @@
 // revoked, each audited; the answer says what happened to each token.
 import { sha256Hex } from '../lib/hash.js';
 import type { Clock } from '../lib/clock.js';
-import { parseKey } from '../keys/format.js';
+import { parseKey } from '../lib/key-format.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import type { Store } from '../store/db.js';

@@ -1,7 +1,7 @@
 // Trusted proxies: the addresses whose X-Forwarded-For is believed. One parser (used by config.ts)
 // and one predicate, which every route reads the client address through: Fastify's request.ip
 // (login throttling, audit) and gateway forward auth.
-import { ipAllowed, parseClientIp, parseIpEntry, type IpRange } from '../keys/ip.js';
+import { ipAllowed, parseClientIp, parseIpEntry, type IpRange } from './ip.js';
 
 /** Names for common ranges, as proxy-addr (Express, Fastify) spells them. */
 const NAMED: Record<string, readonly string[]> = {

@@ -3,10 +3,10 @@
 // its TTL an entry still answers at once while one background refresh per key (with backoff) asks
 // the store; the cache holds at most a set number of values and evicts the ones not used lately.
 import { parseJson } from '../lib/json.js';
-import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../keys/ip.js';
+import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../lib/ip.js';
 import type { RateLimitSpec } from '../keys/model.js';
 import type { KeysTable } from '../store/schema.js';
-import { compileRules, type CompiledRule, type GatewayRule } from '../gateway/rules.js';
+import { compileRules, type CompiledRule, type GatewayRule } from '../apps/gateway-rules.js';
 
 export interface CachedKey {
   id: string;

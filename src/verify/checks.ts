@@ -1,9 +1,9 @@
 // The key checks of verify, in order: each a named predicate with the verdict it gives. A new
 // check is one entry here and one in steps.ts (a test holds the two in the same order).
-import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../keys/ip.js';
+import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../lib/ip.js';
 import type { CacheEntry, CachedKey } from './cache.js';
 import type { VerifyCode } from './steps.js';
-import { permissionsFor } from '../gateway/rules.js';
+import { permissionsFor } from '../apps/gateway-rules.js';
 
 /** What a check may look at; the input fields it needs are the ones verify was called with. */
 export interface CheckInput {

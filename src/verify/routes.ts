@@ -8,7 +8,7 @@ import { verifyKey, type VerifyDeps, type VerifyInput, type VerifyResult } from 
 import { serializeVerifyResult } from './serialize.js';
 import { resolveScope, type RootKeyCache, type VerifyScope } from './scope.js';
 import { invalid } from '../errors.js';
-import { ipv4ToInt, parseClientIp } from '../keys/ip.js';
+import { ipv4ToInt, parseClientIp } from '../lib/ip.js';
 import { WORKER } from '../http/headers.js';
 
 export { VerifyAnswer, VerifyBody } from './schemas.js';

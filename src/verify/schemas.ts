@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { IdOf, Nullable, StringEnum } from '../http/schema.js';
 import { VERIFY_CODES } from './steps.js';
-import { EXAMPLE_KEY } from '../keys/format.js';
+import { EXAMPLE_KEY } from '../lib/key-format.js';
 
 export const VerifyBody = Type.Object({
   key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: [EXAMPLE_KEY] })),

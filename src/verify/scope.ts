@@ -3,7 +3,7 @@
 // is looked up once and cached like a key, and dropped from the cache when it changes.
 import { AppError } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
-import { parseKey, ROOT_KEY_PREFIX } from '../keys/format.js';
+import { parseKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
 /** The permission that lets a root key verify its workspace's keys (`*` includes it). */
 export const VERIFY_PERMISSION = 'keys:verify';
 

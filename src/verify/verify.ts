@@ -1,7 +1,7 @@
 // The hot path: turns a presented credential into a verdict. Touches only the key cache, the rate
 // limiter, the usage-cap slices (capped keys only) and the in-memory usage recorder.
 import { sha256Hex } from '../lib/hash.js';
-import { parseKey } from '../keys/format.js';
+import { parseKey } from '../lib/key-format.js';
 import { iso } from '../lib/time.js';
 import { KEY_CHECKS } from './checks.js';
 import type { RateDecision } from '../ratelimit/decide.js';

@@ -19,7 +19,7 @@ import type { AttemptView, CreateWebhookBody, DeliveryView, PatchWebhookBody, We
 import { newDelivery, type WebhookOutbox } from './outbox.js';
 import { WebhookSender } from './sender.js';
 import { newWebhookSecret } from './signing.js';
-import { diff } from '../audit/diff.js';
+import { diff } from '../lib/diff.js';
 
 /** How long the previous secret keeps signing after a rotation. */
 export const SECRET_OVERLAP_MS = 24 * 3_600_000;

@@ -10,7 +10,7 @@ import type { Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { MemberRow, Role } from '../store/repos/workspaces.js';
 import type { RootKeysTable, WorkspacesTable } from '../store/schema.js';
-import { generateKey, ROOT_KEY_PREFIX } from '../keys/format.js';
+import { generateKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
 import type { Access, Principal } from '../auth/service.js';
 import { grants, ROLES, rolesNotInvitable, type Permission } from '../auth/permissions.js';
 

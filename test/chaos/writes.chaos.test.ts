@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type Answer, type TestServer, type World } from '../harness.js';
 import { startPgProxy, type PgProxy } from '../pg-proxy.js';
 import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
-import { generateKey } from '../../src/keys/format.js';
+import { generateKey } from '../../src/lib/key-format.js';
 import { sha256Hex } from '../../src/lib/hash.js';
 
 const enabled = DIALECTS.includes('postgres');

@@ -5,9 +5,9 @@
 import { invalid } from '../errors.js';
 import { compilePathPattern, matchPathPattern, wildcardCount, type PathPattern } from '../lib/path-match.js';
 import { canonicalPath, PATH_PROBLEMS, toLowerAscii } from '../lib/request-path.js';
-import { MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, type GatewayRule } from './schemas.js';
+import { MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, type GatewayRule } from './gateway-rules.schemas.js';
 
-export { GATEWAY_METHODS, GatewayRuleSchema, GatewayRulesSchema, MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, StoredGatewayRulesSchema, type GatewayRule } from './schemas.js';
+export { GATEWAY_METHODS, GatewayRuleSchema, GatewayRulesSchema, MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, StoredGatewayRulesSchema, type GatewayRule } from './gateway-rules.schemas.js';
 
 /**
  * Refuses (400) a rule set beyond the limits, or a rule whose path no accepted request can ever

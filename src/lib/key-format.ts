@@ -1,7 +1,7 @@
 // The versioned key format: <prefix>_<live|test>_<32 base62 random><6 base62 CRC32>.
 import { crc32 } from 'node:zlib';
-import { BASE62, randomBase62 } from '../lib/random.js';
-import { PREFIX_PATTERN } from '../lib/ids.js';
+import { BASE62, randomBase62 } from './random.js';
+import { PREFIX_PATTERN } from './ids.js';
 
 export { PREFIX_PATTERN };
 
