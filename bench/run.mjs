@@ -265,13 +265,13 @@ try {
     const headerSets = kw.sample.map((key) => ({ Authorization: `Bearer ${key}`, 'X-Forwarded-Host': 'api.acme.dev', 'X-Forwarded-For': '10.20.30.40', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Uri': '/docs/1' }));
     const fwdPath = `/v1/forward-auth?appId=${kw.world.appId}&permissions=docs.read`;
     targets.push({ name: label, key: 'control', run: (duration = SECONDS) => load({ url: kw.node.url, path: fwdPath, method: 'GET', headerSets, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
-    // The same server with verify served through node:http (src/http/wire.ts off): what the socket path is worth.
+    // The same server with verify served through node:http (src/verify/transports/wire.ts off): what the socket path is worth.
     const viaHttp = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, verify through node:http (KEYWARD_VERIFY_WIRE=0)`;
     const kwHttp = await keywardEmbedded(viaHttp, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_WIRE: '0' });
     await warm(kwHttp.node.url, kwHttp.bodies);
     targets.push({ name: viaHttp, key: 'nowire', run: (duration = SECONDS) => load({ url: kwHttp.node.url, bodies: kwHttp.bodies, connections: CONNECTIONS, duration, pid: kwHttp.node.pid }) });
     // The same socket path reading each connection through 'data' events, a Buffer per read, instead
-    // of into one shared buffer (src/http/socket-read.ts): what the shared buffer is worth.
+    // of into one shared buffer (src/verify/transports/socket-read.ts): what the shared buffer is worth.
     const viaEvents = `control: embedded, ${SIZES[0].toLocaleString('en')} keys, verify connections read through 'data' events (KEYWARD_VERIFY_SHARED_READS=0)`;
     const kwEvents = await keywardEmbedded(viaEvents, SIZES[0], MAIN, async () => {}, { KEYWARD_VERIFY_SHARED_READS: '0' });
     await warm(kwEvents.node.url, kwEvents.bodies);

@@ -23,9 +23,9 @@ import type { ImportService } from './imports/service.js';
 import { usageRoute } from './usage/routes.js';
 import type { UsageService } from './usage/service.js';
 import { verifyRoutes, VerifyBody, type Verifier } from './verify/routes.js';
-import { verifyFastPath } from './verify/fastpath.js';
+import { verifyFastPath } from './verify/transports/fastpath.js';
 import { verifyAnswerer } from './verify/answer.js';
-import { Wire } from './http/wire.js';
+import { Wire } from './verify/transports/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
 import { FORWARD_AUTH_PATH } from './gateway/forward.js';
 import { AccessLog, type ObserveRequest } from './http/access-log.js';
@@ -120,13 +120,13 @@ export async function buildApp(s: AppServices): Promise<App> {
     void reply.code(answer.body.status).type('application/problem+json').send(JSON.stringify(answer.body));
   };
   const app = Fastify({
-    // Verify and forward auth are answered before Fastify's pipeline (src/verify/fastpath.ts,
+    // Verify and forward auth are answered before Fastify's pipeline (src/verify/transports/fastpath.ts,
     // src/gateway/routes.ts); all else goes through it.
     serverFactory: (handler) => {
       const server = http.createServer((req, res) => {
         if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
       });
-      // Connections that start with verify are read from the socket (src/http/wire.ts).
+      // Connections that start with verify are read from the socket (src/verify/transports/wire.ts).
       if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize, sharedReads: s.http.verifySharedReads });
       return server;
     },

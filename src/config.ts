@@ -75,9 +75,9 @@ export interface Config {
   /** Nice value of the embedded store's usage writer thread (Linux), below the event loop's. */
   readonly usageWriterNice: number;
   readonly bodyLimitBytes: number;
-  /** Connections that start with a verify request are read from the socket (src/http/wire.ts). */
+  /** Connections that start with a verify request are read from the socket (src/verify/transports/wire.ts). */
   readonly verifyWire: boolean;
-  /** Those connections read into one buffer shared by all (src/http/socket-read.ts), not a Buffer per read. */
+  /** Those connections read into one buffer shared by all (src/verify/transports/socket-read.ts), not a Buffer per read. */
   readonly verifySharedReads: boolean;
   /** On SIGTERM/SIGINT: how long open connections may finish before those left are closed. */
   readonly shutdownDrainMs: number;

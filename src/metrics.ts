@@ -2,6 +2,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CODE_INDEX, VERIFY_CODES, type VerifyCode } from './verify/codes.js';
 import type { KeyCacheStats } from './verify/cache.js';
+import type { SharedLimitStats } from './ratelimit/limiter.js';
+
+export type { SharedLimitStats };
 
 export interface Metrics {
   registry: Registry;
@@ -47,16 +50,6 @@ export interface DegradedStats {
   redis?: ServiceStats;
 }
 
-export interface SharedLimitStats {
-  /** Decisions made from tokens in hand, and decisions that waited for Redis. */
-  fromLease: number;
-  waited: number;
-  /** Script calls, and bucket grants in them. */
-  calls: number;
-  grants: number;
-  /** Tokens leased and not yet spent. */
-  tokensHeld: number;
-}
 
 export function createMetrics(): Metrics {
   const registry = new Registry();

@@ -1,4 +1,4 @@
-// Differential fuzzing of the verify connections read from the socket (src/http/wire.ts): the same
+// Differential fuzzing of the verify connections read from the socket (src/verify/transports/wire.ts): the same
 // bytes go to a server with them and to one without (KEYWARD_VERIFY_WIRE=0, node:http alone), and
 // the answers and what becomes of the connection must not differ. Both servers share one store, so
 // ids match; what may differ is normalised away: the Date header, request ids, header-name case.

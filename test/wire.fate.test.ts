@@ -1,4 +1,4 @@
-// What becomes of a verify connection read from the socket (src/http/wire.ts), next to the same
+// What becomes of a verify connection read from the socket (src/verify/transports/wire.ts), next to the same
 // bytes on node:http alone (KEYWARD_VERIFY_WIRE=0): after an answer that closes, at each timeout,
 // when the client half-closes, at shutdown. Each test asserts states, counts and bytes; the
 // servers' timeouts are set short so that each state is reached in a fraction of a second.

@@ -1,10 +1,10 @@
-// Verify connections read from the socket (src/http/wire.ts), over raw TCP so that every byte is the
+// Verify connections read from the socket (src/verify/transports/wire.ts), over raw TCP so that every byte is the
 // test's: pipelining, requests split anywhere, hand-over to node:http at a request boundary, the
 // strict subset (everything outside it is answered exactly as node:http answers it with the socket
 // path off), Connection: close, slow requests, shutdown.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readInto } from '../src/http/socket-read.js';
+import { readInto } from '../src/verify/transports/socket-read.js';
 import { generateKey } from '../src/lib/key-format.js';
 import { createKey, startServer, world, type TestServer, type World } from './harness.js';
 
@@ -236,7 +236,7 @@ describe('verify connections read from the socket', () => {
       ['a large header', (a) => request(valid(a), { 'x-big': 'y'.repeat(20_000) })],
     ];
     // Each case first as a connection's first request, then after a verify on the same connection
-    // (by then the connection reads into the shared buffer, src/http/socket-read.ts).
+    // (by then the connection reads into the shared buffer, src/verify/transports/socket-read.ts).
     for (const [name, make, warmed] of cases.flatMap(([n, m]) => [[n, m, false], [`${n}, after a verify`, m, true]] as const)) {
       const answers: (RawAnswer | null)[] = [];
       const after: string[] = [];
@@ -315,7 +315,7 @@ describe('verify connections read from the socket', () => {
   });
 });
 
-describe('reading a server socket into a shared buffer (src/http/socket-read.ts)', () => {
+describe('reading a server socket into a shared buffer (src/verify/transports/socket-read.ts)', () => {
   it('delivers every read through the one buffer, then the end, with no data events', async () => {
     const shared = Buffer.alloc(1024);
     let text = '';

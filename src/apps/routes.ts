@@ -46,7 +46,7 @@ export const appRoutes = ({ apps, guard, idempotency }: AppRouteServices) => asy
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.body.workspaceId, 'apps:write');
-    const row = await idempotency.run(req, () => apps.create(req.body.workspaceId, access.actor, req.body));
+    const row = await idempotency.run(req, (claim) => apps.create(req.body.workspaceId, access.actor, req.body, claim));
     reply.code(201);
     return appView(row);
   });

@@ -5,8 +5,7 @@ import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
-import { createdResource } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
+import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { AppsTable } from '../store/schema.js';
 import { ROOT_KEY_PREFIX } from '../lib/key-format.js';
@@ -55,7 +54,7 @@ export class AppService {
    * A prefix asked for must be free (409 PREFIX_TAKEN); one derived from the name takes the first
    * free variant (acme, acme2, acme3 …), so creating an app never fails on another tenant's choice.
    */
-  async create(workspaceId: string, actor: Actor, input: AppInput & { name: string }): Promise<AppsTable> {
+  async create(workspaceId: string, actor: Actor, input: AppInput & { name: string }, claim?: IdempotencyClaim): Promise<AppsTable> {
     checkPrefix(input.keyPrefix);
     checkGatewayRules(input.gatewayRules);
     const now = this.clock.now();
@@ -72,9 +71,8 @@ export class AppService {
       try {
         await this.store.transaction(async (r) => {
           await r.apps.insert(row);
-          createdResource(row.id);
           await r.audit.record(actor, { workspaceId, action: 'app.create', targetType: 'app', targetId: row.id, meta: { name: row.name } }, now);
-        });
+        }, { idempotency: made(claim, row.id) });
         return row;
       } catch (err) {
         if (!this.store.isUniqueViolation(err)) throw err;

@@ -2,21 +2,15 @@
 // anywhere for the caller → load the object → check access to its workspace. Another tenant's
 // object answers 404 exactly like a missing one; that rule lives here and nowhere else.
 import type { FastifyRequest } from 'fastify';
+import { bearerToken } from '../http/headers.js';
 import { notFound } from '../errors.js';
 import type { AppsTable, KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
 import type { Repos } from '../store/repos/index.js';
 import type { Access, AuthService, Origin, Principal } from './service.js';
 import type { Permission } from './permissions.js';
 
-export function bearerToken(req: FastifyRequest): string | null {
-  const header = req.headers.authorization;
-  if (typeof header === 'string') {
-    const space = header.indexOf(' ');
-    if (space > 0 && header.slice(0, space).toLowerCase() === 'bearer') return header.slice(space + 1).trim() || null;
-  }
-  const session = req.headers['x-session-token'];
-  return typeof session === 'string' && session.length > 0 ? session : null;
-}
+export { bearerToken };
+
 
 export function originOf(req: FastifyRequest): Origin {
   const userAgent = req.headers['user-agent'];

@@ -2,17 +2,9 @@
 // locked it: the refill of a new period, the units granted, and whether key.usage_low is due now.
 // Pure: the caller reads the row, decides, then writes the result in the same transaction.
 import { periodStarts } from '../lib/time.js';
+import type { CapRow } from '../store/repos/credits.js';
 
-/** The cap columns of a key. */
-export interface CapRow {
-  remaining: number | null;
-  refill_amount: number | null;
-  refill_interval: 'daily' | 'monthly' | null;
-  last_refill_at: number | null;
-  usage_low: 'due' | 'sent' | null;
-  remaining_base: number | null;
-  credit_epoch: number;
-}
+export type { CapRow };
 
 export interface LeaseAsk {
   /** Units the waiting requests need beyond what the node holds (0 for a lease asked ahead). */

@@ -1,7 +1,7 @@
 // Response headers that protect browsers: nosniff and no referrer everywhere, CSP and framing
 // rules on pages (console, docs).
 import cluster from 'node:cluster';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** No inline script anywhere; inline styles only (the docs renderer sets style attributes). */
 export const CSP = [
@@ -32,4 +32,15 @@ export function securityHeaders(reply: FastifyReply): void {
   reply.header('referrer-policy', 'no-referrer');
   const type = reply.getHeader('content-type');
   if (typeof type === 'string' && type.startsWith('text/html')) pageHeaders(reply);
+}
+
+/** The credential of a management request: `Authorization: Bearer …`, else the console's X-Session-Token. */
+export function bearerToken(req: FastifyRequest): string | null {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const space = header.indexOf(' ');
+    if (space > 0 && header.slice(0, space).toLowerCase() === 'bearer') return header.slice(space + 1).trim() || null;
+  }
+  const session = req.headers['x-session-token'];
+  return typeof session === 'string' && session.length > 0 ? session : null;
 }

@@ -6,9 +6,8 @@ import { AppError, invalid } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { DAY } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
-import { withClaim } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
-import { bearerToken } from '../auth/guard.js';
+import type { IdempotencyClaim, Store } from '../store/db.js';
+import { bearerToken } from './headers.js';
 
 export const IDEMPOTENCY_WINDOW_MS = DAY;
 const KEY = /^[\x21-\x7e]{1,255}$/;
@@ -16,10 +15,13 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
 export class Idempotency {
   constructor(private readonly store: Store, private readonly clock: Clock) {}
 
-  /** Runs a create once per (caller, path, Idempotency-Key); without the header, just runs it. */
-  async run<T>(req: FastifyRequest, create: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a create once per (caller, path, Idempotency-Key); without the header, just runs it. The
+   * create hands the claim to its store transaction (`made(claim, id)`), which records it.
+   */
+  async run<T>(req: FastifyRequest, create: (claim: IdempotencyClaim | undefined) => Promise<T>): Promise<T> {
     const header = req.headers['idempotency-key'];
-    if (header === undefined) return create();
+    if (header === undefined) return create(undefined);
     if (typeof header !== 'string' || !KEY.test(header)) throw invalid('header/idempotency-key', 'must be 1 to 255 visible ASCII characters');
     const now = this.clock.now();
     // Scoped to the credential and the path: two callers, or two apps, never share a key.
@@ -33,7 +35,7 @@ export class Idempotency {
     };
     if (await this.store.repos.idempotency.find(scope, header, now - IDEMPOTENCY_WINDOW_MS)) return answerFor();
     try {
-      return await withClaim({ scope, key: header, requestHash, at: now }, create);
+      return await create({ scope, key: header, requestHash, at: now });
     } catch (err) {
       // Two requests with one key at once: the loser's transaction rolled back on the key.
       if (this.store.isUniqueViolation(err)) return answerFor();

@@ -33,7 +33,7 @@ export const keyRoutes = ({ keys, apps, guard, idempotency }: KeyRouteServices) 
     },
   }, async (req, reply) => {
     const { target: app, access } = await guard.app(req, req.params.appId, 'keys:write');
-    const created = await idempotency.run(req, () => keys.create(app, access.actor, req.body));
+    const created = await idempotency.run(req, (claim) => keys.create(app, access.actor, req.body, claim));
     reply.code(201).header('cache-control', 'no-store');
     return shownOnce(created);
   });
@@ -73,7 +73,7 @@ export const keyRoutes = ({ keys, apps, guard, idempotency }: KeyRouteServices) 
   }, async (req, reply) => {
     const { target, access } = await guard.key(req, req.params.keyId, 'keys:write');
     const app = await apps.get(target.app_id);
-    const rolled = await idempotency.run(req, () => keys.roll(target, app, access.actor, req.body?.gracePeriodMs ?? 0, req.body?.environment));
+    const rolled = await idempotency.run(req, (claim) => keys.roll(target, app, access.actor, req.body?.gracePeriodMs ?? 0, req.body?.environment, claim));
     reply.header('cache-control', 'no-store');
     return shownOnce(rolled);
   });

@@ -8,8 +8,7 @@ import type { Clock } from '../lib/clock.js';
 import { sealContext, type SecretBox } from '../lib/secretbox.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
-import { createdResource } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
+import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { KeyFilters } from '../store/repos/keys.js';
 import type { PageOf, PageRequest } from '../store/repos/sql.js';
@@ -109,7 +108,7 @@ export class KeyService {
     return row;
   }
 
-  async create(app: AppsTable, actor: Actor, input: CreateInput): Promise<Created> {
+  async create(app: AppsTable, actor: Actor, input: CreateInput, claim?: IdempotencyClaim): Promise<Created> {
     const now = this.clock.now();
     checkInput(input, now);
     const defaults = appDefaults(app);
@@ -137,12 +136,11 @@ export class KeyService {
       if (!(await r.apps.liveForWrite(app.id))) throw notFound('App');
       const stored = await r.keys.create(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
       await r.changes.record('value', hash, app.workspace_id, now);
-      createdResource(row.id);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
       await this.outbox.key(r, 'key.created', stored, now);
       await this.outbox.expiringAtOnce(r, stored, now);
       return stored;
-    });
+    }, { idempotency: made(claim, row.id) });
     this.bus.valueAdded(hash);
     return { value: plaintext, view: keyView(stored) };
   }
@@ -191,7 +189,7 @@ export class KeyService {
     return this.view(after);
   }
 
-  async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment): Promise<Created> {
+  async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment, claim?: IdempotencyClaim): Promise<Created> {
     if (key.status === 'revoked') throw conflict('A revoked key cannot be rolled');
     const now = this.clock.now();
     const { plaintext, start } = generateKey(app.key_prefix, environment);
@@ -201,11 +199,10 @@ export class KeyService {
       if (!rolled) throw conflict('A revoked key cannot be rolled');
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.changes.record('value', hash, key.workspace_id, now);
-      createdResource(key.id);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action: 'key.roll', targetType: 'key', targetId: key.id, meta: { gracePeriodMs, ...(environment !== key.environment ? { environment } : {}) } }, now);
       await this.outbox.key(r, 'key.rolled', rolled, now);
       return rolled;
-    });
+    }, { idempotency: made(claim, key.id) });
     this.bus.keyChanged(key.id, key.workspace_id);
     this.bus.valueAdded(hash);
     return { value: plaintext, view: await this.view(rolled) };

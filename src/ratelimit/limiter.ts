@@ -169,3 +169,14 @@ export function countOutage(o: OutageWindow, now: number, share: number): void {
   advance(o.state, d, now, share);
   o.own++;
 }
+
+export interface SharedLimitStats {
+  /** Decisions made from tokens in hand, and decisions that waited for Redis. */
+  fromLease: number;
+  waited: number;
+  /** Script calls, and bucket grants in them. */
+  calls: number;
+  grants: number;
+  /** Tokens leased and not yet spent. */
+  tokensHeld: number;
+}

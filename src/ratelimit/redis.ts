@@ -8,9 +8,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Circuit } from '../lib/circuit.js';
-import type { SharedLimitStats } from '../metrics.js';
 import { tighter, type LimitSpec, type RateDecision } from './decide.js';
-import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSubject, type LimitVerdict, type OutageWindow, type RateLimiter, type SeenWindow } from './limiter.js';
+import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSubject, type LimitVerdict, type OutageWindow, type RateLimiter, type SeenWindow, type SharedLimitStats } from './limiter.js';
 
 /**
  * Grants for every bucket the requests of one event-loop turn need, in one call. First the tokens

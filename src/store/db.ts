@@ -5,7 +5,6 @@ import type { Database } from './schema.js';
 import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialects/types.js';
 import { Repos } from './repos/index.js';
 import { ChangeRepo } from './repos/changes.js';
-import { activeClaim } from '../shared/idempotency.js';
 import { withStoreBudget } from './deadline.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
@@ -28,6 +27,29 @@ interface DialectEntry {
 /** Error codes of the dialects opened in this process, for isStoreUnavailable/isUniqueViolation. */
 const opened = new Set<Dialect>();
 
+/**
+ * A create's Idempotency-Key (contract v2), written with the object it made in the same transaction:
+ * a create either happened and is remembered, or neither, so a retry after a lost answer finds the
+ * object instead of making a second one.
+ */
+export interface IdempotencyClaim {
+  scope: string;
+  key: string;
+  requestHash: string;
+  /** When the request came: the claim is remembered for 24 hours from then. */
+  at: number;
+}
+
+export interface TransactionOptions {
+  /** Record the request's Idempotency-Key as having made this object (see `made`). */
+  idempotency?: { claim: IdempotencyClaim; resourceId: string } | undefined;
+}
+
+/** The idempotency option of a create: nothing without a claim. */
+export function made(claim: IdempotencyClaim | undefined, resourceId: string): TransactionOptions['idempotency'] {
+  return claim && { claim, resourceId };
+}
+
 export interface Store {
   readonly dialect: DialectName;
   /** The repositories, outside any transaction. */
@@ -36,9 +58,10 @@ export interface Store {
    * Runs fn with repositories bound to one transaction: all of it commits, or none. A COMMIT whose
    * answer is lost is settled before this returns: it resolves if the transaction committed, and
    * rejects as unavailable (nothing changed) or with OUTCOME_UNKNOWN when that cannot be learned
-   * within the request's store budget (./deadline.ts).
+   * within the request's store budget (./deadline.ts). A create passes its Idempotency-Key in
+   * `opts.idempotency`: the key is recorded in the same transaction.
    */
-  transaction<T>(fn: (repos: Repos) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (repos: Repos) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** The change feed's reads, on a connection of their own where the dialect has a pool. */
   readonly changeFeed: ChangeRepo;
   /** The verify loader (a prepared statement on SQLite's read connection). */
@@ -99,16 +122,16 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     repos,
     changeFeed: new ChangeRepo(store.feedDb ?? store.db),
     db: store.db,
-    transaction: async (fn) => {
+    transaction: async (fn, opts) => {
       let bound: Repos | undefined;
       const result = await store.db.transaction().execute(async (trx) => {
         const repos = (bound = new Repos(trx, true));
         const value = await fn(repos);
         // A create made under an Idempotency-Key records the key with the object, atomically.
-        const claim = activeClaim();
-        if (claim && claim.resourceId !== undefined && !claim.recorded) {
-          await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: claim.resourceId, created_at: claim.at });
-          claim.recorded = true;
+        const made = opts?.idempotency;
+        if (made) {
+          const { claim, resourceId } = made;
+          await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: resourceId, created_at: claim.at });
         }
         return value;
       });

@@ -51,8 +51,8 @@ let inFlight = 0;
 
 /**
  * Runs `next` (the rest of a request) with a store budget of `ms`; the returned function ends it.
- * As with Idempotency-Key claims (../shared/idempotency.ts), the storage is disabled again whenever
- * no request holds a budget, so verify, which never takes one, does not pay for Node's async hooks
+ * The storage is disabled again whenever no request holds a budget (the first `run` of an
+ * AsyncLocalStorage turns on Node's async hooks for the whole process), so verify, which never takes one, does not pay for Node's async hooks
  * while no management request is in flight.
  */
 export function beginStoreBudget(ms: number, next: () => void): () => void {

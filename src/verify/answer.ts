@@ -1,6 +1,6 @@
 // A verify request body in, the HTTP answer out: JSON parse, schema check, verify, serialize, and
 // the problem+json of every refusal — the same for both ways a verify request arrives without
-// Fastify (src/verify/fastpath.ts on node:http, src/http/wire.ts on a raw connection).
+// Fastify (src/verify/transports/fastpath.ts on node:http, src/verify/transports/wire.ts on a raw connection).
 import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import { ERROR_CODES, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError } from '../errors.js';

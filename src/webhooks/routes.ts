@@ -37,7 +37,7 @@ export const webhookRoutes = ({ webhooks, guard, idempotency }: WebhookRouteServ
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, 'webhooks:write');
-    const { row, secret } = await idempotency.run(req, () => webhooks.create(req.params.id, access.actor, req.body));
+    const { row, secret } = await idempotency.run(req, (claim) => webhooks.create(req.params.id, access.actor, req.body, claim));
     reply.code(201).header('cache-control', 'no-store');
     return { ...webhookView(row, webhooks.now()), secret };
   });

@@ -8,8 +8,7 @@ import { parseJson } from '../lib/json.js';
 import { newId } from '../lib/random.js';
 import { iso, isoOrNull } from '../lib/time.js';
 import { sealContext, type SecretBox } from '../lib/secretbox.js';
-import { createdResource } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
+import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { PageOf, PageRequest } from '../store/repos/sql.js';
 import type { AttemptRow, DeliveryListRow, DeliveryStatus, NewDelivery } from '../store/repos/webhooks.js';
@@ -95,7 +94,7 @@ export class WebhookService {
     return this.store.repos.webhooks.list(workspaceId);
   }
 
-  async create(workspaceId: string, actor: Actor, input: Static<typeof CreateWebhookBody>): Promise<{ row: WebhooksTable; secret: string }> {
+  async create(workspaceId: string, actor: Actor, input: Static<typeof CreateWebhookBody>, claim?: IdempotencyClaim): Promise<{ row: WebhooksTable; secret: string }> {
     const url = this.checkUrl(input.url);
     if (input.appId !== undefined) {
       const app = await this.store.repos.apps.find(input.appId);
@@ -112,9 +111,8 @@ export class WebhookService {
     };
     await this.store.transaction(async (r) => {
       await r.webhooks.insert(row);
-      createdResource(id);
       await r.audit.record(actor, { workspaceId, action: 'webhook.create', targetType: 'webhook', targetId: id, meta: { url, events: input.events, appId: row.app_id } }, now);
-    });
+    }, { idempotency: made(claim, id) });
     return { row, secret };
   }
 

@@ -9,8 +9,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { newId } from '../lib/random.js';
 import { DAY } from '../lib/time.js';
 import type { Clock } from '../lib/clock.js';
-import { createdResource } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
+import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Role } from '../store/repos/workspaces.js';
 import type { InvitationsTable } from '../store/schema.js';
 import type { Access, AuthService, Origin, Principal, SessionInfo } from '../auth/service.js';
@@ -41,7 +40,7 @@ export class InvitationService {
     private readonly publicUrl: string | undefined,
   ) {}
 
-  async create(workspaceId: string, access: Access, input: { email: string; role: Role }): Promise<CreatedInvitation> {
+  async create(workspaceId: string, access: Access, input: { email: string; role: Role }, claim?: IdempotencyClaim): Promise<CreatedInvitation> {
     if (!mayInvite(access.role ?? undefined, input.role)) throw forbidden(input.role === 'owner' ? 'Only an owner can invite an owner' : 'Only owners and admins invite');
     const now = this.clock.now();
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
@@ -52,9 +51,8 @@ export class InvitationService {
     };
     await this.store.transaction(async (r) => {
       await r.invitations.insert(row);
-      createdResource(row.id);
       await r.audit.record(access.actor, { workspaceId, action: 'invitation.create', targetType: 'invitation', targetId: row.id, meta: { email: row.email, role: row.role } }, now);
-    });
+    }, { idempotency: made(claim, row.id) });
     // The token travels in the fragment: it never reaches a server log or a Referer header.
     return { row, token, url: `${this.publicUrl ?? ''}/accept-invite#token=${token}` };
   }

@@ -77,7 +77,7 @@ export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }:
   const invite = async (req: FastifyRequest<{ Params: { id: string }; Body: { email: string; role: RoleName } }>, reply: FastifyReply) => {
     const access = await guard.workspace(req, req.params.id, '*');
     if (access.principal.kind !== 'user') throw forbidden('Members are invited by users, not root keys');
-    const { row, token, url } = await idempotency.run(req, () => invitations.create(req.params.id, access, req.body));
+    const { row, token, url } = await idempotency.run(req, (claim) => invitations.create(req.params.id, access, req.body, claim));
     reply.code(201).header('cache-control', 'no-store');
     return { ...invitationView(row), token, url };
   };
@@ -190,7 +190,7 @@ export const workspaceRoutes = ({ workspaces, invitations, guard, idempotency }:
     },
   }, async (req, reply) => {
     const access = await guard.workspace(req, req.params.id, '*');
-    const { row, value } = await idempotency.run(req, () => workspaces.createRootKey(req.params.id, access, req.body.name, req.body.permissions));
+    const { row, value } = await idempotency.run(req, (claim) => workspaces.createRootKey(req.params.id, access, req.body.name, req.body.permissions, claim));
     reply.code(201).header('cache-control', 'no-store');
     return { ...rootKeyView(row), key: value };
   });

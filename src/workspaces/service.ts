@@ -5,8 +5,7 @@ import { newId } from '../lib/random.js';
 import type { Clock } from '../lib/clock.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
-import { createdResource } from '../shared/idempotency.js';
-import type { Store } from '../store/db.js';
+import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
 import type { MemberRow, Role } from '../store/repos/workspaces.js';
 import type { RootKeysTable, WorkspacesTable } from '../store/schema.js';
@@ -90,7 +89,7 @@ export class WorkspaceService {
   }
 
   /** A root key can grant only what its creator holds; its value is returned once. */
-  async createRootKey(workspaceId: string, access: Access, name: string, permissions: Permission[]): Promise<{ row: RootKeysTable; value: string }> {
+  async createRootKey(workspaceId: string, access: Access, name: string, permissions: Permission[], claim?: IdempotencyClaim): Promise<{ row: RootKeysTable; value: string }> {
     for (const perm of permissions) {
       if (!grants(access.permissions, perm)) throw forbidden(`Cannot grant "${perm}", which this credential lacks`);
     }
@@ -102,10 +101,9 @@ export class WorkspaceService {
     };
     await this.store.transaction(async (r) => {
       await r.rootKeys.insert(row);
-      createdResource(row.id);
       await r.audit.record(access.actor, { workspaceId, action: 'root_key.create', targetType: 'root_key', targetId: row.id, meta: { permissions } }, now);
       await this.outbox.rootKey(r, 'rootkey.created', row, now);
-    });
+    }, { idempotency: made(claim, row.id) });
     return { row, value: plaintext };
   }
 

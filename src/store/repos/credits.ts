@@ -1,7 +1,6 @@
 // Usage caps spent from slices: a key's cap columns locked for a lease, and the units each node
 // holds (credit_slices). Called inside one transaction per batch of leases (src/credits/slices.ts).
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
-import type { CapRow } from '../../credits/decide.js';
 import type { Database } from '../schema.js';
 
 /** A node's slice of a key as the store has it: totals over the period `epoch`. */
@@ -16,6 +15,17 @@ const CAP_COLUMNS = ['remaining', 'refill_amount', 'refill_interval', 'last_refi
 const SLICE_COLUMNS = ['epoch', 'leased', 'released', 'spent'] as const;
 
 /** A key's cap columns, with its id. */
+/** The cap columns of a key. */
+export interface CapRow {
+  remaining: number | null;
+  refill_amount: number | null;
+  refill_interval: 'daily' | 'monthly' | null;
+  last_refill_at: number | null;
+  usage_low: 'due' | 'sent' | null;
+  remaining_base: number | null;
+  credit_epoch: number;
+}
+
 export type CapRowOf = CapRow & { id: string };
 
 /** Statements take at most this many keys (bound parameters stay far below every store's limit). */

@@ -3,7 +3,10 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { Database, KeyHashesTable, KeysTable } from '../schema.js';
 import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.js';
 import { periodStarts } from '../../lib/time.js';
-import type { KeySort } from '../../keys/schemas.js';
+
+/** The orders a key list can take: a field, `-` first for descending. */
+export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
+export type KeySort = (typeof KEY_SORTS)[number];
 
 export interface KeyFilters {
   ownerId?: string | undefined;

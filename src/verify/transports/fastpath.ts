@@ -4,8 +4,8 @@
 // docs/design/verify-path.md for the measurement). Anything unusual — another content type, a query string, a server
 // that is closing — falls through to the Fastify route, which stays registered and documented.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WORKER } from '../http/headers.js';
-import type { VerifyAnswer, VerifyAnswerer } from './answer.js';
+import { WORKER } from '../../http/headers.js';
+import type { VerifyAnswer, VerifyAnswerer } from '../answer.js';
 
 export interface FastPathOptions {
   bodyLimit: number;

@@ -9,13 +9,13 @@
 // exactly as llhttp does, more headers than node:http keeps, a body over the limit, a closing
 // server — hands the connection, from the first byte of the read that holds it, to node:http for good; it answers
 // as it always does (400, 413, 431, Fastify's routes). Nothing is parsed here that node:http would
-// parse otherwise (src/http/wire-parse.ts), and a connection's fate follows node:http's own
+// parse otherwise (src/verify/transports/wire-parse.ts), and a connection's fate follows node:http's own
 // (docs/verify-wire.md): the same timeouts and 408, half-close, destroy after a closing answer,
 // shutdown.
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { answerHeaders } from '../verify/fastpath.js';
-import type { VerifyAnswer, VerifyAnswerer } from '../verify/answer.js';
+import { answerHeaders } from './fastpath.js';
+import type { VerifyAnswer, VerifyAnswerer } from '../answer.js';
 import { readInto, readIntoEnd } from './socket-read.js';
 import { NODE_HEADER_PAIRS, PartialHead, parserTicks, readHead, REQUEST_BYTES, REQUEST_LINE, type Head } from './wire-parse.js';
 
@@ -29,7 +29,7 @@ export interface WireOptions {
   isClosing: () => boolean;
   /** Node's own limit on a request's header block (http.maxHeaderSize). */
   maxHeaderSize: number;
-  /** After its first read, a verify connection reads into one buffer shared by all (src/http/socket-read.ts). */
+  /** After its first read, a verify connection reads into one buffer shared by all (src/verify/transports/socket-read.ts). */
   sharedReads: boolean;
 }
 
@@ -109,7 +109,7 @@ class VerifyConnection {
   private lastQueued = false;
   /** Reading stopped with MAX_IN_FLIGHT answers outstanding. */
   private blocked = false;
-  /** Reads land in the Wire's shared buffer (src/http/socket-read.ts) rather than a Buffer each. */
+  /** Reads land in the Wire's shared buffer (src/verify/transports/socket-read.ts) rather than a Buffer each. */
   private shared = false;
   /**
    * When the current request began (its first byte; a new connection counts as one from its

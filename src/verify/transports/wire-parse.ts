@@ -1,7 +1,7 @@
-// How the wire path (src/http/wire.ts) reads bytes: the strict subset of HTTP/1.1 it answers itself,
+// How the wire path (src/verify/transports/wire.ts) reads bytes: the strict subset of HTTP/1.1 it answers itself,
 // checked as llhttp would read the same bytes, and where node:http's parser would let queued work
 // run in bytes it hands over (docs/verify-wire.md).
-import { JSON_TYPE } from '../verify/fastpath.js';
+import { JSON_TYPE } from './fastpath.js';
 
 export const REQUEST_LINE = 'POST /v1/keys/verify HTTP/1.1\r\n';
 export const REQUEST_BYTES = Buffer.from(REQUEST_LINE, 'latin1');
