@@ -33,6 +33,7 @@ import { HashSlots, LoginThrottle, MemoryCounters, RedisCounters, type CounterSt
 import { MemoryStreamSlots, RedisStreamSlots, type StreamSlots } from './auth/streams.js';
 import { AppService } from './apps/service.js';
 import { KeyService } from './keys/service.js';
+import { keyView } from './keys/model.js';
 import { WorkspaceService } from './workspaces/service.js';
 import { InvitationService } from './workspaces/invitations.js';
 import { VaultService } from './vault/service.js';
@@ -321,7 +322,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const wh = config.webhooks;
   // Events are written by the services in their transactions; the dispatcher sends them. A local
   // commit wakes it at once; other nodes' events are found by its poll.
-  const outbox = new WebhookOutbox(wh.expiryNoticeMs, () => webhooks.kick(), (at) => webhooks.dueAt(at));
+  const outbox = new WebhookOutbox(wh.expiryNoticeMs, keyView, () => webhooks.kick(), (at) => webhooks.dueAt(at));
   const webhooks = new WebhookDispatcher(store, box, new WebhookSender({ timeoutMs: wh.timeoutMs, allowPrivate: wh.allowPrivate, userAgent: 'Keyward-Webhooks/1', ...(overrides.resolve ? { resolve: overrides.resolve } : {}) }), outbox, clock, logger, { ...wh, onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }) });
   webhooks.start();
   // Usage caps: units leased to this node in store transactions, spent in memory; a key change

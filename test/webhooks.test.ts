@@ -8,6 +8,7 @@ import dns from 'node:dns/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from './harness.js';
 import { WebhookOutbox } from '../src/webhooks/outbox.js';
+import { keyView } from '../src/keys/model.js';
 import { startReceiver, type Receiver } from './webhook-receiver.js';
 import { Webhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
@@ -361,7 +362,7 @@ describe.each(DIALECTS)('webhooks (%s)', (dialect) => {
 
   it('an event is committed with its change or not at all', async () => {
     await subscribe(['key.created']);
-    const outbox = new WebhookOutbox(0);
+    const outbox = new WebhookOutbox(0, keyView);
     const key = await s.deps.store.repos.keys.find((await createKey(s, w)).id);
     await rx.waitFor(1);
     const count = async () => (await s.deps.store.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;

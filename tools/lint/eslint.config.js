@@ -3,6 +3,7 @@
 import tseslint from 'typescript-eslint';
 import react from 'eslint-plugin-react';
 import reactHooks from 'eslint-plugin-react-hooks';
+import layers from './layers.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +49,12 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       '@typescript-eslint/no-explicit-any': ['error', { ignoreRestArgs: true }],
     },
+  },
+  {
+    // Foundations never import features; a feature imports another only through what it offers.
+    files: ['src/**/*.ts'],
+    plugins: { keyward: layers },
+    rules: { 'keyward/layers': 'error' },
   },
   {
     // Routes, services and auth reach storage only through repositories.
