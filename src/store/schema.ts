@@ -180,6 +180,17 @@ export interface ChangesTable {
   created_at: number;
 }
 
+export type ChangeKind = ChangesTable['kind'];
+
+/** A change as the feed reads it. */
+export interface ChangeRow {
+  seq: number;
+  kind: ChangeKind;
+  target: string;
+  workspace_id: string;
+  created_at: number;
+}
+
 export interface IdempotencyTable {
   /** Who may replay: the credential's workspace and the route, e.g. `ws_…:POST /v1/apps/{appId}/keys`. */
   scope: string;

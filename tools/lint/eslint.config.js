@@ -57,6 +57,17 @@ export default tseslint.config(
     rules: { 'keyward/layers': 'error' },
   },
   {
+    // SQL of one dialect lives under src/store/dialects/ (migrations, one set for both, branch inside).
+    files: ['src/**/*.ts'],
+    ignores: ['src/store/dialects/**', 'src/store/migrations/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: 'ImportSpecifier[imported.name=/^(PostgresAdapter|SqliteAdapter|MysqlAdapter)$/]',
+        message: 'Dialect-specific code goes in src/store/dialects/ (see dialects/sql.ts).',
+      }],
+    },
+  },
+  {
     // Routes, services and auth reach storage only through repositories.
     files: ['**/src/*/routes.ts', '**/src/auth/**', '**/src/*/service.ts', '**/src/integrations/**', '**/src/leaks/**', '**/src/http/**'],
     rules: {

@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Database } from '../schema.js';
-import { postgresSink } from '../usage-sink.js';
+import { postgresSink } from './postgres-usage.js';
 import { FaultTolerantPgDriver } from './pg-driver.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
 

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import type { Database } from '../schema.js';
-import { sqliteWorkerSink } from '../usage-sink.js';
+import { sqliteWorkerSink } from './sqlite-usage.js';
 import { sqlitePath } from '../paths.js';
 import { fixedBudget, requestBudget, StoreTimeoutError, type StoreBudget } from '../deadline.js';
 import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';

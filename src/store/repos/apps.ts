@@ -1,13 +1,10 @@
 // Apps: containers of keys. Deleted apps keep their row (deleted_at) for the audit trail.
-import { PostgresAdapter, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { lockRows } from '../dialects/sql.js';
 import type { AppsTable, Database } from '../schema.js';
 
 export class AppRepo {
-  private readonly postgres: boolean;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   /** A live (not deleted) app. */
   find(id: string): Promise<AppsTable | undefined> {
@@ -47,6 +44,6 @@ export class AppRepo {
    */
   liveForWrite(id: string): Promise<AppsTable | undefined> {
     const q = this.db.selectFrom('apps').selectAll().where('id', '=', id).where('deleted_at', 'is', null);
-    return (this.postgres ? q.forShare() : q).executeTakeFirst();
+    return lockRows(this.db, q, 'share').executeTakeFirst();
   }
 }

@@ -1,32 +1,21 @@
 // The change feed: one row per key, value, root-key or app change, written in the change's own
 // transaction, and the reads that hand every committed row to every node exactly once, however
 // late it commits (docs/design/change-feed.md says why they are correct).
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
-import type { ChangesTable, Database } from '../schema.js';
+import type { Kysely } from 'kysely';
+import { isPostgres } from '../dialects/sql.js';
+import { cursorOfSnapshot, readUnseen, snapshotCursor, type SnapshotCursor } from '../dialects/postgres-feed.js';
+import type { ChangeKind, ChangeRow, Database } from '../schema.js';
 
-export type ChangeKind = ChangesTable['kind'];
-
-export interface ChangeRow {
-  seq: number;
-  kind: ChangeKind;
-  target: string;
-  workspace_id: string;
-  created_at: number;
-}
+export type { ChangeKind, ChangeRow };
 
 /**
  * Where the next read starts. SQLite: the last sequence number applied (commits are serial, so
  * sequence order is commit order). PostgreSQL: the snapshot of the last read, by what it could not
  * see yet: the transactions it saw in progress (`running`) and every id from `horizon` (its xmax) on.
  */
-export type FeedCursor = { seq: number } | { horizon: string; running: string[] };
+export type FeedCursor = { seq: number } | SnapshotCursor;
 
-/** `xmin:xmax:xip,…` (pg_snapshot's text form) as the cursor of what that snapshot had not seen. */
-export function cursorOfSnapshot(snapshot: string): FeedCursor {
-  const [, xmax, xip = ''] = snapshot.split(':');
-  if (xmax === undefined || !/^\d+$/.test(xmax)) throw new Error(`unexpected snapshot ${JSON.stringify(snapshot)}`);
-  return { horizon: xmax, running: xip === '' ? [] : xip.split(',') };
-}
+export { cursorOfSnapshot };
 
 const COLUMNS = ['seq', 'kind', 'target', 'workspace_id', 'created_at'] as const;
 
@@ -34,7 +23,7 @@ export class ChangeRepo {
   private readonly postgres: boolean;
 
   constructor(private readonly db: Kysely<Database>) {
-    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    this.postgres = isPostgres(db);
   }
 
   async record(kind: ChangeKind, target: string, workspaceId: string, now: number): Promise<void> {
@@ -50,10 +39,7 @@ export class ChangeRepo {
 
   /** Where a node starts following: what committed before now is already what its (empty) cache will load. */
   async start(): Promise<FeedCursor> {
-    if (this.postgres) {
-      const { rows } = await sql<{ snapshot: string }>`select pg_current_snapshot()::text as snapshot`.execute(this.db);
-      return cursorOfSnapshot(rows[0]!.snapshot);
-    }
+    if (this.postgres) return snapshotCursor(this.db);
     const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
     return { seq: Number(row?.seq ?? 0) };
   }
@@ -75,27 +61,7 @@ export class ChangeRepo {
         if (rows.length < page) return { seq };
       }
     }
-    // One snapshot for the whole read (REPEATABLE READ): the rows and the snapshot remembered for
-    // the next read agree, however many pages there are.
-    return this.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
-      const { rows: [snap] } = await sql<{ snapshot: string }>`select pg_current_snapshot()::text as snapshot`.execute(trx);
-      let seq = 0;
-      for (;;) {
-        // The few rows the last snapshot could not see, found by their transaction id (indexed),
-        // then paged: never a walk of the whole table by sequence.
-        const { rows } = await sql<ChangeRow>`
-          with unseen as materialized (
-            select seq, kind, target, workspace_id, created_at from changes
-            where xid >= ${cursor.horizon}::xid8 or xid = any(${cursor.running}::xid8[]))
-          select * from unseen where seq > ${seq} order by seq limit ${page}`.execute(trx);
-        for (const row of rows) {
-          seq = Number(row.seq);
-          apply(row);
-        }
-        if (rows.length < page) break;
-      }
-      return cursorOfSnapshot(snap!.snapshot);
-    });
+    return readUnseen(this.db, cursor, page, apply);
   }
 
   async prune(before: number): Promise<void> {

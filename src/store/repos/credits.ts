@@ -1,6 +1,7 @@
 // Usage caps spent from slices: a key's cap columns locked for a lease, and the units each node
 // holds (credit_slices). Called inside one transaction per batch of leases (src/credits/slices.ts).
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { lockRows } from '../dialects/sql.js';
 import type { Database } from '../schema.js';
 
 /** A node's slice of a key as the store has it: totals over the period `epoch`. */
@@ -41,11 +42,7 @@ const num = (v: unknown): number => Number(v);
 const sliceOf = (r: { epoch: unknown; leased: unknown; released: unknown; spent: unknown }): SliceRow => ({ epoch: num(r.epoch), leased: num(r.leased), released: num(r.released), spent: num(r.spent) });
 
 export class CreditRepo {
-  private readonly postgres: boolean;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   /**
    * The cap columns of these keys, their rows locked until the transaction ends, in id order (so
@@ -57,7 +54,7 @@ export class CreditRepo {
     const out: CapRowOf[] = [];
     for (const part of chunks([...ids].sort())) {
       const query = this.db.selectFrom('keys').select(['id', ...CAP_COLUMNS]).where('id', 'in', part).orderBy('id');
-      for (const row of await (this.postgres ? query.forUpdate() : query).execute()) {
+      for (const row of await lockRows(this.db, query).execute()) {
         out.push({ ...row, remaining: row.remaining === null ? null : num(row.remaining), credit_epoch: num(row.credit_epoch) });
       }
     }

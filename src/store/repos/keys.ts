@@ -1,5 +1,6 @@
 // Keys and their values (key_hashes): reads, writes and the atomic usage-cap charge.
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { lockRows } from '../dialects/sql.js';
 import type { Database, KeyHashesTable, KeysTable } from '../schema.js';
 import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.js';
 import { periodStarts } from '../../lib/time.js';
@@ -27,11 +28,7 @@ const SORT_COLUMNS = { createdAt: 'created_at', name: 'name', lastUsedAt: 'last_
 export type KeyChanges = Partial<Omit<KeysTable, 'id' | 'app_id' | 'workspace_id' | 'kind' | 'created_at'>>;
 
 export class KeyRepo {
-  private readonly postgres: boolean;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   find(id: string): Promise<KeysTable | undefined> {
     return this.db.selectFrom('keys').selectAll().where('id', '=', id).executeTakeFirst();
@@ -57,7 +54,7 @@ export class KeyRepo {
    */
   lockForChange(id: string): Promise<KeysTable | undefined> {
     const q = this.db.selectFrom('keys').selectAll().where('id', '=', id);
-    return (this.postgres ? q.forUpdate() : q).executeTakeFirst();
+    return lockRows(this.db, q).executeTakeFirst();
   }
 
   /**

@@ -1,5 +1,6 @@
 // Node heartbeats: how many nodes share this store right now, and the store's own clock.
-import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { storeNow } from '../dialects/sql.js';
 import type { Database } from '../schema.js';
 
 export class NodeRepo {
@@ -7,11 +8,7 @@ export class NodeRepo {
 
   /** The store's clock, in epoch milliseconds: what nodes agree on (heartbeats, webhook leases). */
   async now(): Promise<number> {
-    const query = this.db.getExecutor().adapter instanceof PostgresAdapter
-      ? sql<{ now: number }>`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`
-      : sql<{ now: number }>`SELECT (julianday('now') - 2440587.5) * 86400000.0 AS now`;
-    const { rows } = await query.execute(this.db);
-    return Number(rows[0]?.now);
+    return storeNow(this.db);
   }
 
   async beat(id: string, now: number): Promise<void> {

@@ -1,6 +1,7 @@
 // Webhook endpoints, the outbox (events, their deliveries and each delivery's attempts) and the
 // claims that hand deliveries and time-driven notices to exactly one node.
-import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { skipLockedOf } from '../dialects/sql.js';
 import type { Database, KeysTable, WebhookAttemptsTable, WebhookDeliveriesTable, WebhookEventsTable, WebhooksTable } from '../schema.js';
 import { offsetOf, type PageOf, type PageRequest } from './sql.js';
 
@@ -22,11 +23,7 @@ export type WebhookChanges = Partial<Pick<WebhooksTable, 'url' | 'description' |
 export type AttemptOutcome = Pick<WebhookDeliveriesTable, 'next_attempt_at' | 'response_status' | 'error' | 'latency_ms' | 'delivered_at'> & { delivered: boolean };
 
 export class WebhookRepo {
-  private readonly postgres: boolean;
-
-  constructor(private readonly db: Kysely<Database>) {
-    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   find(id: string): Promise<WebhooksTable | undefined> {
     return this.db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
@@ -102,7 +99,7 @@ export class WebhookRepo {
       .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
       .limit(1).executeTakeFirst();
     if (due === undefined) return [];
-    const lock = this.postgres ? sql`FOR UPDATE OF d SKIP LOCKED` : sql``;
+    const lock = skipLockedOf(this.db, 'd');
     const claimed = await sql<DeliveryRow>`
       UPDATE webhook_deliveries SET locked_until = ${leaseUntil}, attempts = attempts + 1, last_attempt_at = ${now}
       WHERE seq IN (
