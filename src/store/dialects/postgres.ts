@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Database } from '../schema.js';
 import { postgresSink } from './postgres-usage.js';
 import { FaultTolerantPgDriver } from './pg-driver.js';
-import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
+import { keyByHashQuery, type Dialect, type KeyByHashRow, type OpenedDialect, type StoreOptions } from './types.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -58,13 +58,7 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
       await feedDb.destroy();
       await db.destroy();
     },
-    keyByHash: (kdb) => async (hash) => (await kdb.selectFrom('key_hashes')
-      .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
-      .innerJoin('apps', 'apps.id', 'keys.app_id')
-      .selectAll('keys')
-      .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
-      .where('key_hashes.hash', '=', hash)
-      .executeTakeFirst()) as KeyByHashRow | undefined,
+    keyByHash: (kdb) => async (hash) => (await keyByHashQuery(kdb, hash).executeTakeFirst()) as KeyByHashRow | undefined,
     usageSink: () => postgresSink(db),
   };
 }

@@ -8,7 +8,7 @@ import type { Database } from '../schema.js';
 import { sqliteWorkerSink } from './sqlite-usage.js';
 import { sqlitePath } from '../paths.js';
 import { fixedBudget, requestBudget, StoreTimeoutError, type StoreBudget } from '../deadline.js';
-import type { Dialect, KeyByHashRow, OpenedDialect, StoreOptions } from './types.js';
+import { keyByHashQuery, type Dialect, type KeyByHashRow, type OpenedDialect, type StoreOptions } from './types.js';
 
 /**
  * The one connection, held by one lease at a time; a wait for it ends at the request's store
@@ -110,9 +110,6 @@ class BoundedSqliteDialect extends SqliteDialect {
   }
 }
 
-const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at, apps.gateway_rules AS gateway_rules
-  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id JOIN apps ON apps.id = keys.app_id WHERE key_hashes.hash = ?`;
-
 async function open(opts: StoreOptions): Promise<OpenedDialect> {
   fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const file = sqlitePath(opts.dataDir);
@@ -139,12 +136,13 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
       reader?.close();
       await db.destroy();
     },
-    keyByHash: () => {
+    keyByHash: (kdb) => {
+      const bySql = keyByHashQuery(kdb, '').compile().sql;
       let stmt: SQLite.Statement | undefined;
       return (hash) => {
         try {
           reader ??= new SQLite(file, { readonly: true, fileMustExist: true });
-          stmt ??= reader.prepare(BY_HASH);
+          stmt ??= reader.prepare(bySql);
           return Promise.resolve(stmt.get(hash) as KeyByHashRow | undefined);
         } catch (err) {
           return Promise.reject(err);

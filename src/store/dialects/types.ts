@@ -18,6 +18,20 @@ export interface StoreOptions {
 /** A key row as verify loads it: with the expiry of the value that was presented. */
 export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null };
 
+/**
+ * The one verify-row query: a key, by the hash of a value, with that value's expiry and its app's
+ * gateway rules. PostgreSQL runs it through the pool; SQLite prepares its compiled SQL once on a
+ * read-only connection of its own.
+ */
+export function keyByHashQuery(db: Kysely<Database>, hash: string) {
+  return db.selectFrom('key_hashes')
+    .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
+    .innerJoin('apps', 'apps.id', 'keys.app_id')
+    .selectAll('keys')
+    .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
+    .where('key_hashes.hash', '=', hash);
+}
+
 export interface OpenedDialect {
   db: Kysely<Database>;
   /** What the change feed reads through, when it is not `db` (a connection of its own). */
