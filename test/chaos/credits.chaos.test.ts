@@ -11,9 +11,9 @@ import path from 'node:path';
 import pg from 'pg';
 import SQLite from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, world } from '../harness.js';
-import { startProcess, type Proc } from '../process.js';
-import { startTcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, world } from '../support/harness.js';
+import { startProcess, type Proc } from '../support/process.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { sqlitePath } from '../../src/store/paths.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;

@@ -12,9 +12,9 @@ import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPgDatabase, DIALECTS } from '../harness.js';
-import { call, startProcess, type Proc } from '../process.js';
-import { startReceiver, type Receiver } from '../webhook-receiver.js';
+import { createPgDatabase, DIALECTS } from '../support/harness.js';
+import { call, startProcess, type Proc } from '../support/process.js';
+import { startReceiver, type Receiver } from '../support/webhook-receiver.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 const enabled = Boolean(REDIS_URL) && DIALECTS.includes('postgres');

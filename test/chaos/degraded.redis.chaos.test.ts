@@ -11,9 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.js';
 import type { RedisRateLimiter } from '../../src/ratelimit/redis.js';
 import type { LimitSubject } from '../../src/ratelimit/limiter.js';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer } from '../harness.js';
-import { startOwnRedis, type OwnRedis } from '../redis-server.js';
-import { startTcpProxy, type ProxyTap, type TcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer } from '../support/harness.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
+import { startTcpProxy, type ProxyTap, type TcpProxy } from '../support/tcp-proxy.js';
 
 const HOUR = 3_600_000;
 

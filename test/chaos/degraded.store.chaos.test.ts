@@ -4,8 +4,8 @@
 // succeeds brings the store back. The node's clock is the test's: probe intervals are counted, not
 // waited for. Queries are counted where the verify loaders call the store.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../harness.js';
-import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const enabled = DIALECTS.includes('postgres');
 if (process.env.CI && !enabled) throw new Error('CI must run the degraded store suite: set TEST_DIALECTS=sqlite,postgres');

@@ -4,7 +4,7 @@
 // applied exactly once, none that rolled back ever is, and nothing waits on a transaction held open.
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPgDatabase, DIALECTS, startServer, world, type TestServer, type World } from '../harness.js';
+import { createPgDatabase, DIALECTS, startServer, world, type TestServer, type World } from '../support/harness.js';
 import type { ChangeEvent } from '../../src/shared/bus.js';
 
 describe.runIf(DIALECTS.includes('postgres'))('change feed, late commits (PostgreSQL)', () => {

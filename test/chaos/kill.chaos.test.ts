@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startProcess } from '../process.js';
+import { call, startProcess } from '../support/process.js';
 
 describe('durability: a writer SIGKILLed at random moments, 20 times', () => {
   let dir: string;

@@ -4,8 +4,8 @@
 // each with its own path to Redis through a proxy the test can cut.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../harness.js';
-import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 const enabled = Boolean(REDIS_URL) && DIALECTS.includes('postgres');

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world } from '../harness.js';
-import { call, startProcess, type Proc } from '../process.js';
-import { startOwnRedis } from '../redis-server.js';
-import { startTcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world } from '../support/harness.js';
+import { call, startProcess, type Proc } from '../support/process.js';
+import { startOwnRedis } from '../support/redis-server.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 /** Nodes of one deployment share the master key; each gets a scratch data dir. */

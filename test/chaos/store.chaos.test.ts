@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../harness.js';
-import { call, startProcess } from '../process.js';
-import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
+import { call, startProcess } from '../support/process.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const enabled = DIALECTS.includes('postgres');
 if (process.env.CI && !enabled) throw new Error('CI must run the store chaos suite: set TEST_DIALECTS=sqlite,postgres');

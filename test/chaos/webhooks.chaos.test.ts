@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { call, startProcess } from '../process.js';
-import { DIALECTS, createPgDatabase } from '../harness.js';
-import { startReceiver } from '../webhook-receiver.js';
+import { call, startProcess } from '../support/process.js';
+import { DIALECTS, createPgDatabase } from '../support/harness.js';
+import { startReceiver } from '../support/webhook-receiver.js';
 
 describe.each(DIALECTS)('webhooks: kill -9 with deliveries pending (%s)', (dialect) => {
   it('every acknowledged key has its key.created delivered after a restart', async () => {

@@ -9,9 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type Answer, type TestServer, type World } from '../harness.js';
-import { startPgProxy, type PgProxy } from '../pg-proxy.js';
-import { startTcpProxy, type TcpProxy } from '../tcp-proxy.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type Answer, type TestServer, type World } from '../support/harness.js';
+import { startPgProxy, type PgProxy } from '../support/pg-proxy.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { generateKey } from '../../src/lib/key-format.js';
 import { sha256Hex } from '../../src/lib/hash.js';
 

@@ -49,6 +49,7 @@ export async function setup(): Promise<void> {
     if (why === null) process.env.TEST_REDIS_URL = REDIS_URL;
     else skipped.push(`the Redis and scale-out suites (no Redis at ${new URL(REDIS_URL).host}: ${why})`);
   }
+  if (process.env.KEYWARD_TEST_QUICK === '1') skipped.push('the chaos, child-process, browser and real-gateway suites and PostgreSQL runs (test:quick; `npm test` runs them)');
   const lines = [
     `keyward tests: stores ${process.env.TEST_DIALECTS}; Redis ${process.env.TEST_REDIS_URL ?? 'none'}`,
     ...skipped.map((s) => `  skipping ${s}`),
@@ -58,5 +59,7 @@ export async function setup(): Promise<void> {
 
 export function teardown(): void {
   if (skipped.length === 0) return;
-  process.stdout.write(`\nSkipped, and why:\n${skipped.map((s) => `  - ${s}`).join('\n')}\nStart PostgreSQL and Redis on their default local ports (or set TEST_PG_URL / TEST_REDIS_URL) to run everything.\n`);
+  const missing = process.env.KEYWARD_TEST_QUICK === '1' ? skipped.length > 1 : true;
+  const hint = missing ? 'Start PostgreSQL and Redis on their default local ports (or set TEST_PG_URL / TEST_REDIS_URL) to run everything.\n' : '';
+  process.stdout.write(`\nSkipped, and why:\n${skipped.map((s) => `  - ${s}`).join('\n')}\n${hint}`);
 }
