@@ -32,7 +32,6 @@ describe.runIf(DIALECTS.includes('postgres'))('migrations under a tiny store tim
     return store;
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const slow = (up: (db: Kysely<any>) => Promise<void>): Record<string, Migration> => ({ ...migrations, '999_slow': { up } });
 
   it('a migration with a statement ten times longer than statement_timeout completes', async () => {
