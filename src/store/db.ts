@@ -6,7 +6,7 @@ import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialec
 import { Repos } from './repos/index.js';
 import { ChangeRepo } from './repos/changes.js';
 import { activeClaim } from '../shared/idempotency.js';
-import { withStoreBudget } from './deadline.js';
+import { noteCommitted, withStoreBudget } from './deadline.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
 export { sqlitePath } from './paths.js';
@@ -114,6 +114,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       });
       // What waits for the commit (a webhook worker's wake-up) runs only once it happened.
       bound?.runCommitted();
+      noteCommitted();
       return result;
     },
     keyByHash: (hash) => (keyByHash ??= store.keyByHash(store.db))(hash),

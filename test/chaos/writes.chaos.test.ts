@@ -4,7 +4,7 @@
 // however the link heals afterwards, a write answered with success is all there, one answered
 // with an error has left nothing, then or later, and one whose COMMIT answer was lost is answered
 // as what happened, or OUTCOME_UNKNOWN, which a retry settles. A late commit reaches every node.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -19,6 +19,9 @@ const enabled = DIALECTS.includes('postgres');
 if (process.env.CI && !enabled) throw new Error('CI must run the writes chaos suite: set TEST_DIALECTS=sqlite,postgres');
 
 const MASTER_KEY = Buffer.alloc(32, 9).toString('base64');
+/** The leak reporter's signing key (a report is several writes, one transaction each). */
+const REPORTER = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const LEAK_PUBLIC_KEYS = JSON.stringify([{ key_identifier: 'gh-1', key: REPORTER.publicKey.export({ type: 'spki', format: 'pem' }).toString() }]);
 /**
  * The store bound of these nodes: statements get 3/4 of it, settling a lost COMMIT the rest. A roll
  * is some twenty statements through the proxy, on a machine the suite shares.
@@ -64,6 +67,7 @@ describe.runIf(enabled)('writes under faults (PostgreSQL)', () => {
       KEYWARD_MASTER_KEY: MASTER_KEY, KEYWARD_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS), KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1',
       // Deliveries (to a closed port) are not what is tested: their retries stay out of the way.
       KEYWARD_WEBHOOK_RETRY_BASE_MS: '3600000', KEYWARD_WEBHOOK_POLL_MS: '60000', KEYWARD_WEBHOOK_SCAN_MS: '3600000',
+      KEYWARD_LEAK_PUBLIC_KEYS: LEAK_PUBLIC_KEYS,
     };
     b = await startServer({ dialect: 'postgres', databaseUrl: db.url, env });
     a = await startServer({ dialect: 'postgres', databaseUrl: proxy.url(db.url), env });
@@ -314,6 +318,29 @@ describe.runIf(enabled)('writes under faults (PostgreSQL)', () => {
         hold.release();
       }
     });
+  });
+
+  it('a request that failed after one of its writes committed is OUTCOME_UNKNOWN, not a plain 503, and its retry settles it', async () => {
+    // A leak report of a root key, then of a key: two writes, one transaction each. The second is
+    // held past the bound after the first committed.
+    const root = await b.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['keys:read'] } });
+    expect(root.status).toBe(201);
+    const k = await createKey(b, w);
+    const body = JSON.stringify([
+      { token: root.body.key, type: 'keyward_root_key', url: 'https://example.com/a', source: 'content' },
+      { token: k.key, type: 'keyward_api_key', url: 'https://example.com/b', source: 'content' },
+    ]);
+    const report = () => a.request('POST', '/v1/leaks', { raw: body, headers: { 'content-type': 'application/json', 'github-public-key-identifier': 'gh-1', 'github-public-key-signature': sign('sha256', Buffer.from(body), REPORTER.privateKey).toString('base64') } });
+    const hold = proxy.hold({ statement: /^update "keys" set "status"/ });
+    const res = await report();
+    hold.release();
+    expect((await q.query('select revoked_at from root_keys where id = $1', [root.body.id])).rows[0].revoked_at).not.toBeNull();
+    expect(res.status, res.text).toBe(503);
+    expect(res.body.code).toBe('OUTCOME_UNKNOWN');
+    expect(res.headers.get('retry-after')).toBe('1');
+    const retry = await report();
+    expect(retry.status, retry.text).toBe(200);
+    expect(retry.body.map((o: { action: string }) => o.action)).toEqual(['already_inactive', 'disabled']);
   });
 
   it('a PATCH of one key on each of two nodes, the second waiting for the first: the last key.updated carries what is stored', async () => {
