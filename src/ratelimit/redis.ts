@@ -169,8 +169,6 @@ return epoch
 
 /** How long the nodes that restored an epoch are remembered. */
 const RESTORED_KEEP_MS = 600_000;
-/** How often a node asks whether Redis lost its counts, when its calls did not tell it. */
-const EPOCH_CHECK_MS = 1000;
 /** The longest a node waits for the other live nodes to restore (one may have died since its last heartbeat). */
 const PEER_WAIT_MS = 3000;
 
@@ -340,7 +338,8 @@ export class RedisRateLimiter implements RateLimiter {
   /** Set after this node restored a lost epoch, until every live node has (or PEER_WAIT_MS passed). */
   private gate: Promise<void> | undefined;
   private checking = false;
-  private checkedAt = 0;
+  /** The check after the last reconnect failed: the next sweep asks again. */
+  private recheck = false;
   /** A call to Redis failed and none succeeded since: no epoch check adds to what waits on it. */
   private failing = false;
   private closed = false;
@@ -361,6 +360,11 @@ export class RedisRateLimiter implements RateLimiter {
     };
     this.prefix = this.opts.prefix;
     this.epochKey = `${this.prefix}rl:epoch`;
+    // Every (re)connection may be to a Redis that restarted empty: a node quiet since puts back its
+    // part at once, not at its next request (which another node's decisions wait for).
+    redis.on('ready', () => {
+      if (!this.closed) void this.checkEpoch();
+    });
     this.sweeper = setInterval(() => this.sweep(this.opts.now()), Math.max(100, Math.min(1000, this.opts.lifeMs / 2)));
     this.sweeper.unref();
   }
@@ -656,8 +660,9 @@ export class RedisRateLimiter implements RateLimiter {
    * last saw and admitted.
    */
   sweep(now: number): void {
-    // A node quiet since Redis lost its counts puts back its part too, within one sweep.
-    if (this.up && !this.failing && !this.checking && this.restoring === undefined && performance.now() - this.checkedAt >= EPOCH_CHECK_MS) void this.checkEpoch();
+    // A check after a reconnect that failed is asked again; never beside a call in flight, nor after
+    // a call failed (one that hangs is what opens the breaker, and nothing else may be sent meanwhile).
+    if (this.recheck && this.up && !this.failing && !this.checking && this.restoring === undefined && this.running.size === 0 && !this.flushScheduled) void this.checkEpoch();
     if (this.fellBack) return;
     const visit = (l: Lease): boolean => {
       if (l.waiting > 0 || l.inFlight > 0) return true;
@@ -812,16 +817,17 @@ export class RedisRateLimiter implements RateLimiter {
     if (epoch === this.candidate) this.candidate = randomBytes(8).toString('hex');
   }
 
-  /** Asks Redis for the epoch of its counts; one this node does not know has it restore its part. */
+  /** Asks Redis for the epoch of its counts (after each connection); one this node does not know has it restore its part. */
   private async checkEpoch(): Promise<void> {
     this.checking = true;
-    this.checkedAt = performance.now();
+    this.recheck = false;
     try {
       const epoch = String(await this.redis.eval(EPOCH, 1, this.epochKey, this.candidate));
       if (epoch !== this.epoch) await this.restore(epoch, this.epoch !== '');
     } catch {
-      // The next sweep after a call that succeeded asks again; a call that finds the epoch changed restores meanwhile.
+      // Asked again by a sweep once calls succeed; a call that finds the epoch changed restores meanwhile.
       this.failing = true;
+      this.recheck = true;
     } finally {
       this.checking = false;
     }
