@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LimitSubject } from '../src/ratelimit/limiter.js';
 import { RedisRateLimiter } from '../src/ratelimit/redis.js';
 import { startOwnRedis, type OwnRedis } from './redis-server.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 const HOUR = 3_600_000;
 /** A moment one second into an hour's window: no window ends during a test. */
@@ -37,8 +38,8 @@ describe.runIf(process.env.TEST_REDIS_URL)('shared limits across a Redis restart
     fallbacks = 0;
   });
 
-  async function node(live: number): Promise<{ limiter: RedisRateLimiter; client: Redis }> {
-    const client = new Redis(redis.url, { enableAutoPipelining: true });
+  async function node(live: number, url = redis.url): Promise<{ limiter: RedisRateLimiter; client: Redis }> {
+    const client = new Redis(url, { enableAutoPipelining: true });
     client.on('error', () => {});
     await new Promise<void>((resolve) => client.once('ready', () => resolve()));
     const limiter = new RedisRateLimiter(client, {
@@ -91,6 +92,29 @@ describe.runIf(process.env.TEST_REDIS_URL)('shared limits across a Redis restart
     const afterA = await admitted(a.limiter, subject, 20);
     const afterB = await admitted(b.limiter, subject, 20);
     expect(afterA + afterB).toBe(4);
+  });
+
+  it('a node whose connection comes back later: the others wait for its part before admitting more', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', redis.port);
+    try {
+      const a = await node(2);
+      const b = await node(2, `redis://127.0.0.1:${proxy.port}`);
+      const subject = limited(20);
+      expect(await admitted(a.limiter, subject, 1)).toBe(1);
+      expect(await admitted(b.limiter, subject, 15)).toBe(15);
+      // B is cut off across the restart: A finds the counts lost and restores its part alone.
+      await proxy.down();
+      await restartEmpty([a.client]);
+      const first = a.limiter.take(subject, T0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await proxy.up();
+      await expect.poll(() => b.client.status, { timeout: 10_000, interval: 20 }).toBe('ready');
+      const afterA = ((await first)!.allowed ? 1 : 0) + (await admitted(a.limiter, subject, 20));
+      const afterB = await admitted(b.limiter, subject, 20);
+      expect(afterA + afterB).toBe(4);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a restart with nothing charged changes nothing: the whole limit is there', async () => {

@@ -535,6 +535,17 @@ export class RedisRateLimiter implements RateLimiter {
       }
       return;
     }
+    if (this.gate !== undefined) {
+      // Redis lost its counts after these were queued: they wait until every live node put back its part.
+      for (const [at, n] of returns) this.returns.set(at, (this.returns.get(at) ?? 0) + n);
+      for (const l of refills) l.refill = false;
+      for (const d of batch) {
+        if (d.key) d.key.waiting--;
+        if (d.owner) d.owner.waiting--;
+        d.resolve(this.decideAt(d.subject, d.now, d.commit));
+      }
+      return;
+    }
     const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.opts.now();
     const seq = ++this.flushSeq;
     const leases: Lease[] = [];
