@@ -51,6 +51,7 @@ export class AppError extends Error {
 /** Wording of answers that must not depend on (or echo) the request. */
 export const FIXED_DETAIL = {
   storeUnavailable: 'The store is unavailable; nothing was changed. Try again shortly.',
+  committedThenUnavailable: 'The store stopped answering after part of this request was committed. Retry the same request (with the same Idempotency-Key for a create): the retry settles it.',
   outcomeUnknown: 'The store stopped answering while this change was being committed, and whether it was could not be learned in time. Retry the same request (with the same Idempotency-Key for a create): the retry settles it.',
   internal: 'An internal error occurred; it has been logged with this request id.',
 } as const;

@@ -1,7 +1,8 @@
 // Gateway rules of an app: which permissions a forwarded request needs, by method and path.
 // Rules see the canonical path (src/lib/request-path.ts) without its query string and match it
-// case-insensitively; `*` matches any run of characters, `/` included. Every matching rule applies
-// (their permissions add up), and a rule for GET covers HEAD, which routers send to GET handlers.
+// case-insensitively and with or without a trailing slash; `*` matches any run of characters, `/`
+// included. Every matching rule applies (their permissions add up), and a rule for GET covers
+// HEAD, which routers send to GET handlers.
 import { invalid } from '../errors.js';
 import { compilePathPattern, matchPathPattern, wildcardCount, type PathPattern } from '../lib/path-match.js';
 import { canonicalPath, PATH_PROBLEMS, toLowerAscii } from '../lib/request-path.js';
@@ -57,11 +58,16 @@ export function compileRules(rules: readonly GatewayRule[]): CompiledRule[] {
  */
 export function permissionsFor(rules: readonly CompiledRule[] | null, method: string, path: string): readonly string[] | null {
   if (rules === null) return null;
+  // Routers send `/admin/` to the `/admin` route (Express's non-strict routing, Fastify's
+  // ignoreTrailingSlash) and `/admin` to `/admin/`: a rule covers the path with and without it.
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : null;
+  const slashed = trimmed === null ? `${path}/` : null;
   let found: readonly string[] | null = null;
   let merged: string[] | null = null;
   for (const rule of rules) {
     if (rule.methods !== null && !rule.methods.has(method)) continue;
-    if (!matchPathPattern(rule.pattern, path)) continue;
+    const p = rule.pattern;
+    if (!matchPathPattern(p, path) && !(trimmed !== null && matchPathPattern(p, trimmed)) && !(slashed !== null && p.exact && p.head === slashed)) continue;
     if (found === null) found = rule.permissions;
     else (merged ??= [...found]).push(...rule.permissions);
   }

@@ -171,9 +171,9 @@ export class AuthService {
       await r.workspaces.addMember({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now });
       await r.audit.record({ type: 'user', id: userId, ...origin },
         { workspaceId, action: 'workspace.create', targetType: 'workspace', targetId: workspaceId, meta: { setup: true } }, now);
-      return this.startSession(r, userId, origin.ip);
+      return this.sessionInfo(userId, await this.startSession(r, userId, origin.ip), r);
     });
-    return this.sessionInfo(userId, session);
+    return session;
   }
 
   /**
@@ -218,9 +218,9 @@ export class AuthService {
     const { user, rehashed } = await this.guarded(email, origin, (attempt) => this.checkPassword(attempt, password));
     const session = await this.store.transaction(async (r) => {
       if (rehashed) await r.users.setPasswordHash(user.id, rehashed);
-      return this.startSession(r, user.id, origin.ip);
+      return this.sessionInfo(user.id, await this.startSession(r, user.id, origin.ip), r);
     });
-    return this.sessionInfo(user.id, session);
+    return session;
   }
 
   /** Ends the session; every node's open streams of it end with it (the change feed and Redis). */
@@ -259,8 +259,11 @@ export class AuthService {
     return r.users.markAddress(userId, networkOf(ip), this.clock.now());
   }
 
-  async sessionInfo(userId: string, session: { token: string; expiresAt: string }): Promise<SessionInfo> {
-    const repos = this.store.repos;
+  /**
+   * The session's answer; read in the transaction that started it (`repos`), so nothing the answer
+   * needs is read after its COMMIT: a session shown in no answer could not be used.
+   */
+  async sessionInfo(userId: string, session: { token: string; expiresAt: string }, repos: Repos = this.store.repos): Promise<SessionInfo> {
     const user = await repos.users.find(userId);
     if (!user) throw new AppError('UNAUTHORIZED', 'Session is invalid or expired');
     const workspaces = (await repos.workspaces.listForUser(userId)).map((w) => ({ id: w.id, name: w.name, role: w.role }));

@@ -66,7 +66,7 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: optionalText('`postgres://…`: use PostgreSQL instead of the embedded store', { group: 'store', readme: true, protocols: ['postgres:', 'postgresql:'] }, { format: 'uri' }),
   KEYWARD_SQLITE_SYNC: oneOf(['FULL', 'NORMAL'], 'FULL', '`FULL` survives power loss; `NORMAL` only process crashes, but writes faster', { group: 'store', upperCase: true }),
   KEYWARD_STORE_WAIT_MS: int(60_000, 0, 3_600_000, 'how long a starting node waits for an unreachable store (with backoff, one log line per attempt) before giving up', { group: 'store' }),
-  KEYWARD_STORE_TIMEOUT_MS: int(2000, 100, 60_000, 'longest a request waits on the store, pooled connection and every statement together; past it the answer is a 503 with `Retry-After`. PostgreSQL aborts a transaction left idle twice as long', { group: 'store' }),
+  KEYWARD_STORE_TIMEOUT_MS: int(2000, 100, 60_000, 'longest a request waits on the store, pooled connection and every statement together; past it the answer is a 503 with `Retry-After`. PostgreSQL aborts a transaction left idle twice as long. Migrations at start run without either bound', { group: 'store' }),
   KEYWARD_USAGE_FLUSH_MS: int(1000, 10, 60_000, 'how often usage counts and last-use times are written', { group: 'store' }),
   KEYWARD_USAGE_WRITER_NICE: int(19, 0, 19, "nice value (0–19, Linux) of the embedded store's usage writer thread: below the event loop's, so on a shared core it writes in the loop's idle moments instead of cutting in for a few milliseconds at every batch (`0` keeps the process's priority)", { group: 'store' }),
 

@@ -3,6 +3,7 @@
 // anything else a 500 that says nothing about the request.
 import { AppError, FIXED_DETAIL, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError, type Problem } from '../errors.js';
 import { isStoreUnavailable } from '../store/db.js';
+import { committedInRequest } from '../store/deadline.js';
 import { fieldErrors, type AjvError } from './validation.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -65,8 +66,11 @@ export function toProblem(err: unknown, requestId: string): ProblemAnswer {
     code = 'VALIDATION_FAILED';
     detail = 'A text field holds characters the store cannot keep';
   } else if (isStoreUnavailable(err)) {
-    code = 'SERVICE_UNAVAILABLE';
-    detail = FIXED_DETAIL.storeUnavailable;
+    // After a write of this request committed, "nothing changed" would not be true: its outcome is
+    // partly known, and the retry (every such write is idempotent or under an Idempotency-Key) settles it.
+    const committed = committedInRequest();
+    code = committed ? 'OUTCOME_UNKNOWN' : 'SERVICE_UNAVAILABLE';
+    detail = committed ? FIXED_DETAIL.committedThenUnavailable : FIXED_DETAIL.storeUnavailable;
     retryAfterSec = 1;
   } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     code = e.statusCode === 404 ? 'NOT_FOUND' : e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED';

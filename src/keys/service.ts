@@ -10,7 +10,7 @@ import type { InvalidationBus } from '../shared/bus.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { made, type IdempotencyClaim, type Store } from '../store/db.js';
 import type { Actor } from '../store/repos/index.js';
-import type { KeyFilters } from '../store/repos/keys.js';
+import { remainingAt, type KeyFilters } from '../store/repos/keys.js';
 import type { PageOf, PageRequest } from '../store/repos/sql.js';
 import type { AppsTable, KeysTable } from '../store/schema.js';
 import { appDefaults } from '../apps/model.js';
@@ -156,6 +156,17 @@ export class KeyService {
     return view;
   }
 
+  /**
+   * The view of a row a write's transaction returned, with nothing read after its COMMIT: a read
+   * that failed there would answer an error for a change that is stored.
+   */
+  written(row: KeysTable): KeyView {
+    const view = keyView(row, this.pendingLastUse(row.id));
+    view.remaining = remainingAt(row, this.clock.now());
+    if (typeof view.remaining === 'number') view.remaining += this.heldCredits(row.id, row.credit_epoch);
+    return view;
+  }
+
   async list(appId: string, filters: KeyFilters, page: PageRequest): Promise<PageOf<KeyView>> {
     const { rows, total } = await this.store.repos.keys.list(appId, filters, page);
     return { rows: await Promise.all(rows.map((row) => this.view(row))), total };
@@ -186,7 +197,7 @@ export class KeyService {
       return after;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
-    return this.view(after);
+    return this.written(after);
   }
 
   async roll(key: KeysTable, app: AppsTable, actor: Actor, gracePeriodMs: number, environment = key.environment, claim?: IdempotencyClaim): Promise<Created> {
@@ -205,7 +216,7 @@ export class KeyService {
     }, { idempotency: made(claim, key.id) });
     this.bus.keyChanged(key.id, key.workspace_id);
     this.bus.valueAdded(hash);
-    return { value: plaintext, view: await this.view(rolled) };
+    return { value: plaintext, view: this.written(rolled) };
   }
 
   /**
@@ -224,7 +235,7 @@ export class KeyService {
       return revoked;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
-    return this.view(stored);
+    return this.written(stored);
   }
 
   /** Integration secrets must stay usable for HMAC: sealed, never stored in clear. */

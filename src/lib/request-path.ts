@@ -19,7 +19,8 @@ export type PathProblem =
   | 'nul'
   | 'bad-encoding'
   | 'fragment'
-  | 'bad-character';
+  | 'bad-character'
+  | 'case-fold';
 
 /** What each refusal tells the caller (fixed text: a refusal never echoes the path). */
 export const PATH_PROBLEMS: Record<PathProblem, string> = {
@@ -33,6 +34,7 @@ export const PATH_PROBLEMS: Record<PathProblem, string> = {
   'bad-encoding': 'the path holds "%" not followed by two hex digits',
   fragment: 'the path holds "#"; some routers cut the path there, others do not',
   'bad-character': 'the path holds a control, space or non-ASCII character; send it percent-encoded',
+  'case-fold': 'the path holds an encoded non-ASCII character that a case-insensitive router folds to ASCII (such as U+212A, the Kelvin sign, read as "k")',
 };
 
 export type CanonicalPath = { ok: true; path: string } | { ok: false; problem: PathProblem };
@@ -45,6 +47,37 @@ const unreserved = (c: number): boolean =>
 
 const SLASH = 47;
 const DOT = 46;
+
+/**
+ * The character a percent-encoded UTF-8 sequence starting at `i` (lead byte `lead`) stands for, or
+ * '' when it is not one. Looks at most three escapes ahead: matching stays linear.
+ */
+function encodedCharAt(target: string, i: number, end: number, lead: number): string {
+  const more = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+  if (lead >= 0xf8) return '';
+  let cp = lead & (0x3f >> more);
+  for (let k = 1; k <= more; k++) {
+    const at = i + 3 * k;
+    if (at + 2 >= end || target.charCodeAt(at) !== 37) return '';
+    const hi = HEX(target.charCodeAt(at + 1));
+    const lo = hi === -1 ? -1 : HEX(target.charCodeAt(at + 2));
+    if (lo === -1) return '';
+    const byte = hi * 16 + lo;
+    if ((byte & 0xc0) !== 0x80) return '';
+    cp = (cp << 6) | (byte & 0x3f);
+  }
+  return cp <= 0x10ffff ? String.fromCodePoint(cp) : '';
+}
+
+/**
+ * Whether a non-ASCII character becomes ASCII under a case mapping: a router that ignores case
+ * (Fastify's `caseSensitive: false` lower-cases the decoded path; others upper-case, or fold) would
+ * read the Kelvin sign as `k`, `ſ` as `s`, `İ` as `i` with a combining dot, `ﬀ` as `ff`.
+ */
+function foldsToAscii(ch: string): boolean {
+  if (ch === '') return false;
+  return /[\x00-\x7f]/.test(ch.toLowerCase()) || /[\x00-\x7f]/.test(ch.toUpperCase()) || /[\x00-\x7f]/.test(ch.toUpperCase().toLowerCase());
+}
 
 /**
  * The canonical, lower-case path of a request target (its query, from the first `?`, left out).
@@ -77,6 +110,7 @@ export function canonicalPath(target: string): CanonicalPath {
       const byte = hi * 16 + lo;
       if (byte === 0) return { ok: false, problem: 'nul' };
       if (byte === SLASH || byte === 92) return { ok: false, problem: 'encoded-slash' };
+      if (byte >= 0xc0 && foldsToAscii(encodedCharAt(target, i, end, byte))) return { ok: false, problem: 'case-fold' };
       out ??= [];
       out.push(target.slice(copiedTo, i));
       // Unreserved characters mean the same encoded or not: decode them. Everything else keeps its

@@ -5,6 +5,8 @@
 // are spent from leases"). When Redis cannot answer, this node decides by itself from what it last saw there
 // (limiter.ts's outage window), so verify never fails on Redis; a circuit breaker keeps every
 // decision off a Redis that is known not to answer until a probe finds it back (docs/design/degraded-mode.md).
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Circuit } from '../lib/circuit.js';
@@ -20,21 +22,37 @@ import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSu
  * waiting if there is room for them, plus up to `spare` more while at most a quarter of the room
  * divided by the live nodes. Answers grant, previous-window count and current-window count per bucket.
  * Redis runs the script atomically: grants to all nodes are handed out one after another.
+ *
+ * First of all, KEYS[1] is the epoch of Redis's counts (ARGV[4]: the one this node knows, ARGV[5]:
+ * a new one to set if there is none). An epoch that is missing (Redis restarted empty, or lost the
+ * key) or not the one this node knows answers {-1, epoch} and changes nothing else: the node puts
+ * back what it counted first (RESTORE). A node that knows none yet (it has counted nothing) adopts
+ * it and joins the epoch's set of nodes (ARGV[6], kept ARGV[7] ms). Answers {0, epoch, triples…}.
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local r = tonumber(ARGV[3])
-local a = 4
-for i = 1, r do
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('SET', KEYS[1], epoch)
+end
+if epoch ~= ARGV[4] then
+  if ARGV[4] ~= '' then return {-1, epoch} end
+  redis.call('SADD', KEYS[1] .. ':' .. epoch, ARGV[6])
+  redis.call('PEXPIRE', KEYS[1] .. ':' .. epoch, ARGV[7])
+end
+local a = 8
+for i = 2, r + 1 do
   local amount = tonumber(ARGV[a])
   a = a + 1
   local held = tonumber(redis.call('GET', KEYS[i]) or '0')
   local back = math.min(held, amount)
   if back > 0 then redis.call('DECRBY', KEYS[i], back) end
 end
-local out = {}
-for k = r + 1, #KEYS do
+local out = {0, epoch}
+for k = r + 2, #KEYS do
   local limit = tonumber(ARGV[a])
   local duration = tonumber(ARGV[a + 1])
   local need = tonumber(ARGV[a + 2])
@@ -104,7 +122,56 @@ end
 return #KEYS
 `;
 
-type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+/**
+ * A node's part of the windows Redis lost (KEYS[i]; ARGV per window: seen, own, keep ms; then the
+ * set of nodes that restored this epoch, this node's id and that set's lifetime). Each window's
+ * lost count is at least the highest count any node last saw there (`seen`), and at least the sum
+ * of what every node charged in it (`own`, net of what it gave back): `<window>:seen` and
+ * `<window>:own` hold the largest seen and the sum of own so far, and the window is raised by how
+ * much the larger of the two grew, on top of whatever was counted in it since the restart. Answers
+ * how many nodes have restored this epoch.
+ */
+const RESTORE = `
+local n = #KEYS - 1
+for i = 1, n do
+  local seen = tonumber(ARGV[3 * i - 2])
+  local own = tonumber(ARGV[3 * i - 1])
+  local keep = ARGV[3 * i]
+  local sk = KEYS[i] .. ':seen'
+  local ok = KEYS[i] .. ':own'
+  local s0 = tonumber(redis.call('GET', sk) or '0')
+  local o0 = tonumber(redis.call('GET', ok) or '0')
+  local s1 = math.max(s0, seen)
+  local o1 = o0 + own
+  local raise = math.max(s1, o1) - math.max(s0, o0)
+  if raise > 0 then
+    redis.call('INCRBY', KEYS[i], raise)
+    redis.call('PEXPIRE', KEYS[i], keep)
+  end
+  redis.call('SET', sk, s1, 'PX', keep)
+  redis.call('SET', ok, o1, 'PX', keep)
+end
+redis.call('SADD', KEYS[n + 1], ARGV[3 * n + 1])
+redis.call('PEXPIRE', KEYS[n + 1], ARGV[3 * n + 2])
+return redis.call('SCARD', KEYS[n + 1])
+`;
+
+/** The epoch of Redis's counts, set to ARGV[1] if there is none (checked by every node now and then). */
+const EPOCH = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+return epoch
+`;
+
+/** How long the nodes that restored an epoch are remembered. */
+const RESTORED_KEEP_MS = 600_000;
+/** The longest a node waits for the other live nodes to restore (one may have died since its last heartbeat). */
+const PEER_WAIT_MS = 3000;
+
+type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
 
 /**
  * A node's lease on one shared window: tokens Redis has already counted in it, spent here without
@@ -141,6 +208,9 @@ interface Lease {
   need: number;
   /** While Redis cannot answer: this node's estimate of the window (see limiter.ts), handed back when it returns. */
   outage: OutageWindow | undefined;
+  /** What this node counted in Redis in the lease's window and in the one before, net of what it gave back (restored if Redis loses them). */
+  charged: number;
+  chargedPrevious: number;
 }
 
 interface PendingDecision {
@@ -257,6 +327,21 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly sweeper: NodeJS.Timeout;
   private readonly opts: SharedLimiterOptions;
   private readonly prefix: string;
+  /** The epoch of Redis's counts this node knows ('' before its first call): a change means Redis lost them. */
+  private epoch = '';
+  /** The epoch this node sets when it finds none; a new one once used, so two losses never look alike. */
+  private candidate = randomBytes(8).toString('hex');
+  private readonly id = randomBytes(8).toString('hex');
+  private readonly epochKey: string;
+  private restoring: Promise<void> | undefined;
+  /** Set after this node restored a lost epoch, until every live node has (or PEER_WAIT_MS passed). */
+  private gate: Promise<void> | undefined;
+  private checking = false;
+  /** The check after the last reconnect failed: the next sweep asks again. */
+  private recheck = false;
+  /** A call to Redis failed and none succeeded since: no epoch check adds to what waits on it. */
+  private failing = false;
+  private closed = false;
 
   constructor(redis: Redis, options: Partial<SharedLimiterOptions> & Pick<SharedLimiterOptions, 'prefix' | 'logger'>) {
     redis.defineCommand('keywardLimit', { lua: SCRIPT });
@@ -273,6 +358,12 @@ export class RedisRateLimiter implements RateLimiter {
       ...options,
     };
     this.prefix = this.opts.prefix;
+    this.epochKey = `${this.prefix}rl:epoch`;
+    // Every (re)connection may be to a Redis that restarted empty: a node quiet since puts back its
+    // part at once, not at its next request (which another node's decisions wait for).
+    redis.on('ready', () => {
+      if (!this.closed) void this.checkEpoch();
+    });
     this.sweeper = setInterval(() => this.sweep(this.opts.now()), Math.max(100, Math.min(1000, this.opts.lifeMs / 2)));
     this.sweeper.unref();
   }
@@ -296,11 +387,15 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private decide(subject: LimitSubject, callerNow: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
+    // Windows are Redis's: every node puts a request in the same window whatever its own clock says.
+    return this.decideAt(subject, callerNow + this.opts.shift(), commit);
+  }
+
+  /** A decision at `now`, on Redis's clock. */
+  private decideAt(subject: LimitSubject, now: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
     const keySpec = subject.ratelimit;
     const ownerSpec = subject.ownerRatelimit;
     if (keySpec === null && ownerSpec === null) return undefined;
-    // Windows are Redis's: every node puts a request in the same window whatever its own clock says.
-    const now = callerNow + this.opts.shift();
     // Spent from leases when every limit has a token in hand: no round trip, nothing allocated but the answer.
     if (commit) {
       const life = this.opts.lifeMs;
@@ -321,6 +416,8 @@ export class RedisRateLimiter implements RateLimiter {
       }
     }
     if (!this.up) return this.alone(subject, now, commit, this.redis.status === 'ready' ? 'redis does not answer' : 'redis not connected');
+    // Redis lost its counts: nothing more is admitted through it until every live node put back its part.
+    if (this.gate !== undefined) return this.gate.then(() => this.decideAt(subject, now, commit));
     return this.queue(subject, now, commit);
   }
 
@@ -360,7 +457,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined };
+    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined, charged: 0, chargedPrevious: 0 };
   }
 
   /**
@@ -399,6 +496,7 @@ export class RedisRateLimiter implements RateLimiter {
     if (l.tokens > 0) {
       const at = `${l.name}:${l.windowStart}`;
       this.returns.set(at, (this.returns.get(at) ?? 0) + l.tokens);
+      l.charged -= l.tokens;
       l.tokens = 0;
       l.spare >>= 1;
     }
@@ -436,6 +534,17 @@ export class RedisRateLimiter implements RateLimiter {
       }
       return;
     }
+    if (this.gate !== undefined) {
+      // Redis lost its counts after these were queued: they wait until every live node put back its part.
+      for (const [at, n] of returns) this.returns.set(at, (this.returns.get(at) ?? 0) + n);
+      for (const l of refills) l.refill = false;
+      for (const d of batch) {
+        if (d.key) d.key.waiting--;
+        if (d.owner) d.owner.waiting--;
+        d.resolve(this.decideAt(d.subject, d.now, d.commit));
+      }
+      return;
+    }
     const now = batch.length > 0 ? batch[batch.length - 1]!.now : this.opts.now();
     const seq = ++this.flushSeq;
     const leases: Lease[] = [];
@@ -453,8 +562,8 @@ export class RedisRateLimiter implements RateLimiter {
       list(d.owner, d.commit);
     }
     for (const l of refills) if (l.ask !== undefined) list(l, false);
-    const keys: string[] = [...returns.keys()];
-    const args: number[] = [now, Math.max(1, this.opts.nodes.live()), returns.size, ...returns.values()];
+    const keys: string[] = [this.epochKey, ...returns.keys()];
+    const args: (number | string)[] = [now, Math.max(1, this.opts.nodes.live()), returns.size, this.epoch, this.candidate, this.id, RESTORED_KEEP_MS, ...returns.values()];
     const specs: LimitSpec[] = [];
     for (const l of leases) {
       const spec = l.ask!;
@@ -472,16 +581,32 @@ export class RedisRateLimiter implements RateLimiter {
     this.grants += leases.length;
     try {
       if (this.fellBack) await this.handBack(now);
-      const out = leases.length > 0 || keys.length > 0 ? await this.redis.keywardLimit(keys.length, ...keys, ...args) : [];
+      const out = await this.redis.keywardLimit(keys.length, ...keys, ...args);
       this.opts.circuit.success(false);
+      this.failing = false;
+      if (Number(out[0]) !== 0) {
+        // Redis lost its counts: nothing was done with this call. What this node counted goes
+        // back first (the tokens it gave back in it are already out of that), then its requests
+        // are decided again.
+        for (const l of leases) l.inFlight--;
+        await this.restore(String(out[1]), true);
+        for (const d of batch) {
+          if (d.key) d.key.waiting--;
+          if (d.owner) d.owner.waiting--;
+          d.resolve(this.decideAt(d.subject, d.now, d.commit));
+        }
+        return;
+      }
+      if (this.epoch === '') this.adopt(String(out[1]));
       for (const [i, l] of leases.entries()) {
         l.inFlight--;
-        this.granted(l, specs[i]!, now, out[3 * i]!, out[3 * i + 1]!, out[3 * i + 2]!);
+        this.granted(l, specs[i]!, now, Number(out[2 + 3 * i]), Number(out[3 + 3 * i]), Number(out[4 + 3 * i]));
       }
     } catch (err) {
       // Tokens given back or granted in a call that failed stay counted in Redis: limits only get
       // stricter, for at most two windows.
       this.opts.circuit.failure(this.opts.now(), false);
+      this.failing = true;
       for (const l of leases) l.inFlight--;
       for (const d of batch) {
         if (d.key) d.key.waiting--;
@@ -498,6 +623,8 @@ export class RedisRateLimiter implements RateLimiter {
     if (l.windowStart !== windowStart || l.durationMs !== spec.durationMs || l.limit !== spec.limit) {
       // Tokens of another window (or limit) cannot be spent in this one.
       this.giveBack(l);
+      l.chargedPrevious = l.durationMs === spec.durationMs && l.windowStart === windowStart - spec.durationMs ? l.charged : 0;
+      l.charged = 0;
       l.windowStart = windowStart;
       l.durationMs = spec.durationMs;
       l.limit = spec.limit;
@@ -505,6 +632,7 @@ export class RedisRateLimiter implements RateLimiter {
     l.previous = previous;
     l.counted = counted;
     l.tokens += grant;
+    l.charged += grant;
     l.activeAt = now;
     l.grantedAt = now;
     l.low = l.spare >> 2;
@@ -542,6 +670,9 @@ export class RedisRateLimiter implements RateLimiter {
    * last saw and admitted.
    */
   sweep(now: number): void {
+    // A check after a reconnect that failed is asked again; never beside a call in flight, nor after
+    // a call failed (one that hangs is what opens the breaker, and nothing else may be sent meanwhile).
+    if (this.recheck && this.up && !this.failing && !this.checking && this.restoring === undefined && this.running.size === 0 && !this.flushScheduled) void this.checkEpoch();
     if (this.fellBack) return;
     const visit = (l: Lease): boolean => {
       if (l.waiting > 0 || l.inFlight > 0) return true;
@@ -620,8 +751,10 @@ export class RedisRateLimiter implements RateLimiter {
     const circuit = this.opts.circuit;
     if (circuit.enter(this.opts.now()) !== 'probe') return;
     this.opts.probe().then((ok) => {
-      if (ok) circuit.success(true);
-      else circuit.failure(this.opts.now(), true);
+      if (ok) {
+        circuit.success(true);
+        this.failing = false;
+      } else circuit.failure(this.opts.now(), true);
     }, () => circuit.failure(this.opts.now(), true));
   }
 
@@ -688,6 +821,82 @@ export class RedisRateLimiter implements RateLimiter {
     return tighter(k && shown(k), o && shown(o));
   }
 
+  /** From now on this node's counts are in `epoch`; the one it would set next is new, so no later loss looks like this one. */
+  private adopt(epoch: string): void {
+    this.epoch = epoch;
+    if (epoch === this.candidate) this.candidate = randomBytes(8).toString('hex');
+  }
+
+  /** Asks Redis for the epoch of its counts (after each connection); one this node does not know has it restore its part. */
+  private async checkEpoch(): Promise<void> {
+    this.checking = true;
+    this.recheck = false;
+    try {
+      const epoch = String(await this.redis.eval(EPOCH, 1, this.epochKey, this.candidate));
+      if (epoch !== this.epoch) await this.restore(epoch, this.epoch !== '');
+    } catch {
+      // Asked again by a sweep once calls succeed; a call that finds the epoch changed restores meanwhile.
+      this.failing = true;
+      this.recheck = true;
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /**
+   * Puts back, in the windows of `epoch`, what this node counted in the windows still current: the
+   * count it last saw there and what it charged (RESTORE), and counts itself among the nodes that
+   * did. After a loss (`lost`), nothing more goes through Redis until every live node has.
+   */
+  private restore(epoch: string, lost: boolean): Promise<void> {
+    this.restoring ??= (async () => {
+      const now = this.opts.now();
+      const windows = new Map<string, { seen: number; own: number; keepMs: number }>();
+      const put = (at: string, windowStart: number, durationMs: number, seen: number, own: number) => {
+        const keepMs = Math.ceil(windowStart + 2 * durationMs - now);
+        if (keepMs <= 0 || (seen <= 0 && own <= 0)) return;
+        const w = windows.get(at) ?? { seen: 0, own: 0, keepMs };
+        w.seen = Math.max(w.seen, seen);
+        w.own += Math.max(0, own);
+        windows.set(at, w);
+      };
+      const collect = (l: Lease) => {
+        if (!lost || l.grantedAt === 0) return;
+        put(`${l.name}:${l.windowStart}`, l.windowStart, l.durationMs, l.counted, l.charged);
+        put(`${l.name}:${l.windowStart - l.durationMs}`, l.windowStart - l.durationMs, l.durationMs, l.previous, l.chargedPrevious);
+      };
+      for (const l of this.keyLeases.values()) collect(l);
+      for (const owners of this.ownerLeases.values()) for (const l of owners.values()) collect(l);
+      // Tokens waiting to go back are already out of what is charged: they are not taken off again.
+      if (lost) this.returns.clear();
+      const keys = [...windows.keys(), `${this.epochKey}:${epoch}`];
+      const args = [...[...windows.values()].flatMap((w) => [w.seen, w.own, w.keepMs]), this.id, RESTORED_KEEP_MS];
+      const restored = Number(await this.redis.eval(RESTORE, keys.length, ...keys, ...args));
+      this.adopt(epoch);
+      if (lost && restored < Math.max(1, this.opts.nodes.live())) this.gate ??= this.waitForPeers(epoch);
+    })().finally(() => {
+      this.restoring = undefined;
+    });
+    return this.restoring;
+  }
+
+  /** Resolves once every live node restored `epoch`, or after PEER_WAIT_MS (a node may have died since its heartbeat). */
+  private waitForPeers(epoch: string): Promise<void> {
+    const until = performance.now() + PEER_WAIT_MS;
+    return (async () => {
+      while (!this.closed && performance.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        try {
+          if ((await this.redis.scard(`${this.epochKey}:${epoch}`)) >= Math.max(1, this.opts.nodes.live())) break;
+        } catch {
+          break;
+        }
+      }
+    })().finally(() => {
+      this.gate = undefined;
+    });
+  }
+
   /**
    * Redis is back, perhaps empty: what this node admitted by itself goes to the shared windows
    * before the next shared decision, so nobody gets a fresh window for free; a window Redis lost
@@ -749,6 +958,8 @@ export class RedisRateLimiter implements RateLimiter {
   /** Waits for grants on their way, gives every unspent token (and what it admitted alone) back, then stops. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.closed = true;
+    await this.gate;
     await this.drain();
     for (const l of this.keyLeases.values()) this.giveBack(l);
     for (const owners of this.ownerLeases.values()) for (const l of owners.values()) this.giveBack(l);

@@ -1,11 +1,11 @@
 // Opens the store for the configured dialect, migrates it, and classifies its errors.
-import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import type { Dialect, DialectName, OpenedDialect, StoreOptions } from './dialects/types.js';
 import { Repos } from './repos/index.js';
 import { ChangeRepo } from './repos/changes.js';
-import { withStoreBudget } from './deadline.js';
+import { noteCommitted, withStoreBudget } from './deadline.js';
 
 export type { DialectName, StoreOptions } from './dialects/types.js';
 export { sqlitePath } from './paths.js';
@@ -137,6 +137,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       });
       // What waits for the commit (a webhook worker's wake-up) runs only once it happened.
       bound?.runCommitted();
+      noteCommitted();
       return result;
     },
     keyByHash: (hash) => (keyByHash ??= store.keyByHash(store.db))(hash),
@@ -148,9 +149,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   };
 }
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
-
-export async function migrate(db: Kysely<Database>): Promise<string[]> {
+/** Brings the store to the latest schema; `list` is the migration set (the tests add to it). */
+export async function migrate(db: Kysely<Database>, list: Record<string, Migration> = migrations): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => list };
   const migrator = new Migrator({ db, provider });
   // One transaction for every pending migration: it takes as long as it takes, not one request's bound.
   const { error, results } = await withStoreBudget(Infinity, () => migrator.migrateToLatest());

@@ -16,6 +16,8 @@ export interface StoreBudget {
 class RequestBudget implements StoreBudget {
   /** False once the request is answered: work it started in the background takes its own bounds. */
   open = true;
+  /** A transaction of this request committed: a store failure after it is no longer "nothing changed". */
+  committed = false;
   private waits = 0;
   private since = 0;
 
@@ -79,6 +81,17 @@ export async function withStoreBudget<T>(ms: number, fn: () => Promise<T>): Prom
   } finally {
     end?.();
   }
+}
+
+/** Notes that a transaction of the request in progress committed. */
+export function noteCommitted(): void {
+  const budget = current.getStore();
+  if (budget?.open) budget.committed = true;
+}
+
+/** Whether a transaction of the request in progress committed already. */
+export function committedInRequest(): boolean {
+  return current.getStore()?.committed === true;
 }
 
 /** The budget of the request in progress, if there is one. */

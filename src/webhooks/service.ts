@@ -184,13 +184,15 @@ export class WebhookService {
     if (!delivery) throw notFound('Delivery');
     const now = this.clock.now();
     const status = hook.status === 'active' ? 'pending' : 'held';
-    await this.store.transaction(async (r) => {
+    // The attempts the answer shows are read in the transaction: nothing is read after its COMMIT.
+    const attempts = await this.store.transaction(async (r) => {
       await r.webhooks.retry(delivery.seq, now, status);
       await r.audit.record(actor, { workspaceId: hook.workspace_id, action: 'webhook.retry', targetType: 'webhook', targetId: hook.id, meta: { deliveryId, eventId: delivery.event_id } }, now);
+      return r.webhooks.attempts([delivery.id], LIST_ATTEMPTS);
     });
     this.wake();
     const { payload: _payload, ...row } = delivery;
-    return { row: { ...row, status, next_attempt_at: now, delivered_at: null }, attempts: await this.store.repos.webhooks.attempts([delivery.id], LIST_ATTEMPTS) };
+    return { row: { ...row, status, next_attempt_at: now, delivered_at: null }, attempts };
   }
 
   /** A `webhook.test` event to this endpoint (held while it is disabled). */

@@ -113,9 +113,9 @@ export class InvitationService {
         const session = await this.store.transaction(async (r) => {
           await this.join(r, invite, user.id, origin);
           if (rehashed) await r.users.setPasswordHash(user.id, rehashed);
-          return this.auth.startSession(r, user.id, origin.ip);
+          return this.auth.sessionInfo(user.id, await this.auth.startSession(r, user.id, origin.ip), r);
         });
-        return { workspace: joined, session: await this.auth.sessionInfo(user.id, session) };
+        return { workspace: joined, session };
       }
       const passwordHash = await this.auth.passwords.hash(password);
       await attempt.ticket.succeeded();
@@ -130,9 +130,9 @@ export class InvitationService {
           throw err;
         }
         await this.join(r, invite, userId, origin);
-        return this.auth.startSession(r, userId, origin.ip);
+        return this.auth.sessionInfo(userId, await this.auth.startSession(r, userId, origin.ip), r);
       });
-      return { workspace: joined, session: await this.auth.sessionInfo(userId, session) };
+      return { workspace: joined, session };
     });
   }
 

@@ -4,7 +4,7 @@
 // applied exactly once, none that rolled back ever is, and nothing waits on a transaction held open.
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPgDatabase, DIALECTS, startServer, world, type TestServer, type World } from '../support/harness.js';
+import { createKey, createPgDatabase, DIALECTS, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 import type { ChangeEvent } from '../../src/shared/bus.js';
 
 describe.runIf(DIALECTS.includes('postgres'))('change feed, late commits (PostgreSQL)', () => {
@@ -151,4 +151,77 @@ describe.runIf(DIALECTS.includes('postgres'))('change feed, late commits (Postgr
     expect(seen.filter((id) => rolledBack.includes(id))).toEqual([]);
     expect(committed.length).toBeGreaterThan(50);
   }, 60_000);
+});
+
+describe.runIf(DIALECTS.includes('postgres'))('a node that starts while other transactions are open (PostgreSQL)', () => {
+  let db: Awaited<ReturnType<typeof createPgDatabase>>;
+  let a: TestServer;
+  let b: TestServer | undefined;
+  let w: World;
+  let q: pg.Client;
+  const env = { KEYWARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+
+  beforeEach(async () => {
+    db = await createPgDatabase();
+    a = await startServer({ dialect: 'postgres', databaseUrl: db.url, env });
+    w = await world(a);
+    q = new pg.Client({ connectionString: db.url });
+    await q.connect();
+  });
+  afterEach(async () => {
+    await q.end();
+    await b?.close();
+    b = undefined;
+    await a.close();
+    await db.drop();
+  });
+
+  /** A revoke as the service writes it, in the open transaction of `q`. */
+  const revokeIn = async (keyId: string) => {
+    await q.query("update keys set status = 'revoked', revoked_at = $2, updated_at = $2 where id = $1", [keyId, Date.now()]);
+    await q.query("insert into changes (kind, target, workspace_id, created_at) values ('key', $1, $2, $3)", [keyId, w.workspaceId, Date.now()]);
+  };
+
+  /** B's feed read until the key is refused there (each read is what its timer would do). */
+  const refusedOnB = async (key: string) => {
+    for (let i = 0; i < 4; i++) {
+      await b!.deps.feed.poll();
+      if ((await verify(b!, { key })).code !== 'VALID') return true;
+    }
+    return false;
+  };
+
+  it.each([
+    ['with its revoke written', true],
+    ['begun, its revoke not written yet', false],
+  ])('a transaction open when B starts (%s) commits a revoke later: B refuses the key at its next reads', async (_name, writtenFirst) => {
+    const k = await createKey(a, w);
+    await q.query('begin');
+    // A snapshot taken, nothing else: the transaction has no id yet.
+    await q.query('select 1 from keys where id = $1', [k.id]);
+    if (writtenFirst) await revokeIn(k.id);
+    b = await startServer({ dialect: 'postgres', databaseUrl: db.url, env });
+    b.appId = w.appId;
+    // B caches the key as the store shows it before the commit.
+    expect((await verify(b, { key: k.key })).code).toBe('VALID');
+    await b.deps.feed.poll();
+    if (!writtenFirst) await revokeIn(k.id);
+    await q.query('commit');
+    expect(await refusedOnB(k.key)).toBe(true);
+  });
+
+  it('a feed that restarts its cursor (the store was away at start) while a revoke is open still sees it commit', async () => {
+    const k = await createKey(a, w);
+    b = await startServer({ dialect: 'postgres', databaseUrl: db.url, env });
+    b.appId = w.appId;
+    expect((await verify(b, { key: k.key })).code).toBe('VALID');
+    await q.query('begin');
+    await revokeIn(k.id);
+    // The cursor lost, as when the store did not answer at start: the next read takes a new one.
+    (b.deps.feed as unknown as { cursor: unknown }).cursor = undefined;
+    await b.deps.feed.poll();
+    expect((await verify(b, { key: k.key })).code).toBe('VALID');
+    await q.query('commit');
+    expect(await refusedOnB(k.key)).toBe(true);
+  });
 });

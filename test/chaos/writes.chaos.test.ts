@@ -4,7 +4,7 @@
 // however the link heals afterwards, a write answered with success is all there, one answered
 // with an error has left nothing, then or later, and one whose COMMIT answer was lost is answered
 // as what happened, or OUTCOME_UNKNOWN, which a retry settles. A late commit reaches every node.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -19,6 +19,9 @@ const enabled = DIALECTS.includes('postgres');
 if (process.env.CI && !enabled) throw new Error('CI must run the writes chaos suite: set TEST_DIALECTS=sqlite,postgres');
 
 const MASTER_KEY = Buffer.alloc(32, 9).toString('base64');
+/** The leak reporter's signing key (a report is several writes, one transaction each). */
+const REPORTER = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const LEAK_PUBLIC_KEYS = JSON.stringify([{ key_identifier: 'gh-1', key: REPORTER.publicKey.export({ type: 'spki', format: 'pem' }).toString() }]);
 /**
  * The store bound of these nodes: statements get 3/4 of it, settling a lost COMMIT the rest. A roll
  * is some twenty statements through the proxy, on a machine the suite shares.
@@ -64,6 +67,7 @@ describe.runIf(enabled)('writes under faults (PostgreSQL)', () => {
       KEYWARD_MASTER_KEY: MASTER_KEY, KEYWARD_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS), KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1',
       // Deliveries (to a closed port) are not what is tested: their retries stay out of the way.
       KEYWARD_WEBHOOK_RETRY_BASE_MS: '3600000', KEYWARD_WEBHOOK_POLL_MS: '60000', KEYWARD_WEBHOOK_SCAN_MS: '3600000',
+      KEYWARD_LEAK_PUBLIC_KEYS: LEAK_PUBLIC_KEYS,
     };
     b = await startServer({ dialect: 'postgres', databaseUrl: db.url, env });
     a = await startServer({ dialect: 'postgres', databaseUrl: proxy.url(db.url), env });
@@ -241,6 +245,102 @@ describe.runIf(enabled)('writes under faults (PostgreSQL)', () => {
   it('every pooled connection has the server abort a transaction left idle past twice the bound', async () => {
     const { rows } = await sql<{ ms: number }>`select setting::int as ms from pg_settings where name = 'idle_in_transaction_session_timeout'`.execute(a.deps.store.db);
     expect(rows[0]!.ms).toBe(2 * STORE_TIMEOUT_MS);
+  });
+
+  // A write's answer comes from what its transaction returned: a read after the COMMIT that failed
+  // (here held past the bound) would answer 503 for a change that is stored, and its retry would
+  // conflict with it (a roll made twice, a PATCH answered 409 after a revoke that "failed").
+  describe('nothing the answer needs is read after the COMMIT', () => {
+    const capped = { remaining: 100, refill: { amount: 100, interval: 'daily' } };
+    const afterCommit: { name: string; read: RegExp; run(id: string): Promise<Answer>; stored(id: string): Promise<boolean>; answered(res: Answer): boolean }[] = [
+      {
+        name: 'PATCH of a key with a usage cap with refill',
+        read: /^select "remaining", "refill_amount"/,
+        run: (id) => a.request('PATCH', `/v1/keys/${id}`, { token: w.token, body: { name: 'changed' } }),
+        stored: async (id) => (await q.query('select name from keys where id = $1', [id])).rows[0].name === 'changed',
+        answered: (res) => res.status === 200 && res.body.name === 'changed' && res.body.remaining === 100,
+      },
+      {
+        name: 'roll of a key with a usage cap with refill',
+        read: /^select "remaining", "refill_amount"/,
+        run: (id) => a.request('POST', `/v1/keys/${id}/roll`, { token: w.token, body: {} }),
+        stored: async (id) => (await count('select count(*) as n from key_hashes where key_id = $1', [id])) === 2,
+        answered: (res) => res.status === 200 && typeof res.body.key === 'string' && res.body.remaining === 100,
+      },
+      {
+        name: 'revoke of a key with a usage cap with refill',
+        read: /^select "remaining", "refill_amount"/,
+        run: (id) => a.request('DELETE', `/v1/keys/${id}`, { token: w.token }),
+        stored: async (id) => (await q.query('select status from keys where id = $1', [id])).rows[0].status === 'revoked',
+        answered: (res) => res.status === 200 && res.body.status === 'revoked' && res.body.remaining === 100,
+      },
+      {
+        name: 'retry of a webhook delivery',
+        read: /"webhook_attempts"/,
+        async run(id) {
+          const { rows } = await q.query<{ id: string; webhook_id: string }>('select d.id, d.webhook_id from webhook_deliveries d join webhook_events e on e.id = d.event_id where e.payload like $1', [`%${id}%`]);
+          return a.request('POST', `/v1/webhooks/${rows[0]!.webhook_id}/deliveries/${rows[0]!.id}/retry`, { token: w.token });
+        },
+        stored: async () => (await count("select count(*) as n from audit_log where action = 'webhook.retry'", [])) === 1,
+        // Its attempts are read inside the transaction: held there, the write fails whole.
+        answered: (res) => (res.status === 202 && res.body.status === 'pending') || res.status === 503,
+      },
+      {
+        name: 'accepting an invitation with a new account',
+        read: /^select "id", "email", "name" from "users" where "id"/,
+        async run() {
+          const invite = await b.request('POST', `/v1/workspaces/${w.workspaceId}/invitations`, { token: w.token, body: { email: 'new@example.com', role: 'member' } });
+          return a.request('POST', '/v1/invitations/accept', { body: { token: invite.body.token, password: 'correct horse battery' } });
+        },
+        // Its session is shown in this answer only: a 503 for it would leave an account nobody can log in to with that session.
+        stored: async () => (await count("select count(*) as n from users where email = 'new@example.com'", [])) === 1,
+        answered: (res) => (res.status === 200 && typeof res.body.session.token === 'string' && res.body.session.user.email === 'new@example.com') || res.status === 503,
+      },
+      {
+        name: 'login',
+        read: /^select "id", "email", "name" from "users" where "id"/,
+        run: () => a.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } }),
+        stored: async () => (await count('select count(*) as n from sessions where user_id = $1', [w.userId])) === 2,
+        answered: (res) => (res.status === 200 && typeof res.body.token === 'string') || res.status === 503,
+      },
+    ];
+
+    it.each(afterCommit)('$name: the read after the COMMIT held past the bound, yet the answer is what was stored', async (op) => {
+      const k = await createKey(b, w, capped);
+      const hold = proxy.hold({ statement: op.read });
+      try {
+        const res = await op.run(k.id);
+        const stored = await op.stored(k.id);
+        // Never an error for a change that is stored.
+        expect({ status: res.status, code: res.body?.code, stored }).toEqual({ status: res.status, code: res.body?.code, stored: res.status < 300 });
+        expect(op.answered(res), res.text).toBe(true);
+      } finally {
+        hold.release();
+      }
+    });
+  });
+
+  it('a request that failed after one of its writes committed is OUTCOME_UNKNOWN, not a plain 503, and its retry settles it', async () => {
+    // A leak report of a root key, then of a key: two writes, one transaction each. The second is
+    // held past the bound after the first committed.
+    const root = await b.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'ci', permissions: ['keys:read'] } });
+    expect(root.status).toBe(201);
+    const k = await createKey(b, w);
+    const body = JSON.stringify([
+      { token: root.body.key, type: 'keyward_root_key', url: 'https://example.com/a', source: 'content' },
+      { token: k.key, type: 'keyward_api_key', url: 'https://example.com/b', source: 'content' },
+    ]);
+    const report = () => a.request('POST', '/v1/leaks', { raw: body, headers: { 'content-type': 'application/json', 'github-public-key-identifier': 'gh-1', 'github-public-key-signature': sign('sha256', Buffer.from(body), REPORTER.privateKey).toString('base64') } });
+    const hold = proxy.hold({ statement: /^update "keys" set "status"/ });
+    const res = await report();
+    hold.release();
+    expect((await q.query('select revoked_at from root_keys where id = $1', [root.body.id])).rows[0].revoked_at).not.toBeNull();
+    expect(res.status, res.text).toBe(503);
+    expect(res.body.code).toBe('OUTCOME_UNKNOWN');
+    expect(res.headers.get('retry-after')).toBe('1');
+    const retry = await report();
+    expect(retry.status, retry.text).toBe(200);
+    expect(retry.body.map((o: { action: string }) => o.action)).toEqual(['already_inactive', 'disabled']);
   });
 
   it('a PATCH of one key on each of two nodes, the second waiting for the first: the last key.updated carries what is stored', async () => {

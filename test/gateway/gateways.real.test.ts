@@ -49,7 +49,7 @@ function leniently(target: string): string {
     else out.push(s.toLowerCase());
   }
   const first = out[0] ?? '';
-  return ['admin', 'reports', 'public', 'echo'].includes(first) ? first : 'catchall';
+  return ['admin', 'reports', 'public', 'echo', 'keys'].includes(first) ? first : 'catchall';
 }
 
 /** The upstream API: records every request it receives, and answers with what it was told. */
@@ -187,6 +187,7 @@ describe.runIf(have(NGINX) && have(CADDY)).each([
       { path: '/admin/*', permissions: ['admin'] },
       { methods: ['GET'], path: '/reports/*', permissions: ['reports.read'] },
       { methods: ['DELETE'], path: '/orders/*', permissions: ['orders.delete'] },
+      { path: '/keys', permissions: ['keys.admin'] },
     ] } });
     reader = await createKey(s, w, { permissions: ['orders.read'], environment: 'test' });
     admin = await createKey(s, w, { permissions: ['admin', 'reports.read'], ownerId: 'ops' });
@@ -255,6 +256,23 @@ describe.runIf(have(NGINX) && have(CADDY)).each([
     // The malformed forms Keyward saw itself were refused as such (nginx refuses a few on its own).
     const own = await attack('GET', '/x/../admin/x', auth);
     expect(own.headers['x-keyward-code']).toBe('MALFORMED_PATH');
+  });
+
+  it('an exact rule covers its trailing-slash form, and no Unicode case folding reaches it', async () => {
+    const auth = { authorization: `Bearer ${reader.key}` };
+    for (const target of ['/keys', '/keys/', '/KEYS/', '/Keys/?x=1']) {
+      const r = await attack('GET', target, auth);
+      expect(r.status, target).toBe(403);
+      expect(r.headers['x-keyward-code'], target).toBe('INSUFFICIENT_PERMISSIONS');
+    }
+    // U+212A (Kelvin sign) lower-cases to "k", U+017F (long s) upper-cases to "S": this API ignores case.
+    for (const target of ['/%E2%84%AAeys', '/%E2%84%AAEYS/', '/key%C5%BF']) {
+      const r = await attack('GET', target, auth);
+      expect(r.status, target).toBe(400);
+      expect(r.headers['x-keyward-code'], target).toBe('MALFORMED_PATH');
+    }
+    const keyAdmin = await createKey(s, w, { permissions: ['keys.admin'] });
+    expect((await get('/keys/', { authorization: `Bearer ${keyAdmin.key}` })).status).toBe(200);
   });
 
   it('HEAD is checked like GET: a GET rule covers it', async () => {

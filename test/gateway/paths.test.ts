@@ -218,3 +218,91 @@ describe('forwarded paths against Fastify 5 and Express 5, measured over a socke
     expect(await send(ports.express!, 'HEAD', '/reports/q1')).toBe('reports');
   });
 });
+
+/**
+ * Upstreams that are more lenient than their defaults: Fastify with `ignoreTrailingSlash` and
+ * `caseSensitive: false` (it lower-cases the decoded path with toLowerCase), Express as it comes
+ * (non-strict routing: `/admin/` reaches the `/admin` route; case ignored). Exact routes, exact rules.
+ */
+const EXACT_RULES = compileRules([
+  { path: '/admin', permissions: ['admin'] },
+  { path: '/keys', permissions: ['keys'] },
+  { path: '/settings/', permissions: ['settings'] },
+]);
+type ExactHandler = 'admin' | 'keys' | 'settings';
+const EXACT_HANDLERS: ExactHandler[] = ['admin', 'keys', 'settings'];
+
+const EXACT_TABLE: [string, 'refused' | ExactHandler[]][] = [
+  ['/admin', ['admin']],
+  ['/admin/', ['admin']],
+  ['/ADMIN/', ['admin']],
+  ['/admin/?x=1', ['admin']],
+  ['/admin/x', []],
+  ['/keys', ['keys']],
+  ['/keys/', ['keys']],
+  ['/settings/', ['settings']],
+  ['/settings', ['settings']],
+  ['/SETTINGS', ['settings']],
+  // U+212A KELVIN SIGN lower-cases to "k"; U+017F LATIN SMALL LETTER LONG S upper-cases to "S";
+  // U+0130 LATIN CAPITAL LETTER I WITH DOT ABOVE lower-cases to "i" and a combining dot; U+FB00
+  // (ff ligature) upper-cases to "FF": refused, whatever a router folds them to.
+  ['/%E2%84%AAeys', 'refused'],
+  ['/%e2%84%aaEYS/', 'refused'],
+  ['/%C5%BFettings', 'refused'],
+  ['/adm%C4%B0n', 'refused'],
+  ['/%EF%AC%80', 'refused'],
+  // Non-ASCII that no case mapping turns into ASCII stays as it is, encoded.
+  ['/%C3%A0dmin', []],
+  ['/k%C3%A9ys', []],
+];
+
+describe('exact rules against lenient upstreams (trailing slash, case folding), measured over a socket', () => {
+  let fastify: FastifyInstance;
+  let expressServer: Server;
+  const ports: Record<string, number> = {};
+
+  beforeAll(async () => {
+    fastify = Fastify({ ignoreTrailingSlash: true, caseSensitive: false });
+    for (const h of EXACT_HANDLERS) fastify.all(`/${h}`, async (_req, reply) => reply.header('x-handler', h).send(h));
+    fastify.all('/*', async (_req, reply) => reply.header('x-handler', 'catchall').send('catchall'));
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    ports.fastify = (fastify.server.address() as AddressInfo).port;
+
+    const app = express();
+    for (const h of EXACT_HANDLERS) app.all(`/${h}`, (_req, res) => void res.set('x-handler', h).send(h));
+    app.use((_req, res) => void res.set('x-handler', 'catchall').send('catchall'));
+    expressServer = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => expressServer.once('listening', () => resolve()));
+    ports.express = (expressServer.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await fastify?.close();
+    await new Promise<void>((resolve) => (expressServer ? expressServer.close(() => resolve()) : resolve()));
+  });
+
+  it('Keyward refuses each path or applies every rule whose handler Fastify or Express picked', async () => {
+    const measured: string[] = [];
+    const problems: string[] = [];
+    for (const [raw, expected] of EXACT_TABLE) {
+      const routed = { fastify: await send(ports.fastify!, 'GET', raw), express: await send(ports.express!, 'GET', raw) };
+      const read = canonicalPath(raw);
+      const reading = read.ok ? EXACT_HANDLERS.filter((h) => (permissionsFor(EXACT_RULES, 'GET', read.path) ?? []).includes(h)) : 'refused';
+      measured.push(`GET ${JSON.stringify(raw)}: fastify=${routed.fastify} express=${routed.express} keyward=${Array.isArray(reading) ? `[${reading.join(',')}]` : reading}`);
+      if (JSON.stringify(reading) !== JSON.stringify(expected)) problems.push(`${raw}: Keyward reads ${JSON.stringify(reading)}, the table says ${JSON.stringify(expected)}`);
+      if (reading === 'refused') continue;
+      for (const [router, handler] of Object.entries(routed)) {
+        if (EXACT_HANDLERS.includes(handler as ExactHandler) && !reading.includes(handler as ExactHandler)) {
+          problems.push(`${raw}: ${router} routes it to ${handler}, but Keyward does not apply that rule`);
+        }
+      }
+    }
+    if (process.env.PRINT_ROUTER_TABLE) console.log(measured.join('\n'));
+    expect(problems, measured.join('\n')).toEqual([]);
+  });
+
+  it('the forms the review names reach the protected handler on these routers', async () => {
+    expect(await send(ports.fastify!, 'GET', '/admin/')).toBe('admin');
+    expect(await send(ports.express!, 'GET', '/admin/')).toBe('admin');
+    expect(await send(ports.fastify!, 'GET', '/%E2%84%AAeys')).toBe('keys');
+  });
+});

@@ -170,6 +170,12 @@ export class FaultTolerantPgDriver implements Driver {
     conn.inTransaction = true;
     conn.readOnly = settings.accessMode === 'read only';
     await conn.run(sql, [], conn.reserve);
+    // Work without a bound (migrations, ../db.ts) is not cut short by the server's bounds on a
+    // request's statements either: a migration rewriting a big table must finish, or the node
+    // cannot start. SET LOCAL ends with the transaction: the pooled connection keeps its bounds.
+    if (!Number.isFinite(conn.budget.deadline())) {
+      await conn.run('set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0', [], 0);
+    }
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {

@@ -27,6 +27,17 @@ const SORT_COLUMNS = { createdAt: 'created_at', name: 'name', lastUsedAt: 'last_
 
 export type KeyChanges = Partial<Omit<KeysTable, 'id' | 'app_id' | 'workspace_id' | 'kind' | 'created_at'>>;
 
+/** What is left of a key's cap at `now`, a refill that is due counted as done (read as stored). */
+export function remainingAt(row: Pick<KeysTable, 'remaining' | 'refill_amount' | 'refill_interval' | 'last_refill_at'>, now: number): number | null {
+  if (row.remaining === null) return null;
+  if (row.refill_amount !== null && row.refill_interval !== null) {
+    const { day, month } = periodStarts(now);
+    const start = row.refill_interval === 'daily' ? day : month;
+    if (row.last_refill_at === null || row.last_refill_at < start) return row.refill_amount;
+  }
+  return row.remaining;
+}
+
 export class KeyRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -128,13 +139,7 @@ export class KeyRepo {
   async peekRemaining(id: string, now: number): Promise<number | null> {
     const row = await this.db.selectFrom('keys').select(['remaining', 'refill_amount', 'refill_interval', 'last_refill_at'])
       .where('id', '=', id).executeTakeFirst();
-    if (!row || row.remaining === null) return null;
-    if (row.refill_amount !== null && row.refill_interval !== null) {
-      const { day, month } = periodStarts(now);
-      const start = row.refill_interval === 'daily' ? day : month;
-      if (row.last_refill_at === null || row.last_refill_at < start) return row.refill_amount;
-    }
-    return row.remaining;
+    return row ? remainingAt(row, now) : null;
   }
 
   /** An integration key with the sealed secrets of its values. */
