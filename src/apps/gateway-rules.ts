@@ -8,7 +8,7 @@ import { compilePathPattern, matchPathPattern, wildcardCount, type PathPattern }
 import { canonicalPath, PATH_PROBLEMS, toLowerAscii } from '../lib/request-path.js';
 import { MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, type GatewayRule } from './gateway-rules.schemas.js';
 
-export { GATEWAY_METHODS, GatewayRuleSchema, GatewayRulesSchema, MAX_GATEWAY_RULES, MAX_RULE_WILDCARDS, StoredGatewayRulesSchema, type GatewayRule } from './gateway-rules.schemas.js';
+export { GATEWAY_METHODS, type GatewayRule } from './gateway-rules.schemas.js';
 
 /**
  * Refuses (400) a rule set beyond the limits, or a rule whose path no accepted request can ever

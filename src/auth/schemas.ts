@@ -4,8 +4,8 @@ import { Type } from '@sinclair/typebox';
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] });
 export const Password = Type.String({ minLength: 10, maxLength: 200, description: 'At least 10 characters' });
 
-export const UserView = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String() });
-export const WorkspaceBrief = Type.Object({ id: Type.String(), name: Type.String(), role: Type.String() });
+const UserView = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String() });
+const WorkspaceBrief = Type.Object({ id: Type.String(), name: Type.String(), role: Type.String() });
 export const SessionView = Type.Object({
   token: Type.String({ description: 'Session token; send as "Authorization: Bearer <token>"' }),
   expiresAt: Type.String({ format: 'date-time' }),

@@ -15,11 +15,11 @@ import { grants, ROLE_PERMISSIONS, type Permission, type Role } from './permissi
 import { networkOf } from './address.js';
 import type { HashSlots, LoginThrottle, LoginTicket } from './throttle.js';
 
-export const SESSION_PREFIX = 'kws_';
+const SESSION_PREFIX = 'kws_';
 /** Longer than any session token or root key: refused before it is hashed. */
 const MAX_TOKEN_LENGTH = 200;
 /** How long a network stays known to an account after it last proved itself from there. */
-export const KNOWN_ADDRESS_MS = 90 * DAY;
+const KNOWN_ADDRESS_MS = 90 * DAY;
 
 export type Principal =
   | { kind: 'user'; userId: string; email: string; sessionId: string; expiresAt: number }

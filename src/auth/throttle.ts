@@ -14,13 +14,13 @@ import { AppError } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { MINUTE } from '../lib/time.js';
 
-export const LOGIN_WINDOW_MS = 15 * MINUTE;
+const LOGIN_WINDOW_MS = 15 * MINUTE;
 /** Failures from one address for one email before each further attempt must wait: 1 s, 2 s, 4 s … up to a minute. */
 const FREE_FAILURES = 3;
 const MAX_DELAY_MS = 60_000;
 
 /** The wait after the `failures`-th failure from one address for one email. */
-export const delayAfter = (failures: number): number => (failures < FREE_FAILURES ? 0 : Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES)));
+const delayAfter = (failures: number): number => (failures < FREE_FAILURES ? 0 : Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES)));
 
 export interface LoginLimits {
   /** Attempts per window for one email from one address. */

@@ -71,7 +71,7 @@ interface Attack {
 }
 
 /** The attacks on a protected path such as /admin/x (first segment `admin`). */
-export function attacksOn(o: Pick<CheckOptions, 'path' | 'method' | 'publicPath'>): Attack[] {
+function attacksOn(o: Pick<CheckOptions, 'path' | 'method' | 'publicPath'>): Attack[] {
   const p = o.path;
   const slash = p.indexOf('/', 1);
   const first = slash === -1 ? p.slice(1) : p.slice(1, slash);
@@ -99,7 +99,7 @@ export function attacksOn(o: Pick<CheckOptions, 'path' | 'method' | 'publicPath'
   return list;
 }
 
-export async function gatewayCheck(o: CheckOptions): Promise<{ results: CheckResult[]; gotThrough: number; notes: string[] }> {
+async function gatewayCheck(o: CheckOptions): Promise<{ results: CheckResult[]; gotThrough: number; notes: string[] }> {
   let base: URL;
   try {
     base = new URL(o.url);

@@ -22,7 +22,7 @@ interface Line {
 }
 
 /** Every non-blank line as an object, or a UsageError naming the first line that is not one. */
-export function parseNdjson(text: string): Line[] {
+function parseNdjson(text: string): Line[] {
   const lines: Line[] = [];
   text.split('\n').forEach((raw, i) => {
     const trimmed = raw.trim();

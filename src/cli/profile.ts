@@ -9,7 +9,7 @@ export interface Credentials {
   rootKey: string | undefined;
 }
 
-export function profilePath(): string {
+function profilePath(): string {
   const dir = process.env.KEYWARD_CONFIG_DIR ?? path.join(process.env.XDG_CONFIG_HOME ?? path.join(os.homedir(), '.config'), 'keyward');
   return path.join(dir, 'profile.json');
 }

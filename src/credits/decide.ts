@@ -33,7 +33,7 @@ export interface LeaseDecision {
 }
 
 /** Whether a refill is due at `now`: a new UTC day or month has begun since the last one. */
-export function refillDue(row: CapRow, now: number): boolean {
+function refillDue(row: CapRow, now: number): boolean {
   if (row.refill_amount === null || row.refill_interval === null) return false;
   const { day, month } = periodStarts(now);
   const start = row.refill_interval === 'daily' ? day : month;

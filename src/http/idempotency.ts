@@ -9,7 +9,7 @@ import type { Clock } from '../lib/clock.js';
 import type { IdempotencyClaim, Store } from '../store/db.js';
 import { bearerToken } from './headers.js';
 
-export const IDEMPOTENCY_WINDOW_MS = DAY;
+const IDEMPOTENCY_WINDOW_MS = DAY;
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
 export class Idempotency {

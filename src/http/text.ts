@@ -4,7 +4,7 @@
 import { invalid } from '../errors.js';
 
 /** Deeper than any schema of the API goes (meta included): refused before anything recurses. */
-export const MAX_JSON_DEPTH = 16;
+const MAX_JSON_DEPTH = 16;
 
 const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

@@ -6,7 +6,7 @@ import { KEY_FIELDS, optionalAll } from '../keys/schemas.js';
 /** Keys one import call may carry. */
 export const MAX_IMPORT_KEYS = 1000;
 /** The shortest plaintext accepted: anything shorter is guessable and should be rolled instead. */
-export const MIN_IMPORTED_KEY_LENGTH = 16;
+const MIN_IMPORTED_KEY_LENGTH = 16;
 
 export const ImportKeyEntry = Type.Object({
   key: Type.Optional(Type.String({
@@ -29,7 +29,7 @@ export const ImportKeysBody = Type.Object({
   keys: Type.Array(ImportKeyEntry, { minItems: 1, maxItems: MAX_IMPORT_KEYS }),
 }, { additionalProperties: false });
 
-export const ImportedKeyResult = Type.Object({
+const ImportedKeyResult = Type.Object({
   index: Type.Integer({ minimum: 0, description: 'Position of the entry in `keys`' }),
   id: Type.String({ description: 'The key id, new or already there' }),
   status: StringEnum(['created', 'existing'] as const, { description: '`existing`: this app already had a key with this value; nothing was changed' }),

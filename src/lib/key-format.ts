@@ -10,8 +10,8 @@ export const ROOT_KEY_PREFIX = 'kwroot';
 
 export type Environment = 'live' | 'test';
 
-export const RANDOM_LENGTH = 32;
-export const CHECKSUM_LENGTH = 6;
+const RANDOM_LENGTH = 32;
+const CHECKSUM_LENGTH = 6;
 const PREFIX_RE = new RegExp(PREFIX_PATTERN);
 const TAIL_RE = /^[0-9A-Za-z]{38}$/;
 
@@ -29,7 +29,7 @@ export function checksum(body: string): string {
 /** The key shown in docs and examples: a well-formed value (its checksum holds) that no store issues. */
 export const EXAMPLE_KEY = exampleKey('acme', 'live', '3fK9pQ2mZ8xR4tY7uW1vN6bL0cJ5hG3d');
 
-export function exampleKey(prefix: string, environment: Environment, random: string): string {
+function exampleKey(prefix: string, environment: Environment, random: string): string {
   const body = `${prefix}_${environment}_${random}`;
   return body + checksum(body);
 }

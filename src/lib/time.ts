@@ -1,5 +1,5 @@
 // Time helpers: durations by name, ISO formatting, and the UTC periods usage caps refill on.
-export const SECOND = 1000;
+const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sqlitePath } from './paths.js';
 
-export const MANIFEST_FORMAT = 'keyward-backup';
+const MANIFEST_FORMAT = 'keyward-backup';
 
 export interface BackupManifest {
   format: typeof MANIFEST_FORMAT;
@@ -25,7 +25,7 @@ export interface BackupManifest {
   tables: Record<string, number>;
 }
 
-export class BackupRefused extends Error {}
+class BackupRefused extends Error {}
 
 export const manifestPath = (file: string): string => `${file}.json`;
 

@@ -27,7 +27,7 @@ export const SKIPPED_TABLES: ReadonlyMap<string, string> = new Map([
  * Columns one dialect has and the other does not, each filled by its own store: left out of the
  * copy and of its checksums, so the target's default writes them.
  */
-export const DIALECT_COLUMNS: ReadonlyMap<string, string> = new Map([
+const DIALECT_COLUMNS: ReadonlyMap<string, string> = new Map([
   ['changes.xid', 'PostgreSQL only: the transaction that wrote a change, which the change feed reads (a copied change takes the copy\'s)'],
 ]);
 

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
 /** The permission that lets a root key verify its workspace's keys (`*` includes it). */
-export const VERIFY_PERMISSION = 'keys:verify';
+const VERIFY_PERMISSION = 'keys:verify';
 
 export interface VerifyScope {
   appId?: string | undefined;
@@ -91,7 +91,7 @@ function scopeOf(info: RootKeyInfo | null, appId: string | undefined): VerifySco
 }
 
 /** The bearer token of an Authorization header, when it is a root key. */
-export function rootKeyOf(authorization: string | undefined): string | null {
+function rootKeyOf(authorization: string | undefined): string | null {
   if (authorization === undefined || authorization.length < 8) return null;
   if (authorization.slice(0, 7).toLowerCase() !== 'bearer ') return null;
   const token = authorization.slice(7).trim();

@@ -22,7 +22,7 @@ export interface OutboxEvent {
 
 type Taker = { id: string; status: WebhooksTable['status'] };
 
-export const rootKeyData = (k: RootKeysTable): Record<string, unknown> => ({
+const rootKeyData = (k: RootKeysTable): Record<string, unknown> => ({
   id: k.id, workspaceId: k.workspace_id, name: k.name, start: k.start, permissions: parseJson<string[]>(k.permissions, []),
   createdAt: iso(k.created_at), createdBy: k.created_by, revokedAt: k.revoked_at === null ? null : iso(k.revoked_at),
 });

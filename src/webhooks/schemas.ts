@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { IdOf, Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { DELIVERED_EVENT_TYPES, WEBHOOK_EVENT_TYPES } from './events.js';
 
-export const WebhookEventName = StringEnum(WEBHOOK_EVENT_TYPES);
+const WebhookEventName = StringEnum(WEBHOOK_EVENT_TYPES);
 const DeliveredEventName = StringEnum(DELIVERED_EVENT_TYPES);
 const Events = Type.Array(WebhookEventName, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length, uniqueItems: true });
 const Url = Type.String({ minLength: 1, maxLength: 2048, examples: ['https://hooks.example.com/keyward'] });

@@ -28,7 +28,7 @@ export interface AttemptResult {
 }
 
 /** What is kept of a response body. */
-export const RESPONSE_KEPT_BYTES = 1024;
+const RESPONSE_KEPT_BYTES = 1024;
 /** Most of a response a receiver may send back; the connection is dropped after that. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 

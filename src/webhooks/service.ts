@@ -21,9 +21,9 @@ import { newWebhookSecret } from './signing.js';
 import { diff } from '../lib/diff.js';
 
 /** How long the previous secret keeps signing after a rotation. */
-export const SECRET_OVERLAP_MS = 24 * 3_600_000;
+const SECRET_OVERLAP_MS = 24 * 3_600_000;
 /** Attempts shown with each delivery of a list (a delivery's own read shows them all). */
-export const LIST_ATTEMPTS = 5;
+const LIST_ATTEMPTS = 5;
 /** Attempts a delivery's own read shows at most (an endpoint failing for days is retried hourly). */
 const DETAIL_ATTEMPTS = 1000;
 /** Events one replay request queues at most; `nextSince` says where to go on. */
@@ -39,7 +39,7 @@ export function webhookView(w: WebhooksTable, now: number): Static<typeof Webhoo
   };
 }
 
-export function attemptView(a: AttemptRow): Static<typeof AttemptView> {
+function attemptView(a: AttemptRow): Static<typeof AttemptView> {
   return {
     number: a.number, attemptedAt: iso(a.attempted_at), outcome: a.outcome, responseStatus: a.response_status,
     responseBody: a.response_body, error: a.error, latencyMs: a.latency_ms,

@@ -11,7 +11,7 @@ export function newWebhookSecret(): string {
 }
 
 /** The HMAC key of a secret: its base64 part, decoded. */
-export function secretKey(secret: string): Buffer {
+function secretKey(secret: string): Buffer {
   return Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64');
 }
 

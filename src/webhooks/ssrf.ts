@@ -6,7 +6,7 @@
 import ipaddr from 'ipaddr.js';
 
 /** What a refused target is called in errors: never the address itself (it may be an internal DNS answer). */
-export const REFUSED_ADDRESS = 'private address';
+const REFUSED_ADDRESS = 'private address';
 
 function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   // Only canonical dotted-quad IPv4: no octal, hex or shortened forms that libraries disagree on.
@@ -22,7 +22,7 @@ const zero = (parts: readonly number[], from: number, to: number): boolean => pa
  * The IPv4 address an IPv6 address carries, `'opaque'` for forms whose IPv4 address cannot be read
  * off the address (local-use NAT64 prefixes of any length, Teredo), or null when it carries none.
  */
-export function embeddedIpv4(ip: ipaddr.IPv6): ipaddr.IPv4 | 'opaque' | null {
+function embeddedIpv4(ip: ipaddr.IPv6): ipaddr.IPv4 | 'opaque' | null {
   const p = ip.parts;
   // ::a.b.c.d (compatible, deprecated but still routed by some stacks), ::ffff:a.b.c.d (mapped),
   // ::ffff:0:a.b.c.d (translated, RFC 6145).

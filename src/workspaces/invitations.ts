@@ -16,7 +16,7 @@ import type { Access, AuthService, Origin, Principal, SessionInfo } from '../aut
 import { mayInvite } from '../auth/permissions.js';
 import type { Repos } from '../store/repos/index.js';
 
-export const INVITATION_TTL_MS = 7 * DAY;
+const INVITATION_TTL_MS = 7 * DAY;
 const TOKEN_PREFIX = 'kwi_';
 
 export interface CreatedInvitation {

@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LimitSubject } from '../src/ratelimit/limiter.js';
-import { RedisRateLimiter } from '../src/ratelimit/redis.js';
-import { startOwnRedis, type OwnRedis } from './redis-server.js';
-import { startTcpProxy } from './tcp-proxy.js';
+import type { LimitSubject } from '../../src/ratelimit/limiter.js';
+import { RedisRateLimiter } from '../../src/ratelimit/redis.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const HOUR = 3_600_000;
 /** A moment one second into an hour's window: no window ends during a test. */

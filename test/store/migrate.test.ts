@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql, type Kysely, type Migration } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPgDatabase, DIALECTS } from './harness.js';
-import { migrate, openStore, type Store } from '../src/store/db.js';
-import { migrations } from '../src/store/migrations/index.js';
+import { createPgDatabase, DIALECTS } from '../support/harness.js';
+import { migrate, openStore, type Store } from '../../src/store/db.js';
+import { migrations } from '../../src/store/migrations/index.js';
 
 /** The pool's bound on every statement, and (twice it) on a transaction left idle. */
 const TIMEOUT_MS = 100;

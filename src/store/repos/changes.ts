@@ -3,7 +3,7 @@
 // late it commits (docs/design/change-feed.md says why they are correct).
 import type { Kysely } from 'kysely';
 import { isPostgres } from '../dialects/sql.js';
-import { cursorOfSnapshot, readUnseen, snapshotCursor, type SnapshotCursor } from '../dialects/postgres-feed.js';
+import { readUnseen, snapshotCursor, type SnapshotCursor } from '../dialects/postgres-feed.js';
 import type { ChangeKind, ChangeRow, Database } from '../schema.js';
 
 export type { ChangeKind, ChangeRow };
@@ -15,7 +15,6 @@ export type { ChangeKind, ChangeRow };
  */
 export type FeedCursor = { seq: number } | SnapshotCursor;
 
-export { cursorOfSnapshot };
 
 const COLUMNS = ['seq', 'kind', 'target', 'workspace_id', 'created_at'] as const;
 

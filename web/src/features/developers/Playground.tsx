@@ -36,7 +36,7 @@ const SECRET_FIELD = /^(key|secret|password|value|token|authorization)$/i;
 const NOT_STORED = '<not stored>';
 
 /** The body as history keeps it: every secret-looking field replaced, so replay asks for it again. */
-export function redactBody(text: string): string {
+function redactBody(text: string): string {
   if (!text.trim()) return '';
   let parsed: unknown;
   try {
@@ -53,7 +53,7 @@ export function redactBody(text: string): string {
 }
 
 /** The operation a sent URL was made from, with its path and query parameters filled back in. */
-export function matchOperation(ops: readonly Operation[], method: string, url: string): { op: Operation; params: Record<string, string> } | null {
+function matchOperation(ops: readonly Operation[], method: string, url: string): { op: Operation; params: Record<string, string> } | null {
   const [path = '', qs = ''] = url.split('?');
   for (const op of ops) {
     if (op.method !== method) continue;

@@ -24,7 +24,7 @@ const COLORS: Record<VerifyCode, string> = {
 const colorOf = (code: string): string => COLORS[code as VerifyCode] ?? '#0ea5e9';
 
 /** The chart's ranges: how far back, and the bucket size that keeps bars readable. */
-export const RANGES = {
+const RANGES = {
   '24h': { label: '24 hours', ms: 86_400_000, granularity: 'hour' },
   '7d': { label: '7 days', ms: 7 * 86_400_000, granularity: 'hour' },
   '30d': { label: '30 days', ms: 30 * 86_400_000, granularity: 'day' },
@@ -37,7 +37,7 @@ function axisLabel(range: Range, at: Date, i: number): string | null {
   return i % 5 === 0 ? at.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) : null;
 }
 
-export function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Range }) {
+function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Range }) {
   const [hover, setHover] = useState<number | null>(null);
   const codes = [...new Set(usage.data.flatMap((b) => Object.keys(b.counts)))].sort((a, b) => (a === 'VALID' ? -1 : b === 'VALID' ? 1 : a.localeCompare(b)));
   const max = Math.max(1, ...usage.data.map((b) => b.total));
