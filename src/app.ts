@@ -22,10 +22,10 @@ import { importRoutes } from './imports/routes.js';
 import type { ImportService } from './imports/service.js';
 import { usageRoute } from './usage/routes.js';
 import type { UsageService } from './usage/service.js';
-import { verifyRoutes, VerifyBody, type Verifier } from './verify/routes.js';
-import { verifyFastPath } from './verify/transports/fastpath.js';
+import { verifyRoutes, VerifyBody } from './verify/routes.js';
+import type { VerifyEngine } from './verify/engine.js';
+import { attachVerifyTransports, type VerifyTransports } from './verify/transports/index.js';
 import { verifyAnswerer } from './verify/answer.js';
-import { Wire } from './verify/transports/wire.js';
 import { forwardAuthFastPath, forwardAuthRoutes, type ForwardAuthServices } from './gateway/routes.js';
 import { FORWARD_AUTH_PATH } from './gateway/forward.js';
 import { AccessLog, type ObserveRequest } from './http/access-log.js';
@@ -78,7 +78,8 @@ export interface AppServices {
   bus: InvalidationBus;
   replay: ReplayGuard;
   slash: { signingSecret: string | undefined; appId: string | undefined };
-  verify: Verifier;
+  /** The verify engine: POST /v1/keys/verify (every transport) and forward auth. */
+  verify: VerifyEngine;
   system: SystemRouteServices;
   /** Every management request's duration, for /metrics (verify and forward auth are counted by verdict instead). */
   observeRequest?: ObserveRequest;
@@ -96,18 +97,17 @@ export async function buildApp(s: AppServices): Promise<App> {
   const otherAjv = ajvFor('other');
   const requestId = requestIds();
   let closing = false;
-  const answerer = verifyAnswerer(s.verify, s.logger, {
+  const answerer = verifyAnswerer(s.verify.verify, s.logger, {
     validate: bodyAjv.compile(VerifyBody),
     serialize: serializeVerifyResult,
     fieldErrors: (context, errors) => fieldErrors(context, errors as AjvError[]),
     requestId,
   });
-  const fastVerify = verifyFastPath(answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing });
-  let wire: Wire | undefined;
+  let transports: VerifyTransports | undefined;
   // One reading of KEYWARD_TRUST_PROXY for every route: Fastify's request.ip (login throttling,
   // audit) and forward auth's client address ask the same predicate.
   const trusted = trustedProxies(s.http.trustProxy);
-  const forward: ForwardAuthServices = { verify: s.verify, trusted, now: () => s.clock.now(), logger: s.logger };
+  const forward: ForwardAuthServices = { verify: s.verify.verify, trusted, now: () => s.clock.now(), logger: s.logger };
   const fastForward = forwardAuthFastPath(forward, requestId, () => closing);
   /** Every failure's answer: problem+json, the page-safe headers, never stored. */
   const sendProblem = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
@@ -124,10 +124,9 @@ export async function buildApp(s: AppServices): Promise<App> {
     // src/gateway/routes.ts); all else goes through it.
     serverFactory: (handler) => {
       const server = http.createServer((req, res) => {
-        if (!fastVerify(req, res) && !fastForward(req, res)) handler(req, res);
+        if (!verifyAhead.handle(req, res) && !fastForward(req, res)) handler(req, res);
       });
-      // Connections that start with verify are read from the socket (src/verify/transports/wire.ts).
-      if (s.http.verifyWire) wire = new Wire(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, maxHeaderSize: http.maxHeaderSize, sharedReads: s.http.verifySharedReads });
+      const verifyAhead = (transports = attachVerifyTransports(server, answerer, { bodyLimit: s.http.bodyLimitBytes, isClosing: () => closing, wire: s.http.verifyWire, sharedReads: s.http.verifySharedReads }));
       return server;
     },
     // Verify and forward auth never meet this logger (their fast paths answer first, and their
@@ -150,7 +149,7 @@ export async function buildApp(s: AppServices): Promise<App> {
 
   app.addHook('preClose', async () => {
     closing = true;
-    wire?.stop();
+    transports?.stop();
   });
   // Text no store keeps faithfully, and absurd nesting, are refused before validation (src/http/text.ts).
   // Verify stores no text, and its fast path answers it alike without this walk.
@@ -181,7 +180,7 @@ export async function buildApp(s: AppServices): Promise<App> {
   await registerDocs(app, { publicUrl: s.http.publicUrl });
   // Verify sits outside the scope below: its JSON answers need none of the page headers, and the
   // hook that sets them measurably slows the hot path.
-  await app.register(verifyRoutes(s));
+  await app.register(verifyRoutes({ answerer }));
   await app.register(forwardAuthRoutes(forward));
   await app.register(async (scope) => {
     scope.addHook('onSend', (req, reply, payload, done) => {

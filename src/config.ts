@@ -23,10 +23,16 @@ export interface Config {
   /** Chat slash commands: the signing secret of the chat app, and the Keyward app keys go to. */
   readonly slashSigningSecret: string | undefined;
   readonly slashAppId: string | undefined;
-  /** Longest accepted age of an integration JWT (from its iat), in seconds. */
-  readonly jwtMaxAgeSec: number;
-  /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
-  readonly jwtLeewaySec: number;
+  /**
+   * The node's verify policy: what every verify checks beyond the key's own settings
+   * (src/verify/checks.ts reads it; a new global check adds its setting here).
+   */
+  readonly verifyPolicy: {
+    /** Longest accepted age of an integration JWT (from its iat), in seconds. */
+    readonly jwtMaxAgeSec: number;
+    /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
+    readonly jwtLeewaySec: number;
+  };
   readonly logLevel: string;
   /** Proxy ranges (CIDR or address text, names expanded) whose X-Forwarded-For is believed; empty = none. */
   readonly trustProxy: readonly string[];
@@ -212,8 +218,10 @@ export function loadConfig(env: Env = process.env): Config {
     previousMasterKeys: Object.freeze(e.KEYWARD_MASTER_KEY_PREVIOUS.split(',').map((s) => s.trim()).filter(Boolean)),
     leakPublicKeys: Object.freeze((e.KEYWARD_LEAK_PUBLIC_KEYS ?? []).map((k) => ({ id: k.key_identifier, pem: k.key }))),
     leakPolicy: e.KEYWARD_LEAK_POLICY,
-    jwtMaxAgeSec: e.KEYWARD_JWT_MAX_AGE_SEC,
-    jwtLeewaySec: e.KEYWARD_JWT_LEEWAY_SEC,
+    verifyPolicy: Object.freeze({
+      jwtMaxAgeSec: e.KEYWARD_JWT_MAX_AGE_SEC,
+      jwtLeewaySec: e.KEYWARD_JWT_LEEWAY_SEC,
+    }),
     slashSigningSecret: e.KEYWARD_SLASH_SIGNING_SECRET,
     slashAppId: e.KEYWARD_SLASH_APP_ID,
     logLevel: e.LOG_LEVEL,

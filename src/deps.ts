@@ -4,12 +4,11 @@ import pino, { type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { AppServices } from './app.js';
 import type { Config } from './config.js';
-import { AppError, FIXED_DETAIL } from './errors.js';
 import { Circuit } from './lib/circuit.js';
 import { SharedClock, systemClock, type Clock } from './lib/clock.js';
 import { parseJson } from './lib/json.js';
 import { PasswordHasher } from './lib/hash.js';
-import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, SecretBox } from './lib/secretbox.js';
+import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from './lib/secretbox.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter } from './ratelimit/redis.js';
@@ -20,12 +19,13 @@ import { MemoryReplayGuard, RedisReplayGuard, type ReplayGuard } from './shared/
 import { migrate, openStore, type Store } from './store/db.js';
 import { UsageRecorder } from './usage/recorder.js';
 import { UsageService } from './usage/service.js';
-import { KeyCache, toCachedKey, type IntegrationEntry } from './verify/cache.js';
-import { scopedVerify } from './verify/routes.js';
+import { KeyCache } from './verify/cache.js';
+import { VerifyEngine } from './verify/engine.js';
+import { VerifyStore } from './verify/store.js';
 import { RootKeyCache } from './verify/scope.js';
 import { ImportedKeys } from './verify/imported.js';
 import { ImportService } from './imports/service.js';
-import type { VerifyDeps } from './verify/verify.js';
+import { StoreGate } from './store/gate.js';
 import { AuthService } from './auth/service.js';
 import { Guard } from './auth/guard.js';
 import { Idempotency } from './http/idempotency.js';
@@ -70,7 +70,7 @@ export interface Deps {
   metrics: Metrics;
   cache: KeyCache;
   usage: UsageRecorder;
-  verify: VerifyDeps;
+  verify: VerifyEngine;
   /** What buildApp is given. */
   services: AppServices;
   /** The change feed this node follows (tests poll it explicitly instead of waiting). */
@@ -88,48 +88,6 @@ export interface Deps {
   /** This node's slices of usage caps (tests read its counts and drain it). */
   credits: CreditSlices;
   close(): Promise<void>;
-}
-
-/**
- * The verify path's queries to the store. While the store's circuit is open (a query found the
- * store down), only the one probe due is sent; every other query is refused at once with the
- * store's 503, and cached keys answer from the cache meanwhile. Queries of the management API and
- * of background work (the change feed, usage) are not gated: they bound their own waits.
- */
-export interface StoreGate {
-  readonly circuit: Circuit;
-  /** Queries sent, and queries refused because the store was known down. */
-  readonly sent: number;
-  readonly refused: number;
-  run<T>(query: () => Promise<T>): Promise<T>;
-}
-
-function storeGate(store: Store, circuit: Circuit, now: () => number): StoreGate {
-  const down = new AppError('SERVICE_UNAVAILABLE', FIXED_DETAIL.storeUnavailable, { retryAfterSec: 1 });
-  const gate = {
-    circuit,
-    sent: 0,
-    refused: 0,
-    run<T>(query: () => Promise<T>): Promise<T> {
-      const passage = circuit.enter(now());
-      if (passage === 'refuse') {
-        gate.refused++;
-        return Promise.reject(down);
-      }
-      gate.sent++;
-      const probe = passage === 'probe';
-      return query().then((value) => {
-        circuit.success(probe);
-        return value;
-      }, (err: unknown) => {
-        // A query the store refused (bad input, a constraint) still shows it answering.
-        if (store.isUnavailable(err)) circuit.failure(now(), probe);
-        else circuit.success(probe);
-        throw err;
-      });
-    },
-  };
-  return gate;
 }
 
 export interface DepsOverrides {
@@ -175,36 +133,6 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
   return box;
 }
 
-/** The verify side of the store: load by hash, integration secrets, usage caps spent from slices. */
-function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, credits: CreditSlices, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
-  const encoder = new TextEncoder();
-  return {
-    cache,
-    load: async (hash) => {
-      const row = await gate.run(() => store.keyByHash(hash));
-      if (!row) return null;
-      const { value_expires_at, ...key } = row;
-      return { key: toCachedKey(key), valueExpiresAt: value_expires_at };
-    },
-    loadIntegration: async (id): Promise<IntegrationEntry | null> => {
-      const found = await gate.run(() => store.repos.keys.findIntegration(id));
-      if (!found) return null;
-      return {
-        key: toCachedKey(found.key),
-        secrets: found.values.map((v) => ({ secret: encoder.encode(box.open(v.secret_enc, sealContext.keySecret(id))), valueExpiresAt: v.expires_at })),
-      };
-    },
-    jwtMaxAgeSec: config.jwtMaxAgeSec,
-    jwtLeewaySec: config.jwtLeewaySec,
-    limiter,
-    credits,
-    record: (id, code, now, valid) => usage.record(id, code, now, valid),
-    firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
-    imported,
-    now: () => clock.now(),
-  };
-}
-
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const local = overrides.clock ?? systemClock;
@@ -225,7 +153,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const now = () => clock.now();
   const metrics = createMetrics();
   const storeCircuit = new Circuit({ failuresToOpen: STORE_FAILURES_TO_OPEN, probeMs: config.probeMs, maxProbeMs: config.probeMs * MAX_PROBE_FACTOR });
-  const gate = storeGate(store, storeCircuit, now);
+  const gate = new StoreGate(store, storeCircuit, now);
   const cache = new KeyCache({ ttlMs: config.cacheTtlMs, staleMs: config.cacheStaleMs, maxKeys: config.cacheMaxKeys, maxNegative: MAX_NEGATIVE_CACHE, retryMs: config.probeMs, clock: now });
   const rootKeys = new RootKeyCache(config.cacheTtlMs, async (hash) => {
     const row = await gate.run(() => store.repos.rootKeys.findByHash(hash));
@@ -333,7 +261,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     if ('keyId' in change) credits.keyChanged(change.keyId);
   });
   metrics.watchCredits(() => credits.stats());
-  const verify = verifyDeps(store, gate, box, cache, limiter, credits, usage, clock, config, replay, imported);
+  const verify = new VerifyEngine({
+    store: new VerifyStore(store, gate, box), cache, roots: rootKeys, limiter, credits, usage, replay, imported, clock,
+    policy: config.verifyPolicy, countVerdict: metrics.countVerdict,
+  });
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters, config.login), new PasswordHasher(config.passwordCost),
     new HashSlots(config.login.hashSlots, config.login.hashReserved), bus);
@@ -359,7 +290,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus,
     replay,
     slash: { signingSecret: config.slashSigningSecret, appId: config.slashAppId },
-    verify: scopedVerify(verify, rootKeys, metrics.countVerdict),
+    verify,
     observeRequest: (method, route, status, seconds) => metrics.httpDuration.observe({ method, route, status: String(status) }, seconds),
     system: {
       readiness: {

@@ -8,7 +8,7 @@ import { AppError, ERROR_CODES } from '../errors.js';
 import { digits } from '../lib/digits.js';
 import { idPattern } from '../lib/ids.js';
 import { canonicalPath, PATH_PROBLEMS } from '../lib/request-path.js';
-import type { Verifier } from '../verify/routes.js';
+import type { Verifier } from '../verify/engine.js';
 import type { VerifyCode } from '../verify/steps.js';
 import type { VerifyInput, VerifyResult } from '../verify/verify.js';
 

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { toProblem } from '../http/problem.js';
 import { withErrors } from '../http/common.js';
-import type { Verifier } from '../verify/routes.js';
+import type { Verifier } from '../verify/engine.js';
 import { FORWARD_AUTH_PATH, forwardAuth, type ForwardAnswer, type ForwardRequest } from './forward.js';
 import { GATEWAY_METHODS } from '../apps/gateway-rules.js';
 

@@ -5,7 +5,7 @@ import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import { ERROR_CODES, fieldErrorsDetail, problemBody, type ErrorCode, type FieldError } from '../errors.js';
 import { toProblem } from '../http/problem.js';
-import type { Verifier } from './routes.js';
+import type { Verifier } from './engine.js';
 import type { VerifyInput, VerifyResult } from './verify.js';
 
 export interface VerifyAnswer {

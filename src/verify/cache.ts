@@ -25,6 +25,8 @@ export interface CachedKey {
   ipv4Ranges: readonly Ipv4Range[];
   expiresAt: number | null;
   expiresAtIso: string | null;
+  /** When the key was made (age policies). */
+  createdAt: number;
   ratelimit: RateLimitSpec | null;
   ownerRatelimit: RateLimitSpec | null;
   /** Whether a usage cap applies: then `remaining` lives in the store and is charged atomically. */
@@ -98,6 +100,7 @@ export function toCachedKey(row: KeysTable & { gateway_rules?: string | null }):
     ipv4Ranges: ip.v4,
     expiresAt: row.expires_at,
     expiresAtIso: row.expires_at === null ? null : new Date(row.expires_at).toISOString(),
+    createdAt: row.created_at,
     ratelimit: intern('rl', row.ratelimit, (t) => parseJson<RateLimitSpec | null>(t, null)),
     ownerRatelimit: intern('rl', row.owner_ratelimit, (t) => parseJson<RateLimitSpec | null>(t, null)),
     capped: row.remaining !== null,

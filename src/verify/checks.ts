@@ -1,5 +1,7 @@
 // The key checks of verify, in order: each a named predicate with the verdict it gives. A new
-// check is one entry here and one in steps.ts (a test holds the two in the same order).
+// check is one entry here (and a new verdict one in steps.ts; a test holds the two in the same
+// order). A check that a node's configuration sets reads it from the verify policy below, which
+// config.ts builds from the environment and the engine hands to every check.
 import { ipAllowed, ipv4Allowed, ipv4ToInt, parseClientIp } from '../lib/ip.js';
 import type { CacheEntry, CachedKey } from './cache.js';
 import type { VerifyCode } from './steps.js';
@@ -14,10 +16,18 @@ export interface CheckInput {
   forwarded?: { method: string; path: string } | undefined;
 }
 
+/** What the node's configuration asks of every verify (Config['verifyPolicy']). */
+export interface VerifyPolicy {
+  /** Longest accepted age of an integration JWT (from its iat), in seconds. */
+  readonly jwtMaxAgeSec: number;
+  /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
+  readonly jwtLeewaySec: number;
+}
+
 export interface KeyCheck {
   code: VerifyCode;
   /** True when the key fails: verify answers with `code` and stops. */
-  fails(key: CachedKey, found: CacheEntry, input: CheckInput, now: number): boolean;
+  fails(key: CachedKey, found: CacheEntry, input: CheckInput, now: number, policy: VerifyPolicy): boolean;
 }
 
 /** `*` grants everything; `docs.*` grants `docs.read` and `docs.write.all`. */

@@ -3,7 +3,7 @@
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey } from '../lib/key-format.js';
 import { iso } from '../lib/time.js';
-import { KEY_CHECKS } from './checks.js';
+import { KEY_CHECKS, type VerifyPolicy } from './checks.js';
 import type { RateDecision } from '../ratelimit/decide.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { CacheEntry, CachedKey, IntegrationLoader, KeyCache, Loader } from './cache.js';
@@ -53,6 +53,8 @@ export interface VerifyDeps {
   jwtMaxAgeSec: number;
   /** How far in the future an integration JWT's `iat` may be (the client's clock ahead of ours). */
   jwtLeewaySec: number;
+  /** The node's verify policy, handed to every key check. */
+  policy: VerifyPolicy;
   limiter: RateLimiter;
   /** Usage caps: units spent from this node's slice of the cap (src/credits/slices.ts). */
   credits: {
@@ -258,7 +260,7 @@ function checkKey(deps: VerifyDeps, input: VerifyInput, found: Found, now: numbe
   if (!('key' in found)) return found;
   const key = found.key;
   for (const check of KEY_CHECKS) {
-    if (check.fails(key, found, input, now)) return refused(deps, input, key, check.code, now);
+    if (check.fails(key, found, input, now, deps.policy)) return refused(deps, input, key, check.code, now);
   }
   const limit = input.dryRun === true ? deps.limiter.peek(key, now) : deps.limiter.take(key, now);
   return limit instanceof Promise ? limit.then((l) => charged(deps, input, key, now, l)) : charged(deps, input, key, now, limit);

@@ -174,7 +174,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     expect(probes.length).toBeGreaterThanOrEqual(KEYS);
 
     // Use: every probe once (usage, charges, last use); the events' first attempts are made.
-    for (const p of probes) await s.deps.services.verify(p.input, p.rootKey && `Bearer ${p.rootKey}`);
+    for (const p of probes) await s.deps.services.verify.verify(p.input, p.rootKey && `Bearer ${p.rootKey}`);
     await s.deps.webhooks.drain();
     await s.deps.webhooks.idle();
     await s.deps.usage.flush();
@@ -189,7 +189,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
   /** Every probe, in order, on one node: its answers. */
   async function answers(s: TestServer): Promise<VerifyResult[]> {
     const out: VerifyResult[] = [];
-    for (const p of probes) for (let i = 0; i < p.times; i++) out.push(await s.deps.services.verify(p.input, p.rootKey && `Bearer ${p.rootKey}`));
+    for (const p of probes) for (let i = 0; i < p.times; i++) out.push(await s.deps.services.verify.verify(p.input, p.rootKey && `Bearer ${p.rootKey}`));
     return out;
   }
 
@@ -230,7 +230,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     // Integration secrets open on the PostgreSQL node: a JWT signed with each verifies.
     for (const k of integration) {
       const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', kid: k.id }).setIssuedAt(Math.floor(pgNode.clock.now() / 1000)).sign(new TextEncoder().encode(k.secret));
-      const result = await pgNode.deps.services.verify({ authorization: `Bearer ${jwt}`, appId: w.appId, cost: 0 }, undefined);
+      const result = await pgNode.deps.services.verify.verify({ authorization: `Bearer ${jwt}`, appId: w.appId, cost: 0 }, undefined);
       expect(result.code === 'VALID' || result.code === 'USAGE_EXCEEDED', result.code).toBe(true);
       expect(result.keyId).toBe(k.id);
     }
@@ -269,7 +269,7 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     expect(after.delivery).toBeGreaterThan(before.delivery);
     // A new key on the PostgreSQL node verifies like any other.
     const fresh = (await pgNode.request('POST', `/v1/apps/${w.appId}/keys`, { token: w.token, body: { name: 'after the move' } })).body.key;
-    expect((await pgNode.deps.services.verify({ key: fresh, appId: w.appId }, undefined)).code).toBe('VALID');
+    expect((await pgNode.deps.services.verify.verify({ key: fresh, appId: w.appId }, undefined)).code).toBe('VALID');
   }, 900_000);
 
   it('a copy killed half way (SIGKILL) and run again ends with the same tables as one that ran through, and copies back into SQLite', async () => {

@@ -18,7 +18,7 @@ export const PUBLIC = {
   webhooks: ['outbox', 'events'],
   ratelimit: ['limiter', 'decide'],
   credits: ['slices'],
-  verify: ['verify', 'steps', 'routes', 'codes', 'cache'],
+  verify: ['engine', 'verify', 'steps', 'routes', 'codes', 'cache'],
 };
 
 const ROOTS = new Set(['main.ts', 'server.ts', 'deps.ts', 'app.ts', 'config.ts', 'metrics.ts', 'cli', 'api', 'sdk']);
