@@ -32,6 +32,8 @@ export interface Config {
     readonly jwtMaxAgeSec: number;
     /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
     readonly jwtLeewaySec: number;
+    /** Keys older than this (from their creation) answer EXPIRED; null = no limit. */
+    readonly maxKeyAgeMs: number | null;
   };
   readonly logLevel: string;
   /** Proxy ranges (CIDR or address text, names expanded) whose X-Forwarded-For is believed; empty = none. */
@@ -221,6 +223,7 @@ export function loadConfig(env: Env = process.env): Config {
     verifyPolicy: Object.freeze({
       jwtMaxAgeSec: e.KEYWARD_JWT_MAX_AGE_SEC,
       jwtLeewaySec: e.KEYWARD_JWT_LEEWAY_SEC,
+      maxKeyAgeMs: e.KEYWARD_MAX_KEY_AGE_DAYS === 0 ? null : e.KEYWARD_MAX_KEY_AGE_DAYS * 86_400_000,
     }),
     slashSigningSecret: e.KEYWARD_SLASH_SIGNING_SECRET,
     slashAppId: e.KEYWARD_SLASH_APP_ID,

@@ -85,6 +85,7 @@ export const EnvSchema = Type.Object({
   KEYWARD_PASSWORD_COST: int(17, 10, 20, 'scrypt cost of password hashes as log2 N (r = 8); older, cheaper hashes are replaced at the next login', { group: 'secrets' }),
 
   // Verify, cache and degraded mode
+  KEYWARD_MAX_KEY_AGE_DAYS: int(0, 0, 36_500, 'a key older than this many days (from its creation) answers `EXPIRED`, whatever its own expiry; `0` = no limit', { group: 'verify' }),
   KEYWARD_CACHE_TTL_MS: int(30_000, 100, 3_600_000, 'safety-net lifetime of a cached key (changes invalidate at once)', { group: 'verify' }),
   KEYWARD_CACHE_STALE_MS: int(3_600_000, 0, 86_400_000, 'how long past its TTL a cached key may still answer verify while the store is unreachable', { group: 'verify' }),
   KEYWARD_CACHE_MAX_KEYS: int(1_000_000, 100, 100_000_000, 'key values the verify cache holds at most; past it the ones not used lately are evicted (about 35 MB per 100k)', { group: 'verify' }),

@@ -22,6 +22,8 @@ export interface VerifyPolicy {
   readonly jwtMaxAgeSec: number;
   /** How far in the future an integration JWT's iat may be (clock skew), in seconds. */
   readonly jwtLeewaySec: number;
+  /** Keys older than this (from their creation) answer EXPIRED; null = no limit (KEYWARD_MAX_KEY_AGE_DAYS). */
+  readonly maxKeyAgeMs: number | null;
 }
 
 export interface KeyCheck {
@@ -72,7 +74,8 @@ export const KEY_CHECKS: readonly KeyCheck[] = [
   { code: 'DISABLED', fails: (key) => key.status === 'disabled' },
   {
     code: 'EXPIRED',
-    fails: (key, found, _input, now) => (key.expiresAt !== null && key.expiresAt <= now) || (found.valueExpiresAt !== null && found.valueExpiresAt <= now),
+    fails: (key, found, _input, now, policy) => (key.expiresAt !== null && key.expiresAt <= now) || (found.valueExpiresAt !== null && found.valueExpiresAt <= now)
+      || (policy.maxKeyAgeMs !== null && key.createdAt + policy.maxKeyAgeMs <= now),
   },
   { code: 'IP_NOT_ALLOWED', fails: (key, _found, input) => key.ipRanges !== null && !clientAllowed(input.ip, key) },
   { code: 'RESOURCE_FORBIDDEN', fails: (key, _found, input) => input.resource !== undefined && !resourceAllowed(key.resources, input.resource) },
