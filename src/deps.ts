@@ -13,6 +13,9 @@ import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, sealContext, Sec
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter } from './ratelimit/redis.js';
+import { MemoryBucketLimiter, type BucketLimiter } from './ratelimit/buckets.js';
+import { RedisBucketLimiter } from './ratelimit/redis-buckets.js';
+import { OverrideCache } from './ratelimit/overrides.js';
 import { KeyChangeListeners, localBus, type Invalidatable, type InvalidationBus } from './shared/bus.js';
 import { ChangeFeed } from './shared/feed.js';
 import { NodeRegistry } from './shared/nodes.js';
@@ -42,6 +45,8 @@ import { WebhookSender, type Resolve } from './webhooks/sender.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { WebhookService } from './webhooks/service.js';
 import { CreditSlices } from './credits/slices.js';
+import { IdentityService } from './identities/service.js';
+import { OverrideService, StandaloneLimiter } from './ratelimit/service.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
@@ -82,6 +87,9 @@ export interface Deps {
   storeGate: StoreGate;
   /** The limiter verify uses (the Redis one, with its circuit, when REDIS_URL is set). */
   limiter: RateLimiter;
+  /** Named limits and the standalone limiter (Redis leases when REDIS_URL is set). */
+  buckets: BucketLimiter;
+  overrides: OverrideCache;
   /** The imported values this node's verify may look up. */
   imported: ImportedKeys;
   /** This node's slices of usage caps (tests read its counts and drain it). */
@@ -175,7 +183,7 @@ export async function openSecretBox(config: Config, store: Store, logger: Logger
 }
 
 /** The verify side of the store: load by hash, integration secrets, usage caps spent from slices. */
-function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, credits: CreditSlices, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
+function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCache, limiter: RateLimiter, buckets: BucketLimiter, overrides: OverrideCache, credits: CreditSlices, usage: UsageRecorder, clock: Clock, config: Config, replay: ReplayGuard, imported: ImportedKeys): VerifyDeps {
   const encoder = new TextEncoder();
   return {
     cache,
@@ -196,6 +204,8 @@ function verifyDeps(store: Store, gate: StoreGate, box: SecretBox, cache: KeyCac
     jwtMaxAgeSec: config.jwtMaxAgeSec,
     jwtLeewaySec: config.jwtLeewaySec,
     limiter,
+    buckets,
+    overrides,
     credits,
     record: (id, code, now, valid) => usage.record(id, code, now, valid),
     firstUse: (id, ttlMs, now) => replay.firstSeen(id, ttlMs, now),
@@ -231,6 +241,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
   }, config.cacheStaleMs);
   const listeners = new KeyChangeListeners();
+  const limitOverrides = new OverrideCache((workspaceId) => gate.run(() => store.repos.overrides.listAll(workspaceId)));
   const imported = new ImportedKeys((appId) => store.repos.keys.importedValues(appId), logger);
   /**
    * importKeys switched (or the app's values changed): this node reads the app's imported values
@@ -251,6 +262,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       void refreshImports(appId);
     },
     importsChanged: (appId: string) => void imported.refreshApp(appId),
+    invalidateIdentity: (workspaceId: string, externalId: string) => cache.invalidateIdentity(workspaceId, externalId),
+    overridesChanged: (workspaceId: string) => limitOverrides.invalidate(workspaceId),
     invalidateAccess: (change) => {
       if (change.kind === 'root_key') rootKeys.invalidate(change.target);
       listeners.emitAccess(change);
@@ -258,10 +271,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     clear: () => {
       cache.clear();
       rootKeys.clear();
+      limitOverrides.clear();
     },
   };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
+  let buckets: BucketLimiter = new MemoryBucketLimiter(LIMITER_SWEEP_MS, now);
   const nodes = new NodeRegistry(store, clock, () => storeCircuit.open);
   await nodes.start();
   const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
@@ -307,6 +322,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     });
     metrics.watchSharedLimits(() => shared.stats());
     limiter = shared;
+    await buckets.close();
+    // Named limits and the standalone limiter: the same leases, Redis clock and circuit.
+    buckets = new RedisBucketLimiter(cmd, {
+      prefix: config.redisPrefix,
+      logger,
+      onFallback: () => metrics.limiterFallbacks.inc(),
+      mode: config.ratelimitFallback,
+      nodes,
+      lifeMs: config.ratelimitLeaseMs,
+      now: () => rclock.now(),
+      shift: () => rclock.offset - clock.offset,
+      circuit,
+      probe: () => rclock.sample(),
+    });
     bus = new RedisInvalidationBus(cmd, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(cmd, config.redisPrefix, counters);
     replay = new RedisReplayGuard(cmd, config.redisPrefix, replay, usable);
@@ -332,7 +361,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     if ('keyId' in change) credits.keyChanged(change.keyId);
   });
   metrics.watchCredits(() => credits.stats());
-  const verify = verifyDeps(store, gate, box, cache, limiter, credits, usage, clock, config, replay, imported);
+  const verify = verifyDeps(store, gate, box, cache, limiter, buckets, limitOverrides, credits, usage, clock, config, replay, imported);
 
   const auth = new AuthService(store, clock, config.sessionTtlMs, new LoginThrottle(counters, config.login), new PasswordHasher(config.passwordCost),
     new HashSlots(config.login.hashSlots, config.login.hashReserved), bus);
@@ -351,6 +380,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now())),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
+    identities: new IdentityService(store, clock, bus),
+    overrides: new OverrideService(store, clock, bus),
+    standalone: new StandaloneLimiter(buckets, limitOverrides, () => clock.now()),
     webhooks: new WebhookService(store, clock, box, wh.allowPrivate, outbox, () => webhooks.kick()),
     audit: store.repos.audit,
     leaks: new LeakService(store, clock, bus, config.leakPolicy, outbox),
@@ -417,6 +449,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     webhooks,
     storeGate: gate,
     limiter,
+    buckets,
+    overrides: limitOverrides,
     imported,
     credits,
     async close() {
@@ -430,6 +464,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await nodes.close();
       await usage.stop();
       await limiter.close();
+      await buckets.close();
       await bus.close();
       cache.close();
       redis?.disconnect();

@@ -3,7 +3,7 @@
 // object answers 404 exactly like a missing one; that rule lives here and nowhere else.
 import type { FastifyRequest } from 'fastify';
 import { notFound } from '../errors.js';
-import type { AppsTable, KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
+import type { AppsTable, IdentitiesTable, KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
 import type { Repos } from '../store/repos/index.js';
 import type { Access, AuthService, Origin, Principal } from './service.js';
 import type { Permission } from './permissions.js';
@@ -62,6 +62,10 @@ export class Guard {
 
   rootKey(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<RootKeysTable>> {
     return this.object(req, permission, 'Root key', () => this.repos.rootKeys.find(id));
+  }
+
+  identity(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<IdentitiesTable>> {
+    return this.object(req, permission, 'Identity', () => this.repos.identities.find(id));
   }
 
   webhook(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<WebhooksTable>> {

@@ -16,6 +16,8 @@ import { appDefaults } from '../apps/model.js';
 import { parseKey } from '../keys/format.js';
 import { parseIpEntry } from '../keys/ip.js';
 import type { ImportKeyEntry, ImportKeysAnswer } from './schemas.js';
+import { normalizeLimits } from '../ratelimit/schemas.js';
+import { ensureIdentity } from '../identities/service.js';
 
 type Entry = Static<typeof ImportKeyEntry>;
 type Answer = Static<typeof ImportKeysAnswer>;
@@ -77,6 +79,7 @@ export class ImportService {
   private async write(app: AppsTable, actor: Actor, entries: readonly Prepared[], now: number): Promise<Answer> {
     const data: Answer['data'] = [];
     const created: Prepared[] = [];
+    const madeFor: string[] = [];
     await this.store.transaction(async (r) => {
       const held = await r.keys.holders([...new Set(entries.map((p) => p.hash))]);
       const refused: FieldError[] = [];
@@ -102,6 +105,10 @@ export class ImportService {
       const keys = created.map((p) => p.row);
       const values: KeyHashesTable[] = created.map((p) => ({ hash: p.hash, key_id: p.row.id, created_at: now, expires_at: null, secret_enc: null }));
       await r.keys.insertMany(keys, values);
+      // Every new owner gets its identity, as a key created one by one does.
+      for (const owner of new Set(keys.map((k) => k.owner_id).filter((o): o is string => o !== null))) {
+        if (await ensureIdentity(r, app.workspace_id, owner, now)) madeFor.push(owner);
+      }
       // A node that had a value cached as unknown forgets that; every node reads the app's imported values again.
       await r.changes.recordMany('value', values.map((v) => v.hash), app.workspace_id, now);
       await r.changes.record('imports', app.id, app.workspace_id, now);
@@ -112,6 +119,7 @@ export class ImportService {
     if (created.length > 0) {
       this.index.add(app.id, app.workspace_id, created.map((p) => p.hash));
       for (const p of created) this.bus.valueAdded(p.hash);
+      for (const owner of madeFor) this.bus.identityChanged(app.workspace_id, owner);
     }
     data.sort((a, b) => a.index - b.index);
     return { created: created.length, existing: data.length - created.length, data };
@@ -171,6 +179,7 @@ export class ImportService {
       last_refill_at: e.refill ? now : null, meta: JSON.stringify(e.meta ?? {}), status: e.status ?? 'active',
       created_at: createdAt, updated_at: now, revoked_at: null, last_used_at: null, created_by: actor.id,
       expiry_notice: null, usage_low: null, remaining_base: remaining, imported: 1, credit_epoch: 0,
+      ratelimits: JSON.stringify(normalizeLimits(e.ratelimits ?? [])),
     };
     return { index, hash, row };
   }

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
 import { EXAMPLE_KEY } from './format.js';
+import { NamedLimitView, NamedLimitsSchema } from '../ratelimit/schemas.js';
 
 /** How the key list can be ordered; `-` first is descending. */
 export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
@@ -23,6 +24,7 @@ const editable = {
   expiresAt: Nullable(Timestamp),
   ratelimit: Nullable(RateLimitSchema),
   ownerRatelimit: Nullable(RateLimitSchema),
+  ratelimits: NamedLimitsSchema,
   remaining: Nullable(Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Usage cap; null = unlimited' })),
   refill: Nullable(Refill),
   meta: Type.Object({}, { additionalProperties: true, maxProperties: 50, description: 'Your own data, returned by verify' }),
@@ -61,6 +63,7 @@ export const KeyView = Type.Object({
   expiresAt: Nullable(Type.String()),
   ratelimit: Nullable(RateLimitSchema),
   ownerRatelimit: Nullable(RateLimitSchema),
+  ratelimits: Type.Array(NamedLimitView),
   remaining: Nullable(Type.Integer()),
   refill: Nullable(Refill),
   meta: Type.Object({}, { additionalProperties: true }),

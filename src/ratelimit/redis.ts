@@ -22,7 +22,7 @@ import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSu
  * divided by the live nodes. Answers grant, previous-window count and current-window count per bucket.
  * Redis runs the script atomically: grants to all nodes are handed out one after another.
  */
-const SCRIPT = `
+export const LIMIT_SCRIPT = `
 local now = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local r = tonumber(ARGV[3])
@@ -71,7 +71,7 @@ return out
  *   back yet are counted before they are; `<window>:projected` holds how much of the count is such
  *   an assumption, and the `own` of a node back later replaces it instead of adding to it.
  */
-const HAND_BACK = `
+export const HAND_BACK_SCRIPT = `
 for i = 1, #KEYS do
   local seen = tonumber(ARGV[4 * i - 3])
   local own = tonumber(ARGV[4 * i - 2])
@@ -105,13 +105,13 @@ end
 return #KEYS
 `;
 
-type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
+export type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]> };
 
 /**
  * A node's lease on one shared window: tokens Redis has already counted in it, spent here without
  * a round trip until they run out, the window ends or the lease sits unspent for a while.
  */
-interface Lease {
+export interface Lease {
   /** The bucket's name in Redis, without the window suffix. */
   readonly name: string;
   windowStart: number;
@@ -186,9 +186,9 @@ export interface SharedLimiterOptions {
 export const REDIS_FAILURES_TO_OPEN = 2;
 
 /** The most spare tokens one grant asks for. */
-const MAX_SPARE = 1024;
+export const MAX_SPARE = 1024;
 /** A lease without tokens, unused this long, is forgotten. */
-const IDLE_MS = 30_000;
+export const IDLE_MS = 30_000;
 
 /** The deny mode's answer: every limited key refused until Redis answers again. */
 function denied(subject: LimitSubject, now: number): LimitVerdict {
@@ -196,33 +196,37 @@ function denied(subject: LimitSubject, now: number): LimitVerdict {
   return { allowed: false, limit: spec.limit, remaining: 0, resetAt: now + 1000 };
 }
 
+export function newLease(name: string): Lease {
+  return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined };
+}
+
 /** What this node last saw of a lease's window, if it is the window of `spec`. */
-function seenOf(l: Lease, spec: LimitSpec): SeenWindow | undefined {
+export function seenOf(l: Lease, spec: LimitSpec): SeenWindow | undefined {
   if (l.grantedAt === 0 || l.durationMs !== spec.durationMs || l.limit !== spec.limit) return undefined;
   return { windowStart: l.windowStart, previous: l.previous, counted: l.counted };
 }
 
 /** Whether a lease holds tokens of the window `spec` has at `now` (spendable whatever Redis does: it counted them). */
-function tokensFor(l: Lease, spec: LimitSpec, now: number): number {
+export function tokensFor(l: Lease, spec: LimitSpec, now: number): number {
   return l.tokens > 0 && l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) ? l.tokens : 0;
 }
 
 /** What the window holds at `now` by this node's last word from Redis, not counting unspent tokens. */
-function used(l: Lease, now: number): number {
+export function used(l: Lease, now: number): number {
   return l.previous * ((l.durationMs - (now - l.windowStart)) / l.durationMs) + l.counted - l.tokens;
 }
 
 /** What the window has left, as shown. */
-function left(l: Lease, now: number): number {
+export function left(l: Lease, now: number): number {
   return Math.max(0, Math.floor(l.limit - used(l, now)));
 }
 
-function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
+export function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
   return { allowed, limit: l.limit, remaining: left(l, now), resetAt: l.windowStart + l.durationMs };
 }
 
 /** Whether `l` is a lease on the window `spec` has at `now`, in use recently enough to spend. */
-function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
+export function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
   return l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) && now - l.activeAt < lifeMs;
 }
 
@@ -260,7 +264,7 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly prefix: string;
 
   constructor(redis: Redis, options: Partial<SharedLimiterOptions> & Pick<SharedLimiterOptions, 'prefix' | 'logger'>) {
-    redis.defineCommand('keywardLimit', { lua: SCRIPT });
+    redis.defineCommand('keywardLimit', { lua: LIMIT_SCRIPT });
     this.redis = redis as RedisWithLimit;
     this.opts = {
       onFallback: () => {},
@@ -361,7 +365,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined };
+    return newLease(name);
   }
 
   /**
@@ -728,7 +732,7 @@ export class RedisRateLimiter implements RateLimiter {
       const args = [...windows.values()].flatMap((w) => [w.seen, w.own, w.estimate, w.keepMs]);
       // One awaited script rather than a pipeline: a connection that drops mid-way rejects this
       // one promise, which the caller handles, and leaves no stray command promise behind.
-      if (keys.length > 0) await this.redis.eval(HAND_BACK, keys.length, ...keys, ...args);
+      if (keys.length > 0) await this.redis.eval(HAND_BACK_SCRIPT, keys.length, ...keys, ...args);
       for (const l of outages) l.outage = undefined;
       this.fellBack = false;
       this.share = undefined;

@@ -61,8 +61,10 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
     keyByHash: (kdb) => async (hash) => (await kdb.selectFrom('key_hashes')
       .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
       .innerJoin('apps', 'apps.id', 'keys.app_id')
+      .leftJoin('identities', (j) => j.onRef('identities.workspace_id', '=', 'keys.workspace_id').onRef('identities.external_id', '=', 'keys.owner_id'))
       .selectAll('keys')
-      .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
+      .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules',
+        'identities.id as identity_id', 'identities.meta as identity_meta', 'identities.ratelimits as identity_ratelimits'])
       .where('key_hashes.hash', '=', hash)
       .executeTakeFirst()) as KeyByHashRow | undefined,
     usageSink: () => postgresSink(db),

@@ -110,8 +110,12 @@ class BoundedSqliteDialect extends SqliteDialect {
   }
 }
 
-const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at, apps.gateway_rules AS gateway_rules
-  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id JOIN apps ON apps.id = keys.app_id WHERE key_hashes.hash = ?`;
+// The key's identity comes with it (its limits are cached with the key row): no second read at verify.
+const BY_HASH = `SELECT keys.*, key_hashes.expires_at AS value_expires_at, apps.gateway_rules AS gateway_rules,
+  identities.id AS identity_id, identities.meta AS identity_meta, identities.ratelimits AS identity_ratelimits
+  FROM key_hashes JOIN keys ON keys.id = key_hashes.key_id JOIN apps ON apps.id = keys.app_id
+  LEFT JOIN identities ON identities.workspace_id = keys.workspace_id AND identities.external_id = keys.owner_id
+  WHERE key_hashes.hash = ?`;
 
 async function open(opts: StoreOptions): Promise<OpenedDialect> {
   fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });

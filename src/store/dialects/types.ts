@@ -16,7 +16,14 @@ export interface StoreOptions {
 }
 
 /** A key row as verify loads it: with the expiry of the value that was presented. */
-export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null };
+export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null } & IdentityColumns;
+
+/** The key's identity as verify loads it with the key (all null: the key has none). */
+export interface IdentityColumns {
+  identity_id: string | null;
+  identity_meta: string | null;
+  identity_ratelimits: string | null;
+}
 
 export interface OpenedDialect {
   db: Kysely<Database>;
