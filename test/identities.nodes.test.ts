@@ -1,0 +1,103 @@
+// Named limits across nodes, on every store, with a real Redis: three nodes on one store share an
+// identity's windows, the standalone limiter's, and hear of an override change within a second.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, createKey, createPgDatabase, startServer, verify, world, type TestServer, type World } from './harness.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL;
+if (process.env.CI && !REDIS_URL) throw new Error('CI must run the cross-node named-limit suite: set TEST_REDIS_URL');
+
+const MINUTE = 60_000;
+
+for (const dialect of DIALECTS) {
+  describe.runIf(REDIS_URL)(`named limits on three nodes (${dialect}, Redis)`, () => {
+    let nodes: TestServer[];
+    let w: World;
+    let dropPg: (() => Promise<void>) | undefined;
+    let dataDir: string | undefined;
+
+    beforeEach(async () => {
+      const env = { REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwidt_${randomBytes(4).toString('hex')}:`, KEYWARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+      nodes = [];
+      if (dialect === 'postgres') {
+        const pg = await createPgDatabase();
+        dropPg = () => pg.drop();
+        for (let i = 0; i < 3; i++) nodes.push(await startServer({ dialect, databaseUrl: pg.url, env }));
+      } else {
+        // Three nodes on one embedded store: one data directory (SQLite in WAL mode).
+        dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-nodes-'));
+        for (let i = 0; i < 3; i++) nodes.push(await startServer({ dialect, dataDir, env }));
+      }
+      for (const n of nodes) await n.deps.nodes.beat();
+      w = await world(nodes[0]!);
+      for (const n of nodes) n.appId = w.appId;
+    });
+
+    afterEach(async () => {
+      for (const n of nodes) await n.close();
+      await dropPg?.();
+      dropPg = undefined;
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      dataDir = undefined;
+    });
+
+    it('a 100/min limit on an identity shared by 3 keys, verified across 3 nodes, admits exactly 100', async () => {
+      const made = await nodes[0]!.request('POST', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token, body: { externalId: 'cust_shared', ratelimits: [{ name: 'requests', limit: 100, durationMs: MINUTE, autoApply: true }] } });
+      expect(made.status).toBe(201);
+      const keys = [];
+      for (let i = 0; i < 3; i++) keys.push((await createKey(nodes[0]!, w, { ownerId: 'cust_shared', ratelimit: null, ownerRatelimit: null })).key);
+      let valid = 0;
+      let limited = 0;
+      // Rounds of concurrent verifies: every node, every key, in each round.
+      for (let round = 0; round < 15; round++) {
+        const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => verify(nodes[i % 3]!, { key: keys[Math.floor(i / 3)]! })));
+        for (const a of answers) {
+          if (a.valid) valid++;
+          else {
+            expect(a.code).toBe('RATE_LIMITED');
+            limited++;
+          }
+        }
+      }
+      expect(valid).toBe(100);
+      expect(limited).toBe(135 - 100);
+    }, 60_000);
+
+    it('the standalone limiter is exact across nodes, and an override applies on every node within a second', async () => {
+      const rk = await nodes[0]!.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'limiter', permissions: ['ratelimit:limit'] } });
+      const root = rk.body.key as string;
+      const limit = (n: TestServer, identifier: string) => n.request('POST', '/v1/ratelimit', { token: root, body: { namespace: 'jobs', identifier, limit: 50, durationMs: MINUTE } });
+      let admitted = 0;
+      for (let round = 0; round < 10; round++) {
+        const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => limit(nodes[i % 3]!, 'tenant_1')));
+        for (const a of answers) {
+          expect(a.status).toBe(200);
+          if (a.body.success) admitted++;
+        }
+      }
+      expect(admitted).toBe(50);
+      // Every node has read the namespace's (empty) overrides; the override set on one reaches all.
+      const put = await nodes[1]!.request('PUT', '/v1/ratelimit/overrides', { token: root, body: { namespace: 'jobs', identifier: 'tenant_*', limit: 500, durationMs: MINUTE } });
+      expect(put.status).toBe(200);
+      const started = Date.now();
+      for (const n of nodes) {
+        await expect.poll(async () => (await limit(n, 'tenant_2')).body.limit, { timeout: 1000, interval: 20 }).toBe(500);
+      }
+      expect(Date.now() - started).toBeLessThan(1000);
+    }, 60_000);
+
+    it('an identity change reaches the keys cached on every node within a second', async () => {
+      const k = await createKey(nodes[0]!, w, { ownerId: 'cust_change', ratelimit: null, ownerRatelimit: null });
+      for (const n of nodes) expect((await verify(n, { key: k.key })).ratelimits).toBeUndefined();
+      const id = (await nodes[0]!.request('GET', `/v1/workspaces/${w.workspaceId}/identities?q=cust_change`, { token: w.token })).body.data[0].id;
+      const patched = await nodes[2]!.request('PATCH', `/v1/identities/${id}`, { token: w.token, body: { ratelimits: [{ name: 'r', limit: 9, durationMs: MINUTE, autoApply: true }] } });
+      expect(patched.status).toBe(200);
+      for (const n of nodes) {
+        await expect.poll(async () => (await verify(n, { key: k.key, dryRun: true })).ratelimits?.[0]?.limit, { timeout: 1000, interval: 20 }).toBe(9);
+      }
+    }, 60_000);
+  });
+}
