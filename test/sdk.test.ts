@@ -41,6 +41,28 @@ describe('SDK and middleware', () => {
     expect((await api.verify({ key: created.key! })).code).toBe('REVOKED');
   });
 
+  it('client covers identities, named limits, overrides and the standalone limiter', async () => {
+    const identity = await api.identities.create(w.workspaceId, { externalId: 'sdk_cust', ratelimits: [{ name: 'calls', limit: 2, durationMs: 60_000 }] });
+    expect(identity.ratelimits[0]).toMatchObject({ name: 'calls', autoApply: false });
+    const k = await api.keys.create(w.appId, { name: 'sdk named', ownerId: 'sdk_cust', ratelimit: null, ownerRatelimit: null });
+    const verdict = await api.verify({ key: k.key!, appId: w.appId, ratelimits: [{ name: 'calls', cost: 2 }] });
+    expect(verdict.ratelimits).toEqual([expect.objectContaining({ name: 'calls', remaining: 0, exceeded: false })]);
+    expect(verdict.identity?.externalId).toBe('sdk_cust');
+    await api.identities.overrides.set(w.workspaceId, { identifier: 'sdk_*', name: 'calls', limit: 10, durationMs: 60_000 });
+    expect((await api.identities.overrides.list(w.workspaceId)).total).toBe(1);
+    expect((await api.identities.list(w.workspaceId, { q: 'sdk' })).data.map((i) => i.id)).toEqual([identity.id]);
+    expect((await api.identities.keys(identity.id)).total).toBe(1);
+    expect(await api.identities.delete(identity.id).catch((e: unknown) => (e as KeywardError).code)).toBe('CONFLICT');
+    await api.identities.delete(identity.id, { force: true });
+    const first = await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 });
+    expect(first.success).toBe(true);
+    expect((await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 })).success).toBe(false);
+    await api.ratelimit.overrides.set({ namespace: 'sdk', identifier: 'u1', limit: 5, durationMs: 60_000 });
+    expect((await api.ratelimit.overrides.list({ namespace: 'sdk' })).total).toBe(1);
+    expect((await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 })).limit).toBe(5);
+    await api.ratelimit.overrides.delete('sdk', 'u1');
+  });
+
   it('Fastify middleware: attaches the verdict, refuses with 401/403/429, and its cache is invalidated by the server', async () => {
     const app = Fastify();
     await app.register(async (scope) => {
