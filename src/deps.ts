@@ -370,7 +370,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     clock,
     http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, publicUrl: config.publicUrl, storeTimeoutMs: config.storeTimeoutMs },
     auth,
-    guard: new Guard(auth, store.repos),
+    guard: new Guard(auth, store.repos, rootKeys, now),
     streams,
     idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus, outbox),

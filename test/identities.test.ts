@@ -173,6 +173,13 @@ for (const dialect of DIALECTS) {
       const other = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'keys only', permissions: ['keys:read'] } });
       expect((await api('POST', '/v1/ratelimit', { namespace: 'login', identifier: 'x', limit: 1, durationMs: MINUTE }, other.body.key)).status).toBe(403);
       expect((await api('DELETE', '/v1/ratelimit/overrides?namespace=login&identifier=vip_*', undefined, root)).status).toBe(204);
+      // The root key is read from the cache verify uses; revoking it refuses it at once.
+      const short = await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'short-lived', permissions: ['ratelimit:limit'] } });
+      const call = () => api('POST', '/v1/ratelimit', { namespace: 'jobs', identifier: 't', limit: 100, durationMs: MINUTE }, short.body.key);
+      expect((await call()).status).toBe(200);
+      expect((await s.request('DELETE', `/v1/root-keys/${short.body.id}`, { token: w.token })).status).toBeLessThan(300);
+      expect((await call()).status).toBe(401);
+      expect((await api('POST', '/v1/ratelimit', { namespace: 'jobs', identifier: 't', limit: 100, durationMs: MINUTE }, 'kwroot_nonsense')).status).toBe(401);
     });
   });
 }

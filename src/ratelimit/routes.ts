@@ -36,12 +36,7 @@ export const limiterRoutes = ({ guard, overrides, standalone }: LimiterRouteServ
       description: 'A sliding window per `identifier` within `namespace` of the root key\'s workspace, exact across nodes like key limits. An override of the namespace for the identifier replaces `limit` and `durationMs`. Answers 200 whether the request is admitted (`success`) or not. Needs a root key with `ratelimit:limit`.',
       body: LimitBody, response: withErrors({ 200: LimitAnswer }),
     },
-  }, async (req) => {
-    const principal = await guard.principal(req);
-    if (principal.kind !== 'root') throw new AppError('FORBIDDEN', 'The standalone limiter takes a root key with "ratelimit:limit"');
-    await guard.workspace(req, principal.workspaceId, 'ratelimit:limit');
-    return standalone.limit(principal.workspaceId, req.body);
-  });
+  }, async (req) => standalone.limit(await guard.rootWorkspace(req, 'ratelimit:limit'), req.body));
 
   r.put('/v1/ratelimit/overrides', {
     schema: {
