@@ -138,9 +138,10 @@ export async function buildApp(s: AppServices): Promise<App> {
       return server;
     },
     // Verify and forward auth never meet this logger (their fast paths answer first, and their
-    // Fastify routes write no access line); every other request writes one (src/http/access-log.ts).
+    // Fastify routes write no access line), nor does the standalone limiter (called as often as
+    // verify; counted in /metrics); every other request writes one (src/http/access-log.ts).
     loggerInstance: s.logger as FastifyBaseLogger,
-    logController: new AccessLog((route) => route === '/v1/keys/verify' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
+    logController: new AccessLog((route) => route === '/v1/keys/verify' || route === '/v1/ratelimit' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
     bodyLimit: s.http.bodyLimitBytes,
     trustProxy: s.http.trustProxy.length > 0 ? (address: string) => trusted(address) : false,
     genReqId: requestId,

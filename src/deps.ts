@@ -382,7 +382,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     vault: new VaultService(store, clock, box),
     identities: new IdentityService(store, clock, bus),
     overrides: new OverrideService(store, clock, bus),
-    standalone: new StandaloneLimiter(buckets, limitOverrides, () => clock.now()),
+    standalone: new StandaloneLimiter(buckets, limitOverrides, () => clock.now(), (admitted) => metrics.standaloneLimits.inc({ result: admitted ? 'admitted' : 'refused' })),
     webhooks: new WebhookService(store, clock, box, wh.allowPrivate, outbox, () => webhooks.kick()),
     audit: store.repos.audit,
     leaks: new LeakService(store, clock, bus, config.leakPolicy, outbox),

@@ -161,6 +161,9 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 3; i++) answers.push((await limit('user_1')).body);
       expect(answers.map((a) => a.success)).toEqual([true, true, false]);
       expect(answers[0]).toMatchObject({ limit: 2, remaining: 1, reset: expect.any(Number) });
+      const metrics = (await s.request('GET', '/metrics')).text;
+      expect(metrics).toMatch(/keyward_ratelimit_requests_total\{result="admitted"\} 2/);
+      expect(metrics).toMatch(/keyward_ratelimit_requests_total\{result="refused"\} 1/);
       expect((await limit('user_2')).body.success).toBe(true);
       const put = await api('PUT', '/v1/ratelimit/overrides', { namespace: 'login', identifier: 'vip_*', limit: 5, durationMs: MINUTE }, root);
       expect(put.status).toBe(200);

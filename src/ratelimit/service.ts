@@ -82,6 +82,8 @@ export class StandaloneLimiter {
     private readonly buckets: BucketLimiter,
     private readonly overrides: { get(workspaceId: string): WorkspaceOverrides | Promise<WorkspaceOverrides> },
     private readonly now: () => number,
+    /** Every answer, for /metrics (the route writes no access line). */
+    private readonly counted: (admitted: boolean) => void = () => {},
   ) {}
 
   async limit(workspaceId: string, req: LimitRequest): Promise<LimitResult> {
@@ -91,6 +93,7 @@ export class StandaloneLimiter {
     const bucket = { id: `ns:${workspaceId}:${req.namespace}:${req.identifier}`, limit: spec.limit, durationMs: spec.durationMs, cost: req.cost ?? 1 };
     const r = await this.buckets.reserve([bucket], this.now(), true);
     const d = r.decisions[0]!;
+    this.counted(r.allowed);
     return { success: r.allowed, limit: d.limit, remaining: d.remaining, reset: d.resetAt };
   }
 }
