@@ -47,7 +47,7 @@ for (const dialect of DIALECTS) {
     it('a 100/min limit on an identity shared by 3 keys, verified across 3 nodes, admits exactly 100', async () => {
       const made = await nodes[0]!.request('POST', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token, body: { externalId: 'cust_shared', ratelimits: [{ name: 'requests', limit: 100, durationMs: MINUTE, autoApply: true }] } });
       expect(made.status).toBe(201);
-      const keys = [];
+      const keys: string[] = [];
       for (let i = 0; i < 3; i++) keys.push((await createKey(nodes[0]!, w, { ownerId: 'cust_shared', ratelimit: null, ownerRatelimit: null })).key);
       let valid = 0;
       let limited = 0;
