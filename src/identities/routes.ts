@@ -13,7 +13,7 @@ import { CreateIdentityBody, DeleteIdentityQuery, IdentityView, ListIdentitiesQu
 import { identityView, type IdentityService } from './service.js';
 
 const WorkspaceParams = Type.Object({ id: IdOf('workspace') });
-const IdentityParams = Type.Object({ id: IdOf('identity') });
+const IdentityParams = Type.Object({ identityId: IdOf('identity') });
 
 export interface IdentityRouteServices {
   identities: IdentityService;
@@ -49,42 +49,42 @@ export const identityRoutes = ({ identities, overrides, keys, guard, idempotency
     return { data: rows.map(identityView), total };
   });
 
-  r.get('/v1/identities/:id', {
+  r.get('/v1/identities/:identityId', {
     schema: { tags: ['identities'], summary: 'Read an identity', params: IdentityParams, response: withErrors({ 200: IdentityView }) },
-  }, async (req) => identityView((await guard.identity(req, req.params.id, 'identities:read')).target));
+  }, async (req) => identityView((await guard.identity(req, req.params.identityId, 'identities:read')).target));
 
-  r.get('/v1/identities/:id/keys', {
+  r.get('/v1/identities/:identityId/keys', {
     schema: {
       tags: ['identities'], summary: 'Keys of an identity (every app of the workspace, newest first)',
       params: IdentityParams, querystring: Type.Object(PageQuery, { additionalProperties: false }), response: withErrors({ 200: Page(KeyView) }),
     },
   }, async (req, reply) => {
-    const { target } = await guard.identity(req, req.params.id, 'keys:read');
+    const { target } = await guard.identity(req, req.params.identityId, 'keys:read');
     const { page = 1, limit = 20 } = req.query;
     const { rows, total } = await keys.listByOwner(target.workspace_id, target.external_id, { page, limit });
     setPageLinks(req, reply, page, limit, total);
     return { data: rows, total };
   });
 
-  r.patch('/v1/identities/:id', {
+  r.patch('/v1/identities/:identityId', {
     schema: {
       tags: ['identities'], summary: 'Change an identity\'s meta or named limits',
       description: 'Applies to every key of the identity on every node within a second.',
       params: IdentityParams, body: PatchIdentityBody, response: withErrors({ 200: IdentityView }),
     },
   }, async (req) => {
-    const { target, access } = await guard.identity(req, req.params.id, 'identities:write');
+    const { target, access } = await guard.identity(req, req.params.identityId, 'identities:write');
     return identityView(await identities.update(target, access.actor, req.body));
   });
 
-  r.delete('/v1/identities/:id', {
+  r.delete('/v1/identities/:identityId', {
     schema: {
       tags: ['identities'], summary: 'Delete an identity',
       description: '409 while keys that are not revoked name it as their owner, unless `force=true`: then they keep verifying, without the identity\'s limits and meta, until an identity with this externalId is created again.',
       params: IdentityParams, querystring: DeleteIdentityQuery, response: withErrors({ 204: Type.Null() }),
     },
   }, async (req, reply) => {
-    const { target, access } = await guard.identity(req, req.params.id, 'identities:write');
+    const { target, access } = await guard.identity(req, req.params.identityId, 'identities:write');
     await identities.delete(target, access.actor, req.query.force === true);
     reply.code(204);
     return null;
