@@ -47,8 +47,15 @@ export class WorkspaceOverrides {
 
 const NONE = new WorkspaceOverrides([]);
 
+/**
+ * Degraded mode: a workspace whose overrides cannot be read (the store is away) is decided with the
+ * overrides last held, if any, else with none (the limits as set), so verify keeps answering;
+ * nothing read in failure is kept, the next verify asks again (the store's circuit keeps that cheap).
+ */
 export class OverrideCache {
   private readonly held = new Map<string, WorkspaceOverrides>();
+  /** What a workspace held before its last change: answers while the store cannot be read. */
+  private readonly stale = new Map<string, WorkspaceOverrides>();
   private readonly loading = new Map<string, Promise<WorkspaceOverrides>>();
   /** Bumped by every change of a workspace: a load that began before one does not fill the cache. */
   private readonly epochs = new Map<string, number>();
@@ -69,9 +76,10 @@ export class OverrideCache {
       if (epoch === this.epochOf(workspaceId) && all === this.epoch) {
         if (this.held.size >= this.maxWorkspaces) this.held.clear();
         this.held.set(workspaceId, o);
+        this.stale.delete(workspaceId);
       }
       return o;
-    }).finally(() => this.loading.delete(workspaceId));
+    }, () => this.stale.get(workspaceId) ?? NONE).finally(() => this.loading.delete(workspaceId));
     this.loading.set(workspaceId, loaded);
     return loaded;
   }
@@ -82,12 +90,18 @@ export class OverrideCache {
 
   invalidate(workspaceId: string): void {
     this.epochs.set(workspaceId, this.epochOf(workspaceId) + 1);
+    const held = this.held.get(workspaceId);
+    if (held !== undefined) {
+      if (this.stale.size >= this.maxWorkspaces) this.stale.clear();
+      this.stale.set(workspaceId, held);
+    }
     this.held.delete(workspaceId);
     this.loading.delete(workspaceId);
   }
 
   clear(): void {
     this.epoch++;
+    for (const [workspaceId, held] of this.held) this.stale.set(workspaceId, held);
     this.held.clear();
     this.loading.clear();
   }
