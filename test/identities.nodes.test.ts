@@ -89,6 +89,17 @@ for (const dialect of DIALECTS) {
       expect(Date.now() - started).toBeLessThan(1000);
     }, 60_000);
 
+    it('a verify refused by the usage cap hands its key and owner limit back (Redis leases)', async () => {
+      const k = await createKey(nodes[0]!, w, { ownerId: 'cap_owner', remaining: 2, ratelimit: { limit: 4, durationMs: MINUTE }, ownerRatelimit: null });
+      let valid = 0;
+      for (let i = 0; i < 12; i++) if ((await verify(nodes[i % 3]!, { key: k.key })).valid) valid++;
+      expect(valid).toBe(2);
+      expect((await nodes[0]!.request('PATCH', `/v1/keys/${k.id}`, { token: w.token, body: { remaining: 100 } })).status).toBe(200);
+      // Two of the key's four were spent by the two VALID answers; the ten refusals took none.
+      for (let i = 0; i < 6; i++) if ((await verify(nodes[i % 3]!, { key: k.key })).valid) valid++;
+      expect(valid).toBe(4);
+    }, 60_000);
+
     it('an identity change reaches the keys cached on every node within a second', async () => {
       const k = await createKey(nodes[0]!, w, { ownerId: 'cust_change', ratelimit: null, ownerRatelimit: null });
       for (const n of nodes) expect((await verify(n, { key: k.key })).ratelimits).toBeUndefined();

@@ -110,6 +110,17 @@ for (const dialect of DIALECTS) {
       expect((await verify(s, { key: capped.key, dryRun: true })).ratelimits[0].remaining).toBe(4);
     });
 
+    it('a verify refused by the usage cap charges neither the key\'s nor the owner\'s limit', async () => {
+      const k = await createKey(s, w, { ownerId: 'capped_owner', remaining: 1, ratelimit: { limit: 3, durationMs: MINUTE }, ownerRatelimit: { limit: 4, durationMs: MINUTE } });
+      const other = await createKey(s, w, { ownerId: 'capped_owner', ratelimit: null, ownerRatelimit: { limit: 4, durationMs: MINUTE } });
+      expect((await verify(s, { key: k.key })).code).toBe('VALID');
+      for (let i = 0; i < 5; i++) expect((await verify(s, { key: k.key })).code).toBe('USAGE_EXCEEDED');
+      // The owner's other key still has 3 of 4; the capped key, once refilled, 2 of 3.
+      expect((await verify(s, { key: other.key })).ratelimit).toMatchObject({ limit: 4, remaining: 2 });
+      expect((await s.request('PATCH', `/v1/keys/${k.id}`, { token: w.token, body: { remaining: 10 } })).status).toBe(200);
+      expect((await verify(s, { key: k.key })).ratelimit).toMatchObject({ limit: 3, remaining: 1 });
+    });
+
     it('an override for cust_* and one for cust_42 each apply to the right identities, and a change applies at once', async () => {
       for (const id of ['cust_41', 'cust_42', 'other_1']) {
         await api('POST', `/v1/workspaces/${w.workspaceId}/identities`, { externalId: id, ratelimits: [{ name: 'calls', limit: 1, durationMs: MINUTE, autoApply: true }] });

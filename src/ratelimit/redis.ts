@@ -300,6 +300,27 @@ export class RedisRateLimiter implements RateLimiter {
     return this.decide(subject, now, false);
   }
 
+  /**
+   * The request took a token of each limit (spent here from a lease Redis counted it in), or, while
+   * Redis was away, a count of this node's outage window: it goes back there. A token goes back into
+   * its lease only while the lease holds that window (else it stays counted: stricter, never looser).
+   */
+  refund(subject: LimitSubject, callerNow: number): void {
+    const now = callerNow + this.opts.shift();
+    const back = (l: Lease | undefined, spec: LimitSpec | null) => {
+      if (l === undefined || spec === null) return;
+      const o = l.outage;
+      if (this.fellBack && o !== undefined && o.own > 0 && o.state.windowStart === now - (now % o.state.durationMs)) {
+        o.own--;
+        o.state.current = Math.max(0, o.state.current - (this.share ?? Math.max(1, this.opts.nodes.live())));
+      } else if (l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs)) {
+        l.tokens++;
+      }
+    };
+    back(subject.ratelimit === null ? undefined : this.keyLeases.get(subject.id), subject.ratelimit);
+    back(subject.ownerRatelimit === null ? undefined : this.ownerLeases.get(subject.appId)?.get(ownerOf(subject)), subject.ownerRatelimit);
+  }
+
   private decide(subject: LimitSubject, callerNow: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
     const keySpec = subject.ratelimit;
     const ownerSpec = subject.ownerRatelimit;

@@ -363,6 +363,8 @@ function charged(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: numb
 
 function capped(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, limit: RateDecision | undefined, cap: CapAnswer): VerifyResult {
   if (cap === null || typeof cap === 'number') return accepted(deps, input, key, now, cap, limit);
+  // The key and owner limits counted this request: a refused verify charges no limit.
+  if (limit !== undefined && input.dryRun !== true) deps.limiter.refund(key, now);
   const result = refused(deps, input, key, 'USAGE_EXCEEDED', now);
   result.remaining = cap.remaining;
   if (limit) result.ratelimit = shownLimit(limit);
