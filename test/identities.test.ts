@@ -49,6 +49,15 @@ for (const dialect of DIALECTS) {
       expect((await api('DELETE', `/v1/identities/${made.body.id}`)).status).toBe(204);
     });
 
+    it('a create retried with its Idempotency-Key creates nothing and names the identity', async () => {
+      const headers = { 'idempotency-key': 'identity-once' };
+      const first = await s.request('POST', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token, headers, body: { externalId: 'idem_1' } });
+      expect(first.status).toBe(201);
+      const again = await s.request('POST', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token, headers, body: { externalId: 'idem_1' } });
+      expect(again.status).toBe(409);
+      expect(again.body).toMatchObject({ code: 'ALREADY_CREATED', id: first.body.id });
+    });
+
     it('bad input changes nothing: repeated names, more than 10 limits, unknown fields', async () => {
       const limits = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `l${i}`, limit: 1, durationMs: MINUTE }));
       const before = (await api('GET', `/v1/workspaces/${w.workspaceId}/identities`)).body.total;

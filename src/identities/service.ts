@@ -6,6 +6,7 @@ import { conflict, invalid } from '../errors.js';
 import type { Clock } from '../lib/clock.js';
 import { parseJson } from '../lib/json.js';
 import { newId } from '../lib/random.js';
+import { createdResource } from '../shared/idempotency.js';
 import { iso } from '../lib/time.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import type { Store } from '../store/db.js';
@@ -63,6 +64,7 @@ export class IdentityService {
     };
     await this.store.transaction(async (r) => {
       if (!(await r.identities.insertIfAbsent(row))) throw conflict('This workspace already has an identity with this externalId');
+      createdResource(row.id);
       await r.changes.record('identity', row.external_id, workspaceId, now);
       await r.audit.record(actor, { workspaceId, action: 'identity.create', targetType: 'identity', targetId: row.id, meta: { externalId: row.external_id } }, now);
     });

@@ -16,7 +16,7 @@ import { appDefaults } from '../apps/model.js';
 import { parseKey } from '../keys/format.js';
 import { parseIpEntry } from '../keys/ip.js';
 import type { ImportKeyEntry, ImportKeysAnswer } from './schemas.js';
-import { normalizeLimits } from '../ratelimit/schemas.js';
+import { normalizeLimits, repeatedName } from '../ratelimit/schemas.js';
 import { ensureIdentity } from '../identities/service.js';
 
 type Entry = Static<typeof ImportKeyEntry>;
@@ -165,6 +165,8 @@ export class ImportService {
     const createdAt = e.createdAt === undefined ? now : Date.parse(e.createdAt);
     if (!(createdAt <= now)) fail('createdAt', 'must be a date-time that is not in the future');
     if (e.meta !== undefined && Buffer.byteLength(JSON.stringify(e.meta)) > MAX_META_BYTES) fail('meta', `must be at most ${MAX_META_BYTES} bytes of JSON`);
+    const repeated = e.ratelimits === undefined ? -1 : repeatedName(e.ratelimits);
+    if (repeated >= 0) fail(`ratelimits/${repeated}/name`, 'is used by another limit of this key');
     if (errors.length > before || hash === null) return null;
     const ratelimit = e.ratelimit !== undefined ? e.ratelimit : defaults.ratelimit;
     const ownerRatelimit = e.ownerRatelimit !== undefined ? e.ownerRatelimit : defaults.ownerRatelimit;
