@@ -41,18 +41,10 @@ const OVERRIDES: Record<string, string> = {
   'POST /v1/leaks': 'reportLeak',
   'POST /v1/integrations/slash': 'runSlashCommand',
   'POST /v1/ratelimit': 'limit',
-  'POST /v1/workspaces/{id}/identities': 'createIdentity',
-  'GET /v1/workspaces/{id}/identities': 'listIdentities',
-  'GET /v1/identities/{identityId}': 'getIdentity',
-  'GET /v1/identities/{identityId}/keys': 'listIdentityKeys',
-  'PATCH /v1/identities/{identityId}': 'updateIdentity',
-  'DELETE /v1/identities/{identityId}': 'deleteIdentity',
-  'PUT /v1/workspaces/{id}/ratelimit-overrides': 'setRatelimitOverride',
-  'GET /v1/workspaces/{id}/ratelimit-overrides': 'listRatelimitOverrides',
-  'DELETE /v1/workspaces/{id}/ratelimit-overrides': 'deleteRatelimitOverride',
-  'PUT /v1/ratelimit/overrides': 'setNamespaceOverride',
-  'GET /v1/ratelimit/overrides': 'listNamespaceOverrides',
-  'DELETE /v1/ratelimit/overrides': 'deleteNamespaceOverride',
+  // The rest of the identity and limiter routes read well as derived (createWorkspaceIdentity,
+  // listIdentityKeys, setWorkspaceRatelimitOverride …); these deletes take no id in the path.
+  'DELETE /v1/workspaces/{id}/ratelimit-overrides': 'deleteWorkspaceRatelimitOverride',
+  'DELETE /v1/ratelimit/overrides': 'deleteRatelimitOverride',
 };
 
 const words = (segment: string) => segment.split(/[^A-Za-z0-9]+/).filter(Boolean);
