@@ -167,6 +167,20 @@ for (const dialect of DIALECTS) {
       expect(again.ratelimits[0]).toMatchObject({ name: 'r', limit: 1 });
     });
 
+    it('forward auth applies autoApply limits and describes the one closest to exhaustion in RateLimit headers', async () => {
+      const k = await createKey(s, w, { ratelimit: { limit: 100, durationMs: MINUTE }, ownerRatelimit: null, ratelimits: [{ name: 'burst', limit: 2, durationMs: MINUTE, autoApply: true }] });
+      const ask = () => s.request('GET', `/v1/forward-auth?appId=${w.appId}`, { headers: { authorization: `Bearer ${k.key}`, 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/orders' } });
+      const first = await ask();
+      expect(first.status).toBe(200);
+      expect([first.headers.get('ratelimit-limit'), first.headers.get('ratelimit-remaining')]).toEqual(['2', '1']);
+      expect((await ask()).status).toBe(200);
+      const refused = await ask();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('x-keyward-code')).toBe('RATE_LIMITED');
+      expect([refused.headers.get('ratelimit-limit'), refused.headers.get('ratelimit-remaining')]).toEqual(['2', '0']);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    });
+
     it('a key without named limits reads nothing more at verify than before', async () => {
       const k = await createKey(s, w, { ownerId: 'plain_1' });
       await verify(s, { key: k.key });
