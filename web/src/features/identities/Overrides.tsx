@@ -29,14 +29,14 @@ export function Overrides({ appId }: { appId: string }) {
       </div>
       <ErrorNote error={app.error} />
       <div className="stack">
-        <OverrideList kind="limit" title="Named limits" what="Identifier: an identity's external id (its limits), or a key id (the key's own limits)." list={named} editable={can('identities:write')} workspaceId={ws} />
-        <OverrideList kind="namespace" title="Standalone limiter namespaces" what="Identifier: what POST /v1/ratelimit calls the identifier within the namespace." list={spaces} editable={can('ratelimit:limit')} workspaceId={ws} />
+        <OverrideList kind="limit" title="Named limits" what="Identifier: an identity's external id (its limits), or a key id (the key's own limits)." list={named} readable={can('identities:read')} editable={can('identities:write')} workspaceId={ws} />
+        <OverrideList kind="namespace" title="Standalone limiter namespaces" what="Identifier: what POST /v1/ratelimit calls the identifier within the namespace." list={spaces} readable={can('ratelimit:limit')} editable={can('ratelimit:limit')} workspaceId={ws} />
       </div>
     </>
   );
 }
 
-function OverrideList({ kind, title, what, list, editable, workspaceId }: { kind: Kind; title: string; what: string; list: { data?: Page<Override> | undefined; error?: unknown }; editable: boolean; workspaceId: string | undefined }) {
+function OverrideList({ kind, title, what, list, readable, editable, workspaceId }: { kind: Kind; title: string; what: string; list: { data?: Page<Override> | undefined; error?: unknown }; readable: boolean; editable: boolean; workspaceId: string | undefined }) {
   const { toast } = useSession();
   const [identifier, setIdentifier] = useState('');
   const [name, setName] = useState('');
@@ -71,6 +71,14 @@ function OverrideList({ kind, title, what, list, editable, workspaceId }: { kind
     }
   };
   const prefix = kind === 'limit' ? 'ov' : 'ns';
+  if (!readable) {
+    return (
+      <section className="card card-pad" aria-label={title}>
+        <h3>{title}</h3>
+        <p className="note note-info">Owners and admins manage these.</p>
+      </section>
+    );
+  }
   return (
     <section className="card" aria-label={title}>
       <div className="card-pad"><h3>{title}</h3><p className="hint">{what}</p></div>
