@@ -93,6 +93,13 @@ describe('SDK and middleware', () => {
       const tooMany = await get(limited.key);
       expect(tooMany.status).toBe(429);
       expect(Number(tooMany.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A key whose only limit is a named one is counted every time, never answered from the cache.
+      const named = await api.keys.create(w.appId, { name: 'mw4', permissions: ['read'], ratelimit: null, ownerRatelimit: null, ratelimits: [{ name: 'burst', limit: 2, durationMs: 60_000, autoApply: true }] });
+      expect((await get(named.key)).status).toBe(200);
+      expect((await get(named.key)).status).toBe(200);
+      const burst = await get(named.key);
+      expect(burst.status).toBe(429);
+      expect(Number(burst.headers.get('retry-after'))).toBeGreaterThan(0);
       expect((await fetch(`${url}/public`)).status).toBe(200);
 
       // The verdict of `good` is cached (no limit, no cap); a revoke must still be enforced at once.

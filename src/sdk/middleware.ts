@@ -41,7 +41,7 @@ export const statusFor = (v: Verdict): number => (v.valid ? 200 : STATUS[v.code]
  * or usage cap, and refusals that do not depend on the time (rate limits and caps do).
  */
 function cacheable(v: VerifyResult): boolean {
-  if (v.valid) return !v.ratelimit && (v.remaining === null || v.remaining === undefined);
+  if (v.valid) return !v.ratelimit && !v.ratelimits?.length && (v.remaining === null || v.remaining === undefined);
   return v.code !== 'RATE_LIMITED' && v.code !== 'USAGE_EXCEEDED';
 }
 
@@ -141,7 +141,9 @@ export class KeyGuard {
 export function refusal(verdict: Verdict, header = 'authorization') {
   const status = statusFor(verdict);
   const headers: Record<string, string> = {};
-  if ('ratelimit' in verdict && verdict.ratelimit && status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - Date.now()) / 1000)));
+  // The refusing limit's window: a named one's, else the key's or owner's.
+  const refusing = 'ratelimits' in verdict ? verdict.ratelimits?.find((l) => l.exceeded) ?? verdict.ratelimit : 'ratelimit' in verdict ? verdict.ratelimit : undefined;
+  if (refusing && status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil((Date.parse(refusing.resetAt) - Date.now()) / 1000)));
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
   const missing = verdict.code === 'MISSING_KEY';
   return {
