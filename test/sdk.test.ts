@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError, keywardExpress } from '../src/sdk/index.js';
+import { KeywardClient, KeywardError, KeyGuard, keywardExpress } from '../src/sdk/index.js';
 import { keywardFastify } from '../src/sdk/fastify.js';
 import { startServer, world, type TestServer, type World } from './harness.js';
 
@@ -100,6 +100,13 @@ describe('SDK and middleware', () => {
       const burst = await get(named.key);
       expect(burst.status).toBe(429);
       expect(Number(burst.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A guard can name limits with costs for every request it checks.
+      const heavy = new KeyGuard({ baseUrl: s.url, rootKey, ratelimits: [{ name: 'uploads', cost: 3 }], cacheTtlMs: 0 });
+      const uploads = await api.keys.create(w.appId, { name: 'mw5', ratelimit: null, ownerRatelimit: null, ratelimits: [{ name: 'uploads', limit: 7, durationMs: 60_000 }] });
+      expect((await heavy.check(`Bearer ${uploads.key}`)).ratelimits).toEqual([expect.objectContaining({ name: 'uploads', remaining: 4 })]);
+      expect((await heavy.check(`Bearer ${uploads.key}`)).valid).toBe(true);
+      expect((await heavy.check(`Bearer ${uploads.key}`)).code).toBe('RATE_LIMITED');
+      heavy.close();
       expect((await fetch(`${url}/public`)).status).toBe(200);
 
       // The verdict of `good` is cached (no limit, no cap); a revoke must still be enforced at once.

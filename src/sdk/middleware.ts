@@ -19,6 +19,8 @@ export interface GuardOptions {
   /** Accept only keys of this app; required unless `rootKey` has `keys:verify`. */
   appId?: string;
   permissions?: string[];
+  /** Named limits every request is counted against (the key's and its identity's), with their costs. */
+  ratelimits?: { name: string; cost?: number }[];
   /** Life of a cached verdict; 0 turns the cache off. */
   cacheTtlMs?: number;
 }
@@ -71,6 +73,7 @@ export class KeyGuard {
       ...(isAuthHeader ? { authorization: cred } : { key: cred }),
       ...(this.options.appId ? { appId: this.options.appId } : {}),
       ...(this.options.permissions ? { permissions: this.options.permissions } : {}),
+      ...(this.options.ratelimits ? { ratelimits: this.options.ratelimits } : {}),
       ...(ip ? { ip } : {}),
       ...(resource ? { resource } : {}),
     });
