@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import { generateKey } from '../dist/lib/key-format.js';
 import { sqlitePath } from '../dist/store/db.js';
 import { bootstrap, call, createPgDatabase, load as loadAutocannon, median, percentile, pin, seedKeys, startKeyward, startNode, verifyBodies, warm } from './lib.mjs';
@@ -154,7 +155,7 @@ for (const stopSignal of ['SIGINT', 'SIGTERM']) {
 const targets = [];
 const extra = {};
 
-async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}, nodeEnv = {}, cap = null) {
+async function keywardEmbedded(label, count, main = MAIN, prepare = async () => {}, nodeEnv = {}, cap = null, afterSeed = () => {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
   const env = { KEYWARD_DATA_DIR: dir, KEYWARD_CACHE_TTL_MS: '3600000', KEYWARD_TRUST_PROXY: '127.0.0.1' };
   const first = await startKeyward(MAIN, env);
@@ -165,6 +166,7 @@ async function keywardEmbedded(label, count, main = MAIN, prepare = async () => 
   const t0 = Date.now();
   const sample = await seedKeys({ sqliteFile: sqlitePath(dir), world, count, sampleSize: Math.min(count, SAMPLE), cap });
   log(`${label}: seeded ${count} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  afterSeed(sqlitePath(dir));
   const node = await startKeyward(main, { ...env, ...nodeEnv });
   serverCore(node.pid);
   cleanups.push(async () => { await node.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
@@ -254,6 +256,35 @@ try {
     const mixBodies = verifyBodies(mix.sample, mix.world.appId, 3);
     await warm(mix.node.url, mixBodies);
     targets.push({ name: mixLabel, key: 'kwcapmix', run: (duration = SECONDS) => load({ url: mix.node.url, bodies: mixBodies, connections: CONNECTIONS, duration, pid: mix.node.pid }) });
+  }
+
+  {
+    // Named limits: the same full-check keys, each with three named limits (so large that none
+    // refuses): every verify names two (one at cost 5) and the third applies always, so each one
+    // reserves three windows besides the key and owner limits. Paired with the 1,000-key row.
+    const named = JSON.stringify([
+      { name: 'requests', limit: 1_000_000_000, durationMs: 60_000, autoApply: false },
+      { name: 'tokens', limit: 1_000_000_000, durationMs: 60_000, autoApply: false },
+      { name: 'daily', limit: 1_000_000_000, durationMs: 86_400_000, autoApply: true },
+    ]);
+    const label = `Keyward verify, embedded, ${SIZES[0].toLocaleString('en')} keys, 3 named limits`;
+    const kw = await keywardEmbedded(label, SIZES[0], MAIN, async () => {}, {}, null, (file) => {
+      const db = new SQLite(file);
+      db.prepare('UPDATE keys SET ratelimits = ?').run(named);
+      db.close();
+    });
+    const bodies = kw.bodies.map((b) => JSON.stringify({ ...JSON.parse(b), ratelimits: [{ name: 'requests' }, { name: 'tokens', cost: 5 }] }));
+    await warm(kw.node.url, bodies);
+    targets.push({ name: label, key: 'kwnamed', run: (duration = SECONDS) => load({ url: kw.node.url, bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    // The standalone limiter on the same node: a root key with ratelimit:limit, 1,000 identifiers.
+    const rk = await call(kw.node.url, 'POST', `/v1/workspaces/${kw.world.workspaceId}/root-keys`, { name: 'bench limiter', permissions: ['ratelimit:limit'] }, kw.world.token);
+    if (rk.status !== 201) throw new Error(`root key: ${JSON.stringify(rk.body)}`);
+    const limitBodies = Array.from({ length: SAMPLE }, (_, i) => JSON.stringify({ namespace: 'api', identifier: `user_${i}`, limit: 1_000_000_000, durationMs: 60_000 }));
+    for (const body of limitBodies.slice(0, 50)) {
+      const r = await call(kw.node.url, 'POST', '/v1/ratelimit', JSON.parse(body), rk.body.key);
+      if (r.status !== 200 || r.body.success !== true) throw new Error(`limiter warm-up: ${JSON.stringify(r.body)}`);
+    }
+    targets.push({ name: `Keyward standalone limiter (POST /v1/ratelimit), embedded, ${SAMPLE.toLocaleString('en')} identifiers`, key: 'kwlimit', run: (duration = SECONDS) => load({ url: kw.node.url, path: '/v1/ratelimit', bodies: limitBodies, token: rk.body.key, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
   }
 
   if (process.env.BENCH_CONTROL !== '0') {
@@ -533,6 +564,12 @@ try {
       lines.push(`| ${what} | ${over('rps').toFixed(2)}× | ${over('p99').toFixed(2)}× | ${(1 / relative(b, a)).toFixed(2)}× |`);
     }
   }
+  // Named limits and the standalone limiter beside plain verify, same run, paired round by round.
+  for (const [a, what] of [['kwnamed', 'Verify with 3 named limits (two named, one always applied)'], ['kwlimit', 'POST /v1/ratelimit (root key, 1 window)']]) {
+    if (!results.has(a) || !results.has(`kw${SIZES[0]}`)) continue;
+    const over = (f) => median(paired.get(a)[f].map((r, i) => r / paired.get(`kw${SIZES[0]}`)[f][i]));
+    lines.push('', `${what} runs at ${over('rps').toFixed(2)}× the req/s of plain verify on 1,000 keys, with ${over('p99').toFixed(2)}× its p99 and ${(1 / relative(`kw${SIZES[0]}`, a)).toFixed(2)}× its server CPU per request (embedded, same run, paired round by round).`);
+  }
   if (idle.get('bare')?.length) {
     lines.push('', `First ${IDLE_SECONDS} s after ${IDLE_MS / 1000} s without traffic (${IDLE_ROUNDS} rounds; every server running meanwhile, none paused; no unrecorded load first). "p99 × node:http" is each round's p99 over the node:http route's p99 measured the same way in that round, median over rounds; the settled column is the same ratio from the table above.`, '',
       '| target, after idle | req/s | p50 ms | p99 ms | p99 × node:http after idle | p99 × node:http settled |', '|---|---:|---:|---:|---:|---:|');
@@ -557,7 +594,7 @@ try {
     lines.push(`| … from the DELETE's answer | p50 ${propagation.afterP50.toFixed(1)} ms, p99 ${propagation.afterP99.toFixed(1)} ms |`);
   }
   lines.push(`| verify memory per cached key (${memory.keys.toLocaleString('en')} keys, cache + limiter windows) | ${memory.bytesPerKey} bytes |`);
-  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_IDLE=0, BENCH_IDLE_ROUNDS, BENCH_IDLE_MS, BENCH_IDLE_SECONDS, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown,kwhot,kwcap,kwcaphot,kwcapmix,pghot,pgcap,pgcaphot,pgcapmix, BENCH_PG_URL, BENCH_REDIS_URL).', '');
+  lines.push('', 'Reproduce: `npm run bench` (env: BENCH_ROUNDS, BENCH_SECONDS, BENCH_SIZES, BENCH_CONNECTIONS, BENCH_PIN=0, BENCH_SHIELD=0, BENCH_DISTURBED_MS, BENCH_RETRIES, BENCH_CONTROL=0, BENCH_SETTLE, BENCH_IDLE=0, BENCH_IDLE_ROUNDS, BENCH_IDLE_MS, BENCH_IDLE_SECONDS, BENCH_PG=0, BENCH_DEGRADED=0, BENCH_ONLY=kw1000,pg,pgnolease,noshared,pgstoredown,pgredisdown,kwhot,kwcap,kwcaphot,kwcapmix,kwnamed,kwlimit,pghot,pgcap,pgcaphot,pgcapmix, BENCH_PG_URL, BENCH_REDIS_URL).', '');
   fs.writeFileSync(OUT, lines.join('\n'));
   log(`wrote ${OUT}`);
   console.log(lines.join('\n'));

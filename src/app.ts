@@ -45,6 +45,10 @@ import { leakRoutes } from './leaks/routes.js';
 import type { LeakService } from './leaks/service.js';
 import { slashRoutes } from './integrations/slash.js';
 import { webhookRoutes } from './webhooks/routes.js';
+import { identityRoutes } from './identities/routes.js';
+import type { IdentityService } from './identities/service.js';
+import { limiterRoutes } from './ratelimit/routes.js';
+import type { OverrideService, StandaloneLimiter } from './ratelimit/service.js';
 import type { WebhookService } from './webhooks/service.js';
 import type { Clock } from './lib/clock.js';
 import type { InvalidationBus } from './shared/bus.js';
@@ -72,6 +76,9 @@ export interface AppServices {
   usage: UsageService;
   vault: VaultService;
   webhooks: WebhookService;
+  identities: IdentityService;
+  overrides: OverrideService;
+  standalone: StandaloneLimiter;
   audit: Pick<AuditRepo, 'list'>;
   leaks: LeakService;
   leakPublicKeys: readonly { id: string; pem: string }[];
@@ -130,9 +137,10 @@ export async function buildApp(s: AppServices): Promise<App> {
       return server;
     },
     // Verify and forward auth never meet this logger (their fast paths answer first, and their
-    // Fastify routes write no access line); every other request writes one (src/http/access-log.ts).
+    // Fastify routes write no access line), nor does the standalone limiter (called as often as
+    // verify; counted in /metrics); every other request writes one (src/http/access-log.ts).
     loggerInstance: s.logger as FastifyBaseLogger,
-    logController: new AccessLog((route) => route === '/v1/keys/verify' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
+    logController: new AccessLog((route) => route === '/v1/keys/verify' || route === '/v1/ratelimit' || (route !== undefined && route.startsWith(FORWARD_AUTH_PATH)), s.observeRequest),
     bodyLimit: s.http.bodyLimitBytes,
     trustProxy: s.http.trustProxy.length > 0 ? (address: string) => trusted(address) : false,
     genReqId: requestId,
@@ -208,6 +216,8 @@ export async function buildApp(s: AppServices): Promise<App> {
     await scope.register(auditRoutes(s));
     await scope.register(vaultRoutes(s));
     await scope.register(webhookRoutes(s));
+    await scope.register(identityRoutes(s));
+    await scope.register(limiterRoutes(s));
     await scope.register(leakRoutes({ leaks: s.leaks, publicKeys: s.leakPublicKeys }));
     await scope.register(slashRoutes({ ...s, signingSecret: s.slash.signingSecret, appId: s.slash.appId }));
   });

@@ -12,6 +12,9 @@ import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
 import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter } from './ratelimit/redis.js';
+import { MemoryBucketLimiter, type BucketLimiter } from './ratelimit/buckets.js';
+import { RedisBucketLimiter } from './ratelimit/redis-buckets.js';
+import { OverrideCache } from './ratelimit/overrides.js';
 import { KeyChangeListeners, localBus, type Invalidatable, type InvalidationBus } from './shared/bus.js';
 import { ChangeFeed } from './shared/feed.js';
 import { NodeRegistry } from './shared/nodes.js';
@@ -43,6 +46,8 @@ import { WebhookSender, type Resolve } from './webhooks/sender.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { WebhookService } from './webhooks/service.js';
 import { CreditSlices } from './credits/slices.js';
+import { IdentityService } from './identities/service.js';
+import { OverrideService, StandaloneLimiter } from './ratelimit/service.js';
 
 /** Key cache entries kept for unknown values at most (a flood of random keys cannot grow memory). */
 const MAX_NEGATIVE_CACHE = 100_000;
@@ -83,6 +88,9 @@ export interface Deps {
   storeGate: StoreGate;
   /** The limiter verify uses (the Redis one, with its circuit, when REDIS_URL is set). */
   limiter: RateLimiter;
+  /** Named limits and the standalone limiter (Redis leases when REDIS_URL is set). */
+  buckets: BucketLimiter;
+  overrides: OverrideCache;
   /** The imported values this node's verify may look up. */
   imported: ImportedKeys;
   /** This node's slices of usage caps (tests read its counts and drain it). */
@@ -160,6 +168,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     return row ? { id: row.id, workspaceId: row.workspace_id, permissions: parseJson<string[]>(row.permissions, []), revoked: row.revoked_at !== null } : null;
   }, config.cacheStaleMs);
   const listeners = new KeyChangeListeners();
+  const limitOverrides = new OverrideCache((workspaceId) => gate.run(() => store.repos.overrides.listAll(workspaceId)));
   const imported = new ImportedKeys((appId) => store.repos.keys.importedValues(appId), logger);
   /**
    * importKeys switched (or the app's values changed): this node reads the app's imported values
@@ -180,6 +189,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       void refreshImports(appId);
     },
     importsChanged: (appId: string) => void imported.refreshApp(appId),
+    invalidateIdentity: (workspaceId: string, externalId: string) => cache.invalidateIdentity(workspaceId, externalId),
+    overridesChanged: (workspaceId: string) => limitOverrides.invalidate(workspaceId),
     invalidateAccess: (change) => {
       if (change.kind === 'root_key') rootKeys.invalidate(change.target);
       listeners.emitAccess(change);
@@ -187,10 +198,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     clear: () => {
       cache.clear();
       rootKeys.clear();
+      limitOverrides.clear();
     },
   };
   const memoryLimiter = new MemoryRateLimiter(LIMITER_SWEEP_MS, now);
   let limiter: RateLimiter = memoryLimiter;
+  let buckets: BucketLimiter = new MemoryBucketLimiter(LIMITER_SWEEP_MS, now);
   const nodes = new NodeRegistry(store, clock, () => storeCircuit.open);
   await nodes.start();
   const feed = new ChangeFeed(store, caches, (change) => listeners.emit(change), clock, logger, config.feedPollMs);
@@ -236,6 +249,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     });
     metrics.watchSharedLimits(() => shared.stats());
     limiter = shared;
+    await buckets.close();
+    // Named limits and the standalone limiter: the same leases, Redis clock and circuit.
+    buckets = new RedisBucketLimiter(cmd, {
+      prefix: config.redisPrefix,
+      logger,
+      onFallback: () => metrics.limiterFallbacks.inc(),
+      mode: config.ratelimitFallback,
+      nodes,
+      lifeMs: config.ratelimitLeaseMs,
+      now: () => rclock.now(),
+      shift: () => rclock.offset - clock.offset,
+      circuit,
+      probe: () => rclock.sample(),
+    });
     bus = new RedisInvalidationBus(cmd, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(cmd, config.redisPrefix, counters);
     replay = new RedisReplayGuard(cmd, config.redisPrefix, replay, usable);
@@ -262,7 +289,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   metrics.watchCredits(() => credits.stats());
   const verify = new VerifyEngine({
-    store: new VerifyStore(store, gate, box), cache, roots: rootKeys, limiter, credits, usage, replay, imported, clock,
+    store: new VerifyStore(store, gate, box), cache, roots: rootKeys, limiter, buckets, overrides: limitOverrides, credits, usage, replay, imported, clock,
     policy: config.verifyPolicy, countVerdict: metrics.countVerdict,
   });
 
@@ -273,7 +300,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     clock,
     http: { bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, streamRecheckMs: config.streamRecheckMs, streamsPerSession: config.streamsPerSession, streamsPerRootKey: config.streamsPerRootKey, verifyWire: config.verifyWire, verifySharedReads: config.verifySharedReads, publicUrl: config.publicUrl, storeTimeoutMs: config.storeTimeoutMs },
     auth,
-    guard: new Guard(auth, store.repos),
+    guard: new Guard(auth, store.repos, rootKeys, now),
     streams,
     idempotency: new Idempotency(store, clock),
     workspaces: new WorkspaceService(store, clock, bus, outbox),
@@ -283,6 +310,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now())),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
+    identities: new IdentityService(store, clock, bus),
+    overrides: new OverrideService(store, clock, bus),
+    standalone: new StandaloneLimiter(buckets, limitOverrides, () => clock.now(), (admitted) => metrics.standaloneLimits.inc({ result: admitted ? 'admitted' : 'refused' })),
     webhooks: new WebhookService(store, clock, box, wh.allowPrivate, outbox, () => webhooks.kick()),
     audit: store.repos.audit,
     leaks: new LeakService(store, clock, bus, config.leakPolicy, outbox),
@@ -349,6 +379,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     webhooks,
     storeGate: gate,
     limiter,
+    buckets,
+    overrides: limitOverrides,
     imported,
     credits,
     async close() {
@@ -362,6 +394,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await nodes.close();
       await usage.stop();
       await limiter.close();
+      await buckets.close();
       await bus.close();
       cache.close();
       redis?.disconnect();

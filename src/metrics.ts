@@ -15,6 +15,8 @@ export interface Metrics {
   cacheCapacity: Gauge;
   usageFlushFailures: Counter;
   limiterFallbacks: Counter;
+  /** POST /v1/ratelimit answers by result (the route writes no access line). */
+  standaloneLimits: Counter<'result'>;
   feedLag: Gauge;
   webhookAttempts: Counter<'outcome'>;
   /** Shared limits' own counters, read at scrape time (the Redis limiter registers them). */
@@ -173,5 +175,6 @@ export function createMetrics(): Metrics {
     feedLag: new Gauge({ name: 'keyward_change_feed_lag_seconds', help: 'Time since this node last read the change feed', registers: [registry] }),
     webhookAttempts: new Counter({ name: 'keyward_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retry, failed)', labelNames: ['outcome'], registers: [registry] }),
     limiterFallbacks: new Counter({ name: 'keyward_ratelimit_fallback_total', help: 'Decisions taken by the local limiter because the shared one failed', registers: [registry] }),
+    standaloneLimits: new Counter({ name: 'keyward_ratelimit_requests_total', help: 'POST /v1/ratelimit answers by result (admitted, refused)', labelNames: ['result'], registers: [registry] }),
   };
 }

@@ -4,10 +4,26 @@
 import type { FastifyRequest } from 'fastify';
 import { bearerToken } from '../http/headers.js';
 import { notFound } from '../errors.js';
-import type { AppsTable, KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
+import type { AppsTable, IdentitiesTable, KeysTable, RootKeysTable, WebhooksTable } from '../store/schema.js';
 import type { Repos } from '../store/repos/index.js';
 import type { Access, AuthService, Origin, Principal } from './service.js';
-import type { Permission } from './permissions.js';
+import { grants, type Permission } from './permissions.js';
+import { sha256Hex } from '../lib/hash.js';
+import { parseKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
+import { AppError } from '../errors.js';
+
+/** Root keys as verify resolves them: cached, dropped on every node when one changes. */
+/** A root key as the caches hold it (verify's root-key cache, src/verify/scope.ts, serves both). */
+export interface RootKeyInfo {
+  id: string;
+  workspaceId: string;
+  permissions: readonly string[];
+  revoked: boolean;
+}
+
+export interface CachedRootKeys {
+  get(hash: string, now: number): RootKeyInfo | null | Promise<RootKeyInfo | null>;
+}
 
 export { bearerToken };
 
@@ -24,7 +40,36 @@ export interface Guarded<T> {
 }
 
 export class Guard {
-  constructor(private readonly auth: AuthService, private readonly repos: Repos) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly repos: Repos,
+    /** For routes called on every request of a customer's service (the standalone limiter). */
+    private readonly roots?: CachedRootKeys,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * A root key's workspace, for routes as hot as verify: the root key is read from the cache verify
+   * uses (a revoke reaches it on every node within a second, like a key change), so a call costs no
+   * store round trip. Only root keys: 401 for anything else, 403 without `permission`.
+   */
+  rootWorkspace(req: FastifyRequest, permission: Permission): string | Promise<string> {
+    const token = bearerToken(req);
+    if (token === null || this.roots === undefined || !token.startsWith(`${ROOT_KEY_PREFIX}_`)) {
+      return this.principal(req).then((p) => {
+        if (p.kind !== 'root') throw new AppError('FORBIDDEN', `Only a root key with "${permission}" may call this`);
+        return this.workspace(req, p.workspaceId, permission).then(() => p.workspaceId);
+      });
+    }
+    if (token.length > 64 || !parseKey(token)) throw new AppError('UNAUTHORIZED', 'Credential is invalid, expired or revoked');
+    const check = (info: RootKeyInfo | null): string => {
+      if (!info || info.revoked) throw new AppError('UNAUTHORIZED', 'Credential is invalid, expired or revoked');
+      if (!grants(info.permissions, permission)) throw new AppError('FORBIDDEN', `This credential lacks the "${permission}" permission`);
+      return info.workspaceId;
+    };
+    const info = this.roots.get(sha256Hex(token), this.now());
+    return info instanceof Promise ? info.then(check) : check(info);
+  }
 
   /** The caller, authenticated (any permission). */
   principal(req: FastifyRequest): Promise<Principal> {
@@ -56,6 +101,10 @@ export class Guard {
 
   rootKey(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<RootKeysTable>> {
     return this.object(req, permission, 'Root key', () => this.repos.rootKeys.find(id));
+  }
+
+  identity(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<IdentitiesTable>> {
+    return this.object(req, permission, 'Identity', () => this.repos.identities.find(id));
   }
 
   webhook(req: FastifyRequest, id: string, permission: Permission): Promise<Guarded<WebhooksTable>> {

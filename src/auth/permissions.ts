@@ -1,5 +1,5 @@
 // Management permissions of root keys and what each member role may do.
-export const PERMISSIONS = ['*', 'apps:read', 'apps:write', 'keys:read', 'keys:write', 'keys:verify', 'keys:import', 'vault:read', 'vault:write', 'audit:read', 'webhooks:read', 'webhooks:write'] as const;
+export const PERMISSIONS = ['*', 'apps:read', 'apps:write', 'keys:read', 'keys:write', 'keys:verify', 'keys:import', 'vault:read', 'vault:write', 'audit:read', 'webhooks:read', 'webhooks:write', 'identities:read', 'identities:write', 'ratelimit:limit'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export type Role = 'owner' | 'admin' | 'member';
@@ -9,7 +9,7 @@ export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   owner: ['*'],
   admin: ['*'],
-  member: ['apps:read', 'keys:read', 'keys:write', 'keys:verify', 'webhooks:read'],
+  member: ['apps:read', 'keys:read', 'keys:write', 'keys:verify', 'webhooks:read', 'identities:read', 'identities:write'],
 };
 
 export function grants(granted: readonly string[], wanted: Permission): boolean {

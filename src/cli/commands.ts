@@ -12,6 +12,7 @@ import { registerGatewayCommand } from './gateway-check.js';
 import { registerImportCommand } from './import.js';
 import { registerBackupCommands } from './backup.js';
 import { registerStoreCommands } from './store-copy.js';
+import { parseNamedLimit, registerIdentityCommands } from './identities.js';
 
 /**
  * Exit codes: 0 done, 1 failed, 2 bad usage, 3 not authenticated or not allowed, 4 not found,
@@ -141,8 +142,9 @@ appOption(keys.command('generate').description('create a key (its value is print
   .option('--expires <when>', 'ISO date-time, or a duration from now such as 30d or 12h')
   .option('--ratelimit <limit>', 'per-key limit, e.g. 100/1m')
   .option('--remaining <n>', 'usage cap')
+  .option('--named <limit>', 'a named limit, e.g. calls=100/1m (":auto" checks it on every verify); repeatable', (v: string, p: string[] = []) => [...p, v])
   .option('--integration', 'an integration key (id + secret)')
-  .action(async (opts: Record<string, string | boolean | undefined>) => {
+  .action(async (opts: Record<string, string | boolean | string[] | undefined>) => {
     const { api } = client();
     const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
     let expiresAt: string | undefined;
@@ -162,6 +164,7 @@ appOption(keys.command('generate').description('create a key (its value is print
       ...(typeof opts.ratelimit === 'string' ? { ratelimit: parseLimit(opts.ratelimit) } : {}),
       ...(typeof opts.remaining === 'string' ? { remaining: Number(opts.remaining) } : {}),
       ...(opts.integration ? { kind: 'integration' as const } : {}),
+      ...(Array.isArray(opts.named) ? { ratelimits: opts.named.map(parseNamedLimit) } : {}),
     });
     out(created, () => {
       process.stdout.write(`created ${created.name} (${created.id})\n`);
@@ -220,7 +223,8 @@ keys.command('update <keyId>').description('change a key\'s name, owner, scopes,
   .option('--expires <when>', 'ISO date-time, a duration from now such as 30d, or "never"')
   .option('--ratelimit <limit>', 'per-key limit, e.g. 100/1m, or "none"')
   .option('--remaining <n>', 'usage cap, or "none"')
-  .action(async (keyId: string, opts: Record<string, string | undefined>) => {
+  .option('--named <limit>', 'a named limit, e.g. calls=100/1m[:auto]; repeatable (replaces them)', (v: string, p: string[] = []) => [...p, v])
+  .action(async (keyId: string, opts: Record<string, string | undefined> & { named?: string[] }) => {
     const { api } = client();
     const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
     const change: Record<string, unknown> = {};
@@ -239,6 +243,7 @@ keys.command('update <keyId>').description('change a key\'s name, owner, scopes,
     }
     if (opts.ratelimit !== undefined) change.ratelimit = opts.ratelimit === 'none' ? null : parseLimit(opts.ratelimit);
     if (opts.remaining !== undefined) change.remaining = opts.remaining === 'none' ? null : Number(opts.remaining);
+    if (opts.named !== undefined) change.ratelimits = opts.named.map(parseNamedLimit);
     if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give at least one option (see keyward keys update --help)');
     const key = await api.keys.update(keyId, change);
     out(key, () => process.stdout.write(`updated ${key.name} (${key.id}): ${Object.keys(change).join(', ')}\n`));
@@ -252,6 +257,9 @@ keys.command('roll <keyId>').description('give a key a new value (printed once)'
   });
 registerImportCommand(keys, { client: () => client().api, json: () => globals().json === true });
 keys.command('help').description('show help for keys').action(() => keys.outputHelp());
+
+// ── identities, overrides, the standalone limiter ─────────────────────────────
+registerIdentityCommands(program, { client: () => client().api, workspaceId, out });
 
 // ── root keys ─────────────────────────────────────────────────────────────────
 const rootKeys = program.command('root-keys').description('root keys: create, list, revoke');

@@ -41,6 +41,10 @@ const OVERRIDES: Record<string, string> = {
   'POST /v1/leaks': 'reportLeak',
   'POST /v1/integrations/slash': 'runSlashCommand',
   'POST /v1/ratelimit': 'limit',
+  // The rest of the identity and limiter routes read well as derived (createWorkspaceIdentity,
+  // listIdentityKeys, setWorkspaceRatelimitOverride …); these deletes take no id in the path.
+  'DELETE /v1/workspaces/{id}/ratelimit-overrides': 'deleteWorkspaceRatelimitOverride',
+  'DELETE /v1/ratelimit/overrides': 'deleteRatelimitOverride',
 };
 
 const words = (segment: string) => segment.split(/[^A-Za-z0-9]+/).filter(Boolean);

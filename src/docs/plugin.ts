@@ -34,6 +34,8 @@ export async function registerDocs(app: FastifyInstance, options: DocsOptions = 
         { name: 'verify', description: 'The hot path: verify a key on every request you serve' },
         { name: 'keys', description: 'Create, list, change, roll and revoke keys' },
         { name: 'apps', description: 'Containers of keys with defaults' },
+        { name: 'identities', description: 'The customers behind keys: shared meta, named limits and their overrides' },
+        { name: 'ratelimit', description: 'The standalone limiter, for anything that is not a key' },
         { name: 'workspaces', description: 'Tenants and their members' },
         { name: 'root keys', description: 'Workspace credentials for automation' },
         { name: 'audit', description: 'Who did what' },

@@ -202,8 +202,26 @@ function pushRateHeaders(headers: string[], limit: NonNullable<VerifyResult['rat
   headers.push('ratelimit-limit', String(limit.limit), 'ratelimit-remaining', digits(limit.remaining), 'ratelimit-reset', String(reset));
 }
 
+/**
+ * The limit the RateLimit headers describe: the one closest to exhaustion (the refusing one first),
+ * of the key and owner limits and the named limits checked.
+ */
+function closestLimit(verdict: VerifyResult): VerifyResult['ratelimit'] {
+  const named = verdict.ratelimits;
+  if (named === undefined || named.length === 0) return verdict.ratelimit;
+  let best = verdict.ratelimit;
+  let bestExceeded = best !== undefined && verdict.code === 'RATE_LIMITED' && !named.some((n) => n.exceeded);
+  for (const n of named) {
+    if (best === undefined || (n.exceeded && !bestExceeded) || (n.exceeded === bestExceeded && n.remaining < best.remaining)) {
+      best = n;
+      bestExceeded = n.exceeded;
+    }
+  }
+  return best;
+}
+
 function answerFor(verdict: VerifyResult, now: number, requestId: string): ForwardAnswer {
-  const limit = verdict.ratelimit;
+  const limit = closestLimit(verdict);
   const reset = limit ? Math.max(0, Math.ceil((resetMs(limit.resetAt) - now) / 1000)) : 0;
   if (verdict.valid) {
     const headers = ['x-keyward-code', 'VALID', 'x-keyward-key-id', verdict.keyId ?? '', 'x-keyward-owner-id', verdict.ownerId ?? '', 'x-keyward-environment', verdict.environment ?? ''];

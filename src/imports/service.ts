@@ -16,6 +16,7 @@ import { appDefaults } from '../apps/model.js';
 import { parseKey } from '../lib/key-format.js';
 import { parseIpEntry } from '../lib/ip.js';
 import type { ImportKeyEntry, ImportKeysAnswer } from './schemas.js';
+import { normalizeLimits, repeatedName } from '../ratelimit/schemas.js';
 
 type Entry = Static<typeof ImportKeyEntry>;
 type Answer = Static<typeof ImportKeysAnswer>;
@@ -77,6 +78,7 @@ export class ImportService {
   private async write(app: AppsTable, actor: Actor, entries: readonly Prepared[], now: number): Promise<Answer> {
     const data: Answer['data'] = [];
     const created: Prepared[] = [];
+    const madeFor: string[] = [];
     await this.store.transaction(async (r) => {
       const held = await r.keys.holders([...new Set(entries.map((p) => p.hash))]);
       const refused: FieldError[] = [];
@@ -102,6 +104,10 @@ export class ImportService {
       const keys = created.map((p) => p.row);
       const values: KeyHashesTable[] = created.map((p) => ({ hash: p.hash, key_id: p.row.id, created_at: now, expires_at: null, secret_enc: null }));
       await r.keys.insertMany(keys, values);
+      // Every new owner gets its identity, as a key created one by one does.
+      for (const owner of new Set(keys.map((k) => k.owner_id).filter((o): o is string => o !== null))) {
+        if (await r.identities.ensure(app.workspace_id, owner, now, r.changes)) madeFor.push(owner);
+      }
       // A node that had a value cached as unknown forgets that; every node reads the app's imported values again.
       await r.changes.recordMany('value', values.map((v) => v.hash), app.workspace_id, now);
       await r.changes.record('imports', app.id, app.workspace_id, now);
@@ -112,6 +118,7 @@ export class ImportService {
     if (created.length > 0) {
       this.index.add(app.id, app.workspace_id, created.map((p) => p.hash));
       for (const p of created) this.bus.valueAdded(p.hash);
+      for (const owner of madeFor) this.bus.identityChanged(app.workspace_id, owner);
     }
     data.sort((a, b) => a.index - b.index);
     return { created: created.length, existing: data.length - created.length, data };
@@ -157,6 +164,8 @@ export class ImportService {
     const createdAt = e.createdAt === undefined ? now : Date.parse(e.createdAt);
     if (!(createdAt <= now)) fail('createdAt', 'must be a date-time that is not in the future');
     if (e.meta !== undefined && Buffer.byteLength(JSON.stringify(e.meta)) > MAX_META_BYTES) fail('meta', `must be at most ${MAX_META_BYTES} bytes of JSON`);
+    const repeated = e.ratelimits === undefined ? -1 : repeatedName(e.ratelimits);
+    if (repeated >= 0) fail(`ratelimits/${repeated}/name`, 'is used by another limit of this key');
     if (errors.length > before || hash === null) return null;
     const ratelimit = e.ratelimit !== undefined ? e.ratelimit : defaults.ratelimit;
     const ownerRatelimit = e.ownerRatelimit !== undefined ? e.ownerRatelimit : defaults.ownerRatelimit;
@@ -171,6 +180,7 @@ export class ImportService {
       last_refill_at: e.refill ? now : null, meta: JSON.stringify(e.meta ?? {}), status: e.status ?? 'active',
       created_at: createdAt, updated_at: now, revoked_at: null, last_used_at: null, created_by: actor.id,
       expiry_notice: null, usage_low: null, remaining_base: remaining, imported: 1, credit_epoch: 0,
+      ratelimits: JSON.stringify(normalizeLimits(e.ratelimits ?? [])),
     };
     return { index, hash, row };
   }

@@ -35,6 +35,7 @@ export function keyView(row: KeysTable, lastUsedOverride?: number): KeyView {
     expiresAt: isoOrNull(row.expires_at),
     ratelimit: parseJson(row.ratelimit, null),
     ownerRatelimit: parseJson(row.owner_ratelimit, null),
+    ratelimits: parseJson(row.ratelimits, []),
     remaining: row.remaining,
     refill: row.refill_amount !== null && row.refill_interval !== null
       ? { amount: row.refill_amount, interval: row.refill_interval }

@@ -4,6 +4,7 @@ import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
 import { EXAMPLE_KEY } from '../lib/key-format.js';
 import { KEY_SORTS, type KeySort } from '../store/repos/keys.js';
+import { NamedLimitView, NamedLimitsSchema } from '../ratelimit/schemas.js';
 
 /** How the key list can be ordered; `-` first is descending. */
 export { KEY_SORTS, type KeySort };
@@ -23,6 +24,7 @@ const editable = {
   expiresAt: Nullable(Timestamp),
   ratelimit: Nullable(RateLimitSchema),
   ownerRatelimit: Nullable(RateLimitSchema),
+  ratelimits: NamedLimitsSchema,
   remaining: Nullable(Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Usage cap; null = unlimited' })),
   refill: Nullable(Refill),
   meta: Type.Object({}, { additionalProperties: true, maxProperties: 50, description: 'Your own data, returned by verify' }),
@@ -61,6 +63,7 @@ export const KeyView = Type.Object({
   expiresAt: Nullable(Type.String()),
   ratelimit: Nullable(RateLimitSchema),
   ownerRatelimit: Nullable(RateLimitSchema),
+  ratelimits: Type.Array(NamedLimitView),
   remaining: Nullable(Type.Integer()),
   refill: Nullable(Refill),
   meta: Type.Object({}, { additionalProperties: true }),

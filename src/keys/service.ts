@@ -19,6 +19,7 @@ import { parseIpEntry } from '../lib/ip.js';
 import { keyView, type KeyView } from './model.js';
 import { diff } from '../lib/diff.js';
 import type { CreateKeyBody, PatchKeyBody } from './schemas.js';
+import { normalizeLimits, repeatedName } from '../ratelimit/schemas.js';
 
 type CreateInput = Static<typeof CreateKeyBody>;
 type PatchInput = Static<typeof PatchKeyBody>;
@@ -37,6 +38,8 @@ function checkInput(input: PatchInput, now: number): void {
   if (input.meta !== undefined && Buffer.byteLength(JSON.stringify(input.meta)) > MAX_META_BYTES) {
     throw invalid('body/meta', `must be at most ${MAX_META_BYTES} bytes of JSON`);
   }
+  const repeated = input.ratelimits === undefined ? -1 : repeatedName(input.ratelimits);
+  if (repeated >= 0) throw invalid(`body/ratelimits/${repeated}/name`, 'is used by another limit of this key');
 }
 
 /** The columns an input sets; shared by create (with defaults filled in) and PATCH. */
@@ -50,6 +53,7 @@ function columnsOf(input: PatchInput): Partial<KeysTable> {
   if (input.ipAllowlist !== undefined) cols.ip_allowlist = JSON.stringify(input.ipAllowlist.map((s) => s.trim()));
   if (input.expiresAt !== undefined) cols.expires_at = input.expiresAt === null ? null : Date.parse(input.expiresAt);
   if (input.ratelimit !== undefined) cols.ratelimit = input.ratelimit === null ? null : JSON.stringify(input.ratelimit);
+  if (input.ratelimits !== undefined) cols.ratelimits = JSON.stringify(normalizeLimits(input.ratelimits));
   if (input.ownerRatelimit !== undefined) cols.owner_ratelimit = input.ownerRatelimit === null ? null : JSON.stringify(input.ownerRatelimit);
   if (input.remaining !== undefined) cols.remaining = input.remaining;
   if (input.refill !== undefined) {
@@ -124,17 +128,19 @@ export class KeyService {
       owner_ratelimit: defaults.ownerRatelimit ? JSON.stringify(defaults.ownerRatelimit) : null,
       remaining: null, refill_amount: null, refill_interval: null, last_refill_at: null,
       meta: '{}', status: 'active', created_at: now, updated_at: now, revoked_at: null, last_used_at: null,
-      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null, imported: 0, credit_epoch: 0,
+      created_by: actor.id, expiry_notice: null, usage_low: null, remaining_base: null, imported: 0, credit_epoch: 0, ratelimits: '[]',
       ...columnsOf(input),
     };
     row.remaining = remaining;
     row.remaining_base = remaining;
     if (row.refill_amount !== null) row.last_refill_at = now;
+    let identityMade = false;
     const stored = await this.store.transaction(async (r) => {
       // The app is held until this commits: one deleted meanwhile takes this key with it, or this
       // finds it gone, never a live key in a deleted app.
       if (!(await r.apps.liveForWrite(app.id))) throw notFound('App');
       const stored = await r.keys.create(row, { hash, key_id: row.id, created_at: now, expires_at: null, secret_enc: this.sealFor(row, plaintext) });
+      if (row.owner_id !== null) identityMade = await r.identities.ensure(app.workspace_id, row.owner_id, now, r.changes);
       await r.changes.record('value', hash, app.workspace_id, now);
       await r.audit.record(actor, { workspaceId: app.workspace_id, action: 'key.create', targetType: 'key', targetId: row.id, meta: { appId: app.id, name: row.name } }, now);
       await this.outbox.key(r, 'key.created', stored, now);
@@ -142,6 +148,7 @@ export class KeyService {
       return stored;
     }, { idempotency: made(claim, row.id) });
     this.bus.valueAdded(hash);
+    if (identityMade) this.bus.identityChanged(app.workspace_id, row.owner_id!);
     return { value: plaintext, view: keyView(stored) };
   }
 
@@ -167,6 +174,12 @@ export class KeyService {
     return view;
   }
 
+  /** Keys of one owner in every live app of a workspace (an identity's keys), newest first. */
+  async listByOwner(workspaceId: string, ownerId: string, page: PageRequest): Promise<PageOf<KeyView>> {
+    const { rows, total } = await this.store.repos.keys.listByOwner(workspaceId, ownerId, page);
+    return { rows: await Promise.all(rows.map((row) => this.view(row))), total };
+  }
+
   async list(appId: string, filters: KeyFilters, page: PageRequest): Promise<PageOf<KeyView>> {
     const { rows, total } = await this.store.repos.keys.list(appId, filters, page);
     return { rows: await Promise.all(rows.map((row) => this.view(row))), total };
@@ -183,12 +196,14 @@ export class KeyService {
     checkEnvironment(key, input);
     const now = this.clock.now();
     checkInput(input, now);
+    let madeFor: string | undefined;
     const after = await this.store.transaction(async (r) => {
       const before = await r.keys.lockForChange(key.id);
       if (!before || before.status === 'revoked') throw conflict('A revoked key cannot be changed');
       checkEnvironment(before, input);
       const after = await r.keys.change(key.id, patchColumns(before, input, now));
       if (!after) throw conflict('A revoked key cannot be changed');
+      if (after.owner_id !== null && after.owner_id !== before.owner_id && (await r.identities.ensure(key.workspace_id, after.owner_id, now, r.changes))) madeFor = after.owner_id;
       const action = input.status && input.status !== before.status ? (input.status === 'disabled' ? 'key.disable' : 'key.enable') : 'key.update';
       await r.changes.record('key', key.id, key.workspace_id, now);
       await r.audit.record(actor, { workspaceId: key.workspace_id, action, targetType: 'key', targetId: key.id, meta: { changes: Object.keys(input), ...diff(keyView(before), keyView(after)) } }, now);
@@ -197,6 +212,7 @@ export class KeyService {
       return after;
     });
     this.bus.keyChanged(key.id, key.workspace_id);
+    if (madeFor !== undefined) this.bus.identityChanged(key.workspace_id, madeFor);
     return this.written(after);
   }
 

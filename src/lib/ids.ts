@@ -12,6 +12,8 @@ export const ID_PREFIXES = {
   webhook: 'wh',
   delivery: 'whd',
   event: 'evt',
+  identity: 'idt',
+  override: 'rlo',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

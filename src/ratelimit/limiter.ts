@@ -25,6 +25,11 @@ export interface RateLimiter {
   take(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict>;
   /** The same decision without counting the request (dry runs). */
   peek(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict>;
+  /**
+   * Gives back one request that `take` admitted at `now` on this node: the usage cap refused it
+   * after all, and a refused verify charges no limit.
+   */
+  refund(subject: LimitSubject, now: number): void;
   close(): Promise<void>;
 }
 
@@ -94,6 +99,14 @@ export class MemoryRateLimiter implements RateLimiter {
 
   peek(s: LimitSubject, now: number): LimitVerdict {
     return this.takeSync(s, now, false);
+  }
+
+  refund(s: LimitSubject, now: number): void {
+    const back = (w: WindowState | undefined, spec: LimitSpec) => {
+      if (w !== undefined && w.durationMs === spec.durationMs && w.windowStart === now - (now % spec.durationMs)) w.current = Math.max(0, w.current - 1);
+    };
+    if (s.ratelimit !== null) back(this.keyWindows.get(s.id), s.ratelimit);
+    if (s.ownerRatelimit !== null) back(this.ownerWindows.get(s.appId)?.get(ownerOf(s)), s.ownerRatelimit);
   }
 
   /** Drops windows that can no longer influence a decision. */

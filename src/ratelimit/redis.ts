@@ -29,7 +29,7 @@ import { countOutage, outageLeft, outageRoom, ownerOf, startOutage, type LimitSu
  * back what it counted first (RESTORE). A node that knows none yet (it has counted nothing) adopts
  * it and joins the epoch's set of nodes (ARGV[6], kept ARGV[7] ms). Answers {0, epoch, triples…}.
  */
-const SCRIPT = `
+export const LIMIT_SCRIPT = `
 local now = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local r = tonumber(ARGV[3])
@@ -88,7 +88,7 @@ return out
  *   back yet are counted before they are; `<window>:projected` holds how much of the count is such
  *   an assumption, and the `own` of a node back later replaces it instead of adding to it.
  */
-const HAND_BACK = `
+export const HAND_BACK_SCRIPT = `
 for i = 1, #KEYS do
   local seen = tonumber(ARGV[4 * i - 3])
   local own = tonumber(ARGV[4 * i - 2])
@@ -171,13 +171,13 @@ const RESTORED_KEEP_MS = 600_000;
 /** The longest a node waits for the other live nodes to restore (one may have died since its last heartbeat). */
 const PEER_WAIT_MS = 3000;
 
-type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
+export type RedisWithLimit = Redis & { keywardLimit(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]> };
 
 /**
  * A node's lease on one shared window: tokens Redis has already counted in it, spent here without
  * a round trip until they run out, the window ends or the lease sits unspent for a while.
  */
-interface Lease {
+export interface Lease {
   /** The bucket's name in Redis, without the window suffix. */
   readonly name: string;
   windowStart: number;
@@ -255,9 +255,9 @@ export interface SharedLimiterOptions {
 export const REDIS_FAILURES_TO_OPEN = 2;
 
 /** The most spare tokens one grant asks for. */
-const MAX_SPARE = 1024;
+export const MAX_SPARE = 1024;
 /** A lease without tokens, unused this long, is forgotten. */
-const IDLE_MS = 30_000;
+export const IDLE_MS = 30_000;
 
 /** The deny mode's answer: every limited key refused until Redis answers again. */
 function denied(subject: LimitSubject, now: number): LimitVerdict {
@@ -265,33 +265,37 @@ function denied(subject: LimitSubject, now: number): LimitVerdict {
   return { allowed: false, limit: spec.limit, remaining: 0, resetAt: now + 1000 };
 }
 
+export function newLease(name: string): Lease {
+  return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined, charged: 0, chargedPrevious: 0 };
+}
+
 /** What this node last saw of a lease's window, if it is the window of `spec`. */
-function seenOf(l: Lease, spec: LimitSpec): SeenWindow | undefined {
+export function seenOf(l: Lease, spec: LimitSpec): SeenWindow | undefined {
   if (l.grantedAt === 0 || l.durationMs !== spec.durationMs || l.limit !== spec.limit) return undefined;
   return { windowStart: l.windowStart, previous: l.previous, counted: l.counted };
 }
 
 /** Whether a lease holds tokens of the window `spec` has at `now` (spendable whatever Redis does: it counted them). */
-function tokensFor(l: Lease, spec: LimitSpec, now: number): number {
+export function tokensFor(l: Lease, spec: LimitSpec, now: number): number {
   return l.tokens > 0 && l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) ? l.tokens : 0;
 }
 
 /** What the window holds at `now` by this node's last word from Redis, not counting unspent tokens. */
-function used(l: Lease, now: number): number {
+export function used(l: Lease, now: number): number {
   return l.previous * ((l.durationMs - (now - l.windowStart)) / l.durationMs) + l.counted - l.tokens;
 }
 
 /** What the window has left, as shown. */
-function left(l: Lease, now: number): number {
+export function left(l: Lease, now: number): number {
   return Math.max(0, Math.floor(l.limit - used(l, now)));
 }
 
-function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
+export function shownOf(l: Lease, allowed: boolean, now: number): RateDecision {
   return { allowed, limit: l.limit, remaining: left(l, now), resetAt: l.windowStart + l.durationMs };
 }
 
 /** Whether `l` is a lease on the window `spec` has at `now`, in use recently enough to spend. */
-function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
+export function current(l: Lease, spec: LimitSpec, now: number, lifeMs: number): boolean {
   return l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs) && now - l.activeAt < lifeMs;
 }
 
@@ -344,7 +348,7 @@ export class RedisRateLimiter implements RateLimiter {
   private closed = false;
 
   constructor(redis: Redis, options: Partial<SharedLimiterOptions> & Pick<SharedLimiterOptions, 'prefix' | 'logger'>) {
-    redis.defineCommand('keywardLimit', { lua: SCRIPT });
+    redis.defineCommand('keywardLimit', { lua: LIMIT_SCRIPT });
     this.redis = redis as RedisWithLimit;
     this.opts = {
       onFallback: () => {},
@@ -384,6 +388,27 @@ export class RedisRateLimiter implements RateLimiter {
 
   peek(subject: LimitSubject, now: number): LimitVerdict | Promise<LimitVerdict> {
     return this.decide(subject, now, false);
+  }
+
+  /**
+   * The request took a token of each limit (spent here from a lease Redis counted it in), or, while
+   * Redis was away, a count of this node's outage window: it goes back there. A token goes back into
+   * its lease only while the lease holds that window (else it stays counted: stricter, never looser).
+   */
+  refund(subject: LimitSubject, callerNow: number): void {
+    const now = callerNow + this.opts.shift();
+    const back = (l: Lease | undefined, spec: LimitSpec | null) => {
+      if (l === undefined || spec === null) return;
+      const o = l.outage;
+      if (this.fellBack && o !== undefined && o.own > 0 && o.state.windowStart === now - (now % o.state.durationMs)) {
+        o.own--;
+        o.state.current = Math.max(0, o.state.current - (this.share ?? Math.max(1, this.opts.nodes.live())));
+      } else if (l.durationMs === spec.durationMs && l.limit === spec.limit && l.windowStart === now - (now % spec.durationMs)) {
+        l.tokens++;
+      }
+    };
+    back(subject.ratelimit === null ? undefined : this.keyLeases.get(subject.id), subject.ratelimit);
+    back(subject.ownerRatelimit === null ? undefined : this.ownerLeases.get(subject.appId)?.get(ownerOf(subject)), subject.ownerRatelimit);
   }
 
   private decide(subject: LimitSubject, callerNow: number, commit: boolean): LimitVerdict | Promise<LimitVerdict> {
@@ -457,7 +482,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private newLease(name: string): Lease {
-    return { name, windowStart: 0, durationMs: 0, limit: 0, previous: 0, counted: 0, tokens: 0, spare: 0, activeAt: 0, grantedAt: 0, low: 0, refill: false, waiting: 0, inFlight: 0, ask: undefined, flushSeq: 0, need: 0, outage: undefined, charged: 0, chargedPrevious: 0 };
+    return newLease(name);
   }
 
   /**
@@ -936,7 +961,7 @@ export class RedisRateLimiter implements RateLimiter {
       const args = [...windows.values()].flatMap((w) => [w.seen, w.own, w.estimate, w.keepMs]);
       // One awaited script rather than a pipeline: a connection that drops mid-way rejects this
       // one promise, which the caller handles, and leaves no stray command promise behind.
-      if (keys.length > 0) await this.redis.eval(HAND_BACK, keys.length, ...keys, ...args);
+      if (keys.length > 0) await this.redis.eval(HAND_BACK_SCRIPT, keys.length, ...keys, ...args);
       for (const l of outages) l.outage = undefined;
       this.fellBack = false;
       this.share = undefined;

@@ -14,6 +14,11 @@ export type VerifyInput = Api.VerifyRequest;
 export type VerifyResult = Api.Verdict;
 export type Problem = Api.Problem;
 export type Workspace = Api.Workspace;
+export type Identity = Api.Identity;
+export type NamedLimit = Api.NamedLimit;
+export type RatelimitOverride = Api.RatelimitOverride;
+export type LimitRequest = Api.LimitRequest;
+export type LimitResult = Api.LimitResult;
 
 export interface Page<T> {
   data: T[];
@@ -153,6 +158,33 @@ export class KeywardClient {
     test: (id: string) => this.request<Api.WebhookDelivery>('POST', `/v1/webhooks/${id}/test`),
     /** Sends again the events this endpoint was sent since `since` (each keeps its webhook-id unless `newIds`). */
     replay: (id: string, input: Api.WebhookReplayInput) => this.request<Api.WebhookReplayResult>('POST', `/v1/webhooks/${id}/replay`, input),
+  };
+
+  /** The customers behind keys (a key's `ownerId` is its identity's `externalId`): meta and named limits. */
+  readonly identities = {
+    create: (workspaceId: string, input: Api.CreateIdentityInput) => this.request<Identity>('POST', `/v1/workspaces/${workspaceId}/identities`, input),
+    list: (workspaceId: string, query: Api.ListIdentitiesParams = {}) => this.request<Page<Identity>>('GET', `/v1/workspaces/${workspaceId}/identities`, undefined, query as Query),
+    get: (id: string) => this.request<Identity>('GET', `/v1/identities/${id}`),
+    keys: (id: string, query: { page?: number; limit?: number } = {}) => this.request<Page<Key>>('GET', `/v1/identities/${id}/keys`, undefined, query),
+    update: (id: string, input: Api.UpdateIdentityInput) => this.request<Identity>('PATCH', `/v1/identities/${id}`, input),
+    /** Refused (409) while keys name it, unless `force`. */
+    delete: (id: string, opts: { force?: boolean } = {}) => this.request<void>('DELETE', `/v1/identities/${id}`, undefined, opts.force ? { force: 'true' } : {}),
+    /** Overrides of named limits: `identifier` exact or ending in `*`; the most specific wins. */
+    overrides: {
+      set: (workspaceId: string, input: Api.SetOverrideInput) => this.request<RatelimitOverride>('PUT', `/v1/workspaces/${workspaceId}/ratelimit-overrides`, input),
+      list: (workspaceId: string, query: { name?: string; page?: number; limit?: number } = {}) => this.request<Page<RatelimitOverride>>('GET', `/v1/workspaces/${workspaceId}/ratelimit-overrides`, undefined, query),
+      delete: (workspaceId: string, name: string, identifier: string) => this.request<void>('DELETE', `/v1/workspaces/${workspaceId}/ratelimit-overrides`, undefined, { name, identifier }),
+    },
+  };
+
+  /** The standalone limiter, for anything that is not a key; needs a root key with `ratelimit:limit`. */
+  readonly ratelimit = {
+    limit: (input: LimitRequest) => this.request<LimitResult>('POST', '/v1/ratelimit', input),
+    overrides: {
+      set: (input: Api.SetNamespaceOverrideInput) => this.request<RatelimitOverride>('PUT', '/v1/ratelimit/overrides', input),
+      list: (query: { namespace?: string; page?: number; limit?: number } = {}) => this.request<Page<RatelimitOverride>>('GET', '/v1/ratelimit/overrides', undefined, query),
+      delete: (namespace: string, identifier: string) => this.request<void>('DELETE', '/v1/ratelimit/overrides', undefined, { namespace, identifier }),
+    },
   };
 
   readonly vault = {

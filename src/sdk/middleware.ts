@@ -19,6 +19,8 @@ export interface GuardOptions {
   /** Accept only keys of this app; required unless `rootKey` has `keys:verify`. */
   appId?: string;
   permissions?: string[];
+  /** Named limits every request is counted against (the key's and its identity's), with their costs. */
+  ratelimits?: { name: string; cost?: number }[];
   /** Life of a cached verdict; 0 turns the cache off. */
   cacheTtlMs?: number;
 }
@@ -41,7 +43,7 @@ export const statusFor = (v: Verdict): number => (v.valid ? 200 : STATUS[v.code]
  * or usage cap, and refusals that do not depend on the time (rate limits and caps do).
  */
 function cacheable(v: VerifyResult): boolean {
-  if (v.valid) return !v.ratelimit && (v.remaining === null || v.remaining === undefined);
+  if (v.valid) return !v.ratelimit && !v.ratelimits?.length && (v.remaining === null || v.remaining === undefined);
   return v.code !== 'RATE_LIMITED' && v.code !== 'USAGE_EXCEEDED';
 }
 
@@ -71,6 +73,7 @@ export class KeyGuard {
       ...(isAuthHeader ? { authorization: cred } : { key: cred }),
       ...(this.options.appId ? { appId: this.options.appId } : {}),
       ...(this.options.permissions ? { permissions: this.options.permissions } : {}),
+      ...(this.options.ratelimits ? { ratelimits: this.options.ratelimits } : {}),
       ...(ip ? { ip } : {}),
       ...(resource ? { resource } : {}),
     });
@@ -141,7 +144,9 @@ export class KeyGuard {
 export function refusal(verdict: Verdict, header = 'authorization') {
   const status = statusFor(verdict);
   const headers: Record<string, string> = {};
-  if ('ratelimit' in verdict && verdict.ratelimit && status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil((Date.parse(verdict.ratelimit.resetAt) - Date.now()) / 1000)));
+  // The refusing limit's window: a named one's, else the key's or owner's.
+  const refusing = 'ratelimits' in verdict ? verdict.ratelimits?.find((l) => l.exceeded) ?? verdict.ratelimit : 'ratelimit' in verdict ? verdict.ratelimit : undefined;
+  if (refusing && status === 429) headers['retry-after'] = String(Math.max(1, Math.ceil((Date.parse(refusing.resetAt) - Date.now()) / 1000)));
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
   const missing = verdict.code === 'MISSING_KEY';
   return {

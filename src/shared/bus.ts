@@ -33,6 +33,10 @@ export interface Invalidatable {
   /** Keys were imported into an app (on another node): its imported values are read again. */
   importsChanged?(appId: string): void;
   invalidateHash(hash: string): void;
+  /** The identity of `externalId` changed (created, limits or meta, deleted): its keys are read again. */
+  invalidateIdentity?(workspaceId: string, externalId: string): void;
+  /** A workspace's rate-limit overrides changed: they are read again. */
+  overridesChanged?(workspaceId: string): void;
   /** A credential's rights changed: cached root keys are dropped, open change streams end or recheck. */
   invalidateAccess?(change: AccessChange): void;
   clear(): void;
@@ -45,6 +49,10 @@ export interface InvalidationBus {
   valueAdded(hash: string): void;
   /** Every key of an app changed (deleted, gateway rules): every node forgets that app's cached keys. */
   appChanged(appId: string, workspaceId: string): void;
+  /** An identity changed: every node forgets the cached keys of that owner in the workspace. */
+  identityChanged(workspaceId: string, externalId: string): void;
+  /** A workspace's rate-limit overrides changed: every node reads them again. */
+  overridesChanged(workspaceId: string): void;
   /** Every key and app change seen by this node, its own and other nodes'; returns the unsubscribe. */
   onKeyChange(listener: (change: ChangeEvent) => void): () => void;
   /** A credential's rights changed (written to the change feed in the same transaction): every node hears it. */
@@ -93,6 +101,8 @@ export function localBus(cache: Invalidatable, listeners: KeyChangeListeners): I
       cache.invalidateApp(appId);
       listeners.emit({ appId, workspaceId });
     },
+    identityChanged: (workspaceId, externalId) => cache.invalidateIdentity?.(workspaceId, externalId),
+    overridesChanged: (workspaceId) => cache.overridesChanged?.(workspaceId),
     onKeyChange: (listener) => listeners.add(listener),
     accessChanged: (change) => cache.invalidateAccess?.(change),
     onAccessChange: (listener) => listeners.addAccess(listener),

@@ -117,6 +117,14 @@ export class ChangeFeed {
       this.emit({ appId: row.target, workspaceId: row.workspace_id });
       return;
     }
+    if (row.kind === 'identity') {
+      this.caches.invalidateIdentity?.(row.workspace_id, row.target);
+      return;
+    }
+    if (row.kind === 'overrides') {
+      this.caches.overridesChanged?.(row.target);
+      return;
+    }
     if (row.kind === 'imports') {
       this.caches.importsChanged?.(row.target);
       return;

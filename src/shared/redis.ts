@@ -60,6 +60,13 @@ export class RedisInvalidationBus implements InvalidationBus {
         if (origin !== this.nodeId && ACCESS_KINDS.has(kind)) cache.invalidateAccess?.({ kind: kind as AccessChange['kind'], target, workspaceId });
       }
       else if (message.startsWith('h:')) cache.invalidateHash(message.slice(2));
+      else if (message.startsWith('i:')) {
+        // The external id goes last: it may hold any character, ':' too.
+        const rest = message.slice(2);
+        const at = rest.indexOf(':');
+        if (at > 0) cache.invalidateIdentity?.(rest.slice(0, at), rest.slice(at + 1));
+      }
+      else if (message.startsWith('o:')) cache.overridesChanged?.(message.slice(2));
       else if (message.startsWith('a:')) {
         const [appId = '', workspaceId, origin] = message.slice(2).split(':');
         cache.invalidateApp(appId);
@@ -94,6 +101,16 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.cache.invalidateApp(appId);
     this.listeners.emit({ appId, workspaceId });
     this.publish(`a:${appId}:${workspaceId}:${this.nodeId}`);
+  }
+
+  identityChanged(workspaceId: string, externalId: string): void {
+    this.cache.invalidateIdentity?.(workspaceId, externalId);
+    this.publish(`i:${workspaceId}:${externalId}`);
+  }
+
+  overridesChanged(workspaceId: string): void {
+    this.cache.overridesChanged?.(workspaceId);
+    this.publish(`o:${workspaceId}`);
   }
 
   onKeyChange(listener: (change: ChangeEvent) => void): () => void {

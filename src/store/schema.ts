@@ -91,6 +91,36 @@ export interface KeysTable {
   imported: number;
   /** The credit period: bumped by each refill and each change of remaining or refill (units of an older one are void). */
   credit_epoch: number;
+  /** JSON: the key's named limits, [{ name, limit, durationMs, autoApply }]. */
+  ratelimits: string;
+}
+
+/** The customer behind the keys whose owner_id is external_id in the workspace. */
+export interface IdentitiesTable {
+  id: string;
+  workspace_id: string;
+  external_id: string;
+  /** JSON object, returned by verify with every key of this identity. */
+  meta: string;
+  /** JSON: [{ name, limit, durationMs, autoApply }], windows shared by every key of the identity. */
+  ratelimits: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A workspace's override of a named limit ('limit') or of a standalone namespace ('namespace'). */
+export interface RatelimitOverridesTable {
+  id: string;
+  workspace_id: string;
+  kind: 'limit' | 'namespace';
+  /** The named limit, or the namespace. */
+  name: string;
+  /** Exact, or a prefix ending in '*'. */
+  identifier: string;
+  limit: number;
+  duration_ms: number;
+  created_at: number;
+  updated_at: number;
 }
 
 /** Every value a key has had: the current one (expires_at null) and rolled ones in their grace period. */
@@ -172,9 +202,10 @@ export interface ChangesTable {
    * `key` (target = key id), `root_key` (target = root key id), `value` (target = value hash),
    * `app` (target = app id), `session` (target = session id, ended), `member` (target = user id:
    * removed from, or given another role in, workspace_id), `imports` (target = app id: keys were
-   * imported into it).
+   * imported into it), `identity` (target = external id: the identity of every key with that owner
+   * changed), `overrides` (target = workspace id: its rate-limit overrides changed).
    */
-  kind: 'key' | 'root_key' | 'value' | 'app' | 'session' | 'member' | 'imports';
+  kind: 'key' | 'root_key' | 'value' | 'app' | 'session' | 'member' | 'imports' | 'identity' | 'overrides';
   target: string;
   workspace_id: string;
   created_at: number;
@@ -308,4 +339,6 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   credit_slices: CreditSlicesTable;
+  identities: IdentitiesTable;
+  ratelimit_overrides: RatelimitOverridesTable;
 }

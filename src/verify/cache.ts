@@ -7,6 +7,8 @@ import { parseIpEntry, toIpv4Ranges, type IpRange, type Ipv4Range } from '../lib
 import type { RateLimitSpec } from '../keys/model.js';
 import type { KeysTable } from '../store/schema.js';
 import { compileRules, type CompiledRule, type GatewayRule } from '../apps/gateway-rules.js';
+import type { NamedLimit } from '../ratelimit/schemas.js';
+import type { IdentityColumns } from '../store/dialects/types.js';
 
 export interface CachedKey {
   id: string;
@@ -34,6 +36,44 @@ export interface CachedKey {
   meta: Readonly<Record<string, unknown>>;
   /** The app's gateway rules (for /v1/forward-auth), compiled; null = none. */
   gatewayRules: readonly CompiledRule[] | null;
+  /** Named limits: the key's own, then its identity's; empty (shared) for most keys. */
+  named: readonly CachedLimit[];
+  /** The identity its owner names in the workspace, loaded with the key; null = none. */
+  identity: CachedIdentity | null;
+}
+
+/** A named limit as verify decides it: where its window lives and what overrides it. */
+export interface CachedLimit {
+  readonly name: string;
+  readonly limit: number;
+  readonly durationMs: number;
+  readonly autoApply: boolean;
+  /** The window's name on every node: `kn:<keyId>:<name>` or `i:<identityId>:<name>`. */
+  readonly bucket: string;
+  /** What an override's identifier is matched against: the key's id, or the identity's externalId. */
+  readonly identifier: string;
+}
+
+export interface CachedIdentity {
+  readonly id: string;
+  readonly externalId: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+const NO_LIMITS: readonly CachedLimit[] = Object.freeze([]);
+
+function limitsOf(text: string | null, bucket: (name: string) => string, identifier: string): CachedLimit[] {
+  return parseJson<NamedLimit[]>(text, []).map((l) => Object.freeze({ name: l.name, limit: l.limit, durationMs: l.durationMs, autoApply: l.autoApply, bucket: bucket(l.name), identifier }));
+}
+
+/** The identity's part, shared by every cached key of that identity (parsed once). */
+function identityOf(row: Partial<IdentityColumns>, ownerId: string | null): { identity: CachedIdentity; limits: readonly CachedLimit[] } | null {
+  if (!row.identity_id || ownerId === null) return null;
+  const id = row.identity_id;
+  return intern('idt', `${id}\u0000${row.identity_ratelimits ?? '[]'}\u0000${row.identity_meta ?? '{}'}`, () => ({
+    identity: Object.freeze({ id, externalId: ownerId, meta: Object.freeze(parseJson<Record<string, unknown>>(row.identity_meta ?? null, {})) }),
+    limits: Object.freeze(limitsOf(row.identity_ratelimits ?? null, (name) => `i:${id}:${name}`, ownerId)),
+  }));
 }
 
 export interface CacheEntry {
@@ -83,8 +123,11 @@ function parseIpScope(text: string | null): IpScope {
   return { ranges: allowlist.length === 0 ? null : ranges, v4: toIpv4Ranges(ranges) };
 }
 
-export function toCachedKey(row: KeysTable & { gateway_rules?: string | null }): CachedKey {
+export function toCachedKey(row: KeysTable & { gateway_rules?: string | null } & Partial<IdentityColumns>): CachedKey {
   const ip = intern('ip', row.ip_allowlist, parseIpScope);
+  const ident = identityOf(row, row.owner_id);
+  const own = row.ratelimits === undefined || row.ratelimits === '[]' ? NO_LIMITS : limitsOf(row.ratelimits, (name) => `kn:${row.id}:${name}`, row.id);
+  const named = ident === null || ident.limits.length === 0 ? own : own.length === 0 ? ident.limits : [...own, ...ident.limits];
   return {
     id: row.id,
     appId: intern('app', row.app_id, (t) => t ?? ''),
@@ -106,6 +149,8 @@ export function toCachedKey(row: KeysTable & { gateway_rules?: string | null }):
     capped: row.remaining !== null,
     meta: intern('meta', row.meta, (t) => parseJson<Record<string, unknown>>(t, {})),
     gatewayRules: row.gateway_rules ? intern('gw', row.gateway_rules, (t) => compileRules(parseJson<GatewayRule[]>(t, []))) : null,
+    named,
+    identity: ident?.identity ?? null,
   };
 }
 
@@ -391,6 +436,19 @@ export class KeyCache {
     this.epoch++;
     for (const [hash, slot] of this.positive) if (slot.entry.key.appId === appId) this.dropHash(hash);
     for (const [id, slot] of this.integrations) if (slot.entry?.key.appId === appId) this.integrations.delete(id);
+  }
+
+  /** Every cached key of one owner in a workspace is forgotten (its identity changed). */
+  invalidateIdentity(workspaceId: string, externalId: string): void {
+    this.epoch++;
+    for (const [hash, slot] of this.positive) {
+      const k = slot.entry.key;
+      if (k.ownerId === externalId && k.workspaceId === workspaceId) this.dropHash(hash);
+    }
+    for (const [id, slot] of this.integrations) {
+      const k = slot.entry?.key;
+      if (k !== undefined && k.ownerId === externalId && k.workspaceId === workspaceId) this.integrations.delete(id);
+    }
   }
 
   /** Every cached value of this key is forgotten; the next verify reads the store. */

@@ -25,6 +25,10 @@ export interface VerifyEngineParts {
   cache: KeyCache;
   roots: RootKeyCache;
   limiter: RateLimiter;
+  /** Named limits (keys' and identities'): reserved, then kept or handed back. */
+  buckets: VerifyDeps['buckets'];
+  /** Rate-limit overrides of a workspace, in memory once read. */
+  overrides: VerifyDeps['overrides'];
   credits: VerifyDeps['credits'];
   /** Where verdicts are counted for usage analytics and last use (src/usage/recorder.ts). */
   usage: { record(keyId: string, code: VerifyCode, now: number, valid: boolean): void };
@@ -43,6 +47,8 @@ export class VerifyEngine implements VerifyDeps {
   load: VerifyDeps['load'];
   readonly loadIntegration: VerifyDeps['loadIntegration'];
   readonly limiter: RateLimiter;
+  readonly buckets: VerifyDeps['buckets'];
+  readonly overrides: VerifyDeps['overrides'];
   readonly credits: VerifyDeps['credits'];
   readonly imported: Pick<ImportedKeys, 'has' | 'size'>;
   readonly jwtMaxAgeSec: number;
@@ -56,6 +62,8 @@ export class VerifyEngine implements VerifyDeps {
     this.load = parts.store.load;
     this.loadIntegration = parts.store.loadIntegration;
     this.limiter = parts.limiter;
+    this.buckets = parts.buckets;
+    this.overrides = parts.overrides;
     this.credits = parts.credits;
     this.imported = parts.imported;
     this.jwtMaxAgeSec = parts.policy.jwtMaxAgeSec;

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { IdOf, Nullable, StringEnum } from '../http/schema.js';
 import { VERIFY_CODES } from './steps.js';
 import { EXAMPLE_KEY } from '../lib/key-format.js';
+import { CheckedLimit, VerifyLimitAsk } from '../ratelimit/schemas.js';
 
 export const VerifyBody = Type.Object({
   key: Type.Optional(Type.String({ maxLength: 512, description: 'The key as presented by your caller', examples: [EXAMPLE_KEY] })),
@@ -13,6 +14,7 @@ export const VerifyBody = Type.Object({
   ip: Type.Optional(Type.String({ maxLength: 64, description: 'Your caller\'s address, checked against the key\'s allowlist', examples: ['203.0.113.7'] })),
   cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1, description: 'Charged against the usage cap when every other check passes; 0 checks without charging' })),
   dryRun: Type.Optional(Type.Boolean({ description: 'Decide only: nothing is charged or counted (usage cap, rate limits, analytics, last use)' })),
+  ratelimits: Type.Optional(Type.Array(VerifyLimitAsk, { maxItems: 20, description: 'Named limits of the key and of its identity to check, with what this request costs each; `autoApply` limits are checked whether named or not. A name neither has is ignored', examples: [[{ name: 'tokens', cost: 250 }]] })),
 }, { additionalProperties: false });
 
 export const VerifyAnswer = Type.Object({
@@ -29,4 +31,6 @@ export const VerifyAnswer = Type.Object({
   expiresAt: Type.Optional(Nullable(Type.String())),
   remaining: Type.Optional(Nullable(Type.Integer({ description: 'Usage cap left after this call (capped keys; null = no cap): the store\'s count plus the units this node holds unspent, exact on one node' }))),
   ratelimit: Type.Optional(Type.Object({ limit: Type.Integer(), remaining: Type.Integer(), resetAt: Type.String() })),
+  ratelimits: Type.Optional(Type.Array(CheckedLimit, { description: 'Every named limit checked (the key\'s, then its identity\'s); `exceeded` marks the ones that refused' })),
+  identity: Type.Optional(Type.Object({ id: Type.String(), externalId: Type.String(), meta: Type.Object({}, { additionalProperties: true }) }, { description: 'The identity of the key\'s owner, when the workspace has one' })),
 }, { examples: [{ valid: true, code: 'VALID', keyId: 'key_3kTn8Vw2Xq7Lp0RzB4sM', appId: 'app_9sQm2Lx7Vb3Nc8Zr1Kd5', ownerId: 'user_123', environment: 'live', permissions: ['documents.read'], resources: [], meta: {}, expiresAt: null, remaining: 41, ratelimit: { limit: 1000, remaining: 998, resetAt: '2026-01-15T12:00:00.000Z' } }] });

@@ -1,6 +1,7 @@
 // Whose keys a verify call accepts: the app named by `appId`, or the workspace of a verify root key
 // sent as `Authorization: Bearer <root key>` (narrowed by `appId` when both are given). A root key
 // is looked up once and cached like a key, and dropped from the cache when it changes.
+import type { RootKeyInfo } from '../auth/guard.js';
 import { AppError } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { parseKey, ROOT_KEY_PREFIX } from '../lib/key-format.js';
@@ -12,12 +13,7 @@ export interface VerifyScope {
   workspaceId?: string | undefined;
 }
 
-export interface RootKeyInfo {
-  id: string;
-  workspaceId: string;
-  permissions: readonly string[];
-  revoked: boolean;
-}
+export type { RootKeyInfo };
 
 export type RootKeyLoader = (hash: string) => Promise<RootKeyInfo | null>;
 

@@ -36,5 +36,17 @@ export function serializeVerifyResult(r: VerifyResult): string {
   if (r.remaining !== undefined) s += ',"remaining":' + (r.remaining === null ? 'null' : digits(r.remaining));
   const l = r.ratelimit;
   if (l !== undefined) s += ',"ratelimit":{"limit":' + l.limit + ',"remaining":' + digits(l.remaining) + ',"resetAt":"' + l.resetAt + '"}';
+  const named = r.ratelimits;
+  if (named !== undefined) {
+    s += ',"ratelimits":[';
+    for (let i = 0; i < named.length; i++) {
+      const n = named[i]!;
+      // Limit names are of a pattern that needs no escaping (letters, digits, `_ . -`).
+      s += (i === 0 ? '{"name":"' : ',{"name":"') + n.name + '","limit":' + n.limit + ',"remaining":' + digits(n.remaining) + ',"resetAt":"' + n.resetAt + '","exceeded":' + (n.exceeded ? 'true}' : 'false}');
+    }
+    s += ']';
+  }
+  const id = r.identity;
+  if (id !== undefined) s += ',"identity":{"id":"' + id.id + '","externalId":' + quoted(id.externalId) + ',"meta":' + sharedJson(id.meta) + '}';
   return s + '}';
 }

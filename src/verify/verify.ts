@@ -12,6 +12,8 @@ import type { VerifyCode } from './steps.js';
 import type { VerifyScope } from './scope.js';
 import type { ImportedKeys } from './imported.js';
 import type { CapAnswer } from '../credits/slices.js';
+import type { Bucket, BucketLimiter, Reservation } from '../ratelimit/buckets.js';
+import type { WorkspaceOverrides } from '../ratelimit/overrides.js';
 
 export { hasPermission, resourceAllowed } from './checks.js';
 
@@ -27,6 +29,17 @@ export interface VerifyInput {
   dryRun?: boolean;
   /** Set by gateway forward auth: the forwarded request, matched against the app's gateway rules. */
   forwarded?: { method: string; path: string };
+  /** Named limits to check (with what each costs), besides every `autoApply` one. */
+  ratelimits?: readonly { name: string; cost?: number }[];
+}
+
+/** A named limit as the answer shows it. */
+export interface CheckedLimit {
+  name: string;
+  limit: number;
+  remaining: number;
+  resetAt: string;
+  exceeded: boolean;
 }
 
 export interface VerifyResult {
@@ -43,6 +56,9 @@ export interface VerifyResult {
   expiresAt?: string | null;
   remaining?: number | null;
   ratelimit?: { limit: number; remaining: number; resetAt: string };
+  /** Every named limit checked (keys with named limits, or whose identity has some). */
+  ratelimits?: CheckedLimit[];
+  identity?: { id: string; externalId: string; meta: Readonly<Record<string, unknown>> };
 }
 
 export interface VerifyDeps {
@@ -56,6 +72,10 @@ export interface VerifyDeps {
   /** The node's verify policy, handed to every key check. */
   policy: VerifyPolicy;
   limiter: RateLimiter;
+  /** Named limits (keys' and identities'): reserved, then kept or handed back. */
+  buckets: BucketLimiter;
+  /** Rate-limit overrides of a workspace, in memory once read. */
+  overrides: { get(workspaceId: string): WorkspaceOverrides | Promise<WorkspaceOverrides> };
   /** Usage caps: units spent from this node's slice of the cap (src/credits/slices.ts). */
   credits: {
     spend(keyId: string, cost: number, now: number): CapAnswer | Promise<CapAnswer>;
@@ -262,8 +282,70 @@ function checkKey(deps: VerifyDeps, input: VerifyInput, found: Found, now: numbe
   for (const check of KEY_CHECKS) {
     if (check.fails(key, found, input, now, deps.policy)) return refused(deps, input, key, check.code, now);
   }
+  if (key.named.length > 0) return checkNamed(deps, input, key, now);
   const limit = input.dryRun === true ? deps.limiter.peek(key, now) : deps.limiter.take(key, now);
   return limit instanceof Promise ? limit.then((l) => charged(deps, input, key, now, l)) : charged(deps, input, key, now, limit);
+}
+
+/** The buckets a verify of `key` is decided against: every autoApply limit, and those it names. */
+export function bucketsOf(key: CachedKey, input: VerifyInput, overrides: WorkspaceOverrides): { buckets: Bucket[]; names: string[] } {
+  const buckets: Bucket[] = [];
+  const names: string[] = [];
+  const asked = input.ratelimits;
+  for (const l of key.named) {
+    let cost = -1;
+    if (asked !== undefined) {
+      for (const a of asked) if (a.name === l.name) cost = Math.max(cost, 0) + (a.cost ?? 1);
+    }
+    if (cost < 0) {
+      if (!l.autoApply) continue;
+      cost = 1;
+    }
+    const o = overrides.resolve('limit', l.name, l.identifier);
+    buckets.push({ id: l.bucket, limit: o?.limit ?? l.limit, durationMs: o?.durationMs ?? l.durationMs, cost });
+    names.push(l.name);
+  }
+  return { buckets, names };
+}
+
+/**
+ * A key with named limits: its overrides (in memory once read), then every applicable limit reserved
+ * all-or-nothing, then the key and owner limits and the usage cap; a refusal after the reservation
+ * hands it back, so a refused verify charges no named limit.
+ */
+function checkNamed(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number): VerifyResult | Promise<VerifyResult> {
+  const overrides = deps.overrides.get(key.workspaceId);
+  const go = (o: WorkspaceOverrides): VerifyResult | Promise<VerifyResult> => {
+    const { buckets, names } = bucketsOf(key, input, o);
+    const reserved = deps.buckets.reserve(buckets, now, input.dryRun !== true);
+    const next = (r: Reservation) => reservedNamed(deps, input, key, now, r, names);
+    return reserved instanceof Promise ? reserved.then(next) : next(reserved);
+  };
+  return overrides instanceof Promise ? overrides.then(go) : go(overrides);
+}
+
+function checkedOf(r: Reservation, names: readonly string[]): CheckedLimit[] {
+  return r.decisions.map((d, i) => ({ name: names[i]!, limit: d.limit, remaining: d.remaining, resetAt: resetIso(d.resetAt), exceeded: !d.allowed }));
+}
+
+function reservedNamed(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, r: Reservation, names: readonly string[]): VerifyResult | Promise<VerifyResult> {
+  const checked = checkedOf(r, names);
+  if (!r.allowed) {
+    const result = refused(deps, input, key, 'RATE_LIMITED', now);
+    result.ratelimits = checked;
+    return result;
+  }
+  const limit = input.dryRun === true ? deps.limiter.peek(key, now) : deps.limiter.take(key, now);
+  const settle = (result: VerifyResult): VerifyResult => {
+    if (!result.valid) deps.buckets.handBack(r, now);
+    result.ratelimits = checked;
+    return result;
+  };
+  const after = (l: RateDecision | undefined) => {
+    const result = charged(deps, input, key, now, l);
+    return result instanceof Promise ? result.then(settle) : settle(result);
+  };
+  return limit instanceof Promise ? limit.then(after) : after(limit);
 }
 
 /** Rate-limit verdict, then the usage cap (charged only now that every other check passed). */
@@ -283,9 +365,12 @@ function charged(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: numb
 
 function capped(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: number, limit: RateDecision | undefined, cap: CapAnswer): VerifyResult {
   if (cap === null || typeof cap === 'number') return accepted(deps, input, key, now, cap, limit);
+  // The key and owner limits counted this request: a refused verify charges no limit.
+  if (limit !== undefined && input.dryRun !== true) deps.limiter.refund(key, now);
   const result = refused(deps, input, key, 'USAGE_EXCEEDED', now);
   result.remaining = cap.remaining;
   if (limit) result.ratelimit = shownLimit(limit);
+  if (key.identity !== null) result.identity = key.identity;
   return result;
 }
 
@@ -306,5 +391,6 @@ function accepted(deps: VerifyDeps, input: VerifyInput, key: CachedKey, now: num
     remaining,
   };
   if (limit) result.ratelimit = shownLimit(limit);
+  if (key.identity !== null) result.identity = key.identity;
   return result;
 }

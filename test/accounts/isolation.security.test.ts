@@ -6,7 +6,10 @@ import { DIALECTS, addMember, createKey, snapshot, startServer, world, type Test
 const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/setup', 'POST /v1/setup', 'POST /v1/auth/login', 'POST /v1/keys/verify', 'POST /v1/leaks', 'POST /v1/integrations/slash', 'POST /v1/invitations/accept', 'POST /v1/invitations/inspect',
   ...['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].flatMap((m) => ['/v1/forward-auth', '/v1/forward-auth/{appId}', '/v1/forward-auth/{appId}/{*}'].map((p) => `${m} ${p}`))]);
 const MEMBER_MAY = new Set(['GET /v1/workspaces', 'GET /v1/workspaces/{id}', 'GET /v1/workspaces/{id}/members', 'GET /v1/apps', 'GET /v1/apps/{appId}', 'POST /v1/apps/{appId}/keys', 'GET /v1/apps/{appId}/keys', 'GET /v1/keys/{keyId}', 'PATCH /v1/keys/{keyId}', 'POST /v1/keys/{keyId}/roll', 'DELETE /v1/keys/{keyId}', 'GET /v1/keys/{keyId}/usage', 'GET /v1/keys/changes', 'GET /v1/auth/me', 'POST /v1/auth/logout', 'POST /v1/workspaces',
-  'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries', 'GET /v1/webhooks/{webhookId}/deliveries/{deliveryId}']);
+  'GET /v1/workspaces/{id}/webhooks', 'GET /v1/webhooks/{webhookId}', 'GET /v1/webhooks/{webhookId}/deliveries', 'GET /v1/webhooks/{webhookId}/deliveries/{deliveryId}',
+  // Members work with identities and their overrides as with keys.
+  'POST /v1/workspaces/{id}/identities', 'GET /v1/workspaces/{id}/identities', 'GET /v1/identities/{identityId}', 'PATCH /v1/identities/{identityId}', 'DELETE /v1/identities/{identityId}', 'GET /v1/identities/{identityId}/keys',
+  'PUT /v1/workspaces/{id}/ratelimit-overrides', 'GET /v1/workspaces/{id}/ratelimit-overrides', 'DELETE /v1/workspaces/{id}/ratelimit-overrides']);
 
 /** What a credential may rightly do, which the matrix skips; everything else must be refused. */
 function allowed(op: { method: string; path: string }, cred: string): boolean {
@@ -18,6 +21,7 @@ function allowed(op: { method: string; path: string }, cred: string): boolean {
   if (valid && route === 'POST /v1/auth/logout') return true; // would end the session the matrix uses
   if (cred === 'member' && MEMBER_MAY.has(route)) return true;
   if (cred === 'weakRoot' && route === 'GET /v1/workspaces/{id}/audit') return true; // it holds audit:read
+  if (cred === 'otherTenantRoot' && route === 'POST /v1/ratelimit') return true; // names no object: it limits in its own workspace
   return false;
 }
 
@@ -28,7 +32,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
   const ghost: Record<string, string> = {
     id: 'ws_AAAAAAAAAAAAAAAAAAAA', appId: 'app_AAAAAAAAAAAAAAAAAAAA', keyId: 'key_AAAAAAAAAAAAAAAAAAAA',
     userId: 'usr_AAAAAAAAAAAAAAAAAAAA', name: 'NOPE', rootKeyId: 'rk_AAAAAAAAAAAAAAAAAAAA', invitationId: 'inv_AAAAAAAAAAAAAAAAAAAA',
-    webhookId: 'wh_AAAAAAAAAAAAAAAAAAAA', deliveryId: 'whd_AAAAAAAAAAAAAAAAAAAA',
+    webhookId: 'wh_AAAAAAAAAAAAAAAAAAAA', deliveryId: 'whd_AAAAAAAAAAAAAAAAAAAA', identityId: 'idt_AAAAAAAAAAAAAAAAAAAA',
   };
   const creds: Record<string, string> = {};
   let ops: { method: string; path: string }[];
@@ -36,7 +40,8 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
   beforeAll(async () => {
     s = await startServer({ dialect });
     w = await world(s);
-    const k = await createKey(s, w);
+    const k = await createKey(s, w, { ownerId: 'cust_victim' });
+    const identity = (await s.request('GET', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token })).body.data[0];
     await s.request('PUT', `/v1/apps/${w.appId}/vault/SECRET`, { token: w.token, body: { value: 'v' } });
     // A webhook with one delivery (to a name that does not resolve here: it fails, and stays listed).
     const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'https://hooks.invalid/keyward', events: ['rootkey.created'] } });
@@ -44,7 +49,7 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     const delivery = (await s.request('GET', `/v1/webhooks/${hook.body.id}/deliveries`, { token: w.token })).body.data[0];
     // The rows are what this test needs; attempts in the background would change them under it.
     await s.deps.webhooks.close();
-    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '', webhookId: hook.body.id, deliveryId: delivery.id };
+    real = { id: w.workspaceId, appId: w.appId, keyId: k.id, userId: w.userId, name: 'SECRET', rootKeyId: root.body.id, invitationId: '', webhookId: hook.body.id, deliveryId: delivery.id, identityId: identity.id };
 
     // Another tenant: a user who owns a workspace of their own.
     const eve = await addMember(s, w, 'eve@example.com', 'member', 'eve password 123');
@@ -88,10 +93,16 @@ describe.each(DIALECTS)('isolation matrix (%s)', (dialect) => {
     if (op.path === '/v1/webhooks/{webhookId}') return { description: 'sneaky' };
     if (op.path.endsWith('/replay')) return { since: '2026-01-01T00:00:00.000Z' };
     if (op.path.startsWith('/v1/webhooks/')) return undefined;
+    if (op.path.endsWith('/identities')) return { externalId: 'sneaky' };
+    if (op.path === '/v1/identities/{identityId}') return { meta: { sneaky: true } };
+    if (op.path.endsWith('/ratelimit-overrides')) return { identifier: 'cust_*', name: 'sneaky', limit: 1, durationMs: 60_000 };
+    if (op.path.startsWith('/v1/ratelimit')) return { namespace: 'sneaky', identifier: 'x', limit: 1, durationMs: 60_000 };
     return { name: 'sneaky' };
   };
   const call = (op: { method: string; path: string }, token: string, ids: Record<string, string>) => {
-    const qs = op.path === '/v1/apps' && op.method === 'GET' ? `?workspaceId=${ids.id}` : op.path === '/v1/keys/changes' ? `?workspaceId=${ids.id}` : '';
+    const qs = op.path === '/v1/apps' && op.method === 'GET' ? `?workspaceId=${ids.id}` : op.path === '/v1/keys/changes' ? `?workspaceId=${ids.id}`
+      : op.path === '/v1/workspaces/{id}/ratelimit-overrides' && op.method === 'DELETE' ? '?name=sneaky&identifier=x'
+        : op.path === '/v1/ratelimit/overrides' ? `?workspaceId=${ids.id}${op.method === 'DELETE' ? '&namespace=sneaky&identifier=x' : ''}` : '';
     return s.request(op.method, fill(op.path, ids) + qs, { token, body: bodyFor(op, ids) });
   };
 

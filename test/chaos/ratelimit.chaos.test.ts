@@ -66,6 +66,33 @@ describe.runIf(enabled)('rate limits while Redis is away (3 nodes on PostgreSQL)
     }, 60_000);
   });
 
+  describe('named limits (share)', () => {
+    beforeEach(() => start());
+
+    it('an identity\'s named limit: at most the limit during the outage across three nodes, and no fresh window when Redis returns', async () => {
+      const made = await nodes[0]!.request('POST', `/v1/workspaces/${w.workspaceId}/identities`, { token: w.token, body: { externalId: 'chaos_cust', ratelimits: [{ name: 'calls', limit: 30, durationMs: 3_600_000, autoApply: true }] } });
+      expect(made.status).toBe(201);
+      const k = await createKey(nodes[0]!, w, { ownerId: 'chaos_cust', ratelimit: null, ownerRatelimit: null });
+      // Every node has seen the window once (3 of 30 spent), as a key's limits are before an outage.
+      expect(await verifyAll(k.key, 3)).toBe(3);
+      await cutRedis();
+      const during = await verifyAll(k.key, 90);
+      expect(during).toBeLessThanOrEqual(27);
+      expect(during).toBeGreaterThanOrEqual(21);
+      for (const p of proxies) await p.up();
+      const fallbacks = () => Promise.all(nodes.map(async (n) => Number(/keyward_ratelimit_fallback_total (\d+)/.exec(await (await n.request('GET', '/metrics')).text)?.[1] ?? 0)));
+      await expect.poll(async () => {
+        // A call that failed mid-way opened Redis's circuit: its probes are due as the nodes' clocks move.
+        for (const n of nodes) n.clock.advance(1000);
+        const before = await fallbacks();
+        await verifyAll(k.key, 3);
+        const after = await fallbacks();
+        return after.every((v, i) => v === before[i]);
+      }, { timeout: 15_000, interval: 200 }).toBe(true);
+      expect(await verifyAll(k.key, 30)).toBe(0);
+    }, 60_000);
+  });
+
   describe('deny', () => {
     beforeEach(() => start({ KEYWARD_RATELIMIT_FALLBACK: 'deny' }));
 

@@ -50,8 +50,10 @@ describe('console pages at 1280 and 390 px', () => {
       await owner.locator('#k-perms').press('Enter');
       await owner.getByRole('checkbox', { name: 'Allow all IP addresses' }).uncheck();
       await owner.getByRole('checkbox', { name: 'Never expire' }).uncheck();
+      await owner.getByRole('button', { name: 'Add named limit' }).click();
+      await owner.getByLabel('Limit 1 name').fill('tokens');
       found[`${width.name} create key`] = await check(owner, `r3-${width.name}-create-key`);
-      await owner.getByLabel('Name').fill('shown once');
+      await owner.getByLabel('Name', { exact: true }).fill('shown once');
       await owner.getByRole('checkbox', { name: 'Allow all IP addresses' }).check();
       await owner.getByRole('button', { name: 'Create key' }).click();
       await owner.getByTestId('shown-key').waitFor();

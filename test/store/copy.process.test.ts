@@ -116,6 +116,10 @@ describe.skipIf(!DIALECTS.includes('postgres'))('store copy: embedded store to P
     const a = await req('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { url: `${hooks.url}?a`, events: ['key.disabled', 'key.enabled'] });
     const b = await req('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { url: `${hooks.url}?b`, events: ['key.revoked', 'key.updated'] });
 
+    // An identity with a named limit (its keys come below, as owner_1) and an override of it.
+    await req('POST', `/v1/workspaces/${w.workspaceId}/identities`, { externalId: 'owner_1', meta: { plan: 'team' }, ratelimits: [{ name: 'calls', limit: 2, durationMs: 60_000, autoApply: true }] });
+    await req('PUT', `/v1/workspaces/${w.workspaceId}/ratelimit-overrides`, { identifier: 'owner_*', name: 'calls', limit: 4, durationMs: 60_000 });
+
     // Keys made through the API: integration keys, rolled, revoked, updated, disabled and enabled, the other tenant's.
     integration = [];
     for (let i = 0; i < 20; i++) {

@@ -140,11 +140,15 @@ export async function consoleWorld(): Promise<ConsoleWorld> {
   const hook = await post(`/v1/workspaces/${w.workspaceId}/webhooks`, { url: 'http://127.0.0.1:9/keyward-hook', events: ['key.revoked'], description: 'ops alerts' });
   const root = await post(`/v1/workspaces/${w.workspaceId}/root-keys`, { name: 'CI deploys', permissions: ['keys:read', 'keys:write'] });
   await s.request('PUT', `/v1/apps/${w.appId}/vault/STRIPE_KEY`, { token: w.token, body: { value: 'sk_test_123' } });
+  // The key's owner is an identity (made with the key): give it named limits, and the workspace an override.
+  const identity = (await s.request('GET', `/v1/workspaces/${w.workspaceId}/identities?q=customer_42`, { token: w.token })).body.data[0];
+  await s.request('PATCH', `/v1/identities/${identity.id}`, { token: w.token, body: { meta: { plan: 'pro' }, ratelimits: [{ name: 'requests', limit: 1000, durationMs: 60_000, autoApply: true }, { name: 'tokens', limit: 50_000, durationMs: 3_600_000 }] } });
+  await s.request('PUT', `/v1/workspaces/${w.workspaceId}/ratelimit-overrides`, { token: w.token, body: { identifier: 'customer_*', name: 'requests', limit: 5000, durationMs: 60_000 } });
   const member = await addMember(s, w, 'bob@example.com', 'member', 'bobs own password');
   const invite = await post(`/v1/workspaces/${w.workspaceId}/invitations`, { email: 'carol@example.com', role: 'admin' });
   return {
     ...w, s, keyId: key.id, key: key.key, revokedKeyId: revoked.id, webhookId: hook.id, rootKeyId: root.id,
     member: { ...member, email: 'bob@example.com' }, inviteToken: invite.token,
-    fixtures: { appId: w.appId, keyId: key.id, webhookId: hook.id },
+    fixtures: { appId: w.appId, keyId: key.id, webhookId: hook.id, identityId: identity.id },
   };
 }

@@ -192,7 +192,7 @@ export async function verify(s: TestServer, body: Record<string, unknown>, opts:
  * are written in the background for earlier, accepted requests, whenever the flush runs.
  */
 export async function snapshot(s: TestServer): Promise<string> {
-  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets', 'invitations', 'webhooks', 'webhook_events', 'webhook_deliveries', 'webhook_attempts'] as const;
+  const tables = ['users', 'workspaces', 'members', 'apps', 'keys', 'key_hashes', 'root_keys', 'audit_log', 'settings', 'vault_secrets', 'invitations', 'webhooks', 'webhook_events', 'webhook_deliveries', 'webhook_attempts', 'identities', 'ratelimit_overrides'] as const;
   const out: Record<string, unknown[]> = {};
   for (const t of tables) {
     const rows = (await s.deps.store.db.selectFrom(t).selectAll().execute()) as Record<string, unknown>[];

@@ -43,6 +43,32 @@ describe('keyward CLI', () => {
     fs.rmSync(configDir, { recursive: true, force: true });
   });
 
+  it('identities, named limits, overrides and the standalone limiter', async () => {
+    const made = await keyward(['identities', 'create', 'cli_cust', '--meta', '{"plan":"pro"}', '--named', 'calls=2/1m:auto'], env);
+    expect(made.code, made.stderr).toBe(0);
+    const identityId = /\((idt_\w+)\)/.exec(made.stdout)![1]!;
+    const gen = await keyward(['keys', 'generate', '--app', w.appId, '--owner', 'cli_cust', '--named', 'tokens=100/1m'], env);
+    expect(gen.code, gen.stderr).toBe(0);
+    const key = /key: (\S+)/.exec(gen.stdout)![1]!;
+    const answer = await verify(s, { key, ratelimits: [{ name: 'tokens', cost: 30 }] });
+    expect(answer.ratelimits.map((l: { name: string; remaining: number }) => [l.name, l.remaining])).toEqual([['tokens', 70], ['calls', 1]]);
+    expect(answer.identity.meta).toEqual({ plan: 'pro' });
+    const list = await keyward(['identities', 'list', '--search', 'cli_'], env);
+    expect(list.stdout).toContain('calls=2/60s:auto');
+    const set = await keyward(['overrides', 'set', '--name', 'calls', '--identifier', 'cli_*', '--limit', '5/1m'], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect((await verify(s, { key, dryRun: true })).ratelimits[0]).toMatchObject({ name: 'calls', limit: 5 });
+    expect((await keyward(['overrides', 'set', '--identifier', 'x', '--limit', '5/1m'], env)).code).toBe(2);
+    expect((await keyward(['identities', 'delete', identityId], env)).code).toBe(1);
+    expect((await keyward(['identities', 'delete', identityId, '--force'], env)).code).toBe(0);
+    const first = await keyward(['ratelimit', 'login', 'user_1', '--limit', '1/1m'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^admitted: 0 of 1 left/);
+    const second = await keyward(['--json', 'ratelimit', 'login', 'user_1', '--limit', '1/1m'], env);
+    expect(second.code).toBe(1);
+    expect(JSON.parse(second.stdout)).toMatchObject({ success: false, limit: 1, remaining: 0 });
+  });
+
   it('keys generate → the printed key verifies; list shows it; roll and revoke work', async () => {
     const gen = await keyward(['keys', 'generate', '--app', w.appId, '--name', 'from cli', '--owner', 'u7', '--permissions', 'a,b', '--ratelimit', '50/1m'], env);
     expect(gen.code, gen.stderr).toBe(0);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError, keywardExpress } from '../../src/sdk/index.js';
+import { KeywardClient, KeywardError, KeyGuard, keywardExpress } from '../../src/sdk/index.js';
 import { keywardFastify } from '../../src/sdk/fastify.js';
 import { startServer, world, type TestServer, type World } from '../support/harness.js';
 
@@ -41,6 +41,28 @@ describe('SDK and middleware', () => {
     expect((await api.verify({ key: created.key! })).code).toBe('REVOKED');
   });
 
+  it('client covers identities, named limits, overrides and the standalone limiter', async () => {
+    const identity = await api.identities.create(w.workspaceId, { externalId: 'sdk_cust', ratelimits: [{ name: 'calls', limit: 2, durationMs: 60_000 }] });
+    expect(identity.ratelimits[0]).toMatchObject({ name: 'calls', autoApply: false });
+    const k = await api.keys.create(w.appId, { name: 'sdk named', ownerId: 'sdk_cust', ratelimit: null, ownerRatelimit: null });
+    const verdict = await api.verify({ key: k.key!, appId: w.appId, ratelimits: [{ name: 'calls', cost: 2 }] });
+    expect(verdict.ratelimits).toEqual([expect.objectContaining({ name: 'calls', remaining: 0, exceeded: false })]);
+    expect(verdict.identity?.externalId).toBe('sdk_cust');
+    await api.identities.overrides.set(w.workspaceId, { identifier: 'sdk_*', name: 'calls', limit: 10, durationMs: 60_000 });
+    expect((await api.identities.overrides.list(w.workspaceId)).total).toBe(1);
+    expect((await api.identities.list(w.workspaceId, { q: 'sdk' })).data.map((i) => i.id)).toEqual([identity.id]);
+    expect((await api.identities.keys(identity.id)).total).toBe(1);
+    expect(await api.identities.delete(identity.id).catch((e: unknown) => (e as KeywardError).code)).toBe('CONFLICT');
+    await api.identities.delete(identity.id, { force: true });
+    const first = await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 });
+    expect(first.success).toBe(true);
+    expect((await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 })).success).toBe(false);
+    await api.ratelimit.overrides.set({ namespace: 'sdk', identifier: 'u1', limit: 5, durationMs: 60_000 });
+    expect((await api.ratelimit.overrides.list({ namespace: 'sdk' })).total).toBe(1);
+    expect((await api.ratelimit.limit({ namespace: 'sdk', identifier: 'u1', limit: 1, durationMs: 60_000 })).limit).toBe(5);
+    await api.ratelimit.overrides.delete('sdk', 'u1');
+  });
+
   it('Fastify middleware: attaches the verdict, refuses with 401/403/429, and its cache is invalidated by the server', async () => {
     const app = Fastify();
     await app.register(async (scope) => {
@@ -71,6 +93,20 @@ describe('SDK and middleware', () => {
       const tooMany = await get(limited.key);
       expect(tooMany.status).toBe(429);
       expect(Number(tooMany.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A key whose only limit is a named one is counted every time, never answered from the cache.
+      const named = await api.keys.create(w.appId, { name: 'mw4', permissions: ['read'], ratelimit: null, ownerRatelimit: null, ratelimits: [{ name: 'burst', limit: 2, durationMs: 60_000, autoApply: true }] });
+      expect((await get(named.key)).status).toBe(200);
+      expect((await get(named.key)).status).toBe(200);
+      const burst = await get(named.key);
+      expect(burst.status).toBe(429);
+      expect(Number(burst.headers.get('retry-after'))).toBeGreaterThan(0);
+      // A guard can name limits with costs for every request it checks.
+      const heavy = new KeyGuard({ baseUrl: s.url, rootKey, ratelimits: [{ name: 'uploads', cost: 3 }], cacheTtlMs: 0 });
+      const uploads = await api.keys.create(w.appId, { name: 'mw5', ratelimit: null, ownerRatelimit: null, ratelimits: [{ name: 'uploads', limit: 7, durationMs: 60_000 }] });
+      expect((await heavy.check(`Bearer ${uploads.key}`)).ratelimits).toEqual([expect.objectContaining({ name: 'uploads', remaining: 4 })]);
+      expect((await heavy.check(`Bearer ${uploads.key}`)).valid).toBe(true);
+      expect((await heavy.check(`Bearer ${uploads.key}`)).code).toBe('RATE_LIMITED');
+      heavy.close();
       expect((await fetch(`${url}/public`)).status).toBe(200);
 
       // The verdict of `good` is cached (no limit, no cap); a revoke must still be enforced at once.

@@ -36,6 +36,15 @@ describe('verify answer serializer', () => {
       remaining: fc.integer({ min: 0, max: 2 ** 40 }),
       resetAt: fc.integer({ min: 0, max: 4_102_444_800_000 }).map((t) => new Date(t).toISOString()),
     }),
+    // Named limits: names of their own pattern (letters, digits, `_ . -`).
+    ratelimits: fc.array(fc.record({
+      name: fc.string({ unit: fc.constantFrom(...'abcXYZ019_.-'), minLength: 1, maxLength: 12 }).map((n) => `n${n}`),
+      limit: fc.integer({ min: 1, max: 2 ** 40 }),
+      remaining: fc.integer({ min: 0, max: 2 ** 40 }),
+      resetAt: fc.integer({ min: 0, max: 4_102_444_800_000 }).map((t) => new Date(t).toISOString()),
+      exceeded: fc.boolean(),
+    }), { maxLength: 4 }),
+    identity: fc.record({ id: id('idt'), externalId: text, meta: fc.dictionary(text, json, { maxKeys: 3 }).map((m) => Object.freeze(m)) }),
   }, { requiredKeys: ['valid', 'code'] });
 
   it('writes what the schema serializer writes, for every shape of answer, and it validates', () => {

@@ -16,9 +16,10 @@ export const PUBLIC = {
   apps: ['model', 'schemas', 'service', 'gateway-rules', 'gateway-rules.schemas'],
   keys: ['model', 'schemas', 'service'],
   webhooks: ['outbox', 'events'],
-  ratelimit: ['limiter', 'decide'],
+  ratelimit: ['limiter', 'decide', 'schemas', 'buckets', 'overrides', 'service'],
+  identities: ['service', 'schemas'],
   credits: ['slices'],
-  verify: ['engine', 'verify', 'steps', 'routes', 'codes', 'cache'],
+  verify: ['engine', 'verify', 'steps', 'routes', 'codes', 'cache', 'scope'],
 };
 
 const ROOTS = new Set(['main.ts', 'server.ts', 'deps.ts', 'app.ts', 'config.ts', 'metrics.ts', 'cli', 'api', 'sdk']);

@@ -28,6 +28,7 @@ export function Layout({ children }: { children: ReactNode }) {
           <Link to="/apps">Apps</Link>
           {(apps.data ?? []).map((a) => <Link key={a.id} to={`/apps/${a.id}`}>· {a.name}</Link>)}
           <div className="nav-label">Workspace</div>
+          <Link to="/identities">Identities</Link>
           <Link to="/audit">Audit log</Link>
           <Link to="/members">Members</Link>
           <Link to="/root-keys">Root keys</Link>

@@ -9,6 +9,9 @@ import { KeyDetail } from './features/keys/KeyDetail';
 import { Audit, Members, Vault } from './features/workspace/Workspace';
 import { Playground } from './features/developers/Playground';
 import { Reference } from './features/developers/Reference';
+import { Identities } from './features/identities/Identities';
+import { IdentityDetail } from './features/identities/IdentityDetail';
+import { Overrides } from './features/identities/Overrides';
 
 export interface PageRoute {
   path: string;
@@ -19,9 +22,12 @@ export interface PageRoute {
 export const ROUTES: readonly PageRoute[] = [
   { path: '/apps/:appId/vault', render: (p) => <Vault appId={p.appId!} /> },
   { path: '/apps/:appId/settings', render: (p) => <AppSettings appId={p.appId!} /> },
+  { path: '/apps/:appId/overrides', render: (p) => <Overrides appId={p.appId!} /> },
   { path: '/apps/:appId', render: (p) => <AppKeys appId={p.appId!} /> },
   { path: '/apps', render: () => <Apps /> },
   { path: '/keys/:keyId', render: (p) => <KeyDetail keyId={p.keyId!} /> },
+  { path: '/identities/:identityId', render: (p) => <IdentityDetail identityId={p.identityId!} /> },
+  { path: '/identities', render: () => <Identities /> },
   { path: '/audit', render: () => <Audit /> },
   { path: '/members', render: () => <Members /> },
   { path: '/root-keys', render: () => <RootKeys /> },

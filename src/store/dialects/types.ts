@@ -16,19 +16,29 @@ export interface StoreOptions {
 }
 
 /** A key row as verify loads it: with the expiry of the value that was presented. */
-export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null };
+export type KeyByHashRow = KeysTable & { value_expires_at: number | null; gateway_rules: string | null } & IdentityColumns;
+
+/** The key's identity as verify loads it with the key (all null: the key has none). */
+export interface IdentityColumns {
+  identity_id: string | null;
+  identity_meta: string | null;
+  identity_ratelimits: string | null;
+}
 
 /**
- * The one verify-row query: a key, by the hash of a value, with that value's expiry and its app's
- * gateway rules. PostgreSQL runs it through the pool; SQLite prepares its compiled SQL once on a
+ * The one verify-row query: a key, by the hash of a value, with that value's expiry, its app's
+ * gateway rules and its identity (its limits are cached with the key row: no second read at
+ * verify). PostgreSQL runs it through the pool; SQLite prepares its compiled SQL once on a
  * read-only connection of its own.
  */
 export function keyByHashQuery(db: Kysely<Database>, hash: string) {
   return db.selectFrom('key_hashes')
     .innerJoin('keys', 'keys.id', 'key_hashes.key_id')
     .innerJoin('apps', 'apps.id', 'keys.app_id')
+    .leftJoin('identities', (j) => j.onRef('identities.workspace_id', '=', 'keys.workspace_id').onRef('identities.external_id', '=', 'keys.owner_id'))
     .selectAll('keys')
-    .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules'])
+    .select(['key_hashes.expires_at as value_expires_at', 'apps.gateway_rules as gateway_rules',
+      'identities.id as identity_id', 'identities.meta as identity_meta', 'identities.ratelimits as identity_ratelimits'])
     .where('key_hashes.hash', '=', hash);
 }
 

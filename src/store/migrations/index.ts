@@ -13,6 +13,7 @@ import { migration as m009 } from './009_webhook_attempts.js';
 import { migration as m010 } from './010_change_feed_xid.js';
 import { migration as m011 } from './011_key_import.js';
 import { migration as m012 } from './012_credit_slices.js';
+import { migration as m013 } from './013_identities.js';
 
 export const migrations: Record<string, Migration> = {
   '001_init': m001,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '010_change_feed_xid': m010,
   '011_key_import': m011,
   '012_credit_slices': m012,
+  '013_identities': m013,
 };

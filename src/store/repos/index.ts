@@ -6,6 +6,7 @@ import { AuditRepo } from './audit.js';
 import { ChangeRepo } from './changes.js';
 import { CreditRepo } from './credits.js';
 import { IdempotencyRepo } from './idempotency.js';
+import { IdentityRepo, OverrideRepo } from './identities.js';
 import { InvitationRepo } from './invitations.js';
 import { KeyRepo } from './keys.js';
 import { NodeRepo } from './nodes.js';
@@ -24,6 +25,8 @@ export class Repos {
   readonly credits: CreditRepo;
   readonly invitations: InvitationRepo;
   readonly idempotency: IdempotencyRepo;
+  readonly identities: IdentityRepo;
+  readonly overrides: OverrideRepo;
   readonly keys: KeyRepo;
   readonly nodes: NodeRepo;
   readonly rootKeys: RootKeyRepo;
@@ -45,6 +48,8 @@ export class Repos {
     this.credits = new CreditRepo(db);
     this.invitations = new InvitationRepo(db);
     this.idempotency = new IdempotencyRepo(db);
+    this.identities = new IdentityRepo(db);
+    this.overrides = new OverrideRepo(db);
     this.keys = new KeyRepo(db);
     this.nodes = new NodeRepo(db);
     this.rootKeys = new RootKeyRepo(db);

@@ -4,6 +4,7 @@ import { lockRows } from '../dialects/sql.js';
 import type { Database, KeyHashesTable, KeysTable } from '../schema.js';
 import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.js';
 import { periodStarts } from '../../lib/time.js';
+import type { IdentityColumns } from '../dialects/types.js';
 
 /** The orders a key list can take: a field, `-` first for descending. */
 export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
@@ -135,6 +136,14 @@ export class KeyRepo {
     return { rows, total: Number(n) };
   }
 
+  async listByOwner(workspaceId: string, ownerId: string, page: PageRequest): Promise<PageOf<KeysTable>> {
+    const query = this.db.selectFrom('keys').innerJoin('apps', 'apps.id', 'keys.app_id')
+      .where('keys.workspace_id', '=', workspaceId).where('keys.owner_id', '=', ownerId).where('apps.deleted_at', 'is', null);
+    const { n } = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const rows = await query.selectAll('keys').orderBy('keys.created_at', 'desc').orderBy('keys.id', 'desc').limit(page.limit).offset(offsetOf(page)).execute();
+    return { rows, total: Number(n) };
+  }
+
   /** Current remaining with a due refill taken into account, without charging. */
   async peekRemaining(id: string, now: number): Promise<number | null> {
     const row = await this.db.selectFrom('keys').select(['remaining', 'refill_amount', 'refill_interval', 'last_refill_at'])
@@ -143,8 +152,10 @@ export class KeyRepo {
   }
 
   /** An integration key with the sealed secrets of its values. */
-  async findIntegration(id: string): Promise<{ key: KeysTable & { gateway_rules: string | null }; values: { secret_enc: string; expires_at: number | null }[] } | undefined> {
-    const key = await this.db.selectFrom('keys').innerJoin('apps', 'apps.id', 'keys.app_id').selectAll('keys').select('apps.gateway_rules as gateway_rules')
+  async findIntegration(id: string): Promise<{ key: KeysTable & { gateway_rules: string | null } & IdentityColumns; values: { secret_enc: string; expires_at: number | null }[] } | undefined> {
+    const key = await this.db.selectFrom('keys').innerJoin('apps', 'apps.id', 'keys.app_id')
+      .leftJoin('identities', (j) => j.onRef('identities.workspace_id', '=', 'keys.workspace_id').onRef('identities.external_id', '=', 'keys.owner_id'))
+      .selectAll('keys').select(['apps.gateway_rules as gateway_rules', 'identities.id as identity_id', 'identities.meta as identity_meta', 'identities.ratelimits as identity_ratelimits'])
       .where('keys.id', '=', id).where('keys.kind', '=', 'integration').executeTakeFirst();
     if (!key) return undefined;
     const values = await this.db.selectFrom('key_hashes').select(['secret_enc', 'expires_at'])

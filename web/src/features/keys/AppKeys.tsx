@@ -55,7 +55,7 @@ export function AppKeys({ appId }: { appId: string }) {
         <div>
           <nav className="crumbs" aria-label="Breadcrumb"><Link to="/apps">Apps</Link> / {app.data?.name ?? '…'}</nav>
           <h1>{app.data?.name ?? 'App'}</h1>
-          <p>Keys start with <code>{app.data?.keyPrefix}_live_</code> or <code>{app.data?.keyPrefix}_test_</code>. <Link to={`/apps/${appId}/vault`}>Vault</Link> · <Link to={`/apps/${appId}/settings`}>Gateway rules</Link></p>
+          <p>Keys start with <code>{app.data?.keyPrefix}_live_</code> or <code>{app.data?.keyPrefix}_test_</code>. <Link to={`/apps/${appId}/vault`}>Vault</Link> · <Link to={`/apps/${appId}/settings`}>Gateway rules</Link> · <Link to={`/apps/${appId}/overrides`}>Overrides</Link></p>
         </div>
         <Button kind="primary" onClick={() => setCreating(true)}>Create API key</Button>
       </div>

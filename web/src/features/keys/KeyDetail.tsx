@@ -37,7 +37,7 @@ function axisLabel(range: Range, at: Date, i: number): string | null {
   return i % 5 === 0 ? at.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) : null;
 }
 
-function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Range }) {
+export function UsageChart({ usage, range = '24h' }: { usage: Usage; range?: Range }) {
   const [hover, setHover] = useState<number | null>(null);
   const codes = [...new Set(usage.data.flatMap((b) => Object.keys(b.counts)))].sort((a, b) => (a === 'VALID' ? -1 : b === 'VALID' ? 1 : a.localeCompare(b)));
   const max = Math.max(1, ...usage.data.map((b) => b.total));

@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import { api, ApiError, type Key } from '../../api';
 import { Button, ChipInput, CopyButton, ErrorNote, Field, Modal } from '../../ui';
+import { NamedLimitsEditor, toLimits, toRows, type LimitRow } from '../identities/NamedLimits';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -31,6 +32,7 @@ interface FormState {
   windowSec: string;
   capped: boolean;
   remaining: string;
+  named: LimitRow[];
 }
 
 function initial(key?: Key): FormState {
@@ -50,6 +52,7 @@ function initial(key?: Key): FormState {
     windowSec: String((key?.ratelimit?.durationMs ?? 60_000) / 1000),
     capped: key ? key.remaining !== null : false,
     remaining: String(key?.remaining ?? 1000),
+    named: toRows(key?.ratelimits),
   };
 }
 
@@ -71,6 +74,8 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
     if (ipProblems.length) errors.ips = ipProblems.map(([l, e]) => `${l}: ${e}`).join('; ');
     if (!f.allIps && ipLines.length === 0) errors.ips = 'Add at least one address, or allow all';
     if (!f.neverExpire && Date.parse(f.expiresAt) <= Date.now()) errors.expiresAt = 'Choose a time in the future';
+    const named = toLimits(f.named);
+    if (typeof named === 'string') errors.ratelimits = named;
     setFieldErrors(errors);
     if (Object.keys(errors).length) return;
     const body = {
@@ -82,6 +87,7 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
       expiresAt: f.neverExpire ? null : new Date(f.expiresAt).toISOString(),
       ratelimit: f.limited ? { limit: Number(f.limit), durationMs: Number(f.windowSec) * 1000 } : null,
       remaining: f.capped ? Number(f.remaining) : null,
+      ratelimits: typeof named === 'string' ? [] : named,
     };
     setBusy(true);
     try {
@@ -147,6 +153,12 @@ export function KeyForm({ appId, keyToEdit, onClose, onSaved }: { appId: string;
           <div className="row"><input id="k-rl" type="number" min={1} value={f.limit} onChange={(e) => set({ limit: e.target.value })} style={{ width: 110 }} aria-label="Requests" /> requests per <input type="number" min={1} value={f.windowSec} onChange={(e) => set({ windowSec: e.target.value })} style={{ width: 90 }} aria-label="Seconds" /> seconds</div>
         )}
       </Field>
+      <fieldset className="stack plain-fieldset">
+        <legend>Named limits</legend>
+        <p className="hint">Limits a verify names with a cost (tokens, uploads), besides the rate limit above; the key&apos;s owner may have more (its identity).</p>
+        <NamedLimitsEditor idPrefix="k-named" rows={f.named} onChange={(named) => set({ named })} />
+        {fieldErrors.ratelimits && <p className="error-text" role="alert">{fieldErrors.ratelimits}</p>}
+      </fieldset>
       <ErrorNote error={error} />
     </Modal>
   );

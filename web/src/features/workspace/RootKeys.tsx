@@ -20,6 +20,9 @@ const PERMISSIONS: [string, string][] = [
   ['audit:read', 'read the audit log'],
   ['webhooks:read', 'read webhooks'],
   ['webhooks:write', 'manage webhooks'],
+  ['identities:read', 'read identities and overrides'],
+  ['identities:write', 'manage identities, their limits and overrides'],
+  ['ratelimit:limit', 'the standalone limiter (POST /v1/ratelimit) and its overrides'],
   ['*', 'everything'],
 ];
 
