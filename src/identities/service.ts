@@ -9,6 +9,7 @@ import { newId } from '../lib/random.js';
 import { iso } from '../lib/time.js';
 import type { InvalidationBus } from '../shared/bus.js';
 import { made, type IdempotencyClaim, type Store } from '../store/db.js';
+import type { Actor } from '../store/repos/index.js';
 import type { PageOf, PageRequest } from '../store/repos/sql.js';
 import type { IdentitiesTable } from '../store/schema.js';
 import { normalizeLimits, repeatedName, type NamedLimit } from '../ratelimit/schemas.js';
