@@ -3,11 +3,13 @@ import { Type } from '@sinclair/typebox';
 import { Nullable, StringEnum, Timestamp } from '../http/schema.js';
 import { Environment, RateLimitSchema } from '../apps/schemas.js';
 import { EXAMPLE_KEY } from '../lib/key-format.js';
-import { KEY_SORTS, type KeySort } from '../store/repos/keys.js';
 import { NamedLimitView, NamedLimitsSchema } from '../ratelimit/schemas.js';
 
 /** How the key list can be ordered; `-` first is descending. */
-export { KEY_SORTS, type KeySort };
+// The API names the orders the key repository can take; schemas stay free of the store's types (the
+// SDK's declarations are built from them).
+export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
+export type KeySort = (typeof KEY_SORTS)[number];
 const Permission = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' });
 const Refill = Type.Object({
   amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),

@@ -6,9 +6,8 @@ import { containsPattern, offsetOf, type PageOf, type PageRequest } from './sql.
 import { periodStarts } from '../../lib/time.js';
 import type { IdentityColumns } from '../dialects/types.js';
 
-/** The orders a key list can take: a field, `-` first for descending. */
-export const KEY_SORTS = ['createdAt', '-createdAt', 'name', '-name', 'lastUsedAt', '-lastUsedAt', 'expiresAt', '-expiresAt'] as const;
-export type KeySort = (typeof KEY_SORTS)[number];
+/** The orders a key list can take: a field, `-` first for descending (the API's KEY_SORTS, keys/schemas.ts). */
+export type KeySort = 'createdAt' | '-createdAt' | 'name' | '-name' | 'lastUsedAt' | '-lastUsedAt' | 'expiresAt' | '-expiresAt';
 
 export interface KeyFilters {
   ownerId?: string | undefined;
