@@ -91,7 +91,7 @@ export const EnvSchema = Type.Object({
   KEYWARD_CACHE_MAX_KEYS: int(1_000_000, 100, 100_000_000, 'key values the verify cache holds at most; past it the ones not used lately are evicted (about 35 MB per 100k)', { group: 'verify' }),
   KEYWARD_PROBE_MS: int(1000, 10, 60_000, 'while the store or Redis is known to be down, the first wait before one probe asks whether it is back (doubling, up to 4×)', { group: 'verify' }),
   KEYWARD_VERIFY_WIRE: flag(true, '`0` serves verify through node:http only (see [design/verify-path.md](design/verify-path.md#verify-connections-are-read-from-the-socket): verify connections are read from the socket)', { group: 'verify' }),
-  KEYWARD_VERIFY_SHARED_READS: flag(true, "`0` reads verify connections through the socket's `data` events, a Buffer per read, instead of into one buffer they share (kept only if a same-run A/B on Node 24 shows it pays: [verify-wire.md](verify-wire.md))", { group: 'verify' }),
+  KEYWARD_VERIFY_SHARED_READS: flag(true, "`0` reads verify connections through the socket's `data` events, a Buffer per read, instead of into one buffer they share (kept: on Node 24 they cost 11% less CPU per request and a third of the p99, [verify-wire.md](verify-wire.md#shared-reads-keep-or-remove))", { group: 'verify' }),
 
   // Rate limits and usage
   KEYWARD_RATELIMIT_FALLBACK: oneOf(['share', 'deny'], 'share', 'while Redis cannot answer: `share` (each live node enforces its share of every limit) or `deny` (limited keys are refused)', { group: 'limits' }),
