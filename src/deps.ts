@@ -11,7 +11,7 @@ import { PasswordHasher } from './lib/hash.js';
 import { decodeMasterKey, keyId, loadMasterKey, MasterKeyError, SecretBox } from './lib/secretbox.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { MemoryRateLimiter, type RateLimiter } from './ratelimit/limiter.js';
-import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter } from './ratelimit/redis.js';
+import { REDIS_FAILURES_TO_OPEN, RedisRateLimiter, type SharedLimiterOptions } from './ratelimit/redis.js';
 import { MemoryBucketLimiter, type BucketLimiter } from './ratelimit/buckets.js';
 import { RedisBucketLimiter } from './ratelimit/redis-buckets.js';
 import { OverrideCache } from './ratelimit/overrides.js';
@@ -234,7 +234,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       if (usable()) void rclock.sample();
     }, REDIS_CLOCK_SAMPLE_MS);
     clockSampler.unref();
-    const shared = new RedisRateLimiter(cmd, {
+    const limiterOptions: SharedLimiterOptions = {
       prefix: config.redisPrefix,
       logger,
       onFallback: () => metrics.limiterFallbacks.inc(),
@@ -246,23 +246,13 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       shift: () => rclock.offset - clock.offset,
       circuit,
       probe: () => rclock.sample(),
-    });
+    };
+    const shared = new RedisRateLimiter(cmd, limiterOptions);
     metrics.watchSharedLimits(() => shared.stats());
     limiter = shared;
     await buckets.close();
     // Named limits and the standalone limiter: the same leases, Redis clock and circuit.
-    buckets = new RedisBucketLimiter(cmd, {
-      prefix: config.redisPrefix,
-      logger,
-      onFallback: () => metrics.limiterFallbacks.inc(),
-      mode: config.ratelimitFallback,
-      nodes,
-      lifeMs: config.ratelimitLeaseMs,
-      now: () => rclock.now(),
-      shift: () => rclock.offset - clock.offset,
-      circuit,
-      probe: () => rclock.sample(),
-    });
+    buckets = new RedisBucketLimiter(cmd, limiterOptions);
     bus = new RedisInvalidationBus(cmd, sub, config.redisPrefix, caches, logger, listeners, () => feed.poll());
     counters = new RedisCounters(cmd, config.redisPrefix, counters);
     replay = new RedisReplayGuard(cmd, config.redisPrefix, replay, usable);
