@@ -181,9 +181,23 @@ describe.runIf(pgEnabled)('rate limits across a Redis outage (3 nodes on Postgre
     const warm = await untilShared(k.key);
     const before = warm + (await admitted(k.key, 200 - warm));
     expect(before).toBe(200);
-    // What Redis counted (unspent leases included), and what each node last saw of it.
-    const counted = Number(await admin.get(`${prefix}rl:k:${k.id}:${T0 - 1000}`));
-    const seen = nodes.map((n) => limiterOf(n).lastSeen(subject).key?.counted ?? 0);
+    // What Redis counted (unspent leases included), and what each node last saw of it, read once
+    // nothing moves: a top-up grant asked ahead by the last requests may still land after they were
+    // answered, raising both the count and one node's lease (the bound from an earlier read would
+    // be too tight by up to two thirds of that grant).
+    const read = async () => ({
+      counted: Number(await admin.get(`${prefix}rl:k:${k.id}:${T0 - 1000}`)),
+      seen: nodes.map((n) => limiterOf(n).lastSeen(subject).key?.counted ?? 0),
+      tokens: nodes.map((n) => limiterOf(n).leaseStats().tokens),
+    });
+    let snap = await read();
+    for (let same = 0; same < 3;) {
+      await new Promise((r) => setTimeout(r, 50));
+      const next = await read();
+      same = JSON.stringify(next) === JSON.stringify(snap) ? same + 1 : 0;
+      snap = next;
+    }
+    const { counted, seen } = snap;
     const bound = 300 + seen.reduce((sum, s) => sum + (counted - s), 0) / nodes.length;
 
     await redis.stop();
