@@ -858,7 +858,13 @@ export class RedisRateLimiter implements RateLimiter {
     this.recheck = false;
     try {
       const epoch = String(await this.redis.eval(EPOCH, 1, this.epochKey, this.candidate));
-      if (epoch !== this.epoch) await this.restore(epoch, this.epoch !== '');
+      if (epoch !== this.epoch) {
+        // As a grant call does: what this node admitted alone goes back before it restores, so both
+        // ways back from an outage put counts back in one order (a loss can then only make limits
+        // stricter: the restored window and the hand-back may both count what was admitted).
+        if (this.fellBack) await this.handBack(this.opts.now());
+        await this.restore(epoch, this.epoch !== '');
+      }
     } catch {
       // Asked again by a sweep once calls succeed; a call that finds the epoch changed restores meanwhile.
       this.failing = true;
