@@ -152,6 +152,19 @@ const cleanUp = async () => {
 for (const stopSignal of ['SIGINT', 'SIGTERM']) {
   process.once(stopSignal, () => void cleanUp().finally(() => process.exit(130)));
 }
+/**
+ * Verifies that waited on the store for a usage-cap lease, and on Redis for a rate-limit grant, so
+ * far (the node's own counters): the after-idle rows say how many of their requests paid a round trip.
+ */
+async function waits(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const count = (re) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { store: count(/^keyward_credit_decisions_total\{via="store"\} (\d+)/m), redis: count(/^keyward_ratelimit_shared_decisions_total\{via="redis"\} (\d+)/m) };
+}
+
 const targets = [];
 const extra = {};
 
@@ -201,7 +214,7 @@ try {
     const label = `Keyward verify, embedded, ${size.toLocaleString('en')} keys`;
     const kw = await keywardEmbedded(label, size);
     await warm(kw.node.url, kw.bodies);
-    targets.push({ name: label, key: `kw${size}`, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    targets.push({ name: label, key: `kw${size}`, metrics: kw.node.url, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     if (size === SIZES[0]) extra.embedded = kw;
   }
   // Gateway forward auth on the same 1k-key node: a GET with the key and forwarded headers.
@@ -249,7 +262,7 @@ try {
     const label = `Keyward verify, embedded, ${SIZES[0].toLocaleString('en')} keys, capped`;
     const kw = await keywardEmbedded(label, SIZES[0], MAIN, async () => {}, {}, { remaining: 1_000_000_000 });
     await warm(kw.node.url, kw.bodies);
-    targets.push({ name: label, key: 'kwcap', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
+    targets.push({ name: label, key: 'kwcap', metrics: kw.node.url, run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies, connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     targets.push({ name: 'Keyward verify, embedded, 1 hot key, capped', key: 'kwcaphot', run: (duration = SECONDS) => load({ url: kw.node.url, bodies: kw.bodies.slice(0, 1), connections: CONNECTIONS, duration, pid: kw.node.pid }) });
     const mixLabel = `Keyward verify, embedded, ${SIZES[0].toLocaleString('en')} keys, capped with a daily refill, cost 3`;
     const mix = await keywardEmbedded(mixLabel, SIZES[0], MAIN, async () => {}, {}, { remaining: 1_000_000_000, refill: { amount: 1_000_000_000, interval: 'daily' } });
@@ -328,12 +341,12 @@ try {
     const sample = await seedKeys({ databaseUrl: db.url, world, count: 1000 });
     const bodies = verifyBodies(sample, world.appId);
     await warm(pgNodes[0].url, bodies);
-    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys', key: 'pg', metrics: pgNodes[0].url, run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     // Usage caps on the same node, each row beside its uncapped pair (as on the embedded store).
     targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1 hot key', key: 'pghot', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: bodies.slice(0, 1), connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     const capped = verifyBodies(await seedKeys({ databaseUrl: db.url, world, count: 1000, cap: { remaining: 1_000_000_000 } }), world.appId);
     await warm(pgNodes[0].url, capped);
-    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys, capped', key: 'pgcap', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: capped, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
+    targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1,000 keys, capped', key: 'pgcap', metrics: pgNodes[0].url, run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: capped, connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     targets.push({ name: 'Keyward verify, PostgreSQL + Redis, 1 hot key, capped', key: 'pgcaphot', run: (duration = SECONDS) => load({ url: pgNodes[0].url, bodies: capped.slice(0, 1), connections: CONNECTIONS, duration, pid: pgNodes[0].pid }) });
     const refilled = verifyBodies(await seedKeys({ databaseUrl: db.url, world, count: 1000, cap: { remaining: 1_000_000_000, refill: { amount: 1_000_000_000, interval: 'daily' } } }), world.appId, 3);
     await warm(pgNodes[0].url, refilled);
@@ -430,9 +443,14 @@ try {
       for (const key of idleKeys) {
         await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
         const t = targets.find((x) => x.key === key);
+        const before = t.metrics ? await waits(t.metrics) : undefined;
         const r = await t.run(IDLE_SECONDS);
+        if (before) {
+          const after = await waits(t.metrics);
+          r.waits = { store: after.store - before.store, redis: after.redis - before.redis };
+        }
         idle.get(key).push(r);
-        log(`idle round ${round}/${IDLE_ROUNDS} ${t.name}, after ${IDLE_MS / 1000} s idle: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
+        log(`idle round ${round}/${IDLE_ROUNDS} ${t.name}, after ${IDLE_MS / 1000} s idle: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${r.waits ? `, waited on the store ${r.waits.store}, on Redis ${r.waits.redis}` : ''}${r.non2xx || r.errors ? `, non-2xx ${r.non2xx}, errors ${r.errors}` : ''}`);
       }
     }
     afterIdle = false;
@@ -572,12 +590,13 @@ try {
   }
   if (idle.get('bare')?.length) {
     lines.push('', `First ${IDLE_SECONDS} s after ${IDLE_MS / 1000} s without traffic (${IDLE_ROUNDS} rounds; every server running meanwhile, none paused; no unrecorded load first). "p99 × node:http" is each round's p99 over the node:http route's p99 measured the same way in that round, median over rounds; the settled column is the same ratio from the table above.`, '',
-      '| target, after idle | req/s | p50 ms | p99 ms | p99 × node:http after idle | p99 × node:http settled |', '|---|---:|---:|---:|---:|---:|');
+      '| target, after idle | req/s | p50 ms | p99 ms | p99 × node:http after idle | p99 × node:http settled | requests that waited on the store / on Redis |', '|---|---:|---:|---:|---:|---:|---:|');
     for (const key of idleKeys) {
       const rs = idle.get(key);
       const bare = idle.get('bare');
       const p99Ratio = key === 'bare' ? 1 : median(rs.map((r, i) => r.p99 / bare[i].p99));
-      lines.push(`| ${targets.find((t) => t.key === key).name} | ${Math.round(median(rs.map((r) => r.rps))).toLocaleString('en')} | ${+median(rs.map((r) => r.p50)).toFixed(1)} | ${+median(rs.map((r) => r.p99)).toFixed(1)} | ${p99Ratio.toFixed(2)} | ${pairedOf(key, 'p99').toFixed(2)} |`);
+      const waited = rs[0].waits ? `${Math.round(median(rs.map((r) => r.waits.store)))} / ${Math.round(median(rs.map((r) => r.waits.redis)))}` : '';
+      lines.push(`| ${targets.find((t) => t.key === key).name} | ${Math.round(median(rs.map((r) => r.rps))).toLocaleString('en')} | ${+median(rs.map((r) => r.p50)).toFixed(1)} | ${+median(rs.map((r) => r.p99)).toFixed(1)} | ${p99Ratio.toFixed(2)} | ${pairedOf(key, 'p99').toFixed(2)} | ${waited} |`);
     }
   }
   const sizes = SIZES.map((s) => `kw${s}`).filter((k) => results.has(k));

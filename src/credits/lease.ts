@@ -61,6 +61,8 @@ export interface Slice {
   noRoom: boolean;
   /** The key changed (or sat idle, or the node stops): unspent units go back before any more are spent. */
   giveBack: boolean;
+  /** The give-back is an idle one: the slice keeps its reserve (slices.ts, KEEP_MS). */
+  keep: boolean;
   /** A write failed without an answer: it may still land, so the store's totals are read again. */
   unsure: boolean;
 }

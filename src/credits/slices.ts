@@ -24,6 +24,13 @@ export interface CreditOptions {
 const MAX_SLICE = 1 << 20;
 /** A slice that holds nothing and has told the store everything is forgotten after this long unused. */
 const FORGET_MS = 30_000;
+/**
+ * An idle slice keeps its last quarter (its low-water mark, within a fair share of what was left)
+ * through a quiet spell of up to this long, so the first requests after it are answered from units
+ * in hand while the next lease is asked ahead, instead of every key's first request waiting on the
+ * store. After it, those units go back too.
+ */
+export const KEEP_MS = 10 * 60_000;
 /** Lease transactions of one node in flight at most. */
 const MAX_FLUSHES = 2;
 /** Keys one transaction takes at most. */
@@ -114,6 +121,7 @@ export class CreditSlices {
     const s = this.slices.get(keyId);
     if (s === undefined) return;
     s.giveBack = true;
+    s.keep = false;
     this.want(s);
   }
 
@@ -126,7 +134,7 @@ export class CreditSlices {
   private create(keyId: string): Slice {
     const s: Slice = {
       keyId, epoch: -1, periodEnd: Infinity, leased: 0, released: 0, spent: 0, reported: 0, withheld: 0, tokens: 0, storeLeft: 0,
-      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false, unsure: false,
+      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false, keep: false, unsure: false,
     };
     this.slices.set(keyId, s);
     return s;
@@ -198,13 +206,15 @@ export class CreditSlices {
     if (s.busy) return undefined;
     // A slice whose first lease is in doubt has no period yet: the same write reads its totals.
     if (s.giveBack && (s.epoch >= 0 || s.unsure)) {
-      // Everything unspent goes back, and what was spent is reported, in one write.
-      const units = s.tokens;
+      // What is unspent goes back (but an idle slice's reserve), and what was spent is reported, in one write.
+      const keep = s.keep ? this.reserveOf(s) : 0;
+      const units = s.tokens - keep;
       s.withheld += units;
-      s.tokens = 0;
+      s.tokens = keep;
       return { kind: 'release', slice: s, epoch: s.epoch, units, spent: s.spent };
     }
     s.giveBack = false;
+    s.keep = false;
     if (s.waiting.length > 0) {
       let sum = 0;
       let least = Infinity;
@@ -228,6 +238,15 @@ export class CreditSlices {
       return { kind: 'lease', slice: s, need: 0, least: 1, spare: s.size, waiters: [], spent: s.spent };
     }
     return undefined;
+  }
+
+  /**
+   * Units an idle slice keeps: its low-water mark (what it asks ahead at), never more than a fair
+   * share of what the store had left, nor past the period or the keep time.
+   */
+  private reserveOf(s: Slice): number {
+    const share = Math.floor(s.storeLeft / (4 * Math.max(1, this.options.liveNodes())));
+    return Math.max(0, Math.min(s.tokens, s.low, share));
   }
 
   /** Slice size follows the key's pace: doubled while the last lasted less than its life, else halved. */
@@ -385,10 +404,17 @@ export class CreditSlices {
       if (now - s.activeAt < this.options.lifeMs) continue;
       // Withheld units of the current period are those of a give-back whose outcome is unknown: the
       // next write learns where they are.
-      if (this.unsettled(s) || (s.withheld > 0 && now < s.periodEnd)) {
-        s.size >>= 1;
+      // An idle slice keeps its reserve (KEEP_MS), then gives that back too. A reserve already kept
+      // is left alone until then, unless a report or a give-back in doubt is owed.
+      const keeping = now - s.activeAt < KEEP_MS;
+      const owed = s.unsure || (s.epoch >= 0 && s.spent > s.reported) || (s.withheld > 0 && now < s.periodEnd);
+      const spare = s.epoch >= 0 && s.tokens > (keeping ? this.reserveOf(s) : 0);
+      if (owed || spare) {
         s.giveBack = true;
+        s.keep = keeping;
         this.want(s);
+      } else if (s.tokens > 0 && s.epoch >= 0) {
+        // Holding its reserve through a quiet spell.
       } else if (now - s.activeAt >= FORGET_MS) {
         this.slices.delete(s.keyId);
         this.due.delete(s);
@@ -424,6 +450,7 @@ export class CreditSlices {
         for (const s of this.slices.values()) {
           if (!this.unsettled(s)) continue;
           s.giveBack = true;
+          s.keep = false;
           this.due.add(s);
         }
         if (this.due.size === 0) break;

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 import { verifyKey, type VerifyResult } from '../../src/verify/verify.js';
 import { decideLease, type CapRow } from '../../src/credits/decide.js';
+import { KEEP_MS } from '../../src/credits/slices.js';
 
 const DAY = 86_400_000;
 
@@ -94,11 +95,22 @@ describe.each(DIALECTS)('usage caps from slices (%s)', (dialect) => {
       await s.deps.credits.drain();
     }
     expect(await stored(s, k.id)).toBeLessThan(5000 - 300);
-    // Idle for longer than a lease's life: everything unspent goes back.
+    const before = s.deps.credits.stats().held;
+    // Idle for longer than a lease's life: everything unspent goes back but a reserve, a quarter of
+    // the slice at most, which the store counts as reserved for this node.
     s.deps.credits.sweep(s.clock.now() + s.deps.config.creditLeaseMs);
+    await s.deps.credits.drain();
+    const kept = s.deps.credits.stats().held;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(before);
+    expect(await stored(s, k.id)).toBe(5000 - 300 - kept);
+    expect(await reserved(s, k.id)).toBe(kept);
+    // Idle for longer than the keep time: the reserve goes back too.
+    s.deps.credits.sweep(s.clock.now() + KEEP_MS);
     await s.deps.credits.drain();
     expect(await stored(s, k.id)).toBe(5000 - 300);
     expect(await reserved(s, k.id)).toBe(0);
+    expect(s.deps.credits.stats().held).toBe(0);
 
     for (let i = 0; i < 100; i++) {
       expect((await direct(s, w, { key: k.key })).code).toBe('VALID');
@@ -109,6 +121,33 @@ describe.each(DIALECTS)('usage caps from slices (%s)', (dialect) => {
     expect(await stored(s, k.id)).toBe(5000 - 400);
     // The node's slice rows are gone: nothing is reserved for it any more.
     expect(await s.deps.store.db.selectFrom('credit_slices').selectAll().execute()).toEqual([]);
+  });
+
+  it('after a quiet spell the first requests are answered from the reserve kept in hand, and the next lease is asked ahead of need', async () => {
+    const keys = await Promise.all(Array.from({ length: 5 }, () => createKey(s, w, { remaining: 1_000_000, ownerRatelimit: null })));
+    for (let i = 0; i < 400; i++) {
+      for (const k of keys) expect((await direct(s, w, { key: k.key })).code).toBe('VALID');
+      await s.deps.credits.drain();
+    }
+    // 30 s without a request: sweeps give back what the slices hold beyond their reserve.
+    const quiet = s.clock.now();
+    for (let t = 500; t <= 30_000; t += 500) {
+      s.deps.credits.sweep(quiet + t);
+      await s.deps.credits.drain();
+    }
+    s.clock.set(quiet + 30_000);
+    const { waited, leases } = s.deps.credits.stats();
+    // A burst on every key: each key's first requests are answered without waiting on the store.
+    const burst = keys.flatMap((k) => Array.from({ length: 4 }, () => direct(s, w, { key: k.key })));
+    expect(burst.filter((r) => r instanceof Promise)).toHaveLength(0);
+    for (const r of burst) expect((await r).code).toBe('VALID');
+    expect(s.deps.credits.stats().waited).toBe(waited);
+    // Down to its low-water mark, each slice has asked for its next lease ahead.
+    await s.deps.credits.drain();
+    expect(s.deps.credits.stats().leases).toBeGreaterThan(leases);
+    // Stored, held and spent still add up: 5 × 404 VALIDs.
+    await s.deps.credits.close();
+    for (const k of keys) expect(await stored(s, k.id)).toBe(1_000_000 - 404);
   });
 
   it('a changed cap voids the units a node holds: the new value is exact', async () => {
