@@ -282,7 +282,7 @@ export class CreditSlices {
     try {
       results = await this.store.transaction(async (r) => {
         return applyOps(r, ops, { nodeId: this.nodeId, outbox: this.outbox, seq, nodes, now });
-      });
+      }, { syncOffLoop: true });
     } catch (err) {
       this.counts.failures++;
       const error = this.failed(err);

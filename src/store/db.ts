@@ -43,6 +43,13 @@ export interface IdempotencyClaim {
 export interface TransactionOptions {
   /** Record the request's Idempotency-Key as having made this object (see `made`). */
   idempotency?: { claim: IdempotencyClaim; resourceId: string } | undefined;
+  /**
+   * Keep the event loop off the disk: on the embedded store the COMMIT does not fsync on this
+   * thread; the log is synced from the thread pool before this resolves (as durable as any
+   * commit, just not on the verify path's thread). For writes that are many and small and sit
+   * beside verify (usage-cap leases).
+   */
+  syncOffLoop?: boolean;
 }
 
 /** The idempotency option of a create: nothing without a claim. */
@@ -124,7 +131,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     db: store.db,
     transaction: async (fn, opts) => {
       let bound: Repos | undefined;
-      const result = await store.db.transaction().execute(async (trx) => {
+      const runner = opts?.syncOffLoop === true && store.syncOffLoop ? store.syncOffLoop.bind(store) : <R>(run: (db: Kysely<Database>) => Promise<R>) => run(store.db);
+      const result = await runner((db) => db.transaction().execute(async (trx) => {
         const repos = (bound = new Repos(trx, true));
         const value = await fn(repos);
         // A create made under an Idempotency-Key records the key with the object, atomically.
@@ -134,7 +142,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
           await repos.idempotency.insert({ scope: claim.scope, key: claim.key, request_hash: claim.requestHash, resource_id: resourceId, created_at: claim.at });
         }
         return value;
-      });
+      }));
       // What waits for the commit (a webhook worker's wake-up) runs only once it happened.
       bound?.runCommitted();
       noteCommitted();

@@ -128,6 +128,15 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
   // Opened on first use (the schema must exist: migrations run first). It sees committed data only,
   // never a write transaction in progress on the main connection, and answers synchronously.
   let reader: SQLite.Database | undefined;
+  // The log's file, opened once it exists, for fsync from the thread pool (syncOffLoop).
+  let log: Promise<fs.promises.FileHandle> | undefined;
+  const syncLog = async () => {
+    log ??= fs.promises.open(`${file}-wal`, 'r').catch((err: unknown) => {
+      log = undefined;
+      throw err;
+    });
+    await (await log).sync();
+  };
   return {
     db,
     name: 'sqlite',
@@ -135,7 +144,26 @@ async function open(opts: StoreOptions): Promise<OpenedDialect> {
     close: async () => {
       reader?.close();
       await db.destroy();
+      await (await log?.catch(() => undefined))?.close();
     },
+    // In WAL mode every synced commit and every checkpoint first syncs the whole log, so the
+    // durable state is always a prefix of the commits: a commit made without its own sync is
+    // durable once the log is synced after it, whoever syncs it (SQLite's "synchronous" pragma
+    // and WAL notes). The connection is held throughout, so no other transaction commits relaxed.
+    ...(sync === 'FULL' ? {
+      syncOffLoop: async <T>(run: (db: Kysely<Database>) => Promise<T>): Promise<T> => {
+        const value = await db.connection().execute(async (conn) => {
+          main.pragma('synchronous = NORMAL');
+          try {
+            return await run(conn);
+          } finally {
+            main.pragma('synchronous = FULL');
+          }
+        });
+        await syncLog();
+        return value;
+      },
+    } : {}),
     keyByHash: (kdb) => {
       const bySql = keyByHashQuery(kdb, '').compile().sql;
       let stmt: SQLite.Statement | undefined;

@@ -53,6 +53,13 @@ export interface OpenedDialect {
   keyByHash(db: Kysely<Database>): (hash: string) => Promise<KeyByHashRow | undefined>;
   /** Where usage batches are written (SQLite: a worker thread; PostgreSQL: the pool). */
   usageSink(): UsageSink;
+  /**
+   * Runs `run` (one transaction) so that its COMMIT does not wait for the disk on this thread, and
+   * resolves once what it committed is as durable as any other commit: SQLite with
+   * `synchronous = FULL` commits it without its own fsync and then syncs the log from the thread
+   * pool. Absent where a commit never blocks the thread (PostgreSQL) or never syncs (NORMAL).
+   */
+  syncOffLoop?<T>(run: (db: Kysely<Database>) => Promise<T>): Promise<T>;
 }
 
 export interface Dialect {
