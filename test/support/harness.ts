@@ -164,7 +164,7 @@ export interface World {
   appId: string;
   /** The user's email: owner@example.com for a server's first world, owner.w<n>@example.com after. */
   email: string;
-  /** The app's key prefix: prefixes are unique across the instance, so later worlds number theirs (acme2, acme3 …). */
+  /** The app's key prefix: prefixes are unique across the instance, so later worlds tag theirs (acmew2, acmew3 …). */
   keyPrefix: string;
 }
 
@@ -231,12 +231,17 @@ export async function world(s: TestServer, appBody: Record<string, unknown> = {}
     user = await laterUser(s, st, n);
   }
   const prefix = typeof appBody.keyPrefix === 'string' ? appBody.keyPrefix : 'acme';
-  const keyPrefix = n === 1 ? prefix : `${prefix}${n}`;
+  const keyPrefix = n === 1 ? prefix : `${prefix}w${n}`;
   const app = await s.request('POST', '/v1/apps', { token: user.token, body: { workspaceId: user.workspaceId, name: 'Acme API', ...appBody, keyPrefix } });
   if (app.status !== 201) throw new Error(`app create failed: ${app.text}`);
   st.made = n;
   s.appId = app.body.id;
   return { ...user, appId: app.body.id, keyPrefix };
+}
+
+/** '' in a server's first world, 'w<n>' in its n-th: for what must be unique across a server. */
+export function tagOf(w: World): string {
+  return /^owner\.(w\d+)@/.exec(w.email)?.[1] ?? '';
 }
 
 /**
@@ -245,8 +250,13 @@ export async function world(s: TestServer, appBody: Record<string, unknown> = {}
  * per world, so two tests on one server must not both make `admin@example.com`).
  */
 export function mailOf(w: World, local: string): string {
-  const tag = w.email.slice('owner'.length, w.email.indexOf('@'));
-  return `${local}${tag}@example.com`;
+  const tag = tagOf(w);
+  return `${local}${tag ? `.${tag}` : ''}@example.com`;
+}
+
+/** A key prefix of the test's own (prefixes are unique across the instance): `base`, or `base` + 'w<n>' in a server's n-th world. */
+export function prefixOf(w: World, base: string): string {
+  return `${base}${tagOf(w)}`;
 }
 
 /** Invites an email into the world's workspace and accepts as a new account: its session and user id. */
