@@ -1,9 +1,10 @@
 // Setup, login, sessions, root keys and tenant isolation through the API.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ScryptRun } from '../../src/lib/hash.js';
 import { DIALECTS, addMember, createKey, startServer, world, type TestServer, type World } from '../support/harness.js';
 
-describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
+// Setup itself: each test needs a server nobody has set up yet.
+describe.each(DIALECTS)('setup (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
   beforeEach(async () => {
@@ -30,6 +31,23 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
     expect(after.headers.get('content-type')).toContain('application/problem+json');
   });
 
+  it('concurrent setups: exactly one wins', async () => {
+    const body = (i: number) => ({ email: `u${i}@example.com`, password: 'correct horse battery', workspaceName: `W${i}` });
+    const answers = await Promise.all([0, 1, 2, 3].map((i) => s.request('POST', '/v1/setup', { body: body(i) })));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
+  });
+
+});
+
+// One server for the rest: each test has a world of its own (a user, their workspace and app).
+describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
+  let s: TestServer;
+  let w: World;
+  beforeAll(async () => {
+    s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+
   it('a finished setup is refused before any password hashing (no scrypt to make the node run)', async () => {
     w = await world(s);
     const runs: ScryptRun[] = [];
@@ -39,21 +57,15 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
     expect(runs).toEqual([]);
   });
 
-  it('concurrent setups: exactly one wins', async () => {
-    const body = (i: number) => ({ email: `u${i}@example.com`, password: 'correct horse battery', workspaceName: `W${i}` });
-    const answers = await Promise.all([0, 1, 2, 3].map((i) => s.request('POST', '/v1/setup', { body: body(i) })));
-    expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
-  });
-
   it('10 failed logins per email+IP in 15 minutes → 429 with Retry-After, even for the right password', async () => {
     w = await world(s);
     for (let i = 0; i < 10; i++) {
-      const r = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: `wrong ${i}` } });
+      const r = await s.request('POST', '/v1/auth/login', { body: { email: w.email, password: `wrong ${i}` } });
       expect(r.status).toBe(401);
       // Past the third failure each attempt waits longer (1 s, 2 s … a minute); wait it out here.
       s.clock.advance(60_000);
     }
-    const blocked = await s.request('POST', '/v1/auth/login', { body: { email: 'owner@example.com', password: 'correct horse battery' } });
+    const blocked = await s.request('POST', '/v1/auth/login', { body: { email: w.email, password: 'correct horse battery' } });
     expect(blocked.status).toBe(429);
     expect(blocked.body.code).toBe('RATE_LIMITED');
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -179,7 +191,7 @@ describe.each(DIALECTS)('auth and isolation (%s)', (dialect) => {
       ['PATCH', `/v1/keys/${k.id}`, w.token, { name: 'renamed' }],
       ['GET', '/v1/keys/key_doesnotexist', w.token],
       ['GET', `/v1/apps/${w.appId}`, 'kws_not_a_session'],
-      ['POST', '/v1/auth/login', undefined, { email: 'owner@example.com', password: 'correct horse battery' }],
+      ['POST', '/v1/auth/login', undefined, { email: w.email, password: 'correct horse battery' }],
     ];
     for (const [method, path, token, body] of calls) {
       const r = await s.request(method, path, { ...(token ? { token } : {}), ...(body ? { body } : {}) });

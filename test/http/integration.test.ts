@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 
 const enc = new TextEncoder();
@@ -28,19 +28,21 @@ describe.each(DIALECTS)('integration keys (%s)', (dialect) => {
   let w: World;
   let id: string;
   let secret: string;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
     const created = await createKey(s, w, { kind: 'integration', name: 'partner', ownerId: 'partner_1', permissions: ['sync'] });
     id = created.id;
     secret = created.body.secret;
   });
-  afterEach(async () => s.close());
 
   it('create answers id + secret once; reads never show the secret', async () => {
     const res = await s.request('GET', `/v1/keys/${id}`, { token: w.token });
     expect(res.body.kind).toBe('integration');
-    expect(secret).toMatch(/^acme_live_/);
+    expect(secret.startsWith(`${w.keyPrefix}_live_`)).toBe(true);
     expect(res.text).not.toContain(secret);
     const list = await s.request('GET', `/v1/apps/${w.appId}/keys`, { token: w.token });
     expect(list.text).not.toContain(secret);
@@ -234,33 +236,38 @@ describe('master key rotation (sqlite)', () => {
 describe.each(DIALECTS)('leak reports (%s)', (dialect) => {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const leakKeys = JSON.stringify([{ key_identifier: 'gh-1', key: pem }]);
   let s: TestServer;
   let w: World;
+  beforeAll(async () => {
+    s = await startServer({ dialect, env: { KEYWARD_LEAK_PUBLIC_KEYS: leakKeys } });
+  });
+  afterAll(async () => s.close());
   beforeEach(async () => {
-    s = await startServer({ dialect, env: { KEYWARD_LEAK_PUBLIC_KEYS: JSON.stringify([{ key_identifier: 'gh-1', key: pem }]) } });
     w = await world(s);
   });
-  afterEach(async () => s.close());
 
-  const post = (body: string, signature: string, keyId = 'gh-1') =>
-    s.request('POST', '/v1/leaks', { raw: body, headers: { 'content-type': 'application/json', 'github-public-key-identifier': keyId, 'github-public-key-signature': signature } });
+  const post = (body: string, signature: string, keyId = 'gh-1', server = s) =>
+    server.request('POST', '/v1/leaks', { raw: body, headers: { 'content-type': 'application/json', 'github-public-key-identifier': keyId, 'github-public-key-signature': signature } });
 
   it('a reported key is announced to webhooks: key.leaked, then key.disabled, in order', async () => {
-    await s.close();
-    s = await startServer({ dialect, env: { KEYWARD_LEAK_PUBLIC_KEYS: JSON.stringify([{ key_identifier: 'gh-1', key: pem }]), KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
-    w = await world(s);
+    // A server of its own: webhooks to the local receiver need KEYWARD_WEBHOOK_ALLOW_PRIVATE, and
+    // its deliveries stay out of the shared server's rows (the next test compares snapshots).
+    const hooked = await startServer({ dialect, env: { KEYWARD_LEAK_PUBLIC_KEYS: leakKeys, KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1' } });
+    const hw = await world(hooked);
     const { startReceiver } = await import('../support/webhook-receiver.js');
     const rx = await startReceiver();
     try {
-      await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: rx.url, events: ['key.leaked', 'key.disabled'] } });
-      const k = await createKey(s, w);
+      await hooked.request('POST', `/v1/workspaces/${hw.workspaceId}/webhooks`, { token: hw.token, body: { url: rx.url, events: ['key.leaked', 'key.disabled'] } });
+      const k = await createKey(hooked, hw);
       const body = JSON.stringify([{ token: k.key, type: 'keyward_api_key', url: 'https://example.com/leak', source: 'content' }]);
-      expect((await post(body, sign('sha256', Buffer.from(body), privateKey).toString('base64'))).status).toBe(200);
+      expect((await post(body, sign('sha256', Buffer.from(body), privateKey).toString('base64'), 'gh-1', hooked)).status).toBe(200);
       const got = await rx.waitFor(2);
       expect(got.map((r) => [r.json.type, r.json.data.id, r.json.data.status])).toEqual([['key.leaked', k.id, 'disabled'], ['key.disabled', k.id, 'disabled']]);
       for (const r of got) expect(r.body).not.toContain(k.key);
     } finally {
       await rx.close();
+      await hooked.close();
     }
   });
 
@@ -268,7 +275,7 @@ describe.each(DIALECTS)('leak reports (%s)', (dialect) => {
     const k = await createKey(s, w);
     const body = JSON.stringify([
       { token: k.key, type: 'keyward_api_key', url: 'https://example.com/leak', source: 'content' },
-      { token: 'acme_live_notarealkeyatall', type: 'keyward_api_key', url: 'https://example.com/x', source: 'content' },
+      { token: `${w.keyPrefix}_live_notarealkeyatall`, type: 'keyward_api_key', url: 'https://example.com/x', source: 'content' },
     ]);
     const good = sign('sha256', Buffer.from(body), privateKey).toString('base64');
     const before = await snapshot(s);

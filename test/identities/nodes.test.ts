@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, createKey, createPgDatabase, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 import { ManualClock } from '../../src/lib/clock.js';
 
@@ -41,7 +41,7 @@ for (const dialect of DIALECTS) {
     let dropPg: (() => Promise<void>) | undefined;
     let dataDir: string | undefined;
 
-    beforeEach(async () => {
+    beforeAll(async () => {
       const env = { REDIS_URL: REDIS_URL!, KEYWARD_REDIS_PREFIX: `kwidt_${randomBytes(4).toString('hex')}:`, KEYWARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
       nodes = [];
       const clock = new FlowingClock();
@@ -55,6 +55,8 @@ for (const dialect of DIALECTS) {
         for (let i = 0; i < 3; i++) nodes.push(await startServer({ dialect, dataDir, env, clock }));
       }
       for (const n of nodes) await n.deps.nodes.beat();
+    });
+    beforeEach(async () => {
       w = await world(nodes[0]!);
       for (const n of nodes) n.appId = w.appId;
     });
@@ -62,7 +64,7 @@ for (const dialect of DIALECTS) {
     /** Decisions each node made without Redis (a Redis call timed out: the machine was starved). */
     const fallbacks = async () => (await Promise.all(nodes.map(async (n) => Number(/keyward_ratelimit_fallback_total (\d+)/.exec((await n.request('GET', '/metrics')).text)?.[1] ?? 0)))).join(',');
 
-    afterEach(async () => {
+    afterAll(async () => {
       for (const n of nodes) await n.close();
       await dropPg?.();
       dropPg = undefined;

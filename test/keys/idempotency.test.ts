@@ -2,17 +2,19 @@
 // 409 ALREADY_CREATED with the first object's id (never its secret again); another body is a 422.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, startServer, world, type TestServer, type World } from '../support/harness.js';
 
 describe.each(DIALECTS)('Idempotency-Key (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
   });
-  afterEach(async () => s.close());
 
   const create = (key: string, body: Record<string, unknown> = { name: 'retry me' }, token = w.token) =>
     s.request('POST', `/v1/apps/${w.appId}/keys`, { token, body, headers: { 'idempotency-key': key } });

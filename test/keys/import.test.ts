@@ -2,26 +2,28 @@
 // a repeat creates nothing; a value held anywhere else is refused like any other invalid entry;
 // garbage and imported values sent to any other app stay MALFORMED without a store lookup.
 import { createHash } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, addMember, createKey, snapshot, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, addMember, createKey, mailOf, prefixOf, snapshot, startServer, tagOf, verify, world, type TestServer, type World } from '../support/harness.js';
 import { generateKey } from '../../src/lib/key-format.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest();
-const legacy = (n: number) => `sk_legacy_${String(n).padStart(4, '0')}_Zq8w3Lx9Vb2Nc7Rt5Kd1`;
-
 describe.each(DIALECTS)('key import (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
   let other: { workspaceId: string; appId: string };
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+  /** A key issued elsewhere. Values are unique across the instance: each test's carry its world's tag. */
+  const legacy = (n: number) => `sk_legacy_${String(n).padStart(4, '0')}${tagOf(w)}_Zq8w3Lx9Vb2Nc7Rt5Kd1`;
+  beforeEach(async () => {
     w = await world(s);
     // Another tenant on the same instance, with its own import-enabled app.
     const ws = (await s.request('POST', '/v1/workspaces', { token: w.token, body: { name: 'Other tenant' } })).body.id;
-    const app = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: ws, name: 'Other API', keyPrefix: 'other', importKeys: true } })).body.id;
+    const app = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: ws, name: 'Other API', keyPrefix: prefixOf(w, 'other'), importKeys: true } })).body.id;
     other = { workspaceId: ws, appId: app };
   });
-  afterEach(async () => s.close());
 
   const enable = async (appId = w.appId, on = true) => {
     const res = await s.request('PATCH', `/v1/apps/${appId}`, { token: w.token, body: { importKeys: on } });
@@ -42,7 +44,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
 
   it('imports plaintext and hashed keys (hex, base64, base64url) with their fields, and each verifies', async () => {
     await enable();
-    const own = generateKey('acme', 'test').plaintext;
+    const own = generateKey(w.keyPrefix, 'test').plaintext;
     const res = await importKeys([
       { key: legacy(1), name: 'plain', ownerId: 'cust_1', permissions: ['docs.read'], remaining: 2, meta: { plan: 'pro' } },
       { hash: sha(legacy(2)).toString('hex').toUpperCase(), name: 'hex', ratelimit: { limit: 1, durationMs: 60_000 } },
@@ -75,7 +77,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
     expect(view.body).toMatchObject({ imported: true, start: 'sk_l', name: 'plain', ownerId: 'cust_1' });
     expect(view.text).not.toContain(legacy(1));
     expect((await s.request('GET', `/v1/keys/${b64}`, { token: w.token })).body.start).toBe('sk_leg');
-    expect((await s.request('GET', `/v1/keys/${ownFormat}`, { token: w.token })).body.start).toBe(own.slice(0, 'acme_test_'.length + 4));
+    expect((await s.request('GET', `/v1/keys/${ownFormat}`, { token: w.token })).body.start).toBe(own.slice(0, `${w.keyPrefix}_test_`.length + 4));
     const made = await createKey(s, w);
     expect((await s.request('GET', `/v1/keys/${made.id}`, { token: w.token })).body.imported).toBe(false);
     const audit = await s.request('GET', `/v1/workspaces/${w.workspaceId}/audit?action=key.import&limit=100`, { token: w.token });
@@ -124,7 +126,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
   it('refuses plaintext in Keyward\'s format under another prefix, and every malformed entry, changing nothing', async () => {
     await enable();
     const before = await snapshot(s);
-    const theirs = generateKey('other', 'live').plaintext;
+    const theirs = generateKey(prefixOf(w, 'other'), 'live').plaintext;
     const nobodys = generateKey('nobody', 'live').plaintext;
     const res = await importKeys([
       { key: theirs },
@@ -138,7 +140,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
       { key: legacy(3), expiresAt: new Date(s.clock.now() - 1000).toISOString() },
       { key: legacy(4), ipAllowlist: ['not an address'] },
       { key: legacy(5), createdAt: new Date(s.clock.now() + 86_400_000).toISOString() },
-      { key: generateKey('acme', 'live').plaintext, environment: 'test' },
+      { key: generateKey(w.keyPrefix, 'live').plaintext, environment: 'test' },
       { key: legacy(6), start: 'mine' },
       { key: legacy(7) },
     ]);
@@ -167,7 +169,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
     await enable();
     const writer = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'writer', permissions: ['keys:write', 'keys:read'] } })).body.key as string;
     expect((await importKeys([{ key: legacy(1) }], w.appId, writer)).status).toBe(403);
-    const member = await addMember(s, w, 'member@example.com', 'member', 'member password 123');
+    const member = await addMember(s, w, mailOf(w, 'member'), 'member', 'member password 123');
     expect((await importKeys([{ key: legacy(1) }], w.appId, member.token)).status).toBe(403);
     const importer = (await s.request('POST', `/v1/workspaces/${w.workspaceId}/root-keys`, { token: w.token, body: { name: 'importer', permissions: ['keys:import'] } })).body.key as string;
     expect((await importKeys([{ key: legacy(1) }], w.appId, importer)).status).toBe(201);
@@ -179,7 +181,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
   it('garbage, and an imported value sent to another app, are MALFORMED without a store lookup', async () => {
     await enable();
     await importKeys([{ key: legacy(1) }, { key: 'y'.repeat(200) }]);
-    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Second', keyPrefix: 'second' } })).body.id as string;
+    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Second', keyPrefix: prefixOf(w, 'second') } })).body.id as string;
     // Cached VALID in its own app first: a cached copy must not answer for another app either.
     expect((await verify(s, { key: legacy(1) })).code).toBe('VALID');
     expect((await verify(s, { key: 'y'.repeat(200) })).code).toBe('VALID');
@@ -207,7 +209,7 @@ describe.each(DIALECTS)('key import (%s)', (dialect) => {
 
   it('importKeys off: imported values outside the format stop verifying at once; those in it keep working', async () => {
     await enable();
-    const own = generateKey('acme', 'live').plaintext;
+    const own = generateKey(w.keyPrefix, 'live').plaintext;
     await importKeys([{ key: legacy(1) }, { key: own }]);
     expect((await verify(s, { key: legacy(1) })).code).toBe('VALID');
     await enable(w.appId, false);

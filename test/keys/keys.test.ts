@@ -1,5 +1,5 @@
 // Key management through the API: pagination, filters, reads, changes, audit trail.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 
 function links(header: string | null): Record<string, string> {
@@ -14,11 +14,13 @@ function links(header: string | null): Record<string, string> {
 describe.each(DIALECTS)('keys (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
   });
-  afterEach(async () => s.close());
 
   it('45 keys, limit 20 → pages 1–3 with total and Link rels', async () => {
     const ids: string[] = [];
@@ -60,7 +62,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(await q('ownerId=u1')).toEqual(['alpha', 'gamma 100%']);
     expect(await q('status=disabled')).toEqual(['gamma 100%']);
     expect(await q('environment=test')).toEqual(['beta']);
-    expect(b.key.startsWith('acme_test_')).toBe(true);
+    expect(b.key.startsWith(`${w.keyPrefix}_test_`)).toBe(true);
     expect(await q('q=ALPH')).toEqual(['alpha']);
     expect(await q('q=100%25')).toEqual(['gamma 100%']);
     expect(await q(`q=${b.body.start}`)).toEqual(['beta']);
@@ -97,7 +99,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(read.body.key).toBeUndefined();
     expect(read.text).not.toContain(k.key);
     expect(read.text).not.toMatch(/[0-9a-f]{64}/);
-    expect(read.body.start).toBe(k.key.slice(0, 'acme_live_'.length + 4));
+    expect(read.body.start).toBe(k.key.slice(0, `${w.keyPrefix}_live_`.length + 4));
     const patch = {
       name: 'renamed', ownerId: 'u2', environment: 'live', permissions: ['p'], resources: ['r.com'], ipAllowlist: ['::1'],
       expiresAt: new Date(s.clock.now() + 3_600_000).toISOString(), ratelimit: { limit: 5, durationMs: 1000 }, ownerRatelimit: null,
@@ -117,7 +119,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(refused.body.errors[0].path).toBe('body/environment');
     const rolled = await s.request('POST', `/v1/keys/${k.id}/roll`, { token: w.token, body: { environment: 'test' } });
     expect(rolled.status).toBe(200);
-    expect(rolled.body.key).toMatch(/^acme_test_/);
+    expect(rolled.body.key.startsWith(`${w.keyPrefix}_test_`)).toBe(true);
     expect(rolled.body.environment).toBe('test');
     expect((await verify(s, { key: rolled.body.key })).environment).toBe('test');
   });
@@ -131,7 +133,7 @@ describe.each(DIALECTS)('keys (%s)', (dialect) => {
     expect(audit.status).toBe(200);
     expect(audit.body.data.map((a: { action: string }) => a.action).sort()).toEqual(['key.create', 'key.revoke', 'key.roll', 'key.update']);
     for (const a of audit.body.data) {
-      expect(a.actor).toEqual({ type: 'user', id: w.userId, email: 'owner@example.com' });
+      expect(a.actor).toEqual({ type: 'user', id: w.userId, email: w.email });
       expect(a.target).toEqual({ type: 'key', id: k.id });
       expect(a.ip).toBe('127.0.0.1');
       expect(Date.parse(a.at)).toBeGreaterThan(0);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { UsageRecorder } from '../../src/usage/recorder.js';
@@ -17,11 +17,13 @@ import { DIALECTS, createKey, startServer, verify, world, type TestServer, type 
 describe.each(DIALECTS)('usage writer (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect, env: { KEYWARD_USAGE_FLUSH_MS: '10' } });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
   });
-  afterEach(async () => s.close());
 
   it('counts every verdict once while key changes commit alongside the usage batches', async () => {
     const keys = await Promise.all(Array.from({ length: 4 }, (_, i) => createKey(s, w, { ownerId: `o${i}`, ownerRatelimit: null, permissions: ['a'] })));

@@ -4,20 +4,22 @@
 // a transaction open behind it.
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createKey, DIALECTS, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
 import { sqlitePath } from '../../src/store/db.js';
 
 describe.each(DIALECTS)('writes (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect, env: { KEYWARD_WEBHOOK_ALLOW_PRIVATE: '1', KEYWARD_WEBHOOK_RETRY_BASE_MS: '3600000' } });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
     const hook = await s.request('POST', `/v1/workspaces/${w.workspaceId}/webhooks`, { token: w.token, body: { url: 'http://127.0.0.1:9/hook', events: ['key.revoked'] } });
     expect(hook.status).toBe(201);
   });
-  afterEach(async () => s.close());
 
   const changesOf = async (target: string) => (await s.deps.store.db.selectFrom('changes').select('kind').where('target', '=', target).execute()).map((r) => r.kind);
   const eventsOf = async (keyId: string) => (await s.deps.store.db.selectFrom('webhook_events').select('type').where('payload', 'like', `%${keyId}%`).execute()).map((r) => r.type);
@@ -67,11 +69,13 @@ describe('the embedded store under a stuck writer', () => {
   let s: TestServer;
   let w: World;
   const TIMEOUT = 300;
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ env: { KEYWARD_STORE_TIMEOUT_MS: String(TIMEOUT) } });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
   });
-  afterEach(async () => s.close());
 
   const keyNamed = async (name: string) => (await s.deps.store.db.selectFrom('keys').select('id').where('name', '=', name).execute()).length;
 

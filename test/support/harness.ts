@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
@@ -83,7 +84,18 @@ export interface StartOptions {
   server?: { headersTimeout?: number; requestTimeout?: number; keepAliveTimeout?: number; connectionsCheckingInterval?: number };
 }
 
+/**
+ * `KEYWARD_TEST_SERVER_LOG=<file>` appends one line per server started (the test file's path):
+ * for counting how many servers a run boots.
+ */
+function logServerStart(): void {
+  const file = process.env.KEYWARD_TEST_SERVER_LOG;
+  if (!file) return;
+  fs.appendFileSync(file, `${path.relative(process.cwd(), expect.getState().testPath ?? 'unknown')}\n`);
+}
+
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
+  logServerStart();
   const dialect = opts.dialect ?? 'sqlite';
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-test-'));
   const pgDb = dialect === 'postgres' && !opts.databaseUrl ? await createPgDatabase() : undefined;
@@ -150,18 +162,101 @@ export interface World {
   userId: string;
   workspaceId: string;
   appId: string;
+  /** The user's email: owner@example.com for a server's first world, owner.w<n>@example.com after. */
+  email: string;
+  /** The app's key prefix: prefixes are unique across the instance, so later worlds tag theirs (acmew2, acmew3 …). */
+  keyPrefix: string;
 }
 
-/** Setup, then one app: the starting point of most tests. */
+/** The password of every world's user. */
+export const WORLD_PASSWORD = 'correct horse battery';
+const FIRST_EMAIL = 'owner@example.com';
+
+interface Worlds {
+  made: number;
+  /** A session of the setup user, who lets each later world's user in through the lobby. */
+  admin?: string;
+  /** A workspace of the setup user's, made at the second world: later users join it to get an account, then leave. */
+  lobby?: string;
+}
+const worldsOf = new WeakMap<TestServer, Worlds>();
+
+function expectStatus(res: Answer, status: number, what: string): Answer {
+  if (res.status !== status) throw new Error(`world: ${what} answered ${res.status}: ${res.text}`);
+  return res;
+}
+
+/** A live session of the setup user: the kept one, or a new login when a test ended it or moved the clock past its expiry. */
+async function adminSession(s: TestServer, st: Worlds): Promise<string> {
+  if (st.admin && (await s.request('GET', '/v1/auth/me', { token: st.admin })).status === 200) return st.admin;
+  const login = expectStatus(await s.request('POST', '/v1/auth/login', { body: { email: FIRST_EMAIL, password: WORLD_PASSWORD } }), 200, 'login of the setup user');
+  st.admin = login.body.token as string;
+  return st.admin;
+}
+
+/**
+ * A user with a workspace of their own and no other, on a server that already has one: the setup
+ * user invites a new email into a lobby workspace, the invitee accepts (a new account and its
+ * session), makes their workspace and is removed from the lobby.
+ */
+async function laterUser(s: TestServer, st: Worlds, n: number): Promise<Omit<World, 'appId' | 'keyPrefix'>> {
+  const admin = await adminSession(s, st);
+  if (!st.lobby) st.lobby = (expectStatus(await s.request('POST', '/v1/workspaces', { token: admin, body: { name: 'Harness lobby' } }), 201, 'lobby create')).body.id as string;
+  const email = `owner.w${n}@example.com`;
+  const invite = expectStatus(await s.request('POST', `/v1/workspaces/${st.lobby}/invitations`, { token: admin, body: { email, role: 'member' } }), 201, 'invite');
+  const accepted = expectStatus(await s.request('POST', '/v1/invitations/accept', { body: { token: invite.body.token, password: WORLD_PASSWORD, name: 'owner' } }), 200, 'accept');
+  const token = accepted.body.session.token as string;
+  const userId = accepted.body.session.user.id as string;
+  const ws = expectStatus(await s.request('POST', '/v1/workspaces', { token, body: { name: 'Acme' } }), 201, 'workspace create');
+  expectStatus(await s.request('DELETE', `/v1/workspaces/${st.lobby}/members/${userId}`, { token: admin }), 204, 'leaving the lobby');
+  return { token, userId, workspaceId: ws.body.id as string, email };
+}
+
+/**
+ * A fresh world: a user, their workspace and one app; the starting point of most tests. The first
+ * on a server runs setup; each later one is a new user with a workspace of their own, a member of
+ * no other world's workspace, so tests can share a server and still not see each other's data.
+ */
 export async function world(s: TestServer, appBody: Record<string, unknown> = {}): Promise<World> {
-  const setup = await s.request('POST', '/v1/setup', { body: { email: 'owner@example.com', password: 'correct horse battery', workspaceName: 'Acme' } });
-  if (setup.status !== 201) throw new Error(`setup failed: ${setup.text}`);
-  const token = setup.body.token as string;
-  const workspaceId = setup.body.workspaces[0].id as string;
-  const app = await s.request('POST', '/v1/apps', { token, body: { workspaceId, name: 'Acme API', keyPrefix: 'acme', ...appBody } });
+  let st = worldsOf.get(s);
+  if (!st) worldsOf.set(s, (st = { made: 0 }));
+  const n = st.made + 1;
+  let user: Omit<World, 'appId' | 'keyPrefix'>;
+  if (n === 1) {
+    const setup = await s.request('POST', '/v1/setup', { body: { email: FIRST_EMAIL, password: WORLD_PASSWORD, workspaceName: 'Acme' } });
+    if (setup.status !== 201) throw new Error(`setup failed: ${setup.text}`);
+    st.admin = setup.body.token as string;
+    user = { token: setup.body.token, userId: setup.body.user.id, workspaceId: setup.body.workspaces[0].id, email: FIRST_EMAIL };
+  } else {
+    user = await laterUser(s, st, n);
+  }
+  const prefix = typeof appBody.keyPrefix === 'string' ? appBody.keyPrefix : 'acme';
+  const keyPrefix = n === 1 ? prefix : `${prefix}w${n}`;
+  const app = await s.request('POST', '/v1/apps', { token: user.token, body: { workspaceId: user.workspaceId, name: 'Acme API', ...appBody, keyPrefix } });
   if (app.status !== 201) throw new Error(`app create failed: ${app.text}`);
+  st.made = n;
   s.appId = app.body.id;
-  return { token, userId: setup.body.user.id, workspaceId, appId: app.body.id };
+  return { ...user, appId: app.body.id, keyPrefix };
+}
+
+/** '' in a server's first world, 'w<n>' in its n-th: for what must be unique across a server. */
+export function tagOf(w: World): string {
+  return /^owner\.(w\d+)@/.exec(w.email)?.[1] ?? '';
+}
+
+/**
+ * An email of the test's own, for accounts a test makes besides the world's user: `local@example.com`
+ * in a server's first world, `local.w<n>@example.com` in its n-th (accounts are per server, not
+ * per world, so two tests on one server must not both make `admin@example.com`).
+ */
+export function mailOf(w: World, local: string): string {
+  const tag = tagOf(w);
+  return `${local}${tag ? `.${tag}` : ''}@example.com`;
+}
+
+/** A key prefix of the test's own (prefixes are unique across the instance): `base`, or `base` + 'w<n>' in a server's n-th world. */
+export function prefixOf(w: World, base: string): string {
+  return `${base}${tagOf(w)}`;
 }
 
 /** Invites an email into the world's workspace and accepts as a new account: its session and user id. */

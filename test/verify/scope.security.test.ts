@@ -1,22 +1,24 @@
 // Verify is scoped to a tenant: `appId`, or a root key with keys:verify. A key of another app or
 // workspace is NOT_FOUND exactly like a missing one; prefixes name one tenant; cost 0 and dryRun
 // change nothing they promise not to.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIALECTS, createKey, startServer, verify, world, type TestServer, type World } from '../support/harness.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS, createKey, prefixOf, startServer, tagOf, verify, world, type TestServer, type World } from '../support/harness.js';
 
 describe.each(DIALECTS)('verify scope (%s)', (dialect) => {
   let s: TestServer;
   let w: World;
   let other: { token: string; workspaceId: string; appId: string };
-  beforeEach(async () => {
+  beforeAll(async () => {
     s = await startServer({ dialect });
+  });
+  afterAll(async () => s.close());
+  beforeEach(async () => {
     w = await world(s);
     // Another tenant on the same instance: its own workspace and app.
     const ws = (await s.request('POST', '/v1/workspaces', { token: w.token, body: { name: 'Other tenant' } })).body.id;
-    const app = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: ws, name: 'Other API', keyPrefix: 'other' } })).body.id;
+    const app = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: ws, name: 'Other API', keyPrefix: prefixOf(w, 'other') } })).body.id;
     other = { token: w.token, workspaceId: ws, appId: app };
   });
-  afterEach(async () => s.close());
 
   const rootKey = async (workspaceId: string, permissions: string[]) =>
     (await s.request('POST', `/v1/workspaces/${workspaceId}/root-keys`, { token: w.token, body: { name: 'verifier', permissions } })).body as { id: string; key: string };
@@ -35,7 +37,7 @@ describe.each(DIALECTS)('verify scope (%s)', (dialect) => {
   it("another tenant's key is NOT_FOUND, exactly like a missing key, whatever its owner or permissions", async () => {
     const theirs = (await s.request('POST', `/v1/apps/${other.appId}/keys`, { token: other.token, body: { name: 'theirs', permissions: ['*'], ownerId: 'user_1' } })).body.key as string;
     expect(await verify(s, { key: theirs, appId: w.appId })).toEqual({ valid: false, code: 'NOT_FOUND' });
-    const missing = `acme_live_${'A'.repeat(32)}`;
+    const missing = `${w.keyPrefix}_live_${'A'.repeat(32)}`;
     const ours = await createKey(s, w);
     expect((await verify(s, { key: ours.key })).code).toBe('VALID');
     expect((await verify(s, { key: theirs, appId: other.appId })).code).toBe('VALID');
@@ -44,7 +46,7 @@ describe.each(DIALECTS)('verify scope (%s)', (dialect) => {
 
   it('a root key with keys:verify accepts any key of its workspace and nothing else; appId narrows it', async () => {
     const verifier = await rootKey(w.workspaceId, ['keys:verify']);
-    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Second', keyPrefix: 'second' } })).body.id as string;
+    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Second', keyPrefix: prefixOf(w, 'second') } })).body.id as string;
     const a = await createKey(s, w);
     const b = (await s.request('POST', `/v1/apps/${second}/keys`, { token: w.token, body: { name: 'b' } })).body.key as string;
     const theirs = (await s.request('POST', `/v1/apps/${other.appId}/keys`, { token: other.token, body: { name: 'theirs' } })).body.key as string;
@@ -73,15 +75,18 @@ describe.each(DIALECTS)('verify scope (%s)', (dialect) => {
   });
 
   it('prefixes are unique across the instance: 409 PREFIX_TAKEN when asked for, numbered when derived', async () => {
-    const taken = await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: other.workspaceId, name: 'Copycat', keyPrefix: 'acme' } });
+    const taken = await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: other.workspaceId, name: 'Copycat', keyPrefix: w.keyPrefix } });
     expect(taken.status).toBe(409);
     expect(taken.body.code).toBe('PREFIX_TAKEN');
-    const renamed = await s.request('PATCH', `/v1/apps/${other.appId}`, { token: w.token, body: { keyPrefix: 'acme' } });
+    const renamed = await s.request('PATCH', `/v1/apps/${other.appId}`, { token: w.token, body: { keyPrefix: w.keyPrefix } });
     expect(renamed.body.code).toBe('PREFIX_TAKEN');
-    const first = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name: 'Billing' } })).body;
-    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: other.workspaceId, name: 'Billing' } })).body;
-    expect(first.keyPrefix).toBe('billing');
-    expect(second.keyPrefix).toBe('billing2');
+    // A name of this test's own (a derived prefix is the name's first 8 letters and digits): 'Billing', or 'Billw<n>' in a server's n-th world.
+    const name = tagOf(w) ? prefixOf(w, 'Bill') : 'Billing';
+    const base = name.toLowerCase();
+    const first = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: w.workspaceId, name } })).body;
+    const second = (await s.request('POST', '/v1/apps', { token: w.token, body: { workspaceId: other.workspaceId, name } })).body;
+    expect(first.keyPrefix).toBe(base);
+    expect(second.keyPrefix).toBe(`${base}2`);
   });
 
   it('cost 0 checks without charging; dryRun also leaves rate limits, analytics and last use alone', async () => {
