@@ -24,7 +24,9 @@ export class UsageService {
 
   async series(keyId: string, granularity: Granularity, since: number | undefined, until: number | undefined): Promise<UsageSeries> {
     const size = BUCKET_SIZES[granularity];
-    const end = until ?? this.clock.now();
+    // Without `until` the series runs through now: a verify answered at this very millisecond (the
+    // first of a bucket) is in it. The bound is exclusive, so it is now + 1.
+    const end = until ?? this.clock.now() + 1;
     const start = since ?? end - DAY;
     if (start >= end) throw invalid('query/since', 'must be before until');
     const from = start - (start % size);
