@@ -297,7 +297,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     invitations: new InvitationService(store, clock, auth, config.publicUrl),
     apps: new AppService(store, clock, bus, outbox, refreshImports),
     imports: new ImportService(store, clock, bus, outbox, imported),
-    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now())),
+    keys: new KeyService(store, clock, box, bus, (id) => usage.pendingLastUsed(id), outbox, (id, epoch) => credits.held(id, epoch, clock.now()), (id, read) => credits.steady(id, read)),
     usage: new UsageService(store, clock, () => usage.flush()),
     vault: new VaultService(store, clock, box),
     identities: new IdentityService(store, clock, bus),

@@ -65,6 +65,8 @@ export interface Slice {
   keep: boolean;
   /** A write failed without an answer: it may still land, so the store's totals are read again. */
   unsure: boolean;
+  /** Store writes of this slice started so far (a read of the key can tell whether one began meanwhile). */
+  ops: number;
 }
 
 export type Op =

@@ -116,6 +116,25 @@ export class CreditSlices {
     return s !== undefined && s.epoch === epoch && !s.giveBack && now < s.periodEnd ? s.tokens : 0;
   }
 
+  /**
+   * Runs `read` (of the key's stored cap) while no store write of this key's units is on its way
+   * from this node, so that what it reads and `held` agree: exact on one node. A write that starts
+   * during the read makes it read again (a few tries, then as read).
+   */
+  async steady<T>(keyId: string, read: () => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      const s = this.slices.get(keyId);
+      if (s?.busy === true && tries < 3) {
+        await Promise.all(this.running);
+        continue;
+      }
+      const ops = s?.ops ?? 0;
+      const value = await read();
+      const after = this.slices.get(keyId);
+      if (tries >= 3 || (after === s && after?.busy !== true && (after?.ops ?? 0) === ops)) return value;
+    }
+  }
+
   /** The key changed somewhere (PATCH, disable, revoke): unspent units go back before any more are spent. */
   keyChanged(keyId: string): void {
     const s = this.slices.get(keyId);
@@ -134,7 +153,7 @@ export class CreditSlices {
   private create(keyId: string): Slice {
     const s: Slice = {
       keyId, epoch: -1, periodEnd: Infinity, leased: 0, released: 0, spent: 0, reported: 0, withheld: 0, tokens: 0, storeLeft: 0,
-      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false, keep: false, unsure: false,
+      size: 0, low: 0, grantedAt: 0, activeAt: 0, waiting: [], busy: false, ahead: false, noRoom: false, giveBack: false, keep: false, unsure: false, ops: 0,
     };
     this.slices.set(keyId, s);
     return s;
@@ -269,6 +288,7 @@ export class CreditSlices {
       const op = this.opFor(s, now);
       if (op === undefined) continue;
       s.busy = true;
+      s.ops++;
       s.ahead = false;
       ops.push(op);
     }

@@ -104,6 +104,8 @@ export class KeyService {
     private readonly outbox: WebhookOutbox,
     /** Units of a key's cap this node holds in credit period `epoch`, unspent (src/credits/slices.ts). */
     private readonly heldCredits: (keyId: string, epoch: number) => number = () => 0,
+    /** Runs a read of a key's cap when no lease of it is on its way from this node (src/credits/slices.ts). */
+    private readonly steadyCredits: <T>(keyId: string, read: () => Promise<T>) => Promise<T> = (_keyId, read) => read(),
   ) {}
 
   async get(keyId: string): Promise<KeysTable> {
@@ -158,8 +160,12 @@ export class KeyService {
    */
   async view(row: KeysTable): Promise<KeyView> {
     const view = keyView(row, this.pendingLastUse(row.id));
-    if (row.remaining !== null && row.refill_amount !== null) view.remaining = await this.store.repos.keys.peekRemaining(row.id, this.clock.now());
-    if (typeof view.remaining === 'number') view.remaining += this.heldCredits(row.id, row.credit_epoch);
+    if (row.remaining === null) return view;
+    // Read again at a moment no lease of this key is on its way from this node: a lease committed
+    // but not yet answered has taken units out of the stored remaining that are not held here yet.
+    const cap = await this.steadyCredits(row.id, () => this.store.repos.keys.peekCap(row.id, this.clock.now()));
+    if (cap === undefined || cap.remaining === null) return view;
+    view.remaining = cap.remaining + this.heldCredits(row.id, cap.epoch);
     return view;
   }
 

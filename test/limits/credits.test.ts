@@ -150,6 +150,22 @@ describe.each(DIALECTS)('usage caps from slices (%s)', (dialect) => {
     for (const k of keys) expect(await stored(s, k.id)).toBe(1_000_000 - 404);
   });
 
+  it('a key read while a lease of it is on its way shows exactly cap - VALIDs (one node)', async () => {
+    const k = await createKey(s, w, { remaining: 100_000, ownerRatelimit: null });
+    const shown: number[] = [];
+    for (let i = 1; i <= 60; i++) {
+      expect((await direct(s, w, { key: k.key })).code).toBe('VALID');
+      // The read races the lease the last VALID asked ahead of need: it starts once the lease's
+      // transaction did (a turn after it was let go), at a different point of it each time.
+      const leased = s.deps.credits.drain();
+      for (let turn = 0; turn < i % 4; turn++) await new Promise((resolve) => setImmediate(resolve));
+      const read = await s.request('GET', `/v1/keys/${k.id}`, { token: w.token });
+      await leased;
+      shown.push(read.body.remaining);
+    }
+    expect(shown).toEqual(Array.from({ length: 60 }, (_, i) => 100_000 - i - 1));
+  });
+
   it('a changed cap voids the units a node holds: the new value is exact', async () => {
     const k = await createKey(s, w, { remaining: 1000, ownerRatelimit: null });
     for (let i = 0; i < 40; i++) {

@@ -144,10 +144,11 @@ export class KeyRepo {
   }
 
   /** Current remaining with a due refill taken into account, without charging. */
-  async peekRemaining(id: string, now: number): Promise<number | null> {
-    const row = await this.db.selectFrom('keys').select(['remaining', 'refill_amount', 'refill_interval', 'last_refill_at'])
+  /** What is left of a key's cap at `now` (a due refill applied, not written), and its credit period. */
+  async peekCap(id: string, now: number): Promise<{ remaining: number | null; epoch: number } | undefined> {
+    const row = await this.db.selectFrom('keys').select(['remaining', 'refill_amount', 'refill_interval', 'last_refill_at', 'credit_epoch'])
       .where('id', '=', id).executeTakeFirst();
-    return row ? remainingAt(row, now) : null;
+    return row && { remaining: remainingAt(row, now), epoch: Number(row.credit_epoch) };
   }
 
   /** An integration key with the sealed secrets of its values. */
