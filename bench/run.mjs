@@ -143,11 +143,14 @@ function shieldServerCore() {
 }
 
 const cleanups = [];
-const cleanUp = async () => {
+let cleaning;
+// One clean-up however many ask (a stop signal and the run's own end): a second caller that went
+// on to exit while the first still stopped servers left every process pinned to CPU 1.
+const cleanUp = () => (cleaning ??= (async () => {
   // A server paused for another's run would never see the signal that stops it.
   for (const p of servers) signal(p, 'SIGCONT');
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-};
+})());
 // Stopped early, the run still gives every process its CPUs back and stops what it started.
 for (const stopSignal of ['SIGINT', 'SIGTERM']) {
   process.once(stopSignal, () => void cleanUp().finally(() => process.exit(130)));
