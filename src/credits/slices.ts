@@ -433,9 +433,8 @@ export class CreditSlices {
         s.giveBack = true;
         s.keep = keeping;
         this.want(s);
-      } else if (s.tokens > 0 && s.epoch >= 0) {
-        // Holding its reserve through a quiet spell.
-      } else if (now - s.activeAt >= FORGET_MS) {
+      } else if ((s.tokens === 0 || s.epoch < 0) && now - s.activeAt >= FORGET_MS) {
+        // Forgotten only once it holds nothing: a slice holding its reserve stays through the spell.
         this.slices.delete(s.keyId);
         this.due.delete(s);
       }

@@ -143,7 +143,6 @@ export class KeyRepo {
     return { rows, total: Number(n) };
   }
 
-  /** Current remaining with a due refill taken into account, without charging. */
   /** What is left of a key's cap at `now` (a due refill applied, not written), and its credit period. */
   async peekCap(id: string, now: number): Promise<{ remaining: number | null; epoch: number } | undefined> {
     const row = await this.db.selectFrom('keys').select(['remaining', 'refill_amount', 'refill_interval', 'last_refill_at', 'credit_epoch'])
